@@ -1,0 +1,1 @@
+//! Criterion benches for ipsec-xlat; see `benches/` and BENCHMARKS.md.

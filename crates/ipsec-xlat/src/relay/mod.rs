@@ -1,0 +1,1 @@
+//! The relay: translation tables and the per-packet rewrite. It holds no keys.

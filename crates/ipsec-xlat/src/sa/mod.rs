@@ -1,0 +1,1 @@
+//! ESP/AH security association processing for the client and the test-SGW.

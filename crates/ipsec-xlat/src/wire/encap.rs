@@ -1,0 +1,1 @@
+//! TODO(skeleton): encap wire format.

@@ -1,0 +1,1 @@
+//! TODO(skeleton): esp wire format.

@@ -1,0 +1,1 @@
+//! TODO(skeleton): ipv6 wire format.

@@ -1,0 +1,1 @@
+//! ISAKMP / IKEv1 messages (RFC 2408, RFC 2409, RFC 3947).

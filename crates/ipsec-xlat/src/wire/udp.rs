@@ -1,0 +1,1 @@
+//! TODO(skeleton): udp wire format.
