@@ -840,6 +840,70 @@ mod tests {
         assert_eq!(&copy[..layout.packet_len], &expect[..]);
     }
 
+    fn ipv6_with(ext: &[u8], first: IpProtocol) -> Vec<u8> {
+        let mut payload = ext.to_vec();
+        let mut ah = vec![0u8; 24];
+        ah_repr(IpVersion::V6, 12).emit(&mut ah).unwrap();
+        payload.extend_from_slice(&ah);
+        let ip = Ipv6Repr {
+            src_addr: "2001:db8::1".parse().unwrap(),
+            dst_addr: "2001:db8::2".parse().unwrap(),
+            next_header: first,
+            payload_len: payload.len(),
+            hop_limit: 3,
+            traffic_class: 0,
+            flow_label: 0,
+        };
+        let mut pkt = vec![0u8; ip.total_len()];
+        ip.emit(&mut pkt).unwrap();
+        pkt[40..].copy_from_slice(&payload);
+        pkt
+    }
+
+    #[test]
+    fn ipv6_routing_and_fragment_headers_before_ah() {
+        // Routing header type 2, segments left 0: covered as is.
+        let mut rh = vec![51u8, 2, 2, 0, 0, 0, 0, 0];
+        rh.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9]);
+        let pkt = ipv6_with(&rh, IpProtocol::IPV6_ROUTE);
+        let (input, layout) = streamed(&pkt, 12);
+        assert_eq!(layout.ah_offset, 64);
+        assert_eq!(&input[40..64], &pkt[40..64]);
+        // Segments left 1: the destination would have to be predicted.
+        let mut rh1 = rh.clone();
+        rh1[3] = 1;
+        let pkt = ipv6_with(&rh1, IpProtocol::IPV6_ROUTE);
+        assert_eq!(
+            icv_input(&pkt, 12, |_| ()).unwrap_err(),
+            AhError::RoutingInTransit { offset: 40 }
+        );
+        // A fragment header: only reassembled packets have an ICV input.
+        let pkt = ipv6_with(&[51, 0, 0, 1, 0, 0, 0, 7], IpProtocol::IPV6_FRAG);
+        assert_eq!(
+            icv_input(&pkt, 12, |_| ()).unwrap_err(),
+            AhError::Fragmented { offset: 40 }
+        );
+        // A malformed option in a destination options header.
+        let pkt = ipv6_with(&[51, 0, 1, 9, 0, 0, 0, 0], IpProtocol::IPV6_OPTS);
+        assert_eq!(
+            icv_input(&pkt, 12, |_| ()).unwrap_err(),
+            AhError::Ipv6(Ipv6Error::MalformedOption {
+                offset: 42,
+                kind: 1
+            })
+        );
+        // Walk ends at ESP, not AH.
+        let mut pkt = ipv6_with(&[], IpProtocol::AH);
+        pkt[6] = 50;
+        assert_eq!(
+            icv_input(&pkt, 12, |_| ()).unwrap_err(),
+            AhError::NotAh {
+                protocol: IpProtocol::ESP,
+                offset: 40
+            }
+        );
+    }
+
     #[test]
     fn icv_input_errors_leave_sink_untouched() {
         let mut pkt = ipv4_ah_packet(&[]);
