@@ -205,6 +205,7 @@ impl<'a> Iterator for ProposalIter<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Proposal<'a> {
     next: PayloadType,
+    length: usize,
     number: u8,
     protocol: ProtocolId,
     transform_count: u8,
@@ -255,6 +256,7 @@ impl<'a> Proposal<'a> {
         Ok((
             Proposal {
                 next,
+                length: input.len().saturating_sub(rest.len()),
                 number,
                 protocol: ProtocolId(protocol),
                 transform_count,
@@ -265,6 +267,16 @@ impl<'a> Proposal<'a> {
             },
             rest,
         ))
+    }
+
+    /// The next-payload field: PROPOSAL if another proposal follows, else NONE.
+    pub fn next_payload(&self) -> PayloadType {
+        self.next
+    }
+
+    /// The length field: the whole proposal, nested parts included.
+    pub fn length(&self) -> usize {
+        self.length
     }
 
     /// The proposal number; equal numbers mean "AND" (a bundle), different ones "OR".
@@ -353,6 +365,7 @@ impl<'a> Iterator for TransformIter<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transform<'a> {
     next: PayloadType,
+    length: usize,
     number: u8,
     transform_id: u8,
     attributes: &'a [u8],
@@ -375,6 +388,7 @@ impl<'a> Transform<'a> {
         Ok((
             Transform {
                 next,
+                length: input.len().saturating_sub(rest.len()),
                 number,
                 transform_id,
                 attributes,
@@ -382,6 +396,16 @@ impl<'a> Transform<'a> {
             },
             rest,
         ))
+    }
+
+    /// The next-payload field: TRANSFORM if another transform follows, else NONE.
+    pub fn next_payload(&self) -> PayloadType {
+        self.next
+    }
+
+    /// The length field: the whole transform, nested parts included.
+    pub fn length(&self) -> usize {
+        self.length
     }
 
     /// The transform number.
