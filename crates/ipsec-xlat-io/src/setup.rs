@@ -1,0 +1,1 @@
+//! Opening sockets (in progress).
