@@ -49,7 +49,7 @@ impl OsSocket {
     /// the real one).
     pub fn udp(leg: Leg, addr: SocketAddr, options: SocketOptions) -> io::Result<Self> {
         let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-        prepare(&socket, addr.ip(), options)?;
+        prepare(&socket, addr.ip(), options, true)?;
         socket.bind(&SockAddr::from(addr))?;
         let port = socket
             .local_addr()?
@@ -85,7 +85,7 @@ impl OsSocket {
             Type::RAW,
             Some(Protocol::from(i32::from(protocol.0))),
         )?;
-        prepare(&socket, local, options)?;
+        prepare(&socket, local, options, false)?;
         if header_included {
             match local {
                 IpAddr::V4(_) => socket.set_header_included_v4(true)?,
@@ -122,7 +122,7 @@ impl OsSocket {
 }
 
 /// Options common to UDP and raw sockets, set before `bind`.
-fn prepare(socket: &Socket, local: IpAddr, options: SocketOptions) -> io::Result<()> {
+fn prepare(socket: &Socket, local: IpAddr, options: SocketOptions, udp: bool) -> io::Result<()> {
     socket.set_nonblocking(true)?;
     socket.set_cloexec(true)?;
     if let Some(size) = options.recv_buffer {
@@ -138,8 +138,11 @@ fn prepare(socket: &Socket, local: IpAddr, options: SocketOptions) -> io::Result
             }
         }
         IpAddr::V6(_) => {
-            // No IPv4-mapped addresses: an IPv4 peer is served by the leg's IPv4 socket.
-            socket.set_only_v6(true)?;
+            // No IPv4-mapped addresses: an IPv4 peer is served by the leg's IPv4 socket. (Raw
+            // IPv6 sockets never see IPv4, and Linux refuses the option on them.)
+            if udp {
+                socket.set_only_v6(true)?;
+            }
             if options.freebind {
                 socket.set_freebind_v6(true)?;
             }
