@@ -259,7 +259,10 @@ impl<R: Reactor> Driver<R> {
                 self.flush();
             }
             let start = self.tx.len().saturating_mul(slot_size);
-            let Some(slot) = self.tx_storage.get_mut(start..start.saturating_add(slot_size)) else {
+            let Some(slot) = self
+                .tx_storage
+                .get_mut(start..start.saturating_add(slot_size))
+            else {
                 break;
             };
             let Some(transmit) = endpoint.poll_transmit(now, slot) else {
@@ -445,7 +448,7 @@ fn route(kinds: &[PortKind], path: &Path) -> Option<(usize, IpAddr, u16)> {
             continue;
         }
         let score = u8::from(address_exact) * 2 + u8::from(protocol_exact);
-        if best.is_none_or(|(best_score, _)| score > best_score) {
+        if best.map_or(true, |(best_score, _)| score > best_score) {
             best = Some((score, index));
         }
     }

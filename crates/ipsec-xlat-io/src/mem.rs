@@ -297,9 +297,10 @@ impl MemPort {
             (
                 Key::Ip(local, protocol),
                 PortKind::Net {
-                    transport: PortTransport::Ip {
-                        header_included, ..
-                    },
+                    transport:
+                        PortTransport::Ip {
+                            header_included, ..
+                        },
                     ..
                 },
             ) => raw_delivery(local, protocol, header_included, datagram),
@@ -336,7 +337,11 @@ fn raw_delivery(
         (IpAddr::V6(_), true) => {
             let src: [u8; 16] = bytes.get(8..24)?.try_into().ok()?;
             let proto = *bytes.get(6)?;
-            (IpAddr::from(src), IpProtocol(proto), bytes.get(40..)?.to_vec())
+            (
+                IpAddr::from(src),
+                IpProtocol(proto),
+                bytes.get(40..)?.to_vec(),
+            )
         }
     };
     Some((

@@ -91,7 +91,10 @@ impl RecvBatch {
 
     /// The slots and their metadata, for a port to fill; slot `i` pairs with `meta[i]`.
     pub fn slots_mut(&mut self) -> (std::slice::ChunksExactMut<'_, u8>, &mut [RxMeta]) {
-        (self.storage.chunks_exact_mut(self.slot_size), &mut self.meta)
+        (
+            self.storage.chunks_exact_mut(self.slot_size),
+            &mut self.meta,
+        )
     }
 
     /// Received packet `i` (after a port reported at least `i + 1` packets).

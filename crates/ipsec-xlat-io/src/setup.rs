@@ -64,7 +64,10 @@ pub fn plan(listen: &ListenConfig) -> Vec<PortSpec> {
     for &address in &listen.addresses {
         specs.push(PortSpec::Udp(SocketAddr::new(address, listen.ike_port)));
         specs.push(PortSpec::Udp(SocketAddr::new(address, listen.natt_port)));
-        for (wanted, protocol) in [(listen.raw_esp, IpProtocol::ESP), (listen.raw_ah, IpProtocol::AH)] {
+        for (wanted, protocol) in [
+            (listen.raw_esp, IpProtocol::ESP),
+            (listen.raw_ah, IpProtocol::AH),
+        ] {
             if wanted {
                 specs.push(PortSpec::Raw {
                     local: address,
@@ -86,7 +89,11 @@ fn describe(leg: Leg, spec: &PortSpec) -> String {
             header_included,
         } => format!(
             "{leg} raw {protocol} on {local}{}",
-            if *header_included { " (header included)" } else { "" }
+            if *header_included {
+                " (header included)"
+            } else {
+                ""
+            }
         ),
     }
 }

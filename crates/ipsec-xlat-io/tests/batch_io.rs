@@ -41,7 +41,9 @@ fn recv_some(socket: &mut OsSocket, batch: &mut RecvBatch) -> usize {
 fn recvmmsg_takes_a_queue_in_one_call() {
     let mut rx = bound(true);
     let to = rx.local_addr().unwrap();
-    let senders: Vec<UdpSocket> = (0..3).map(|_| UdpSocket::bind((LOCALHOST, 0)).unwrap()).collect();
+    let senders: Vec<UdpSocket> = (0..3)
+        .map(|_| UdpSocket::bind((LOCALHOST, 0)).unwrap())
+        .collect();
     for i in 0..12u8 {
         senders[usize::from(i % 3)].send_to(&[i; 3], to).unwrap();
     }
@@ -62,10 +64,17 @@ fn recvmmsg_takes_a_queue_in_one_call() {
         let sender = senders[i % 3].local_addr().unwrap();
         assert_eq!(meta.remote, Some(sender.ip()));
         assert_eq!(meta.remote_port, sender.port());
-        assert_eq!(meta.local, Some(LOCALHOST), "IP_PKTINFO gives the destination");
+        assert_eq!(
+            meta.local,
+            Some(LOCALHOST),
+            "IP_PKTINFO gives the destination"
+        );
         assert!(!meta.truncated);
     }
-    assert!(rx.recv_batch(&mut batch).is_err(), "queue drained: WouldBlock");
+    assert!(
+        rx.recv_batch(&mut batch).is_err(),
+        "queue drained: WouldBlock"
+    );
 }
 
 #[test]

@@ -29,8 +29,10 @@ fn peer() -> UdpSocket {
 
 #[test]
 fn packets_cross_between_legs_both_ways_over_loopback() {
-    let c_port = OsSocket::udp(Leg::CSide, (LOCALHOST, 0).into(), SocketOptions::default()).unwrap();
-    let s_port = OsSocket::udp(Leg::SSide, (LOCALHOST, 0).into(), SocketOptions::default()).unwrap();
+    let c_port =
+        OsSocket::udp(Leg::CSide, (LOCALHOST, 0).into(), SocketOptions::default()).unwrap();
+    let s_port =
+        OsSocket::udp(Leg::SSide, (LOCALHOST, 0).into(), SocketOptions::default()).unwrap();
     let c_local = c_port.local_addr().unwrap();
     let s_local = s_port.local_addr().unwrap();
     let client = peer();
@@ -43,7 +45,9 @@ fn packets_cross_between_legs_both_ways_over_loopback() {
     let last = Arc::clone(&last_client);
     let (s_port_no, c_port_no) = (s_local.port(), c_local.port());
     let rule = Box::new(move |rx: &ipsec_xlat_io::Received, _: &[u8]| {
-        let Path::Net(path) = rx.path else { return None };
+        let Path::Net(path) = rx.path else {
+            return None;
+        };
         let Transport::Udp { remote_port, .. } = path.transport else {
             return None;
         };
@@ -76,7 +80,8 @@ fn packets_cross_between_legs_both_ways_over_loopback() {
     });
     let mut endpoint = Forwarder::new(rule);
     let ports: Vec<Box<dyn PacketPort>> = vec![Box::new(c_port), Box::new(s_port)];
-    let mut driver = Driver::new(OsReactor::new().unwrap(), ports, DriverConfig::default()).unwrap();
+    let mut driver =
+        Driver::new(OsReactor::new().unwrap(), ports, DriverConfig::default()).unwrap();
     let stop = driver.shutdown_handle();
     let runner = thread::spawn(move || {
         let exit = driver.run(&mut endpoint, |_| {}).unwrap();
@@ -104,7 +109,10 @@ fn packets_cross_between_legs_both_ways_over_loopback() {
     assert_eq!(endpoint.seen.len(), 2 * PACKETS);
     assert_eq!(stats.rx_packets, 2 * PACKETS as u64);
     assert_eq!(stats.tx_packets, 2 * PACKETS as u64);
-    assert_eq!(stats.tx_unroutable + stats.tx_errors + stats.rx_truncated, 0);
+    assert_eq!(
+        stats.tx_unroutable + stats.tx_errors + stats.rx_truncated,
+        0
+    );
     // What the endpoint was told about the first packet: exact addresses and ports.
     let (rx, bytes) = &endpoint.seen[0];
     assert_eq!(bytes, b"up 0");
@@ -124,8 +132,10 @@ fn packets_cross_between_legs_both_ways_over_loopback() {
 
 #[test]
 fn a_burst_is_received_and_forwarded_in_batches() {
-    let c_port = OsSocket::udp(Leg::CSide, (LOCALHOST, 0).into(), SocketOptions::default()).unwrap();
-    let s_port = OsSocket::udp(Leg::SSide, (LOCALHOST, 0).into(), SocketOptions::default()).unwrap();
+    let c_port =
+        OsSocket::udp(Leg::CSide, (LOCALHOST, 0).into(), SocketOptions::default()).unwrap();
+    let s_port =
+        OsSocket::udp(Leg::SSide, (LOCALHOST, 0).into(), SocketOptions::default()).unwrap();
     let c_local = c_port.local_addr().unwrap();
     let s_local_port = s_port.local_addr().unwrap().port();
     let sender = peer();
@@ -150,7 +160,8 @@ fn a_burst_is_received_and_forwarded_in_batches() {
     let mut endpoint = Forwarder::new(rule);
     endpoint.limit = Some(BURST);
     let ports: Vec<Box<dyn PacketPort>> = vec![Box::new(c_port), Box::new(s_port)];
-    let mut driver = Driver::new(OsReactor::new().unwrap(), ports, DriverConfig::default()).unwrap();
+    let mut driver =
+        Driver::new(OsReactor::new().unwrap(), ports, DriverConfig::default()).unwrap();
     let stop = driver.shutdown_handle();
     // Stops the loop if the burst never completes; cancelled as soon as the test is done.
     let (cancel, cancelled) = std::sync::mpsc::channel::<()>();
@@ -160,7 +171,11 @@ fn a_burst_is_received_and_forwarded_in_batches() {
         }
     });
     let exit = driver.run(&mut endpoint, |_| {}).unwrap();
-    assert_eq!(exit, Exit::Drained, "all {BURST} forwarded before the watchdog");
+    assert_eq!(
+        exit,
+        Exit::Drained,
+        "all {BURST} forwarded before the watchdog"
+    );
     let stats = *driver.stats();
     assert_eq!(stats.rx_packets, BURST as u64);
     assert_eq!(stats.tx_packets, BURST as u64);
@@ -168,7 +183,10 @@ fn a_burst_is_received_and_forwarded_in_batches() {
         stats.rx_batches < BURST as u64 / 4,
         "recvmmsg took several packets per call: {stats:?}"
     );
-    assert!(stats.tx_batches < BURST as u64, "sendmmsg sent several per call: {stats:?}");
+    assert!(
+        stats.tx_batches < BURST as u64,
+        "sendmmsg sent several per call: {stats:?}"
+    );
     // Order is kept end to end.
     let mut buf = [0u8; 16];
     for i in 0..BURST {
@@ -183,12 +201,20 @@ fn a_burst_is_received_and_forwarded_in_batches() {
 fn timers_fire_in_order_on_the_real_clock() {
     let start = Instant::now();
     let mut ticker = Ticker::new(start, Duration::from_millis(20), 5);
-    let mut driver = Driver::new(OsReactor::new().unwrap(), Vec::new(), DriverConfig::default()).unwrap();
+    let mut driver = Driver::new(
+        OsReactor::new().unwrap(),
+        Vec::new(),
+        DriverConfig::default(),
+    )
+    .unwrap();
     let exit = driver.run(&mut ticker, |_| {}).unwrap();
     assert_eq!(exit, Exit::Drained);
     assert_eq!(ticker.fired.len(), 5);
     for (i, (deadline, now)) in ticker.fired.iter().enumerate() {
-        assert_eq!(*deadline, start + Duration::from_millis(20 * (i as u64 + 1)));
+        assert_eq!(
+            *deadline,
+            start + Duration::from_millis(20 * (i as u64 + 1))
+        );
         assert!(now >= deadline, "handle_timeout is never early");
     }
     assert_eq!(driver.stats().timeouts, 5);
@@ -197,7 +223,8 @@ fn timers_fire_in_order_on_the_real_clock() {
 
 #[test]
 fn unroutable_transmits_are_counted_not_sent() {
-    let c_port = OsSocket::udp(Leg::CSide, (LOCALHOST, 0).into(), SocketOptions::default()).unwrap();
+    let c_port =
+        OsSocket::udp(Leg::CSide, (LOCALHOST, 0).into(), SocketOptions::default()).unwrap();
     let c_local = c_port.local_addr().unwrap();
     let sender = peer();
     sender.send_to(b"hello", c_local).unwrap();
@@ -217,7 +244,8 @@ fn unroutable_transmits_are_counted_not_sent() {
     });
     let mut endpoint = Forwarder::new(rule);
     let ports: Vec<Box<dyn PacketPort>> = vec![Box::new(c_port)];
-    let mut driver = Driver::new(OsReactor::new().unwrap(), ports, DriverConfig::default()).unwrap();
+    let mut driver =
+        Driver::new(OsReactor::new().unwrap(), ports, DriverConfig::default()).unwrap();
     sender.send_to(b"again", c_local).unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while driver.stats().rx_packets < 2 && Instant::now() < deadline {

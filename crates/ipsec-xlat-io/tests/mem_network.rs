@@ -36,17 +36,35 @@ fn recv_all(port: &mut dyn PacketPort) -> Vec<(ipsec_xlat_io::RxMeta, Vec<u8>)> 
 #[test]
 fn udp_delivers_payload_with_addresses_and_ports() {
     let net = MemNetwork::new();
-    let mut a = net.bind_udp(Leg::CSide, "192.0.2.1:500".parse().unwrap()).unwrap();
-    let mut b = net.bind_udp(Leg::CSide, "192.0.2.2:0".parse().unwrap()).unwrap();
+    let mut a = net
+        .bind_udp(Leg::CSide, "192.0.2.1:500".parse().unwrap())
+        .unwrap();
+    let mut b = net
+        .bind_udp(Leg::CSide, "192.0.2.2:0".parse().unwrap())
+        .unwrap();
     let b_addr = b.local_addr().unwrap();
     assert_ne!(b_addr.port(), 0, "port 0 binds a free port");
-    assert!(net.bind_udp(Leg::CSide, "192.0.2.1:500".parse().unwrap()).is_err());
+    assert!(net
+        .bind_udp(Leg::CSide, "192.0.2.1:500".parse().unwrap())
+        .is_err());
 
     let sent = a
         .send_batch(&[
-            OutDatagram { bytes: b"one", remote: b_addr.ip(), remote_port: b_addr.port() },
-            OutDatagram { bytes: b"two", remote: b_addr.ip(), remote_port: b_addr.port() },
-            OutDatagram { bytes: b"lost", remote: ip("192.0.2.99"), remote_port: 1 },
+            OutDatagram {
+                bytes: b"one",
+                remote: b_addr.ip(),
+                remote_port: b_addr.port(),
+            },
+            OutDatagram {
+                bytes: b"two",
+                remote: b_addr.ip(),
+                remote_port: b_addr.port(),
+            },
+            OutDatagram {
+                bytes: b"lost",
+                remote: ip("192.0.2.99"),
+                remote_port: 1,
+            },
         ])
         .unwrap();
     assert_eq!(sent, 3);
@@ -65,21 +83,36 @@ fn udp_delivers_payload_with_addresses_and_ports() {
 #[test]
 fn raw_ipv4_gets_a_kernel_style_header_and_header_included_passes_through() {
     let net = MemNetwork::new();
-    let mut sender = net.bind_raw(Leg::SSide, ip("198.51.100.1"), IpProtocol::ESP, false).unwrap();
-    let mut hdrincl = net.bind_raw(Leg::SSide, ip("198.51.100.2"), IpProtocol::AH, true).unwrap();
-    let mut esp_rx = net.bind_raw(Leg::SSide, ip("203.0.113.10"), IpProtocol::ESP, false).unwrap();
-    let mut ah_rx = net.bind_raw(Leg::SSide, ip("203.0.113.10"), IpProtocol::AH, false).unwrap();
+    let mut sender = net
+        .bind_raw(Leg::SSide, ip("198.51.100.1"), IpProtocol::ESP, false)
+        .unwrap();
+    let mut hdrincl = net
+        .bind_raw(Leg::SSide, ip("198.51.100.2"), IpProtocol::AH, true)
+        .unwrap();
+    let mut esp_rx = net
+        .bind_raw(Leg::SSide, ip("203.0.113.10"), IpProtocol::ESP, false)
+        .unwrap();
+    let mut ah_rx = net
+        .bind_raw(Leg::SSide, ip("203.0.113.10"), IpProtocol::AH, false)
+        .unwrap();
 
     let payload = [0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 1];
     sender
-        .send_batch(&[OutDatagram { bytes: &payload, remote: ip("203.0.113.10"), remote_port: 0 }])
+        .send_batch(&[OutDatagram {
+            bytes: &payload,
+            remote: ip("203.0.113.10"),
+            remote_port: 0,
+        }])
         .unwrap();
     let got = recv_all(&mut esp_rx);
     assert_eq!(got.len(), 1);
     let packet = &got[0].1;
     assert_eq!(packet.len(), 20 + payload.len());
     assert_eq!(packet[0], 0x45);
-    assert_eq!(u16::from_be_bytes([packet[2], packet[3]]) as usize, packet.len());
+    assert_eq!(
+        u16::from_be_bytes([packet[2], packet[3]]) as usize,
+        packet.len()
+    );
     assert_eq!(packet[9], 50);
     assert_eq!(&packet[12..16], &[198, 51, 100, 1]);
     assert_eq!(&packet[16..20], &[203, 0, 113, 10]);
@@ -98,7 +131,11 @@ fn raw_ipv4_gets_a_kernel_style_header_and_header_included_passes_through() {
     packet.extend_from_slice(&[198, 51, 100, 2, 203, 0, 113, 10]);
     packet.extend_from_slice(&[50, 1, 0, 0, 0, 0, 0, 7]);
     hdrincl
-        .send_batch(&[OutDatagram { bytes: &packet, remote: ip("203.0.113.10"), remote_port: 0 }])
+        .send_batch(&[OutDatagram {
+            bytes: &packet,
+            remote: ip("203.0.113.10"),
+            remote_port: 0,
+        }])
         .unwrap();
     let got = recv_all(&mut ah_rx);
     assert_eq!(got.len(), 1);
@@ -110,10 +147,18 @@ fn raw_ipv4_gets_a_kernel_style_header_and_header_included_passes_through() {
 #[test]
 fn raw_ipv6_delivers_the_payload_only() {
     let net = MemNetwork::new();
-    let mut a = net.bind_raw(Leg::SSide, ip("2001:db8::1"), IpProtocol::ESP, false).unwrap();
-    let mut b = net.bind_raw(Leg::SSide, ip("2001:db8::2"), IpProtocol::ESP, false).unwrap();
-    a.send_batch(&[OutDatagram { bytes: b"esp!", remote: ip("2001:db8::2"), remote_port: 0 }])
+    let mut a = net
+        .bind_raw(Leg::SSide, ip("2001:db8::1"), IpProtocol::ESP, false)
         .unwrap();
+    let mut b = net
+        .bind_raw(Leg::SSide, ip("2001:db8::2"), IpProtocol::ESP, false)
+        .unwrap();
+    a.send_batch(&[OutDatagram {
+        bytes: b"esp!",
+        remote: ip("2001:db8::2"),
+        remote_port: 0,
+    }])
+    .unwrap();
     let got = recv_all(&mut b);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].1, b"esp!");
@@ -125,9 +170,17 @@ fn raw_ipv6_delivers_the_payload_only() {
 fn a_full_queue_drops_and_counts() {
     let net = MemNetwork::new();
     net.set_queue_limit(3);
-    let mut a = net.bind_udp(Leg::CSide, "192.0.2.1:1000".parse().unwrap()).unwrap();
-    let _b = net.bind_udp(Leg::CSide, "192.0.2.2:1000".parse().unwrap()).unwrap();
-    let one = OutDatagram { bytes: b"x", remote: ip("192.0.2.2"), remote_port: 1000 };
+    let mut a = net
+        .bind_udp(Leg::CSide, "192.0.2.1:1000".parse().unwrap())
+        .unwrap();
+    let _b = net
+        .bind_udp(Leg::CSide, "192.0.2.2:1000".parse().unwrap())
+        .unwrap();
+    let one = OutDatagram {
+        bytes: b"x",
+        remote: ip("192.0.2.2"),
+        remote_port: 1000,
+    };
     a.send_batch(&[one; 5]).unwrap();
     assert_eq!(net.stats().delivered, 3);
     assert_eq!(net.stats().overflowed, 2);
@@ -152,12 +205,24 @@ fn driver_forwards_between_legs_on_the_memory_network() {
     let net = MemNetwork::new();
     let mut ports = open_mem_leg(&net, Leg::CSide, &listen("192.0.2.1", 500, 4500)).unwrap();
     ports.extend(open_mem_leg(&net, Leg::SSide, &listen("198.51.100.1", 500, 4500)).unwrap());
-    assert_eq!(ports.len(), 8, "UDP 500, UDP 4500, raw ESP, raw AH on each leg");
+    assert_eq!(
+        ports.len(),
+        8,
+        "UDP 500, UDP 4500, raw ESP, raw AH on each leg"
+    );
 
-    let mut client = net.bind_udp(Leg::CSide, "192.0.2.10:4500".parse().unwrap()).unwrap();
-    let mut client_esp = net.bind_raw(Leg::CSide, ip("192.0.2.10"), IpProtocol::ESP, false).unwrap();
-    let mut sgw = net.bind_udp(Leg::SSide, "203.0.113.10:4500".parse().unwrap()).unwrap();
-    let mut sgw_esp = net.bind_raw(Leg::SSide, ip("203.0.113.10"), IpProtocol::ESP, false).unwrap();
+    let mut client = net
+        .bind_udp(Leg::CSide, "192.0.2.10:4500".parse().unwrap())
+        .unwrap();
+    let mut client_esp = net
+        .bind_raw(Leg::CSide, ip("192.0.2.10"), IpProtocol::ESP, false)
+        .unwrap();
+    let mut sgw = net
+        .bind_udp(Leg::SSide, "203.0.113.10:4500".parse().unwrap())
+        .unwrap();
+    let mut sgw_esp = net
+        .bind_raw(Leg::SSide, ip("203.0.113.10"), IpProtocol::ESP, false)
+        .unwrap();
 
     let rule = Box::new(|rx: &Received, _: &[u8]| {
         let Path::Net(p) = rx.path else { return None };
@@ -166,18 +231,39 @@ fn driver_forwards_between_legs_on_the_memory_network() {
             Leg::SSide => (Leg::CSide, ip("192.0.2.1"), ip("192.0.2.10")),
         };
         let transport = match p.transport {
-            Transport::Udp { local_port, remote_port } => Transport::Udp { local_port, remote_port },
+            Transport::Udp {
+                local_port,
+                remote_port,
+            } => Transport::Udp {
+                local_port,
+                remote_port,
+            },
             // IPv4 raw receive includes the header; send the ESP part on, kernel-style.
-            Transport::Ip { protocol, .. } => Transport::Ip { protocol, header_included: false },
+            Transport::Ip { protocol, .. } => Transport::Ip {
+                protocol,
+                header_included: false,
+            },
         };
-        Some(Path::Net(NetPath { leg, local, remote, transport }))
+        Some(Path::Net(NetPath {
+            leg,
+            local,
+            remote,
+            transport,
+        }))
     });
     // The raw path strips the received IPv4 header before forwarding.
     struct Strip(Forwarder);
     impl ipsec_xlat_io::Endpoint for Strip {
         fn handle_datagram(&mut self, now: Instant, rx: &Received, d: &[u8]) {
             let d = match rx.path {
-                Path::Net(NetPath { transport: Transport::Ip { header_included: true, .. }, .. }) => &d[20..],
+                Path::Net(NetPath {
+                    transport:
+                        Transport::Ip {
+                            header_included: true,
+                            ..
+                        },
+                    ..
+                }) => &d[20..],
                 _ => d,
             };
             self.0.handle_datagram(now, rx, d);
@@ -185,7 +271,11 @@ fn driver_forwards_between_legs_on_the_memory_network() {
         fn handle_timeout(&mut self, now: Instant) {
             self.0.handle_timeout(now);
         }
-        fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> Option<ipsec_xlat_io::Transmit> {
+        fn poll_transmit(
+            &mut self,
+            now: Instant,
+            out: &mut [u8],
+        ) -> Option<ipsec_xlat_io::Transmit> {
             self.0.poll_transmit(now, out)
         }
         fn poll_timeout(&self) -> Option<Instant> {
@@ -196,18 +286,35 @@ fn driver_forwards_between_legs_on_the_memory_network() {
 
     let relay_natt = ip("192.0.2.1");
     client
-        .send_batch(&[OutDatagram { bytes: b"ike up", remote: relay_natt, remote_port: 4500 }])
+        .send_batch(&[OutDatagram {
+            bytes: b"ike up",
+            remote: relay_natt,
+            remote_port: 4500,
+        }])
         .unwrap();
     client_esp
-        .send_batch(&[OutDatagram { bytes: b"esp up", remote: relay_natt, remote_port: 0 }])
+        .send_batch(&[OutDatagram {
+            bytes: b"esp up",
+            remote: relay_natt,
+            remote_port: 0,
+        }])
         .unwrap();
-    sgw.send_batch(&[OutDatagram { bytes: b"ike down", remote: ip("198.51.100.1"), remote_port: 4500 }])
-        .unwrap();
+    sgw.send_batch(&[OutDatagram {
+        bytes: b"ike down",
+        remote: ip("198.51.100.1"),
+        remote_port: 4500,
+    }])
+    .unwrap();
     sgw_esp
-        .send_batch(&[OutDatagram { bytes: b"esp down", remote: ip("198.51.100.1"), remote_port: 0 }])
+        .send_batch(&[OutDatagram {
+            bytes: b"esp down",
+            remote: ip("198.51.100.1"),
+            remote_port: 0,
+        }])
         .unwrap();
 
-    let mut driver = Driver::new(MemReactor::new(net.clone()), ports, DriverConfig::default()).unwrap();
+    let mut driver =
+        Driver::new(MemReactor::new(net.clone()), ports, DriverConfig::default()).unwrap();
     let exit = driver.run(&mut endpoint, |_| {}).unwrap();
     assert_eq!(exit, Exit::Idle);
     assert_eq!(driver.stats().rx_packets, 4);
@@ -216,7 +323,10 @@ fn driver_forwards_between_legs_on_the_memory_network() {
     let up = recv_all(&mut sgw);
     assert_eq!(up.len(), 1);
     assert_eq!(up[0].1, b"ike up");
-    assert_eq!((up[0].0.remote, up[0].0.remote_port), (Some(ip("198.51.100.1")), 4500));
+    assert_eq!(
+        (up[0].0.remote, up[0].0.remote_port),
+        (Some(ip("198.51.100.1")), 4500)
+    );
     let up = recv_all(&mut sgw_esp);
     assert_eq!(&up[0].1[20..], b"esp up");
     assert_eq!(&up[0].1[12..16], &[198, 51, 100, 1]);
@@ -230,7 +340,16 @@ fn driver_forwards_between_legs_on_the_memory_network() {
         .0
         .seen
         .iter()
-        .find(|(rx, _)| matches!(rx.path, Path::Net(NetPath { transport: Transport::Ip { .. }, leg: Leg::CSide, .. })))
+        .find(|(rx, _)| {
+            matches!(
+                rx.path,
+                Path::Net(NetPath {
+                    transport: Transport::Ip { .. },
+                    leg: Leg::CSide,
+                    ..
+                })
+            )
+        })
         .unwrap();
     assert_eq!(
         rx.path,
@@ -238,7 +357,10 @@ fn driver_forwards_between_legs_on_the_memory_network() {
             leg: Leg::CSide,
             local: ip("192.0.2.1"),
             remote: ip("192.0.2.10"),
-            transport: Transport::Ip { protocol: IpProtocol::ESP, header_included: true },
+            transport: Transport::Ip {
+                protocol: IpProtocol::ESP,
+                header_included: true
+            },
         })
     );
 }
@@ -247,25 +369,37 @@ fn driver_forwards_between_legs_on_the_memory_network() {
 fn tun_packets_go_in_and_out() {
     let net = MemNetwork::new();
     let (tun_port, tun) = net.tun();
-    let c = net.bind_udp(Leg::CSide, "192.0.2.10:4500".parse().unwrap()).unwrap();
-    let mut relay = net.bind_udp(Leg::CSide, "192.0.2.1:4500".parse().unwrap()).unwrap();
+    let c = net
+        .bind_udp(Leg::CSide, "192.0.2.10:4500".parse().unwrap())
+        .unwrap();
+    let mut relay = net
+        .bind_udp(Leg::CSide, "192.0.2.1:4500".parse().unwrap())
+        .unwrap();
     // A client-shaped forwarder: TUN → relay, relay → TUN.
     let rule = Box::new(|rx: &Received, _: &[u8]| match rx.path {
         Path::Tun => Some(Path::Net(NetPath {
             leg: Leg::CSide,
             local: ip("192.0.2.10"),
             remote: ip("192.0.2.1"),
-            transport: Transport::Udp { local_port: 4500, remote_port: 4500 },
+            transport: Transport::Udp {
+                local_port: 4500,
+                remote_port: 4500,
+            },
         })),
         Path::Net(_) => Some(Path::Tun),
     });
     let mut endpoint = Forwarder::new(rule);
     tun.inject(b"inner packet out");
     relay
-        .send_batch(&[OutDatagram { bytes: b"inner packet in", remote: ip("192.0.2.10"), remote_port: 4500 }])
+        .send_batch(&[OutDatagram {
+            bytes: b"inner packet in",
+            remote: ip("192.0.2.10"),
+            remote_port: 4500,
+        }])
         .unwrap();
     let ports: Vec<Box<dyn PacketPort>> = vec![Box::new(tun_port), Box::new(c)];
-    let mut driver = Driver::new(MemReactor::new(net.clone()), ports, DriverConfig::default()).unwrap();
+    let mut driver =
+        Driver::new(MemReactor::new(net.clone()), ports, DriverConfig::default()).unwrap();
     assert_eq!(driver.run(&mut endpoint, |_| {}).unwrap(), Exit::Idle);
     assert_eq!(tun.take().as_deref(), Some(&b"inner packet in"[..]));
     assert_eq!(tun.take(), None);
@@ -280,22 +414,41 @@ fn virtual_clock_jumps_to_deadlines_without_sleeping() {
     let start = net.now();
     let wall = Instant::now();
     let mut ticker = Ticker::new(start, Duration::from_secs(3600), 3);
-    let mut driver = Driver::new(MemReactor::new(net.clone()), Vec::new(), DriverConfig::default()).unwrap();
+    let mut driver = Driver::new(
+        MemReactor::new(net.clone()),
+        Vec::new(),
+        DriverConfig::default(),
+    )
+    .unwrap();
     assert_eq!(driver.run(&mut ticker, |_| {}).unwrap(), Exit::Drained);
     assert_eq!(ticker.fired.len(), 3);
     for (i, (deadline, now)) in ticker.fired.iter().enumerate() {
-        assert_eq!(*deadline, start + Duration::from_secs(3600 * (i as u64 + 1)));
-        assert_eq!(now, deadline, "the virtual clock lands exactly on the deadline");
+        assert_eq!(
+            *deadline,
+            start + Duration::from_secs(3600 * (i as u64 + 1))
+        );
+        assert_eq!(
+            now, deadline,
+            "the virtual clock lands exactly on the deadline"
+        );
     }
     assert_eq!(net.now(), start + Duration::from_secs(3 * 3600));
-    assert!(wall.elapsed() < Duration::from_secs(60), "three hours passed virtually");
+    assert!(
+        wall.elapsed() < Duration::from_secs(60),
+        "three hours passed virtually"
+    );
 }
 
 #[test]
 fn mem_shutdown_handle_stops_the_loop() {
     let net = MemNetwork::new();
     let mut ticker = Ticker::new(net.now(), Duration::from_secs(1), usize::MAX);
-    let mut driver = Driver::new(MemReactor::new(net.clone()), Vec::new(), DriverConfig::default()).unwrap();
+    let mut driver = Driver::new(
+        MemReactor::new(net.clone()),
+        Vec::new(),
+        DriverConfig::default(),
+    )
+    .unwrap();
     driver.shutdown_handle().shutdown();
     assert_eq!(driver.run(&mut ticker, |_| {}).unwrap(), Exit::Shutdown);
 }

@@ -91,12 +91,11 @@ impl ClientConfig {
 
 impl ClientFile {
     fn validate(self, ctx: &Ctx) -> Result<ClientConfig, ConfigError> {
-        let identity = Identity::parse(&self.identity.id_type, &self.identity.value).map_err(
-            |p| match p {
+        let identity =
+            Identity::parse(&self.identity.id_type, &self.identity.value).map_err(|p| match p {
                 Problem::UnknownIdType(_) => ctx.err("identity.type", p),
                 _ => ctx.err("identity.value", p),
-            },
-        )?;
+            })?;
         let relay = self.relay;
         if relay.address.is_unspecified() || relay.ike_port == 0 || relay.natt_port == 0 {
             return Err(ctx.err(

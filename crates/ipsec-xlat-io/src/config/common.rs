@@ -364,9 +364,7 @@ impl TunFile {
         if !name_ok {
             return Err(ctx.err(
                 "tun.name",
-                Problem::Other(
-                    "an interface name has 1 to 15 characters, no `/` or spaces".into(),
-                ),
+                Problem::Other("an interface name has 1 to 15 characters, no `/` or spaces".into()),
             ));
         }
         if !(576..=65_535).contains(&self.mtu) {

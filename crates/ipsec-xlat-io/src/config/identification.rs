@@ -193,7 +193,9 @@ fn glob_match(pattern: &[u8], value: &[u8]) -> bool {
             },
         }
     }
-    pattern.get(p..).is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
+    pattern
+        .get(p..)
+        .is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
 }
 
 /// One rule of the table.
@@ -272,10 +274,19 @@ mod tests {
             rule(IdType::IPV4_ADDR, "10.1.0.0/16", "203.0.113.3"),
         ]);
         let sgw = |t, v: &[u8]| table.lookup(t, v).map(|r| r.sgw_ike.ip().to_string());
-        assert_eq!(sgw(IdType::USER_FQDN, b"boss@example.com").as_deref(), Some("203.0.113.1"));
-        assert_eq!(sgw(IdType::USER_FQDN, b"eve@example.com").as_deref(), Some("203.0.113.2"));
+        assert_eq!(
+            sgw(IdType::USER_FQDN, b"boss@example.com").as_deref(),
+            Some("203.0.113.1")
+        );
+        assert_eq!(
+            sgw(IdType::USER_FQDN, b"eve@example.com").as_deref(),
+            Some("203.0.113.2")
+        );
         assert_eq!(sgw(IdType::FQDN, b"eve@example.com"), None);
-        assert_eq!(sgw(IdType::IPV4_ADDR, &[10, 1, 2, 3]).as_deref(), Some("203.0.113.3"));
+        assert_eq!(
+            sgw(IdType::IPV4_ADDR, &[10, 1, 2, 3]).as_deref(),
+            Some("203.0.113.3")
+        );
         assert_eq!(sgw(IdType::IPV4_ADDR, &[10, 2, 2, 3]), None);
         assert_eq!(sgw(IdType::IPV4_ADDR, &[10, 1, 2]), None);
         assert_eq!(sgw(IdType(200), b"x"), None);

@@ -20,10 +20,11 @@ pub use client::{ClientConfig, RelayPeer};
 pub use common::{Auth, Lifetimes, ListenConfig, Proposals, TrafficSelectors, IKE_PORT, NATT_PORT};
 pub use error::{ConfigError, Problem};
 pub use identification::{IdPattern, IdType, IdentificationRule, IdentificationTable, Identity};
-pub use proposal::{AhProposal, DhGroup, Encryption, EspProposal, IkeProposal, Integrity, ProposalError};
+pub use proposal::{
+    AhProposal, DhGroup, Encryption, EspProposal, IkeProposal, Integrity, ProposalError,
+};
 pub use relay::{
-    AuthorizedClient, Limits, RelayConfig, Reload, SSideAddressing, SSideConfig,
-    MAX_POOL_ADDRESSES,
+    AuthorizedClient, Limits, RelayConfig, Reload, SSideAddressing, SSideConfig, MAX_POOL_ADDRESSES,
 };
 pub use secret::{decode_key32, NoisePrivateKey, NoisePublicKey, Secret};
 pub use test_sgw::TestSgwConfig;

@@ -423,7 +423,10 @@ mod tests {
     fn bad_proposals_say_what_is_wrong() {
         assert!(matches!(
             "aes128-sha256".parse::<IkeProposal>(),
-            Err(ProposalError::Missing { what: "DH group", .. })
+            Err(ProposalError::Missing {
+                what: "DH group",
+                ..
+            })
         ));
         assert!(matches!(
             "aes128gcm16-modp2048".parse::<IkeProposal>(),

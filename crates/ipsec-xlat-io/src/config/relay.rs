@@ -400,9 +400,13 @@ fn validate_rules(
         let key = |field: &str| format!("identification[{index}].{field}");
         let id_type = IdType::from_name(&rule.id_type)
             .ok_or_else(|| ctx.err(key("id_type"), Problem::UnknownIdType(rule.id_type.clone())))?;
-        let pattern = IdPattern::parse(id_type, &rule.id)
-            .map_err(|p| ctx.err(key("id"), p))?;
-        check_ports(ctx, &format!("identification[{index}]"), rule.sgw_ike_port, rule.sgw_natt_port)?;
+        let pattern = IdPattern::parse(id_type, &rule.id).map_err(|p| ctx.err(key("id"), p))?;
+        check_ports(
+            ctx,
+            &format!("identification[{index}]"),
+            rule.sgw_ike_port,
+            rule.sgw_natt_port,
+        )?;
         if rule.sgw.is_unspecified() || rule.sgw_ike_port == 0 || rule.sgw_natt_port == 0 {
             return Err(ctx.err(
                 key("sgw"),
@@ -456,8 +460,16 @@ impl LimitsFile {
         check("max_ike_entries", self.max_ike_entries, 10_000_000)?;
         check("max_ipsec_entries", self.max_ipsec_entries, 40_000_000)?;
         check("max_half_open", self.max_half_open, self.max_ike_entries)?;
-        check("half_open_timeout_seconds", self.half_open_timeout_seconds, 3_600)?;
-        check("new_exchanges_per_second", self.new_exchanges_per_second, 1_000_000)?;
+        check(
+            "half_open_timeout_seconds",
+            self.half_open_timeout_seconds,
+            3_600,
+        )?;
+        check(
+            "new_exchanges_per_second",
+            self.new_exchanges_per_second,
+            1_000_000,
+        )?;
         check(
             "new_exchanges_per_second_per_client",
             self.new_exchanges_per_second_per_client,

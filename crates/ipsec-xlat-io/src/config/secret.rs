@@ -64,14 +64,16 @@ impl fmt::Debug for Secret {
 /// 32 bytes from base64 (standard, padded or not) or 64 hex digits.
 pub fn decode_key32(text: &str) -> Result<[u8; 32], Problem> {
     let text = text.trim();
-    let mut bytes = Zeroizing::new(if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        hex::decode(text).map_err(|e| Problem::BadKey(e.to_string()))?
-    } else {
-        base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(text))
-            .map_err(|e| Problem::BadKey(e.to_string()))?
-    });
+    let mut bytes = Zeroizing::new(
+        if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            hex::decode(text).map_err(|e| Problem::BadKey(e.to_string()))?
+        } else {
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(text))
+                .map_err(|e| Problem::BadKey(e.to_string()))?
+        },
+    );
     let key: [u8; 32] = bytes
         .as_slice()
         .try_into()

@@ -34,10 +34,8 @@ fn cmsg_buffer() -> Vec<u8> {
 
 /// Receive up to `batch.capacity()` packets with one `recvmmsg`.
 pub(super) fn recv_many(fd: RawFd, batch: &mut RecvBatch) -> io::Result<usize> {
-    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(
-        batch.capacity(),
-        Some(cmsg_buffer()),
-    );
+    let mut headers =
+        MultiHeaders::<SockaddrStorage>::preallocate(batch.capacity(), Some(cmsg_buffer()));
     let (slots, metas) = batch.slots_mut();
     let mut iovs: Vec<[IoSliceMut<'_>; 1]> = slots.map(|slot| [IoSliceMut::new(slot)]).collect();
     let results = recvmmsg(
@@ -146,9 +144,9 @@ fn packet_destination<'a>(
     mut cmsgs: impl Iterator<Item = ControlMessageOwned> + 'a,
 ) -> Option<IpAddr> {
     cmsgs.find_map(|cmsg| match cmsg {
-        ControlMessageOwned::Ipv4PacketInfo(info) => Some(IpAddr::V4(
-            u32::from_be(info.ipi_addr.s_addr).into(),
-        )),
+        ControlMessageOwned::Ipv4PacketInfo(info) => {
+            Some(IpAddr::V4(u32::from_be(info.ipi_addr.s_addr).into()))
+        }
         ControlMessageOwned::Ipv6PacketInfo(info) => {
             Some(IpAddr::V6(info.ipi6_addr.s6_addr.into()))
         }
