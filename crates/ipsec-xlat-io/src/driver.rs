@@ -93,6 +93,10 @@ pub struct Driver<R: Reactor> {
     rx: RecvBatch,
     tx_storage: Vec<u8>,
     tx: Vec<TxEntry>,
+    /// Ports to read in the next turn: reported readable, or left with data last turn.
+    to_read: Vec<bool>,
+    /// Scratch list the reactor fills with readable port indices.
+    ready: Vec<usize>,
     more_work: bool,
     stats: DriverStats,
 }
@@ -118,6 +122,7 @@ impl<R: Reactor> Driver<R> {
         }
         let batch = config.batch_size.max(1);
         let slot = config.slot_size.max(1);
+        let ports_len = ports.len();
         Ok(Self {
             reactor,
             kinds: ports.iter().map(|port| port.kind()).collect(),
@@ -126,6 +131,8 @@ impl<R: Reactor> Driver<R> {
             rx: RecvBatch::new(batch, slot),
             tx_storage: vec![0; batch.saturating_mul(slot)],
             tx: Vec::with_capacity(batch),
+            to_read: vec![true; ports_len],
+            ready: Vec::new(),
             more_work: false,
             stats: DriverStats::default(),
         })
@@ -159,14 +166,25 @@ impl<R: Reactor> Driver<R> {
         endpoint: &mut E,
         mut on_reload: impl FnMut(&mut E),
     ) -> io::Result<Exit> {
+        // The first turn reads every port; later ones only those the reactor reported.
+        self.to_read.iter_mut().for_each(|flag| *flag = true);
         loop {
-            self.turn(endpoint);
+            self.turn_marked(endpoint);
             if endpoint.is_drained() {
                 return Ok(Exit::Drained);
             }
-            let wake = self
-                .reactor
-                .wait(&self.ports, endpoint.poll_timeout(), self.more_work)?;
+            self.ready.clear();
+            let wake = self.reactor.wait(
+                &self.ports,
+                endpoint.poll_timeout(),
+                self.more_work,
+                &mut self.ready,
+            )?;
+            for &index in &self.ready {
+                if let Some(flag) = self.to_read.get_mut(index) {
+                    *flag = true;
+                }
+            }
             if wake.reload {
                 self.stats.reloads = self.stats.reloads.saturating_add(1);
                 tracing::info!("reload requested");
@@ -186,10 +204,18 @@ impl<R: Reactor> Driver<R> {
     /// endpoint has. Harnesses that step several endpoints on one in-memory network call this
     /// directly.
     pub fn turn<E: Endpoint>(&mut self, endpoint: &mut E) {
+        self.to_read.iter_mut().for_each(|flag| *flag = true);
+        self.turn_marked(endpoint);
+    }
+
+    /// A turn that reads only the ports marked in `to_read`.
+    fn turn_marked<E: Endpoint>(&mut self, endpoint: &mut E) {
         let now = self.reactor.now();
         self.more_work = false;
         for index in 0..self.ports.len() {
-            self.receive_from(index, now, endpoint);
+            if self.to_read.get(index).copied().unwrap_or(false) {
+                self.receive_from(index, now, endpoint);
+            }
         }
         if endpoint.poll_timeout().is_some_and(|at| at <= now) {
             self.stats.timeouts = self.stats.timeouts.saturating_add(1);
@@ -202,6 +228,9 @@ impl<R: Reactor> Driver<R> {
         let Some(kind) = self.kinds.get(index).copied() else {
             return;
         };
+        if let Some(flag) = self.to_read.get_mut(index) {
+            *flag = false;
+        }
         let capacity = self.rx.capacity();
         let max_batches = self.config.max_batches_per_port.max(1);
         for batch_number in 1..=max_batches {
@@ -243,6 +272,9 @@ impl<R: Reactor> Driver<R> {
             if batch_number == max_batches {
                 // The port may hold more; edge-triggered readiness will not say so again.
                 self.more_work = true;
+                if let Some(flag) = self.to_read.get_mut(index) {
+                    *flag = true;
+                }
             }
         }
     }

@@ -59,12 +59,15 @@ pub trait Reactor {
     fn register(&mut self, index: usize, port: &dyn PacketPort) -> io::Result<()>;
 
     /// Wait until a port may be readable, `deadline` passes, or a control event arrives.
-    /// `immediate` asks for a non-blocking check (some port still had data).
+    /// `immediate` asks for a non-blocking check (some port still had data). The indices of
+    /// ports that became readable are appended to `ready` (duplicates allowed), so that the
+    /// driver reads only those, not every socket of a large address pool.
     fn wait(
         &mut self,
         ports: &[Box<dyn PacketPort>],
         deadline: Option<Instant>,
         immediate: bool,
+        ready: &mut Vec<usize>,
     ) -> io::Result<Wake>;
 
     /// A handle that stops the loop from elsewhere.
@@ -142,6 +145,7 @@ impl Reactor for OsReactor {
         _ports: &[Box<dyn PacketPort>],
         deadline: Option<Instant>,
         immediate: bool,
+        ready: &mut Vec<usize>,
     ) -> io::Result<Wake> {
         let mut wake = Wake {
             shutdown: self.flag.load(Ordering::SeqCst),
@@ -160,7 +164,14 @@ impl Reactor for OsReactor {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
-        let signalled = self.events.iter().any(|event| event.token() == SIGNALS);
+        let mut signalled = false;
+        for event in self.events.iter() {
+            match event.token() {
+                SIGNALS => signalled = true,
+                WAKER => {}
+                Token(index) => ready.push(index),
+            }
+        }
         if signalled {
             if let Some(signals) = &mut self.signals {
                 for signal in signals.pending() {
@@ -215,12 +226,21 @@ impl Reactor for MemReactor {
         ports: &[Box<dyn PacketPort>],
         deadline: Option<Instant>,
         immediate: bool,
+        ready: &mut Vec<usize>,
     ) -> io::Result<Wake> {
         let mut wake = Wake {
             shutdown: self.flag.load(Ordering::SeqCst),
             ..Wake::default()
         };
-        if wake.shutdown || immediate || ports.iter().any(|port| port.is_readable_now()) {
+        let before = ready.len();
+        ready.extend(
+            ports
+                .iter()
+                .enumerate()
+                .filter(|(_, port)| port.is_readable_now())
+                .map(|(index, _)| index),
+        );
+        if wake.shutdown || immediate || ready.len() > before {
             return Ok(wake);
         }
         match deadline {

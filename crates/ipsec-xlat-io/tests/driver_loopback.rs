@@ -160,8 +160,14 @@ fn a_burst_is_received_and_forwarded_in_batches() {
     let mut endpoint = Forwarder::new(rule);
     endpoint.limit = Some(BURST);
     let ports: Vec<Box<dyn PacketPort>> = vec![Box::new(c_port), Box::new(s_port)];
-    let mut driver =
-        Driver::new(OsReactor::new().unwrap(), ports, DriverConfig::default()).unwrap();
+    // Small batches and two per turn: the burst needs many turns, so the loop must come back
+    // to a port it left with data (edge-triggered readiness will not report it again).
+    let config = DriverConfig {
+        batch_size: 16,
+        max_batches_per_port: 2,
+        ..DriverConfig::default()
+    };
+    let mut driver = Driver::new(OsReactor::new().unwrap(), ports, config).unwrap();
     let stop = driver.shutdown_handle();
     // Stops the loop if the burst never completes; cancelled as soon as the test is done.
     let (cancel, cancelled) = std::sync::mpsc::channel::<()>();
