@@ -1,7 +1,34 @@
 //! I/O shell around the sans-IO core [`ipsec_xlat`].
 //!
-//! This crate will own sockets, TUN devices, timers and configuration. It holds no protocol
-//! logic: it only moves bytes and time between the operating system and the core.
+//! This crate owns sockets, TUN devices, timers, signals and configuration. It holds no
+//! protocol logic: it only moves bytes and time between the operating system and a state
+//! machine that implements [`Endpoint`].
+//!
+//! - [`Endpoint`], [`Received`], [`Transmit`], [`Path`]: the contract with the core
+//!   (quinn-proto's `handle_*`/`poll_*` split, caller-owned buffers).
+//! - [`Driver`]: the single-threaded loop over [`PacketPort`]s, generic over a [`Reactor`]
+//!   (epoll and the real clock, or the in-memory network and a virtual clock).
+//! - [`sys`]: UDP and raw IP sockets with `recvmmsg`/`sendmmsg`, and the TUN device.
+//! - [`mem`]: the in-memory network and TUN, for tests and the quickstart.
+//! - [`setup`]: opening a leg's sockets from its configuration.
+//! - [`config`]: the TOML configuration of the three binaries, validated at load.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod config;
+mod driver;
+mod endpoint;
+pub mod mem;
+mod path;
+mod port;
+mod reactor;
+pub mod setup;
+pub mod sys;
 
 pub use ipsec_xlat as core;
+
+pub use driver::{Driver, DriverConfig, DriverStats, Exit};
+pub use endpoint::Endpoint;
+pub use path::{IpProtocol, Leg, NetPath, Path, Received, Transmit, Transport};
+pub use port::{OutDatagram, PacketPort, PortKind, PortTransport, RecvBatch, RxMeta};
+pub use reactor::{MemReactor, OsReactor, Reactor, ShutdownHandle, Wake};

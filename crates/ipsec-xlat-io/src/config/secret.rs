@@ -1,0 +1,148 @@
+//! Secrets and keys read from files: zeroized on drop, never printed.
+
+use core::fmt;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use zeroize::{Zeroize, Zeroizing};
+
+use super::error::Problem;
+
+/// A Noise static private key (X25519, 32 bytes).
+#[derive(Clone, PartialEq, Eq)]
+pub struct NoisePrivateKey(Zeroizing<[u8; 32]>);
+
+impl NoisePrivateKey {
+    /// The key bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for NoisePrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NoisePrivateKey(<redacted>)")
+    }
+}
+
+/// A Noise static public key (X25519, 32 bytes).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NoisePublicKey(pub [u8; 32]);
+
+impl fmt::Debug for NoisePublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "NoisePublicKey({})",
+            base64::engine::general_purpose::STANDARD.encode(self.0)
+        )
+    }
+}
+
+/// Bytes that must not leak: a pre-shared key or a PEM private key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Zeroizing<Vec<u8>>);
+
+impl Secret {
+    /// Wrap bytes.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// The secret's bytes.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret(<{} bytes redacted>)", self.0.len())
+    }
+}
+
+/// 32 bytes from base64 (standard, padded or not) or 64 hex digits.
+pub fn decode_key32(text: &str) -> Result<[u8; 32], Problem> {
+    let text = text.trim();
+    let mut bytes = Zeroizing::new(
+        if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            hex::decode(text).map_err(|e| Problem::BadKey(e.to_string()))?
+        } else {
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(text))
+                .map_err(|e| Problem::BadKey(e.to_string()))?
+        },
+    );
+    let key: [u8; 32] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| Problem::BadKey(format!("{} bytes", bytes.len())))?;
+    bytes.zeroize();
+    Ok(key)
+}
+
+/// `path` resolved against the directory of the configuration file.
+pub fn resolve(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_owned()
+    } else {
+        base.join(path)
+    }
+}
+
+/// Read a whole file into zeroizing memory.
+pub fn read_secret_file(path: &Path) -> Result<Secret, Problem> {
+    std::fs::read(path)
+        .map(Secret::new)
+        .map_err(|e| Problem::File {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })
+}
+
+/// Read a Noise private key file.
+pub fn read_noise_private_key(path: &Path) -> Result<NoisePrivateKey, Problem> {
+    let secret = read_secret_file(path)?;
+    let text = std::str::from_utf8(secret.expose())
+        .map_err(|_| Problem::BadKey("file is not text".into()))?;
+    Ok(NoisePrivateKey(Zeroizing::new(decode_key32(text)?)))
+}
+
+/// Read a pre-shared key file: its text without the trailing newline.
+pub fn read_psk(path: &Path) -> Result<Secret, Problem> {
+    let secret = read_secret_file(path)?;
+    let bytes = secret.expose();
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |last| last.saturating_add(1));
+    let trimmed = bytes.get(..end).unwrap_or_default();
+    if trimmed.is_empty() {
+        return Err(Problem::File {
+            path: path.to_owned(),
+            reason: "empty pre-shared key".into(),
+        });
+    }
+    Ok(Secret::new(trimmed.to_vec()))
+}
+
+/// Read a PEM file and check it holds a block whose label ends with `expected`
+/// (`CERTIFICATE`, `PRIVATE KEY` also matching `RSA PRIVATE KEY`).
+pub fn read_pem(path: &Path, expected: &'static str) -> Result<Secret, Problem> {
+    let secret = read_secret_file(path)?;
+    let text = String::from_utf8_lossy(secret.expose());
+    let has_block = text.lines().any(|line| {
+        line.trim()
+            .strip_prefix("-----BEGIN ")
+            .and_then(|rest| rest.strip_suffix("-----"))
+            .is_some_and(|label| label.ends_with(expected))
+    });
+    if !has_block {
+        return Err(Problem::NotPem {
+            path: path.to_owned(),
+            expected,
+        });
+    }
+    Ok(secret)
+}
