@@ -453,3 +453,57 @@ fn numbers_show_their_names() {
         "Flags(0x03 E C)"
     );
 }
+
+#[test]
+fn chains_append_and_walk_typed() {
+    let mut rest = ChainBuilder::new();
+    rest.push_nonce(&[1; 16])
+        .unwrap()
+        .push_vendor_id(&[2; 4])
+        .unwrap();
+    let mut empty = ChainBuilder::new();
+    empty.append(&ChainBuilder::new());
+    assert!(empty.is_empty());
+    assert_eq!(empty.first_payload(), PayloadType::NONE);
+    empty.append(&rest);
+    assert_eq!(
+        empty, rest,
+        "appending to an empty chain is the other chain"
+    );
+
+    let mut m = MessageBuilder::new(Cookie([5; 8]), Cookie([6; 8]), ExchangeType::QUICK_MODE, 9);
+    m.push_hash(&[3; 20])
+        .unwrap()
+        .append(&rest)
+        .append(&ChainBuilder::new());
+    m.push_nat_d(&[4; 20]).unwrap();
+    let bytes = m.build().unwrap();
+    let msg = Message::parse_exact(&bytes).unwrap();
+    let types: Vec<PayloadType> = msg
+        .payloads()
+        .unwrap()
+        .typed()
+        .map(|p| p.unwrap().payload_type())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            PayloadType::HASH,
+            PayloadType::NONCE,
+            PayloadType::VENDOR_ID,
+            PayloadType::NAT_DISCOVERY
+        ]
+    );
+    let raws: Vec<Vec<u8>> = msg
+        .payloads()
+        .unwrap()
+        .map(|p| p.unwrap().raw().to_vec())
+        .collect();
+    assert_eq!(raws.concat(), &bytes[28..]);
+    // The appended payloads are `rest`'s bytes, except that its last payload (the VID, at
+    // offset 20 of `rest`) now links to the NAT-D pushed after it.
+    let mut expected = rest.as_bytes().to_vec();
+    assert_eq!(expected[20], 0);
+    expected[20] = PayloadType::NAT_DISCOVERY.0;
+    assert_eq!(raws[1..3].concat(), expected);
+}

@@ -28,6 +28,7 @@ pub struct GenericPayload<'a> {
     payload_type: PayloadType,
     next_payload: PayloadType,
     reserved: u8,
+    raw: &'a [u8],
     body: &'a [u8],
     offset: usize,
 }
@@ -70,6 +71,7 @@ impl<'a> GenericPayload<'a> {
                 payload_type,
                 next_payload: PayloadType(next),
                 reserved,
+                raw: input.get(..length).unwrap_or(input),
                 body,
                 offset,
             },
@@ -113,6 +115,13 @@ impl<'a> GenericPayload<'a> {
     #[inline]
     pub fn body(&self) -> &'a [u8] {
         self.body
+    }
+
+    /// The whole payload, generic header included. Quick mode's HASH(1..3) cover the payloads
+    /// after the HASH payload with their headers (RFC 2409 §5.5): concatenate their `raw()`.
+    #[inline]
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
     }
 
     /// Where this payload's generic header starts in the message.
@@ -173,6 +182,11 @@ impl<'a> PayloadIter<'a> {
     /// The type of the next payload to be read.
     pub fn next_type(&self) -> PayloadType {
         self.next
+    }
+
+    /// The walk with each payload parsed into its typed view.
+    pub fn typed(self) -> impl Iterator<Item = Result<super::Payload<'a>, IsakmpError>> {
+        self.map(|g| g.and_then(|g| super::Payload::parse(&g)))
     }
 
     /// Where the next payload (or the padding) starts in the message.
