@@ -29,6 +29,7 @@ LAB_SGW_LAN_ADDR=10.9.0.1
 LAB_HOST_ADDR=10.9.0.2
 LAB_LAN_NET=10.9.0.0/24
 LAB_CLIENT_INNER=10.8.0.1
+LAB_NAT_CLIENT_ADDR=198.51.100.200 # the client as the relay sees it with --nat client (relay mode)
 # IPv6 analogues, only configured with --ipv6
 LAB_CLIENT_ADDR6=2001:db8:c::10
 LAB_RELAY_C_ADDR6=2001:db8:c::1
@@ -133,12 +134,18 @@ lab_netns_up() {
     fi
 }
 
-# lab_netns_nat_client [UDP_TIMEOUT] [UDP_STREAM_TIMEOUT]: masquerade the client leg behind the
-# relay's s-side address, with conntrack UDP timeouts set in the relay namespace (a two-way flow
-# moves to the _stream timeout, so both matter for NAT keepalive tests).
+# lab_netns_nat_client [UDP_TIMEOUT] [UDP_STREAM_TIMEOUT]: put the client behind a NAT.
+#   router mode: masquerade the client leg behind the relay's s-side address (203.0.113.254), so
+#                the SGW sees 203.0.113.254 and possibly other source ports.
+#   relay mode:  the relay terminates the client leg itself, so the NAT sits in front of it: an
+#                input-hook SNAT rewrites the client's IKE/NAT-T datagrams to 198.51.100.200 with a
+#                source port from 40000-40999 (a different one per flow, like a real NAT box).
+# Conntrack UDP timeouts are set in the relay namespace; a two-way flow moves to the _stream
+# timeout, so both matter for NAT keepalive tests.
 lab_netns_nat_client() {
     local t=${1:-30} ts=${2:-120}
-    lab_in "$LAB_NS_RELAY" nft -f - <<EOF
+    if [[ $LAB_RELAY_MODE == router ]]; then
+        lab_in "$LAB_NS_RELAY" nft -f - <<EOF
 table ip lab_nat {
     chain post {
         type nat hook postrouting priority srcnat; policy accept;
@@ -146,13 +153,26 @@ table ip lab_nat {
     }
 }
 EOF
+        # The SGW must not be able to reach the client network except through the NAT.
+        ip -n "$LAB_NS_SGW" route del 198.51.100.0/24 2>/dev/null || true
+    else
+        lab_in "$LAB_NS_RELAY" nft -f - <<EOF
+table ip lab_nat {
+    chain in {
+        type nat hook input priority 100; policy accept;
+        iifname "$LAB_IF_RELAY_C" ip saddr $LAB_CLIENT_ADDR udp dport { 500, 4500 } counter snat to $LAB_NAT_CLIENT_ADDR:40000-40999
+    }
+}
+EOF
+    fi
     # The conntrack sysctls appear once nft has pulled in nf_conntrack for this namespace.
     lab_in "$LAB_NS_RELAY" sysctl -qw net.netfilter.nf_conntrack_udp_timeout="$t" \
         net.netfilter.nf_conntrack_udp_timeout_stream="$ts"
-    if [[ $LAB_RELAY_MODE == router ]]; then
-        # The SGW must not be able to reach the client network except through the NAT.
-        ip -n "$LAB_NS_SGW" route del 198.51.100.0/24 2>/dev/null || true
-    fi
+}
+
+# lab_netns_sgw_peer_expected NAT: the address the SGW should see as its IKE peer.
+lab_netns_sgw_peer_expected() {
+    if [[ $LAB_RELAY_MODE == relay || $1 == client ]]; then echo "$LAB_RELAY_S_ADDR"; else echo "$LAB_CLIENT_ADDR"; fi
 }
 
 # lab_netns_loss PCT [IFACE] [in|out]: drop PCT% of UDP/ESP/AH packets at the relay namespace,

@@ -504,9 +504,16 @@ lab_suite_traffic() {
             lab_notok "SPIs agree: SGW '$sgw_spis' vs client '$cli_spis'"
         fi
     fi
-    local encap
+    local encap peer want_peer
     encap=$(sw_list_sas "$SGW" | awk '/, INSTALLED,/ { gsub(",", "", $6); print $6; exit }')
     lab_log "SGW CHILD_SA mode: $encap (kernel-libipsec in 5.9.8 always UDP-encapsulates)"
+    peer=$(sw_list_sas "$SGW" | awk '$1 == "remote" && $3 == "@" { print $4; exit }')
+    want_peer=$(lab_netns_sgw_peer_expected "$S_NAT")
+    if [[ ${peer%\[*} == "$want_peer" ]]; then
+        lab_ok "SGW sees its IKE peer at $peer (nat=$S_NAT, $S_DRIVER)"
+    else
+        lab_notok "SGW sees its IKE peer at '$peer', expected $want_peer (nat=$S_NAT, $S_DRIVER)"
+    fi
 
     # 2. Pings both ways
     lab_check "ping client 10.8.0.1 -> host 10.9.0.2 through the tunnel" \
