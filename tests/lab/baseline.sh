@@ -7,8 +7,9 @@
 #   tests/lab/baseline.sh --ike aes256-sha256-modp2048 --esp aes128gcm16 --auth rsa [--nat client]
 # See --help for all options; docs/LAB.md for what is checked and measured.
 set -euo pipefail
-# shellcheck source=tests/lab/suite.sh
+# shellcheck source=SCRIPTDIR/suite.sh
 source "$(dirname "$0")/suite.sh"
 lab_suite_parse_args "$@"
+# shellcheck disable=SC2034 # read by lab_suite_main
 S_DRIVER=direct
 lab_suite_main

@@ -28,7 +28,7 @@ skip() {
     exit 0
 }
 [[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces, nftables, charon)"
-command -v ip >/dev/null && ip netns list >/dev/null 2>&1 || skip "no 'ip netns' (iproute2 missing?)"
+if ! command -v ip >/dev/null || ! ip netns list >/dev/null 2>&1; then skip "no 'ip netns' (iproute2 missing?)"; fi
 unshare --net true 2>/dev/null || skip "cannot create network namespaces here"
 [[ -x ${LAB_CHARON:-/usr/lib/ipsec/charon} ]] || skip "no strongSwan charon (run tests/lab/deps.sh)"
 "$here/deps.sh" --check >/dev/null || skip "$("$here/deps.sh" --check) (run tests/lab/deps.sh)"

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
 # Shared helpers for the namespace lab: result reporting, a cleanup registry, bounded waits.
 #
 # Sourced by netns.sh, strongswan.sh and the runners. Everything a run creates (processes,
@@ -134,11 +134,11 @@ lab_need() {
     ((${#missing[@]} == 0)) || lab_die "missing tools: ${missing[*]} (run tests/lab/deps.sh as root)"
 }
 
-# lab_mkrundir: a private, short run directory (unix socket paths must stay below 108 bytes).
+# lab_mkrundir: a private, short run directory (unix socket paths must stay below 108 bytes),
+# registered for removal. Sets LAB_RUNDIR; not meant for $(...), whose subshell would register
+# the directory in a copy of the registry that dies with it.
 lab_mkrundir() {
-    local d
-    d=$(mktemp -d "${TMPDIR:-/tmp}/xlat-lab.XXXXXX")
-    chmod 700 "$d"
-    lab_register_dir "$d"
-    printf '%s\n' "$d"
+    LAB_RUNDIR=$(mktemp -d "${TMPDIR:-/tmp}/xlat-lab.XXXXXX")
+    chmod 700 "$LAB_RUNDIR"
+    lab_register_dir "$LAB_RUNDIR"
 }

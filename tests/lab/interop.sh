@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2034 # S_DRIVER is read by lab_suite_main
 # Interop suite: client -> relay -> unmodified strongSwan SGW -> host, with the SGW's side as
 # parameters, e.g.
 #   tests/lab/interop.sh --ike aes256-sha256-modp2048 --esp aes128gcm16 --auth rsa --nat none
@@ -12,7 +13,7 @@
 #   --client direct  always the strongSwan baseline
 # Binaries are looked up in $XLAT_BIN_DIR, target/release, target/debug.
 set -euo pipefail
-# shellcheck source=tests/lab/suite.sh
+# shellcheck source=SCRIPTDIR/suite.sh
 source "$(dirname "$0")/suite.sh"
 
 want=auto

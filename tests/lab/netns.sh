@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2034 # variables are used by the scripts that source this one
 # Network namespaces for the interop lab: client, relay/router, SGW, and a host behind the SGW.
 #
 #   client (cli)            relay/router (rel)                 sgw (sgw)            host (host)
@@ -14,7 +15,7 @@
 # Every name carries a per-run prefix, so parallel or leftover runs never collide. Interfaces are
 # created directly inside their namespaces; nothing is added to the caller's namespace.
 
-# shellcheck source=tests/lab/common.sh
+# shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 [[ -n "${LAB_NETNS_SOURCED:-}" ]] && return 0 2>/dev/null
@@ -66,6 +67,9 @@ _lab_ns_add() {
     lab_in "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6="$((1 - LAB_IPV6))"
     lab_in "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6="$((1 - LAB_IPV6))"
     lab_in "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+    # No duplicate address detection: link-locals would stay "tentative" for a second or two and
+    # neighbour discovery (which needs them) would fail meanwhile.
+    ((LAB_IPV6 == 0)) || lab_in "$ns" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
     ip -n "$ns" link set lo up
 }
 
@@ -135,13 +139,15 @@ lab_netns_up() {
 }
 
 # lab_netns_nat_client [UDP_TIMEOUT] [UDP_STREAM_TIMEOUT]: put the client behind a NAT.
-#   router mode: masquerade the client leg behind the relay's s-side address (203.0.113.254), so
-#                the SGW sees 203.0.113.254 and possibly other source ports.
+#   router mode: masquerade the client leg behind the relay's s-side address (203.0.113.254) with
+#                UDP source ports remapped to 40000-40999 (a NAT that kept 500/4500 would hide
+#                port-handling bugs), so the SGW sees e.g. 203.0.113.254[40123].
 #   relay mode:  the relay terminates the client leg itself, so the NAT sits in front of it: an
 #                input-hook SNAT rewrites the client's IKE/NAT-T datagrams to 198.51.100.200 with a
 #                source port from 40000-40999 (a different one per flow, like a real NAT box).
 # Conntrack UDP timeouts are set in the relay namespace; a two-way flow moves to the _stream
 # timeout, so both matter for NAT keepalive tests.
+# shellcheck disable=SC2120 # the timeouts are optional
 lab_netns_nat_client() {
     local t=${1:-30} ts=${2:-120}
     if [[ $LAB_RELAY_MODE == router ]]; then
@@ -149,6 +155,7 @@ lab_netns_nat_client() {
 table ip lab_nat {
     chain post {
         type nat hook postrouting priority srcnat; policy accept;
+        oifname "$LAB_IF_RELAY_S" ip saddr 198.51.100.0/24 meta l4proto udp counter masquerade to :40000-40999
         oifname "$LAB_IF_RELAY_S" ip saddr 198.51.100.0/24 counter masquerade
     }
 }
@@ -180,7 +187,7 @@ lab_netns_sgw_peer_expected() {
 # whether the relay namespace forwards (baseline) or terminates the traffic (relay process).
 lab_netns_loss() {
     local pct=$1 ifc=${2:-$LAB_IF_RELAY_S} dir=${3:-in} hook match
-    [[ $pct =~ ^[0-9]+$ ]] && ((pct >= 0 && pct <= 100)) || lab_die "loss PCT must be 0..100"
+    if ! [[ $pct =~ ^[0-9]+$ ]] || ((pct > 100)); then lab_die "loss PCT must be 0..100"; fi
     case $dir in
         in) hook=prerouting match="iifname \"$ifc\"" ;;
         out) hook=postrouting match="oifname \"$ifc\"" ;;
@@ -262,7 +269,7 @@ _lab_netns_main() {
             # On failure half-way, remove what was built; on success keep it for the user.
             trap lab_cleanup EXIT
             lab_netns_up "$prefix" "$mode"
-            case $nat in none) ;; client) lab_netns_nat_client ;; *) lab_die "--nat none|client" ;; esac
+            case $nat in none) ;; client) lab_netns_nat_client 30 120 ;; *) lab_die "--nat none|client" ;; esac
             if [[ -n $loss ]]; then
                 local pct ifc dir
                 IFS=: read -r pct ifc dir <<<"$loss"

@@ -3,11 +3,12 @@
 # on a clean one. Needs no root and no namespaces (text2pcap + tshark only), so it is cheap enough
 # to run first in CI; it proves the interop suite's "only standard ISAKMP/ESP" checks can fail.
 set -euo pipefail
-# shellcheck source=tests/lab/suite.sh
+# shellcheck source=SCRIPTDIR/suite.sh
 source "$(dirname "$0")/suite.sh"
 lab_need tshark text2pcap
 trap lab_cleanup EXIT
-RUN=$(lab_mkrundir)
+lab_mkrundir
+RUN=$LAB_RUNDIR
 
 # isakmp LENGTH HEXBODY: an ISAKMP main mode header (VID first) with the given length field.
 isakmp() { printf '1122334455667788 0000000000000000 0d 10 02 00 00000000 %08x %s' "$1" "$2"; }

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2034 # variables are used by the scripts that source this one
 # An unmodified strongSwan charon per network namespace, driven through its own vici socket.
 #
 # Each instance lives in a directory DIR holding strongswan.conf, swanctl/ (swanctl.conf, certs,
@@ -20,7 +21,7 @@
 #                      --remote-ts N --ike P --esp P --auth psk|rsa [--pki DIR]
 #   strongswan.sh start DIR NS | stop DIR | swanctl DIR COMMAND [ARGS...]
 
-# shellcheck source=tests/lab/common.sh
+# shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 [[ -n "${LAB_SW_SOURCED:-}" ]] && return 0 2>/dev/null
@@ -192,6 +193,7 @@ sw_start() {
     [[ -f $d/strongswan.conf ]] || lab_die "no strongswan.conf in $d"
     echo "$ns" >"$d/netns"
     # ip netns exec, unshare (no --fork) and sh all exec: $! ends up being charon itself.
+    # shellcheck disable=SC2016 # $1/$2 are expanded by the inner sh
     ip netns exec "$ns" unshare --mount --propagation private \
         sh -c 'mount --bind "$1/run" /run && exec env STRONGSWAN_CONF="$1/strongswan.conf" "$2"' \
         sh "$d" "$LAB_CHARON" >"$d/charon.stdout" 2>&1 &

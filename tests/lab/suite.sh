@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
 # The interop suite: one parameterised run of "client -> relay/router -> strongSwan SGW -> host".
 #
 # The SGW side is always an unmodified strongSwan charon configured from --ike/--esp/--auth. The
@@ -9,9 +9,9 @@
 # Both drivers go through the same checks, so a result through the relay is directly comparable
 # with the baseline. Sourced by baseline.sh and interop.sh; lab_suite_main is the entry.
 
-# shellcheck source=tests/lab/netns.sh
+# shellcheck source=SCRIPTDIR/netns.sh
 source "$(dirname "${BASH_SOURCE[0]}")/netns.sh"
-# shellcheck source=tests/lab/strongswan.sh
+# shellcheck source=SCRIPTDIR/strongswan.sh
 source "$(dirname "${BASH_SOURCE[0]}")/strongswan.sh"
 
 # --- parameters (set by lab_suite_parse_args) ---------------------------------------------------
@@ -134,7 +134,6 @@ drv_direct_idle() { sw_no_sas "$CLI"; }
 drv_direct_spis() { sw_child_spis "$CLI"; }
 drv_direct_can_rekey() { return 0; }
 drv_direct_rekey() { sw_rekey_child "$CLI"; }
-drv_direct_log_established() { grep -c "CHILD_SA $LAB_CHILD{[0-9]*} established" "$CLI/events.log"; }
 drv_direct_stop() { sw_stop "$CLI"; }
 
 # --- the "xlat" driver: OUR CLIENT AND RELAY (hook for issue 5) ---------------------------------
@@ -223,7 +222,6 @@ drv_xlat_idle() { ! kill -0 "${XLAT_CLIENT_PID:-0}" 2>/dev/null; }
 drv_xlat_spis() { :; }
 drv_xlat_can_rekey() { return 1; }
 drv_xlat_rekey() { return 1; }
-drv_xlat_log_established() { echo 0; }
 drv_xlat_stop() {
     lab_kill_pid "${XLAT_CLIENT_PID:-}" 5
     lab_kill_pid "${XLAT_RELAY_PID:-}" 5
@@ -237,7 +235,7 @@ drv() {
 }
 
 # --- checks -----------------------------------------------------------------------------------------
-# established_pair: IKE SA and CHILD_SA on the SGW, CHILD_SA on the client.
+# both_installed: a CHILD_SA installed on the SGW and on the client; both_idle: no SA on either.
 both_installed() { sw_child_installed "$SGW" && drv installed; }
 both_idle() { sw_no_sas "$SGW" && drv idle; }
 
@@ -286,7 +284,7 @@ transfer_with_rekey() {
     recv_pid=$BG_PID
     if ! lab_wait_until 10 tcp_listening "$to" "$port"; then
         lab_notok "$tag: receiver listening on $addr:$port"
-        return 1
+        return 0
     fi
     before=$(sw_child_spis "$SGW" | sort)
     bg "$from" "$RUN/$tag.socat-send.log" socat -u "OPEN:$RUN/xfer.bin" "TCP:$addr:$port,bind=$bind"
@@ -302,7 +300,7 @@ transfer_with_rekey() {
     wait_pid "$recv_pid" 20 || true
     after=$(sw_child_spis "$SGW" | sort)
     new_spi=$(comm -13 <(echo "$before") <(echo "$after") | awk 'NR == 1 { print $1 }')
-    lab_log "$tag: SGW CHILD_SAs before rekey: $(echo $before); after: $(echo $after)"
+    lab_log "$tag: SGW CHILD_SAs before rekey: $(tr '\n' ' ' <<<"$before"); after: $(tr '\n' ' ' <<<"$after")"
 
     if ((rc == 0)) && [[ -f $recv ]] && [[ $(sha256sum <"$recv") == "$XFER_SUM" ]]; then
         lab_ok "$tag: ${S_XFER_MB} MB TCP transfer, sha256 matches"
@@ -418,7 +416,8 @@ lab_suite_main() {
     lab_install_traps
     local mode
     T_RUN0=$(lab_now_ms)
-    RUN=$(lab_mkrundir)
+    lab_mkrundir
+    RUN=$LAB_RUNDIR
     CAPTURE_PIDS=()
     printf '# run: %s\n# path: %s\n# run dir: %s\n' "$S_NAME" "$(drv describe)" "$RUN"
     [[ -z $S_RESULTS ]] || : >"$S_RESULTS"
