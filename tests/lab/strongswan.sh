@@ -86,8 +86,8 @@ charon {
       ike = 4
       chd = 4
       knl = 2
-      net = 2
-      enc = 2
+      net = 1
+      enc = 1
       esp = 1
       cfg = 2
     }
