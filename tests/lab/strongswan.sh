@@ -215,7 +215,13 @@ sw_load() { sw_swanctl "$1" --load-all --file "$1/swanctl/swanctl.conf" >"$1/loa
 sw_initiate() { sw_swanctl "$1" --initiate --child "$LAB_CHILD" --timeout 30 >>"$1/initiate.out" 2>&1; }
 sw_terminate() { sw_swanctl "$1" --terminate --ike "$LAB_CHILD" --timeout 10 >>"$1/terminate.out" 2>&1; }
 sw_rekey_child() { sw_swanctl "$1" --rekey --child "$LAB_CHILD" >>"$1/rekey.out" 2>&1; }
-sw_list_sas() { sw_swanctl "$1" --list-sas 2>/dev/null; }
+# sw_list_sas DIR: buffered, so that a reader that stops early (grep -q, awk exit) cannot kill
+# swanctl with SIGPIPE and turn a match into a pipefail error.
+sw_list_sas() {
+    local out
+    out=$(sw_swanctl "$1" --list-sas 2>/dev/null) || return 1
+    printf '%s\n' "$out"
+}
 
 # sw_child_spis DIR: "IN OUT" hex SPIs of each INSTALLED CHILD_SA.
 sw_child_spis() {
@@ -230,10 +236,10 @@ sw_child_spis() {
 sw_child_bytes() {
     sw_list_sas "$1" | awk -v want="$2" '
         $1 == "in" { spi = $2; sub(/,$/, "", spi); bin = $3 }
-        $1 == "out" && spi == want { print bin, $3; exit }'
+        $1 == "out" && spi == want && !done { print bin, $3; done = 1 }'
 }
 
-sw_ike_established() { sw_list_sas "$1" | grep -q ', ESTABLISHED, IKEv1'; }
+sw_ike_established() { sw_list_sas "$1" | grep ', ESTABLISHED, IKEv1' >/dev/null; }
 sw_child_installed() { [[ -n $(sw_child_spis "$1") ]]; }
 sw_no_sas() { [[ -z $(sw_list_sas "$1" | grep -E 'ESTABLISHED|INSTALLED|CONNECTING') ]]; }
 

@@ -81,6 +81,7 @@ lab_suite_parse_args() {
     [[ -z $S_LOSS || $S_LOSS =~ ^[0-9]+$ ]] || lab_die "--loss PCT"
     [[ $S_SAMPLES =~ ^[1-9][0-9]*$ && $S_XFER_MB =~ ^[1-9][0-9]*$ ]] || lab_die "bad number"
     [[ $S_IPERF_SECS =~ ^[1-9][0-9]*$ ]] || lab_die "bad --iperf-secs"
+    ((S_XFER_MB >= 20)) || lab_log "warning: a transfer under 20 MB may end before its rekey does (~300 Mbit/s here)"
     [[ -n $S_NAME ]] || S_NAME="$S_AUTH ike=$S_IKE esp=$S_ESP nat=$S_NAT${S_LOSS:+ loss=$S_LOSS%}"
 }
 
@@ -114,7 +115,7 @@ wait_pid() {
 pid_gone() { ! kill -0 "$1" 2>/dev/null; }
 file_at_least() { (($(stat -c %s "$1" 2>/dev/null || echo 0) >= $2)); }
 
-tcp_listening() { ip netns exec "$1" ss -Hltn "sport = :$2" | grep -q LISTEN; }
+tcp_listening() { ip netns exec "$1" ss -Hltn "sport = :$2" | grep LISTEN >/dev/null; }
 
 # --- the "direct" driver: strongSwan charon as the client ---------------------------------------
 drv_direct_describe() { echo "strongSwan charon (client ns) -> router ns -> strongSwan SGW"; }
@@ -243,7 +244,8 @@ sgw_established_more() { (($(sgw_established_count) > $1)); }
 sgw_established_count() { grep -c "CHILD_SA $LAB_CHILD{[0-9]*} established" "$SGW/events.log" || true; }
 
 # last_ts FILE PATTERN: epoch-ms of the last matching events.log line.
-last_ts() { grep -E "$2" "$1" 2>/dev/null | tail -n 1 | awk '{ split($1, t, "."); print t[1] t[2] }'; }
+# Never fails (prints nothing when nothing matches), so it is safe in assignments under set -e.
+last_ts() { awk -v re="$2" '$0 ~ re { split($1, t, "."); v = t[1] t[2] } END { print v }' "$1" 2>/dev/null || true; }
 
 # ping_ok NS COUNT TARGET [ping args]: succeeds if at least the expected share answered
 # (all of them without --loss; with loss at least one in four).
@@ -261,16 +263,18 @@ ping_both() {
         ping_ok "$LAB_NS_HOST" "$1" "$LAB_CLIENT_INNER"
 }
 
-# rtt_ms NS TARGET [ping args]: "min avg max" RTT in ms from 50 quick pings.
+# rtt_ms NS TARGET [ping args]: "min median p90" RTT in ms over 100 pings 10 ms apart. Medians,
+# not ping's average: one scheduling hiccup on a 2-core machine moves an average by 50%.
 rtt_ms() {
     local ns=$1 target=$2
     shift 2
-    timeout 60 ip netns exec "$ns" ping -n -q -c 50 -i 0.01 -W 2 "$@" "$target" 2>/dev/null |
-        awk -F'[/ =]+' '/^rtt/ { print $6, $7, $8 }'
+    timeout 60 ip netns exec "$ns" ping -n -c 100 -i 0.01 -W 2 "$@" "$target" 2>/dev/null |
+        sed -n 's/.* time=\([0-9.]*\) ms/\1/p' | sort -n |
+        awk '{ a[NR] = $1 } END { if (NR) print a[1], a[int((NR + 1) / 2)], a[int(NR * 0.9 + 0.5)] }'
 }
 
 # sgw_has_new_child "SPI LINES": an installed CHILD_SA on the SGW that is not in the list.
-sgw_has_new_child() { comm -13 <(echo "$1") <(sw_child_spis "$SGW" | sort) | grep -q .; }
+sgw_has_new_child() { [[ -n $(comm -13 <(echo "$1") <(sw_child_spis "$SGW" | sort)) ]]; }
 
 # transfer FROM_NS TO_NS TO_ADDR BIND_ADDR REKEY_SIDE TAG: XFER_MB over TCP with a sha256 compare,
 # rekeying the CHILD_SA from REKEY_SIDE (client|sgw) while the data flows.
@@ -286,7 +290,7 @@ transfer_with_rekey() {
         lab_notok "$tag: receiver listening on $addr:$port"
         return 0
     fi
-    before=$(sw_child_spis "$SGW" | sort)
+    before=$(sw_child_spis "$SGW" | sort) || true
     bg "$from" "$RUN/$tag.socat-send.log" socat -u "OPEN:$RUN/xfer.bin" "TCP:$addr:$port,bind=$bind"
     send_pid=$BG_PID
     # Rekey once a tenth of the data has arrived, so the SA changes under a running transfer.
@@ -298,8 +302,8 @@ transfer_with_rekey() {
     kill -0 "$send_pid" 2>/dev/null && still_running=1
     wait_pid "$send_pid" "$t" || rc=$?
     wait_pid "$recv_pid" 20 || true
-    after=$(sw_child_spis "$SGW" | sort)
-    new_spi=$(comm -13 <(echo "$before") <(echo "$after") | awk 'NR == 1 { print $1 }')
+    after=$(sw_child_spis "$SGW" | sort) || true
+    new_spi=$(comm -13 <(echo "$before") <(echo "$after") | awk 'NR == 1 { print $1 }') || true
     lab_log "$tag: SGW CHILD_SAs before rekey: $(tr '\n' ' ' <<<"$before"); after: $(tr '\n' ' ' <<<"$after")"
 
     if ((rc == 0)) && [[ -f $recv ]] && [[ $(sha256sum <"$recv") == "$XFER_SUM" ]]; then
@@ -314,7 +318,7 @@ transfer_with_rekey() {
     fi
     # The new SA must have carried the rest of the transfer: bytes on it in the data direction.
     local bytes
-    bytes=$(sw_child_bytes "$SGW" "$new_spi")
+    bytes=$(sw_child_bytes "$SGW" "$new_spi") || true
     if [[ -n $new_spi ]] && awk -v b="$bytes" -v dir="$tag" 'BEGIN { split(b, x, " "); exit !((dir ~ /up/ ? x[1] : x[2]) > 1000000) }'; then
         lab_ok "$tag: traffic moved to the new CHILD_SA (SGW in/out bytes on it: $bytes)"
     else
@@ -354,14 +358,14 @@ ts() { tshark -r "$1" "${@:2}" 2>>"${RUN:-/tmp}/tshark.err"; }
 # cap_decodes_clean FILE: no malformed packet, no expert info of severity error.
 cap_decodes_clean() {
     local bad
-    bad=$(ts "$1" -Y '_ws.malformed or _ws.expert.severity >= error' | wc -l)
+    bad=$(ts "$1" -Y '_ws.malformed or _ws.expert.severity >= error' | wc -l) || true
     CAP_WHY="$bad packets malformed or with expert errors"
     ((bad == 0))
 }
 # cap_only_ipsec FILE: ISAKMP, ESP (in UDP), NAT-T keepalives and ARP, nothing else.
 cap_only_ipsec() {
     local other
-    other=$(ts "$1" -Y 'not (isakmp or esp or udpencap.nat_keepalive or arp)' | wc -l)
+    other=$(ts "$1" -Y 'not (isakmp or esp or udpencap.nat_keepalive or arp)' | wc -l) || true
     CAP_WHY="$other packets other than ISAKMP/ESP/keepalive/ARP"
     ((other == 0))
 }
@@ -371,7 +375,7 @@ cap_no_tail() {
     local tails
     tails=$(ts "$1" -Y isakmp -T fields -E separator=, -e frame.number -e udp.length \
         -e udpencap.non_esp_marker -e isakmp.length |
-        awk -F, '{ m = ($3 != "") ? 4 : 0; if ($2 - 8 - m != $4) printf " %s", $1 }')
+        awk -F, '{ m = ($3 != "") ? 4 : 0; if ($2 - 8 - m != $4) printf " %s", $1 }') || true
     CAP_WHY="frames with bytes beyond the ISAKMP length:${tails:- none}"
     [[ -z $tails ]]
 }
@@ -388,8 +392,8 @@ cap_known_vids() {
 # check_capture FILE LABEL STRICT: decode without error; with STRICT also the standard-only checks.
 check_capture() {
     local f=$1 label=$2 strict=$3 n_ike n_esp p
-    n_ike=$(ts "$f" -Y isakmp | wc -l)
-    n_esp=$(ts "$f" -Y esp | wc -l)
+    n_ike=$(ts "$f" -Y isakmp | wc -l) || true
+    n_esp=$(ts "$f" -Y esp | wc -l) || true
     if cap_decodes_clean "$f" && ((n_ike > 0)); then
         lab_ok "$label capture: tshark decodes all packets without error ($n_ike ISAKMP, $n_esp ESP)"
     else
@@ -441,7 +445,7 @@ lab_suite_main() {
     sw_write_swanctl "$SGW" responder "$LAB_SGW_ADDR" - "$LAB_LAN_NET" "$LAB_CLIENT_INNER/32" \
         "$S_IKE" "$S_ESP" "$S_AUTH" "$RUN/pki"
     if sw_start "$SGW" "$LAB_NS_SGW" && sw_load "$SGW"; then
-        lab_ok "SGW: strongSwan $(sw_swanctl "$SGW" --version | awk '/strongSwan/ { print $NF; exit }' || true) charon started, config loaded"
+        lab_ok "SGW: strongSwan $(sw_swanctl "$SGW" --version | awk '/strongSwan/ && !done { print $NF; done = 1 }' || true) charon started, config loaded"
     else
         lab_notok "SGW: strongSwan charon started, config loaded"
     fi
@@ -481,21 +485,22 @@ establish_once() {
     local wait=20
     drv initiate || wait=2
     lab_wait_until "$wait" sgw_established_more "$n0" && lab_wait_until 10 both_installed || return 1
-    t1=$(last_ts "$SGW/events.log" "CHILD_SA $LAB_CHILD\\{[0-9]+\\} established")
+    t1=$(last_ts "$SGW/events.log" "CHILD_SA ${LAB_CHILD}[{][0-9]+[}] established")
     if [[ $S_DRIVER == direct ]]; then
-        t_cli=$(last_ts "$CLI/events.log" "CHILD_SA $LAB_CHILD\\{[0-9]+\\} established")
-        ((t_cli > t1)) && t1=$t_cli
+        t_cli=$(last_ts "$CLI/events.log" "CHILD_SA ${LAB_CHILD}[{][0-9]+[}] established")
+        [[ $t_cli =~ ^[0-9]+$ && $t1 =~ ^[0-9]+$ ]] && ((t_cli > t1)) && t1=$t_cli
         t_start=$(last_ts "$CLI/events.log" "initiating Main Mode")
-        EST_EXCH_MS=$((t1 - t_start))
+        [[ $t_start =~ ^[0-9]+$ ]] && EST_EXCH_MS=$((t1 - t_start))
     fi
+    [[ $t1 =~ ^[0-9]+$ ]] || return 1
     EST_WALL_MS=$((t1 - t0))
 }
 
 # Everything that needs the tunnel up: pings, transfers with rekeys, throughput, timing.
 lab_suite_traffic() {
     local sgw_spis cli_spis
-    sgw_spis=$(sw_child_spis "$SGW")
-    cli_spis=$(drv spis)
+    sgw_spis=$(sw_child_spis "$SGW") || true
+    cli_spis=$(drv spis) || true
     if [[ $S_DRIVER == direct ]]; then
         if [[ -n $sgw_spis ]] && [[ $(awk '{ print $2, $1 }' <<<"$sgw_spis") == "$cli_spis" ]]; then
             lab_ok "SPIs agree: SGW in/out $sgw_spis, client in/out $cli_spis"
@@ -504,9 +509,9 @@ lab_suite_traffic() {
         fi
     fi
     local encap peer want_peer
-    encap=$(sw_list_sas "$SGW" | awk '/, INSTALLED,/ { gsub(",", "", $6); print $6; exit }')
+    encap=$(sw_list_sas "$SGW" | awk '/, INSTALLED,/ && !done { gsub(",", "", $6); print $6; done = 1 }') || true
     lab_log "SGW CHILD_SA mode: $encap (kernel-libipsec in 5.9.8 always UDP-encapsulates)"
-    peer=$(sw_list_sas "$SGW" | awk '$1 == "remote" && $3 == "@" { print $4; exit }')
+    peer=$(sw_list_sas "$SGW" | awk '$1 == "remote" && $3 == "@" && !done { print $4; done = 1 }') || true
     want_peer=$(lab_netns_sgw_peer_expected "$S_NAT")
     if [[ ${peer%\[*} == "$want_peer" ]]; then
         lab_ok "SGW sees its IKE peer at $peer (nat=$S_NAT, $S_DRIVER)"
@@ -520,10 +525,11 @@ lab_suite_traffic() {
     lab_check "ping host 10.9.0.2 -> client 10.8.0.1 through the tunnel" \
         ping_ok "$LAB_NS_HOST" 10 "$LAB_CLIENT_INNER"
     local rtt outer
-    rtt=$(rtt_ms "$LAB_NS_CLIENT" "$LAB_HOST_ADDR" -I "$LAB_CLIENT_INNER")
-    outer=$(rtt_ms "$LAB_NS_CLIENT" "$LAB_RELAY_C_ADDR")
-    record tunnel_rtt_avg_ms "$(awk '{ print $2 }' <<<"$rtt")" "client inner -> host, 50 pings, min/avg/max ${rtt// //}"
-    record outer_rtt_avg_ms "$(awk '{ print $2 }' <<<"$outer")" "client -> relay c-side, no IPsec, min/avg/max ${outer// //}"
+    rtt=$(rtt_ms "$LAB_NS_CLIENT" "$LAB_HOST_ADDR" -I "$LAB_CLIENT_INNER") || true
+    outer=$(rtt_ms "$LAB_NS_CLIENT" "$LAB_RELAY_C_ADDR") || true
+    record tunnel_rtt_median_ms "$(awk '{ print $2 }' <<<"$rtt")" "client inner -> host, 100 pings, min/median/p90 ${rtt// //}"
+    record tunnel_rtt_min_ms "$(awk '{ print $1 }' <<<"$rtt")"
+    record outer_rtt_median_ms "$(awk '{ print $2 }' <<<"$outer")" "client -> relay c-side, no IPsec, min/median/p90 ${outer// //}"
 
     # 3. Checksum-compared transfers with a rekey under traffic, one per direction.
     local up_side=client
@@ -539,8 +545,8 @@ lab_suite_traffic() {
     bg "$LAB_NS_HOST" "$RUN/iperf3-server.log" iperf3 -s -B "$LAB_HOST_ADDR" -p 5201
     local iperf_srv=$BG_PID
     if lab_wait_until 10 tcp_listening "$LAB_NS_HOST" 5201; then
-        up=$(iperf_mbps "$LAB_NS_CLIENT" "$LAB_HOST_ADDR" "$LAB_CLIENT_INNER")
-        down=$(iperf_mbps "$LAB_NS_CLIENT" "$LAB_HOST_ADDR" "$LAB_CLIENT_INNER" -R)
+        up=$(iperf_mbps "$LAB_NS_CLIENT" "$LAB_HOST_ADDR" "$LAB_CLIENT_INNER") || true
+        down=$(iperf_mbps "$LAB_NS_CLIENT" "$LAB_HOST_ADDR" "$LAB_CLIENT_INNER" -R) || true
     fi
     lab_kill_pid "$iperf_srv" 2
     if [[ -n ${up:-} && -n ${down:-} ]]; then
@@ -568,6 +574,7 @@ lab_suite_traffic() {
         lab_notok "re-establishment $S_SAMPLES times after terminate ($fails failed)"
     fi
     record establish_ms_median "$(lab_median "${wall[@]}")" "initiate command -> both CHILD_SAs installed, n=${#wall[@]}: ${wall[*]}"
+    record establish_ms_min "$(printf '%s\n' "${wall[@]}" | sort -n | awk 'NR == 1')"
     ((${#exch[@]} == 0)) ||
         record exchange_ms_median "$(lab_median "${exch[@]}")" "first main mode packet -> both CHILD_SAs installed (from charon logs)"
     lab_check "ping after re-establishment" ping_ok "$LAB_NS_CLIENT" 5 "$LAB_HOST_ADDR" -I "$LAB_CLIENT_INNER"
