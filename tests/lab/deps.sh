@@ -21,6 +21,7 @@ PACKAGES=(
     procps                         # sysctl
     util-linux                     # unshare
     coreutils
+    openssl                        # X25519 public halves of Noise keys (xlat driver)
 )
 
 missing=()

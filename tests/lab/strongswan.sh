@@ -239,6 +239,10 @@ sw_child_bytes() {
         $1 == "out" && spi == want && !done { print bin, $3; done = 1 }'
 }
 
+# sw_ike_cookies DIR: "ISPI RSPI" of each ESTABLISHED IKE_SA (the "*" marks the local side's).
+sw_ike_cookies() {
+    sw_list_sas "$1" | awk '/, ESTABLISHED, IKEv1,/ { i = $5; r = $6; gsub(/_[ir]\*?$/, "", i); gsub(/_[ir]\*?$/, "", r); print i, r }'
+}
 sw_ike_established() { sw_list_sas "$1" | grep ', ESTABLISHED, IKEv1' >/dev/null; }
 sw_child_installed() { [[ -n $(sw_child_spis "$1") ]]; }
 sw_no_sas() { [[ -z $(sw_list_sas "$1" | grep -E 'ESTABLISHED|INSTALLED|CONNECTING') ]]; }
