@@ -511,8 +511,8 @@ lab_suite_main() {
         record first_establish_ms "$EST_WALL_MS" "cold: first exchange after start"
     else
         lab_notok "IKEv1 main mode + quick mode: IKE_SA established, CHILD_SA installed on both ends"
-        lab_log "SGW charon.log tail:"
-        tail -n 15 "$SGW/charon.log" | sed 's/^/#   /' >&2 || true
+        lab_log "SGW charon.log, last IKE/NET/ENC lines:"
+        grep -E '\[(IKE|NET|ENC)\]' "$SGW/charon.log" | tail -n 15 | sed 's/^/#   /' >&2 || true
         lab_notok "traffic, rekey, throughput and timing checks skipped: nothing established"
     fi
     if ((established)); then
