@@ -3,7 +3,9 @@
 #   tests/lab/ci.sh [--results-dir DIR] [--quick]
 # Skips (exit 0, with the reason) when not root, without network namespaces, or without charon;
 # set LAB_REQUIRE=1 to turn a skip into a failure. LAB_MATRIX (rows separated by ';') replaces
-# the default matrix. Ends with "N passed, M failed" over all rows; exit 0 only if all passed.
+# the default matrix. LAB_CLIENT=auto|xlat|direct is passed to interop.sh --client (auto: through
+# xlat-client/xlat-relay when both binaries are built, else the strongSwan baseline).
+# Ends with "N passed, M failed" over all rows; exit 0 only if all passed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -12,7 +14,7 @@ while (($#)); do
     case $1 in
         --results-dir) results_dir=$2 && shift ;;
         --quick) extra=(--xfer-mb 20 --samples 3 --iperf-secs 2) ;;
-        -h | --help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' && exit 0 ;;
+        -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' && exit 0 ;;
         *) echo "ci.sh: unknown option $1" >&2 && exit 2 ;;
     esac
     shift
@@ -68,7 +70,8 @@ for row in "${rows[@]}"; do
     read -r -a argv <<<"$row"
     res=()
     [[ -z $results_dir ]] || res=(--results "$results_dir/row$i.txt")
-    run_row "interop $row" "$here/interop.sh" "${argv[@]}" "${extra[@]}" "${res[@]}"
+    run_row "interop $row" "$here/interop.sh" --client "${LAB_CLIENT:-auto}" "${argv[@]}" \
+        ${extra[@]+"${extra[@]}"} ${res[@]+"${res[@]}"}
 done
 
 echo "=== lab matrix summary"
