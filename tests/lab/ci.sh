@@ -14,7 +14,7 @@ while (($#)); do
     case $1 in
         --results-dir) results_dir=$2 && shift ;;
         --quick) extra=(--xfer-mb 20 --samples 3 --iperf-secs 2) ;;
-        -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' && exit 0 ;;
+        -h | --help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' && exit 0 ;;
         *) echo "ci.sh: unknown option $1" >&2 && exit 2 ;;
     esac
     shift
