@@ -29,6 +29,7 @@ pcap tail4500 4500,4500 "00000000 $(isakmp 48 "00000014 $RFC3947 00")"
 pcap vid 500,500 "$(isakmp 48 "00000014 0123456789abcdef0123456789abcdef")"
 pcap short 500,500 "$(isakmp 256 "00000014 $RFC3947")"
 pcap other 53,53 "$(isakmp 48 "00000014 $RFC3947")"
+head -c 200 /dev/urandom >"$RUN/garbage.pcap" # not a capture file: tshark fails
 
 expect() { # expect pass|fail PREDICATE FILE
     local want=$1 pred=$2 f=$3 got=fail
@@ -42,4 +43,6 @@ expect pass cap_known_vids tail
 expect fail cap_known_vids vid
 expect fail cap_decodes_clean short
 expect fail cap_only_ipsec other
+# A capture tshark cannot read must fail every check, never pass for lack of output.
+for p in cap_decodes_clean cap_only_ipsec cap_no_tail cap_known_vids; do expect fail "$p" garbage; done
 lab_summary

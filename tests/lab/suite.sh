@@ -401,37 +401,54 @@ capture_stop() {
     for p in "${CAPTURE_PIDS[@]}"; do wait_pid "$p" 10 || true; done
 }
 
-ts() { tshark -r "$1" "${@:2}" 2>>"${RUN:-/tmp}/tshark.err"; }
+# ts FILE ARGS...: tshark on FILE with an empty personal profile (a user's Wireshark preferences,
+# e.g. "decode as" rules, must not change what the lab sees; an unreadable $HOME also made
+# tshark crash when not run as root). Fails when tshark fails, so no check passes on no output.
+ts() {
+    local out rc=0
+    mkdir -p "$RUN/wireshark-profile"
+    out=$(HOME=$RUN/wireshark-profile WIRESHARK_CONFIG_DIR=$RUN/wireshark-profile \
+        tshark -r "$1" "${@:2}" 2>>"$RUN/tshark.err") || rc=$?
+    [[ -z $out ]] || printf '%s\n' "$out"
+    return "$rc"
+}
+# ts_count FILE FILTER: number of packets matching the display filter; fails if tshark does.
+ts_count() {
+    local out
+    out=$(ts "$1" -Y "$2") || return 1
+    grep -c . <<<"$out" || true
+}
 
 # Capture predicates: each returns 0/1 and leaves a short explanation in CAP_WHY.
 # cap_decodes_clean FILE: no malformed packet, no expert info of severity error.
 cap_decodes_clean() {
     local bad
-    bad=$(ts "$1" -Y '_ws.malformed or _ws.expert.severity >= error' | wc -l) || true
+    bad=$(ts_count "$1" '_ws.malformed or _ws.expert.severity >= error') || { CAP_WHY="tshark failed"; return 1; }
     CAP_WHY="$bad packets malformed or with expert errors"
     ((bad == 0))
 }
 # cap_only_ipsec FILE: ISAKMP, ESP (in UDP), NAT-T keepalives and ARP, nothing else.
 cap_only_ipsec() {
     local other
-    other=$(ts "$1" -Y 'not (isakmp or esp or udpencap.nat_keepalive or arp)' | wc -l) || true
+    other=$(ts_count "$1" 'not (isakmp or esp or udpencap.nat_keepalive or arp)') || { CAP_WHY="tshark failed"; return 1; }
     CAP_WHY="$other packets other than ISAKMP/ESP/keepalive/ARP"
     ((other == 0))
 }
 # cap_no_tail FILE: UDP payload == ISAKMP length (+4 for the non-ESP marker on 4500), i.e. no
 # bytes appended after the ISAKMP message (where our client<->relay tail would be).
 cap_no_tail() {
-    local tails
-    tails=$(ts "$1" -Y isakmp -T fields -E separator=, -e frame.number -e udp.length \
-        -e udpencap.non_esp_marker -e isakmp.length |
-        awk -F, '{ m = ($3 != "") ? 4 : 0; if ($2 - 8 - m != $4) printf " %s", $1 }') || true
+    local fields tails
+    fields=$(ts "$1" -Y isakmp -T fields -E separator=, -e frame.number -e udp.length \
+        -e udpencap.non_esp_marker -e isakmp.length) || { CAP_WHY="tshark failed"; return 1; }
+    tails=$(awk -F, '{ m = ($3 != "") ? 4 : 0; if ($2 - 8 - m != $4) printf " %s", $1 }' <<<"$fields")
     CAP_WHY="frames with bytes beyond the ISAKMP length:${tails:- none}"
     [[ -z $tails ]]
 }
 # cap_known_vids FILE: every vendor ID is one strongSwan itself sends.
 cap_known_vids() {
-    local v unknown=''
-    for v in $(ts "$1" -Y isakmp.vid_bytes -T fields -e isakmp.vid_bytes | tr ',' '\n' | sort -u); do
+    local v vids unknown=''
+    vids=$(ts "$1" -Y isakmp.vid_bytes -T fields -e isakmp.vid_bytes) || { CAP_WHY="tshark failed"; return 1; }
+    for v in $(tr ',' '\n' <<<"$vids" | sort -u); do
         [[ " ${S_KNOWN_VIDS[*]} " == *" $v "* ]] || unknown+=" $v"
     done
     CAP_WHY="unknown vendor IDs:${unknown:- none}"
@@ -441,8 +458,8 @@ cap_known_vids() {
 # check_capture FILE LABEL STRICT: decode without error; with STRICT also the standard-only checks.
 check_capture() {
     local f=$1 label=$2 strict=$3 n_ike n_esp p
-    n_ike=$(ts "$f" -Y isakmp | wc -l) || true
-    n_esp=$(ts "$f" -Y esp | wc -l) || true
+    n_ike=$(ts_count "$f" isakmp) || n_ike=0
+    n_esp=$(ts_count "$f" esp) || n_esp=0
     if cap_decodes_clean "$f" && ((n_ike > 0)); then
         lab_ok "$label capture: tshark decodes all packets without error ($n_ike ISAKMP, $n_esp ESP)"
     else
