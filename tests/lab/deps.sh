@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Debian packages the namespace lab needs. CI calls this as root before tests/lab/ci.sh; the lab
+# scripts themselves never install anything.
+#   tests/lab/deps.sh          apt-get install what is missing (root)
+#   tests/lab/deps.sh --check  only report what is missing; exit 1 if anything is
+set -euo pipefail
+
+PACKAGES=(
+    strongswan-charon              # /usr/lib/ipsec/charon (the SGW and the baseline client)
+    strongswan-swanctl             # swanctl, vici client
+    strongswan-pki                 # pki: lab CA and certificates for --auth rsa
+    libcharon-extra-plugins        # kernel-libipsec (ESP in userspace: this kernel has no ESP)
+    libstrongswan-standard-plugins # gcm, openssl (AES-GCM ESP, ECP groups, speed)
+    libstrongswan-extra-plugins    # curve25519 and friends in the load list
+    tshark                         # tshark, dumpcap, text2pcap
+    nftables                       # NAT and loss in the relay namespace
+    iproute2                       # ip netns, ss
+    iputils-ping                   # ping
+    iperf3                         # throughput
+    socat                          # checksum-compared TCP transfers
+    procps                         # sysctl
+    util-linux                     # unshare
+    coreutils
+    openssl                        # X25519 public halves of Noise keys (xlat driver)
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [[ ${1:-} == --check ]]; then
+    if ((${#missing[@]})); then
+        echo "missing: ${missing[*]}"
+        exit 1
+    fi
+    echo "all lab packages installed"
+    exit 0
+fi
+
+((${#missing[@]} == 0)) && { echo "all lab packages installed"; exit 0; }
+[[ $(id -u) -eq 0 ]] || { echo "deps.sh: run as root to install: ${missing[*]}" >&2; exit 1; }
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends "${missing[@]}"
