@@ -48,7 +48,11 @@ impl AhTransform {
 
     /// Computes the ICV of `ip_packet` for sequence number `seq`; returns it and where it
     /// belongs in the packet.
-    fn compute(&self, ip_packet: &[u8], seq: u64) -> Result<([u8; MAX_ICV], Range<usize>), SaError> {
+    fn compute(
+        &self,
+        ip_packet: &[u8],
+        seq: u64,
+    ) -> Result<([u8; MAX_ICV], Range<usize>), SaError> {
         let mut mac = self.integrity.start();
         let layout = icv_input(ip_packet, self.icv_len(), |chunk| mac.update(chunk))?;
         if self.esn {

@@ -126,14 +126,6 @@ impl CipherKey {
         }
     }
 
-    pub(crate) fn algorithm(&self) -> Encryption {
-        match self {
-            Self::Null => Encryption::Null,
-            Self::Cbc128(_) | Self::Cbc192(_) | Self::Cbc256(_) => Encryption::AesCbc,
-            Self::Gcm128(..) | Self::Gcm192(..) | Self::Gcm256(..) => Encryption::AesGcm16,
-        }
-    }
-
     /// Encrypts `buf` in place. CBC and NULL return no tag; GCM authenticates `aad` too and
     /// writes its 16-byte tag into `tag`. `buf` is already padded to [`Encryption::alignment`].
     pub(crate) fn encrypt(
@@ -295,6 +287,11 @@ fn gcm_open<A: AeadInPlace<NonceSize = U12>>(
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 

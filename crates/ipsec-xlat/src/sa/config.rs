@@ -101,9 +101,12 @@ impl SaConfig {
         if !(MIN_WINDOW..=MAX_WINDOW).contains(&self.replay_window) {
             return Err(ConfigError::BadReplayWindow(self.replay_window));
         }
-        for spi in [self.esp.as_ref().map(|e| e.spi), self.ah.as_ref().map(|a| a.spi)]
-            .into_iter()
-            .flatten()
+        for spi in [
+            self.esp.as_ref().map(|e| e.spi),
+            self.ah.as_ref().map(|a| a.spi),
+        ]
+        .into_iter()
+        .flatten()
         {
             if spi <= crate::wire::esp::MAX_RESERVED_SPI {
                 return Err(ConfigError::ReservedSpi(spi));

@@ -46,9 +46,7 @@ impl SaCounters {
     /// Counts `err` in its counter.
     pub fn count(&mut self, err: &SaError) {
         let c = match err {
-            SaError::Truncated { .. } | SaError::BadCiphertextLength { .. } => {
-                &mut self.truncated
-            }
+            SaError::Truncated { .. } | SaError::BadCiphertextLength { .. } => &mut self.truncated,
             SaError::MalformedHeader(_) => &mut self.malformed,
             SaError::WrongProtocol { .. } | SaError::SpiMismatch { .. } => &mut self.misdirected,
             SaError::UnknownSpi { .. } => &mut self.unknown_spi,

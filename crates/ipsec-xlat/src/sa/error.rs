@@ -277,7 +277,9 @@ impl From<AhError> for SaError {
             },
             AhError::Ipv4(e) => e.into(),
             AhError::Ipv6(e) => e.into(),
-            AhError::Fragmented { offset } => Self::MalformedHeader(HeaderError::Fragment { offset }),
+            AhError::Fragmented { offset } => {
+                Self::MalformedHeader(HeaderError::Fragment { offset })
+            }
             other => Self::MalformedHeader(HeaderError::Ah(other)),
         }
     }

@@ -130,10 +130,6 @@ impl EspTransform {
         })
     }
 
-    pub(crate) fn suite(&self) -> EspSuite {
-        self.suite
-    }
-
     pub(crate) fn iv_len(&self) -> usize {
         self.suite.encryption.iv_len()
     }
@@ -145,7 +141,10 @@ impl EspTransform {
     /// Length of padding so that `payload + padding + 2` is a multiple of the alignment.
     fn pad_len(&self, payload_len: usize) -> usize {
         let align = self.suite.encryption.alignment();
-        let rem = payload_len.wrapping_add(TRAILER_LEN) % align;
+        let rem = payload_len
+            .wrapping_add(TRAILER_LEN)
+            .checked_rem(align)
+            .unwrap_or(0);
         if rem == 0 {
             0
         } else {
@@ -183,9 +182,9 @@ impl EspTransform {
             });
         }
         let pad_len = self.pad_len(payload.len());
-        let total = self.sealed_len(payload.len()).ok_or(SaError::TooLarge {
-            len: payload.len(),
-        })?;
+        let total = self
+            .sealed_len(payload.len())
+            .ok_or(SaError::TooLarge { len: payload.len() })?;
         if out.len() != total {
             return Err(SaError::BufferTooSmall {
                 needed: total,
@@ -238,9 +237,7 @@ impl EspTransform {
             Encryption::AesCbc => 16,
             _ => TRAILER_LEN,
         };
-        let needed = ct_start
-            .wrapping_add(min_ct)
-            .wrapping_add(self.icv_len());
+        let needed = ct_start.wrapping_add(min_ct).wrapping_add(self.icv_len());
         if esp_len < needed {
             return Err(SaError::Truncated {
                 what: "ESP packet",
@@ -395,7 +392,11 @@ fn gcm_aad(spi: u32, seq: u64, esn: bool) -> Aad {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 
@@ -472,9 +473,15 @@ mod tests {
         assert_eq!(parse_trailer(&copy[range]), Ok((10, 4)));
         // Wrong sequence number (it is in the AAD) and a flipped SPI both fail.
         let mut copy = out.clone();
-        assert_eq!(t.authenticate_and_decrypt(8, &mut copy), Err(SaError::BadIcv));
+        assert_eq!(
+            t.authenticate_and_decrypt(8, &mut copy),
+            Err(SaError::BadIcv)
+        );
         assert_eq!(copy, out);
         out[0] ^= 1;
-        assert_eq!(t.authenticate_and_decrypt(7, &mut out), Err(SaError::BadIcv));
+        assert_eq!(
+            t.authenticate_and_decrypt(7, &mut out),
+            Err(SaError::BadIcv)
+        );
     }
 }

@@ -270,7 +270,8 @@ impl InboundSa {
             let plaintext = esp.transform.authenticate_and_decrypt(seq, esp_bytes)?;
             esp.window.accept(seq)?;
             esp_seq = Some(seq);
-            let plaintext = plaintext.start.saturating_add(esp_off)..plaintext.end.saturating_add(esp_off);
+            let plaintext =
+                plaintext.start.saturating_add(esp_off)..plaintext.end.saturating_add(esp_off);
             let (len, nh) = parse_trailer(packet.get(plaintext.clone()).unwrap_or_default())?;
             payload = plaintext.start..plaintext.start.saturating_add(len);
             next_header = IpProtocol(nh);
@@ -347,12 +348,9 @@ fn rebuild_transport(
     next_header: IpProtocol,
 ) -> Result<Range<usize>, SaError> {
     let hl = loc.ip_header_len;
-    let start = payload
-        .start
-        .checked_sub(hl)
-        .ok_or(SaError::BadPayload {
-            reason: "transport-mode payload overlaps the IP header",
-        })?;
+    let start = payload.start.checked_sub(hl).ok_or(SaError::BadPayload {
+        reason: "transport-mode payload overlaps the IP header",
+    })?;
     packet.copy_within(0..hl, start);
     let rebuilt = packet
         .get_mut(start..payload.end)

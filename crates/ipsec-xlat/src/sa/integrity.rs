@@ -72,10 +72,6 @@ impl IntegrityKey {
         Ok(Self { alg, key: stored })
     }
 
-    pub(crate) fn algorithm(&self) -> Integrity {
-        self.alg
-    }
-
     pub(crate) fn icv_len(&self) -> usize {
         self.alg.icv_len()
     }
@@ -136,6 +132,11 @@ fn prefix_ct_eq(full: &[u8], icv: &[u8]) -> bool {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 

@@ -37,7 +37,8 @@ pub(crate) struct Located {
 impl Located {
     /// SPI of AH, if present.
     pub fn ah_spi(&self, packet: &[u8]) -> Option<u32> {
-        self.ah.map(|(off, _)| read_u32(packet, off.saturating_add(4)))
+        self.ah
+            .map(|(off, _)| read_u32(packet, off.saturating_add(4)))
     }
 
     /// SPI of ESP, if present.
@@ -80,9 +81,16 @@ pub(crate) fn locate(packet: &[u8]) -> Result<Located, SaError> {
         IpVersion::V4 => {
             let ip = Ipv4Packet::new_checked(packet)?;
             if ip.is_fragment() {
-                return Err(SaError::MalformedHeader(HeaderError::Fragment { offset: 6 }));
+                return Err(SaError::MalformedHeader(HeaderError::Fragment {
+                    offset: 6,
+                }));
             }
-            (ip.header_len(), 9, usize::from(ip.total_len()), ip.protocol())
+            (
+                ip.header_len(),
+                9,
+                usize::from(ip.total_len()),
+                ip.protocol(),
+            )
         }
         IpVersion::V6 => {
             let ip = Ipv6Packet::new_checked(packet)?;
@@ -110,7 +118,8 @@ pub(crate) fn locate(packet: &[u8]) -> Result<Located, SaError> {
         IpProtocol::ESP => loc.esp = Some(ip_header_len),
         IpProtocol::UDP => {
             let udp_bytes = packet.get(ip_header_len..).unwrap_or_default();
-            let udp = UdpPacket::new_checked(udp_bytes).map_err(|e| shift(e.into(), ip_header_len))?;
+            let udp =
+                UdpPacket::new_checked(udp_bytes).map_err(|e| shift(e.into(), ip_header_len))?;
             match encap::classify(udp.payload()) {
                 Encapsulated::Esp(_) => {}
                 _ => {

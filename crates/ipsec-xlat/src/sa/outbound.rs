@@ -400,12 +400,13 @@ impl OutboundSa {
 fn transport_split(
     packet: &[u8],
 ) -> Result<(IpVersion, Option<(&[u8], usize)>, usize, &[u8], IpProtocol), SaError> {
-    let (version, header_len, packet_len, nh_field, protocol) = match IpVersion::of_packet(packet)
-    {
+    let (version, header_len, packet_len, nh_field, protocol) = match IpVersion::of_packet(packet) {
         Some(IpVersion::V4) => {
             let ip = Ipv4Packet::new_checked(packet)?;
             if ip.is_fragment() {
-                return Err(SaError::MalformedHeader(HeaderError::Fragment { offset: 6 }));
+                return Err(SaError::MalformedHeader(HeaderError::Fragment {
+                    offset: 6,
+                }));
             }
             (
                 IpVersion::V4,

@@ -38,7 +38,9 @@ impl ReplayWindow {
             return Err(ConfigError::BadReplayWindow(size));
         }
         // ceil(W / 64) + 1 blocks (RFC 6479 §2), rounded up to a power of two.
-        let needed = (size as usize).div_ceil(BLOCK_BITS as usize) + 1;
+        let needed = (size as usize)
+            .div_ceil(BLOCK_BITS as usize)
+            .saturating_add(1);
         Ok(Self {
             size: u64::from(size),
             top: 0,
@@ -78,7 +80,8 @@ impl ReplayWindow {
         if seq > self.top {
             return Ok(());
         }
-        if self.top - seq >= self.size {
+        // seq <= top here, so the difference cannot wrap.
+        if self.top.wrapping_sub(seq) >= self.size {
             return Err(SaError::TooOld { seq });
         }
         let (index, bit) = self.bit(seq);
@@ -96,9 +99,11 @@ impl ReplayWindow {
             let old_block = self.top / BLOCK_BITS;
             let new_block = seq / BLOCK_BITS;
             let ring = self.blocks.len() as u64;
-            let to_clear = (new_block - old_block).min(ring);
+            // seq > top, so new_block >= old_block; clearing a whole ring is enough.
+            let to_clear = new_block.wrapping_sub(old_block).min(ring);
             for i in 1..=to_clear {
-                let (index, _) = self.bit((old_block + i) * BLOCK_BITS);
+                let block = old_block.wrapping_add(i);
+                let (index, _) = self.bit(block.wrapping_mul(BLOCK_BITS));
                 if let Some(b) = self.blocks.get_mut(index) {
                     *b = 0;
                 }
@@ -121,13 +126,15 @@ impl ReplayWindow {
         let top_high = self.top >> 32;
         let seq_low = u64::from(seq_low);
         // Bottom of the window, in the low 32-bit space (wraps in case B).
-        let bottom = top_low.wrapping_sub(w - 1) & 0xffff_ffff;
-        let high = if top_low >= w - 1 {
+        let span = w.saturating_sub(1);
+        let bottom = top_low.wrapping_sub(span) & 0xffff_ffff;
+        let high = if top_low >= span {
             // Case A: the window lies within one 2^32 subspace.
             if seq_low >= bottom {
                 top_high
             } else {
-                top_high + 1
+                // top_high < 2^32, cannot overflow.
+                top_high.wrapping_add(1)
             }
         } else if seq_low >= bottom {
             // Case B: the window spans two subspaces and seq_low is in the older one.
@@ -146,7 +153,11 @@ impl ReplayWindow {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 
@@ -213,7 +224,9 @@ mod tests {
             let mut top = 0u64;
             let mut x: u64 = 0x1234_5678;
             for _ in 0..20_000 {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let delta = (x >> 33) % (2 * u64::from(size) + 10);
                 let seq = (top + 20).saturating_sub(delta).max(1);
                 let expect = if seq > top {

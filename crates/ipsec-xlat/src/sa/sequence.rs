@@ -71,13 +71,17 @@ impl SequenceCounter {
         if self.exhausted {
             0
         } else {
-            (self.max() - self.next).saturating_add(1)
+            self.max().saturating_sub(self.next).saturating_add(1)
         }
     }
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 

@@ -150,7 +150,12 @@ fn write_spis(packet: &mut [u8], loc: &Located, side: &SideValues) {
     }
 }
 
-fn set_addresses(packet: &mut [u8], version: IpVersion, src: IpAddr, dst: IpAddr) -> Result<(), SaError> {
+fn set_addresses(
+    packet: &mut [u8],
+    version: IpVersion,
+    src: IpAddr,
+    dst: IpAddr,
+) -> Result<(), SaError> {
     match (version, src, dst) {
         (IpVersion::V4, IpAddr::V4(s), IpAddr::V4(d)) => {
             let mut ip = Ipv4Packet::new_unchecked(packet);
@@ -328,8 +333,7 @@ impl ClientOutboundSa {
     /// header) with its translation; refuses a pairing whose s-side values disagree with the
     /// SA, because every ICV would then be computed over the wrong values.
     pub fn new(sa: OutboundSa, translation: Translation) -> Result<Self, ConfigError> {
-        if sa.esp_spi() != translation.s_side.esp_spi || sa.ah_spi() != translation.s_side.ah_spi
-        {
+        if sa.esp_spi() != translation.s_side.esp_spi || sa.ah_spi() != translation.s_side.ah_spi {
             return Err(ConfigError::Unsupported(
                 "translation s-side SPIs differ from the SA's SPIs",
             ));
@@ -393,8 +397,7 @@ pub struct ClientInboundSa {
 impl ClientInboundSa {
     /// Pairs `sa` (configured with the s-side SPIs) with its translation.
     pub fn new(sa: InboundSa, translation: Translation) -> Result<Self, ConfigError> {
-        if sa.esp_spi() != translation.s_side.esp_spi || sa.ah_spi() != translation.s_side.ah_spi
-        {
+        if sa.esp_spi() != translation.s_side.esp_spi || sa.ah_spi() != translation.s_side.ah_spi {
             return Err(ConfigError::Unsupported(
                 "translation s-side SPIs differ from the SA's SPIs",
             ));
