@@ -333,3 +333,288 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
         }
     }
 }
+
+// ---- builders for tests that make their own SAs -------------------------------------------
+
+/// Every ESP suite we support, with a key length each (AES-128/192/256 spread over them).
+pub fn esp_suites() -> Vec<(&'static str, EspSuite, usize)> {
+    vec![
+        ("aes128-gcm16", EspSuite::AES_GCM_16, 16 + 4),
+        ("aes256-gcm16", EspSuite::AES_GCM_16, 32 + 4),
+        ("aes128-cbc-sha256", EspSuite::AES_CBC_HMAC_SHA256, 16),
+        ("aes256-cbc-sha256", EspSuite::AES_CBC_HMAC_SHA256, 32),
+        ("aes128-cbc-sha1", EspSuite::AES_CBC_HMAC_SHA1, 16),
+        ("aes192-cbc-sha1", EspSuite::AES_CBC_HMAC_SHA1, 24),
+        ("null-sha256", EspSuite::NULL_HMAC_SHA256, 0),
+        ("null-sha1", EspSuite::NULL_HMAC_SHA1, 0),
+    ]
+}
+
+/// Deterministic key bytes.
+pub fn key(len: usize, seed: u8) -> SecretKey {
+    let bytes: Vec<u8> = (0..len)
+        .map(|i| seed.wrapping_add(i as u8).wrapping_mul(7))
+        .collect();
+    SecretKey::new(&bytes)
+}
+
+pub fn esp(spi: u32, suite: EspSuite, enc_key_len: usize, esn: bool) -> EspConfig {
+    EspConfig {
+        spi,
+        suite,
+        encryption_key: key(enc_key_len, 1),
+        integrity_key: suite
+            .integrity
+            .map_or_else(SecretKey::default, |i| key(i.key_len(), 2)),
+        esn,
+    }
+}
+
+pub fn ah(spi: u32, integrity: Integrity, esn: bool) -> AhConfig {
+    AhConfig {
+        spi,
+        integrity,
+        key: key(integrity.key_len(), 3),
+        esn,
+    }
+}
+
+pub fn tunnel_v4() -> Mode {
+    Mode::Tunnel(TunnelHeader::V4(TunnelV4 {
+        src: "203.0.113.1".parse().unwrap(),
+        dst: "203.0.113.2".parse().unwrap(),
+        ttl: 64,
+        tos: 0,
+        dont_frag: true,
+        ident: 0x1234,
+        ident_increments: true,
+    }))
+}
+
+pub fn tunnel_v6() -> Mode {
+    Mode::Tunnel(TunnelHeader::V6(TunnelV6 {
+        src: "2001:db8:113::1".parse().unwrap(),
+        dst: "2001:db8:113::2".parse().unwrap(),
+        hop_limit: 64,
+        traffic_class: 0,
+        flow_label: 0,
+    }))
+}
+
+/// An IPv4 UDP packet of exactly `len` bytes (len >= 28), 10.8.0.1 -> 10.9.0.5.
+pub fn inner_v4(len: usize, fill: u8) -> Vec<u8> {
+    let mut p = vec![fill; len];
+    p[..20].copy_from_slice(&[
+        0x45,
+        0,
+        (len >> 8) as u8,
+        len as u8,
+        0,
+        1,
+        0x40,
+        0,
+        64,
+        17,
+        0,
+        0,
+        10,
+        8,
+        0,
+        1,
+        10,
+        9,
+        0,
+        5,
+    ]);
+    let sum = ipv4_checksum(&p[..20]);
+    p[10..12].copy_from_slice(&sum.to_be_bytes());
+    let udp = (len - 20) as u16;
+    p[20..28].copy_from_slice(&[0x9c, 0x40, 0, 7, (udp >> 8) as u8, udp as u8, 0, 0]);
+    p
+}
+
+/// An IPv6 UDP packet of exactly `len` bytes (len >= 48).
+pub fn inner_v6(len: usize, fill: u8) -> Vec<u8> {
+    let mut p = vec![fill; len];
+    let plen = (len - 40) as u16;
+    p[..8].copy_from_slice(&[0x60, 0, 0, 0, (plen >> 8) as u8, plen as u8, 17, 64]);
+    p[8..24].copy_from_slice(
+        &"2001:db8:c::10"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
+    p[24..40].copy_from_slice(
+        &"2001:db8:c::20"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
+    p[40..48].copy_from_slice(&[0x9c, 0x40, 0, 7, (plen >> 8) as u8, plen as u8, 0, 0]);
+    p
+}
+
+pub fn ipv4_checksum(h: &[u8]) -> u16 {
+    let mut s: u32 = 0;
+    for c in h.chunks(2) {
+        s += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    !(s as u16)
+}
+
+pub fn sa_config(mode: Mode, esp: Option<EspConfig>, ah: Option<AhConfig>) -> SaConfig {
+    SaConfig {
+        mode,
+        esp,
+        ah,
+        udp_encap: None,
+        replay_window: 64,
+        lifetime: Lifetime::UNLIMITED,
+    }
+}
+
+// ---- a stand-in relay for end-to-end tests ---------------------------------------------------
+//
+// Written from the RFCs independently of `ipsec_xlat::sa::translate`: what any relay must do
+// to a packet it cannot decrypt. Same IP version on both sides: overwrite addresses, SPIs and
+// ports, keep every other byte (IPv4 Identification, Total Length, TTL...), fix the IPv4 header
+// checksum. Different versions (ESP only): a fresh outer header in front of the ESP bytes.
+
+/// Offsets in a packet: (ip header len, udp offset, ah offset+len, esp offset).
+pub type Offsets = (usize, Option<usize>, Option<(usize, usize)>, Option<usize>);
+
+pub fn parse_offsets(p: &[u8]) -> Offsets {
+    let (hl, proto) = if p[0] >> 4 == 4 {
+        (usize::from(p[0] & 0xf) * 4, p[9])
+    } else {
+        (40, p[6])
+    };
+    match proto {
+        50 => (hl, None, None, Some(hl)),
+        17 => (hl, Some(hl), None, Some(hl + 8)),
+        51 => {
+            let ah_len = (usize::from(p[hl + 1]) + 2) * 4;
+            let esp = (p[hl] == 50).then_some(hl + ah_len);
+            (hl, None, Some((hl, ah_len)), esp)
+        }
+        other => panic!("not IPsec: {other}"),
+    }
+}
+
+fn udp6_checksum(src: &[u8], dst: &[u8], udp: &[u8]) -> u16 {
+    let mut s: u32 = 0;
+    let mut add = |b: &[u8]| {
+        for c in b.chunks(2) {
+            s += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+        }
+    };
+    add(src);
+    add(dst);
+    add(&(udp.len() as u32).to_be_bytes());
+    add(&[0, 0, 0, 17]);
+    add(udp);
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    match !(s as u16) {
+        0 => 0xffff,
+        c => c,
+    }
+}
+
+pub fn relay_rewrite(p: &[u8], to: &SideValues) -> Vec<u8> {
+    let (hl, udp, ah, esp) = parse_offsets(p);
+    let v4_in = p[0] >> 4 == 4;
+    let v4_out = to.src.is_ipv4();
+    let mut out;
+    if v4_in == v4_out && udp.is_some() == to.udp_encap.is_some() {
+        out = p.to_vec();
+        match (to.src, to.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                out[12..16].copy_from_slice(&s.octets());
+                out[16..20].copy_from_slice(&d.octets());
+                out[10..12].fill(0);
+                let sum = ipv4_checksum(&out[..hl]);
+                out[10..12].copy_from_slice(&sum.to_be_bytes());
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                out[8..24].copy_from_slice(&s.octets());
+                out[24..40].copy_from_slice(&d.octets());
+            }
+            _ => panic!("mixed families"),
+        }
+    } else {
+        assert!(ah.is_none(), "AH cannot change IP version");
+        let esp_off = esp.unwrap();
+        let esp_bytes = &p[esp_off..];
+        let udp_len = if to.udp_encap.is_some() { 8 } else { 0 };
+        let proto = if udp_len > 0 { 17 } else { 50 };
+        let payload_len = udp_len + esp_bytes.len();
+        out = match (to.src, to.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                let total = 20 + payload_len;
+                let mut h = vec![
+                    0x45,
+                    0,
+                    (total >> 8) as u8,
+                    total as u8,
+                    0,
+                    0,
+                    0x40,
+                    0,
+                    64,
+                    proto,
+                    0,
+                    0,
+                ];
+                h.extend_from_slice(&s.octets());
+                h.extend_from_slice(&d.octets());
+                let sum = ipv4_checksum(&h);
+                h[10..12].copy_from_slice(&sum.to_be_bytes());
+                h
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                let mut h = vec![
+                    0x60,
+                    0,
+                    0,
+                    0,
+                    (payload_len >> 8) as u8,
+                    payload_len as u8,
+                    proto,
+                    64,
+                ];
+                h.extend_from_slice(&s.octets());
+                h.extend_from_slice(&d.octets());
+                h
+            }
+            _ => panic!("mixed families"),
+        };
+        if udp_len > 0 {
+            let l = (8 + esp_bytes.len()) as u16;
+            out.extend_from_slice(&[0, 0, 0, 0, (l >> 8) as u8, l as u8, 0, 0]);
+        }
+        out.extend_from_slice(esp_bytes);
+    }
+    // SPIs and ports at their (possibly new) offsets.
+    let (_, udp, ah, esp) = parse_offsets(&out);
+    if let (Some((a, _)), Some(spi)) = (ah, to.ah_spi) {
+        out[a + 4..a + 8].copy_from_slice(&spi.to_be_bytes());
+    }
+    if let (Some(e), Some(spi)) = (esp, to.esp_spi) {
+        out[e..e + 4].copy_from_slice(&spi.to_be_bytes());
+    }
+    if let (Some(u), Some(encap)) = (udp, to.udp_encap) {
+        out[u..u + 2].copy_from_slice(&encap.src_port.to_be_bytes());
+        out[u + 2..u + 4].copy_from_slice(&encap.dst_port.to_be_bytes());
+        out[u + 6..u + 8].fill(0);
+        if !v4_out {
+            let sum = udp6_checksum(&out[8..24], &out[24..40], &out[u..]);
+            out[u + 6..u + 8].copy_from_slice(&sum.to_be_bytes());
+        }
+    }
+    out
+}
