@@ -83,7 +83,7 @@ proptest! {
         let mut rx = InboundSa::new(cfg, now).unwrap();
         tx.resume_sequence_at(start);
         rx.resume_replay_at(start - 1);
-        let esn = cfg.esp.as_ref().map_or(false, |e| e.esn) || cfg.ah.as_ref().map_or(false, |a| a.esn);
+        let esn = cfg.esp.as_ref().is_some_and(|e| e.esn) || cfg.ah.as_ref().is_some_and(|a| a.esn);
         let packet = if v6 { inner_v6(len.max(48), fill) } else { inner_v4(len.max(28), fill) };
         let mut buf = vec![0u8; 2048];
         for k in 0..count as u64 {
