@@ -443,3 +443,34 @@ proptest! {
         prop_assert_eq!(opened.packet, &up[..]);
     }
 }
+
+#[test]
+fn post_translation_refuses_packets_of_other_c_spis() {
+    for s in scenarios().into_iter().step_by(7) {
+        let mut p = parties(&s);
+        let now = Instant::now();
+        let mut buf = vec![0u8; 4096];
+        let n = p.sgw_out.iv_len();
+        let sealed = p
+            .sgw_out
+            .seal(&inner(false, 90, 1), &iv(n, 1), now, &mut buf)
+            .unwrap();
+        let mut wrong = p.down_c;
+        wrong.esp_spi = wrong.esp_spi.map(|x| x ^ 0x10);
+        wrong.ah_spi = wrong.ah_spi.map(|x| x ^ 0x10);
+        let mut on_c = relay_rewrite(&buf[..sealed.len], &wrong);
+        let before = on_c.clone();
+        let err = p.client_in.open(&mut on_c, now).unwrap_err();
+        assert!(
+            matches!(err, SaError::SpiMismatch { .. }),
+            "{}: {err:?}",
+            s.name
+        );
+        assert_eq!(
+            on_c, before,
+            "{}: a refused packet is left as received",
+            s.name
+        );
+        assert_eq!(p.client_in.sa().counters().misdirected, 1, "{}", s.name);
+    }
+}

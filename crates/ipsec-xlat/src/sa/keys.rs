@@ -1,14 +1,24 @@
 //! Key material as it arrives from IKE: opaque bytes wiped when dropped.
 
 use core::fmt;
+use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// A secret key (encryption or integrity), zeroized on drop and never printed.
 ///
 /// For AES-GCM (RFC 4106 §8.1) the 4-byte salt is the last four bytes of the key material, as
 /// IKE's KEYMAT delivers it and as strongSwan and Linux expect it.
-#[derive(Clone, Default, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+#[derive(Clone, Default, Zeroize, ZeroizeOnDrop)]
 pub struct SecretKey(Vec<u8>);
+
+/// Constant-time (for equal lengths): comparing configurations must not leak key bytes.
+impl PartialEq for SecretKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl Eq for SecretKey {}
 
 impl SecretKey {
     /// Wraps a copy of `bytes`.
@@ -52,6 +62,13 @@ impl fmt::Debug for SecretKey {
 )]
 mod tests {
     use super::*;
+
+    #[test]
+    fn equality() {
+        assert_eq!(SecretKey::new(&[1, 2]), SecretKey::new(&[1, 2]));
+        assert_ne!(SecretKey::new(&[1, 2]), SecretKey::new(&[1, 3]));
+        assert_ne!(SecretKey::new(&[1, 2]), SecretKey::new(&[1]));
+    }
 
     #[test]
     fn debug_never_shows_key_bytes() {

@@ -72,7 +72,8 @@ impl Translation {
         if loc.ah.is_some() || same_shape {
             if loc.ah.is_some() && !same_shape {
                 return Err(SaError::Untranslatable {
-                    reason: "AH covers the outer header: both sides need the same IP version",
+                    reason: "AH covers the outer header: both sides need the same IP version \
+                             and no UDP encapsulation",
                 });
             }
             rewrite_in_place(buf, &loc, &self.c_side)?;
