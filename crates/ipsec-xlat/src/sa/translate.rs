@@ -407,6 +407,8 @@ impl ClientInboundSa {
     }
 
     /// Post-translates `packet` (as received from the relay) to its s-side form and opens it.
+    /// A packet refused by the translation (foreign c-SPI) is left as received; one refused by
+    /// the SA afterwards already carries the s-side values.
     pub fn open<'a>(&mut self, packet: &'a mut [u8], now: Instant) -> Result<Opened<'a>, SaError> {
         if let Err(e) = self.translation.to_s_side(packet) {
             self.sa.count_error(&e);
