@@ -98,6 +98,13 @@ pub enum AhError {
         /// Offset of the Routing header.
         offset: usize,
     },
+    /// An IPv4 Loose or Strict Source Route option: the destination address in the ICV input
+    /// would have to be the final one from the option, which we do not support.
+    #[error("IPv4 source route option at offset {offset}; not supported for AH")]
+    SourceRouted {
+        /// Offset of the option from the IP packet start.
+        offset: usize,
+    },
     /// The first byte is not IPv4 or IPv6.
     #[error("IP version nibble at offset 0 is {version}, neither 4 nor 6")]
     BadIpVersion {
@@ -424,6 +431,11 @@ const IPV4_IMMUTABLE_OPTIONS: [u8; 7] = [0, 1, 130, 133, 134, 148, 149];
 /// every option not listed as immutable; IPv6 traffic class, flow label, hop limit, and the
 /// data of every Hop-by-Hop/Destination option before AH whose type says it may change en
 /// route. With extended sequence numbers, the caller appends the high 32 bits afterwards.
+/// The ICV's alignment padding, if any, is covered as it stands (RFC 4302 §2.6).
+///
+/// Refused with a typed error rather than guessed: fragments (the ICV covers reassembled
+/// packets), and IPv4 source-route options or IPv6 Routing headers with segments left
+/// (the ICV would need the final destination, "mutable but predictable").
 ///
 /// The packet is validated completely before `sink` sees a byte, so on `Err` the MAC state
 /// is untouched. No allocation: kept bytes are slices of `ip_packet`, zeros come from a
@@ -469,7 +481,15 @@ fn locate(ip_packet: &[u8], icv_len: usize) -> Result<AhIcvLayout, AhError> {
             if ip.is_fragment() {
                 return Err(AhError::Fragmented { offset: 6 });
             }
-            ip.for_each_option(|_| {})?;
+            let mut source_route = None;
+            ip.for_each_option(|o| {
+                if o.kind == ipv4::OPTION_LSRR || o.kind == ipv4::OPTION_SSRR {
+                    source_route = source_route.or(Some(o.offset));
+                }
+            })?;
+            if let Some(offset) = source_route {
+                return Err(AhError::SourceRouted { offset });
+            }
             let ah_offset = ip.header_len();
             if ip.protocol() != IpProtocol::AH {
                 return Err(AhError::NotAh {
@@ -916,6 +936,12 @@ mod tests {
                 icv_len: 16,
                 expected: 28
             }
+        );
+        // Loose source route (131): the destination would have to be the final hop.
+        let lsrr = ipv4_ah_packet(&[1, 131, 7, 4, 192, 0, 2, 9]);
+        assert_eq!(
+            icv_input(&lsrr, 12, |_| calls += 1).unwrap_err(),
+            AhError::SourceRouted { offset: 21 }
         );
         // A fragment.
         let mut p = Ipv4Packet::new_checked(&mut pkt[..]).unwrap();

@@ -441,6 +441,10 @@ pub struct Ipv4Option<'a> {
 pub const OPTION_EOL: u8 = 0;
 /// Option type: No Operation.
 pub const OPTION_NOP: u8 = 1;
+/// Option type: Loose Source and Record Route.
+pub const OPTION_LSRR: u8 = 131;
+/// Option type: Strict Source and Record Route.
+pub const OPTION_SSRR: u8 = 137;
 
 /// Walks an options area; `base` is its offset from the packet start (for error offsets).
 fn walk_options<F>(options: &[u8], base: usize, mut f: F) -> Result<(), Ipv4Error>
