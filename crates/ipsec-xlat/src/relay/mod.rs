@@ -1,13 +1,56 @@
 //! The relay: translation tables and the per-packet rewrite. It holds no keys.
 //!
 //! A relay sits between a client and an unmodified SGW. For each SA bundle it keeps an
-//! [`Entry`] with a client-leg and a gateway-leg [`Partition`]; a packet arriving on one leg is
-//! found by its SPI and leaves by the other with the SPI(s) and outer header of that other leg.
-//! The bytes after the SPI and sequence number are never touched, so every integrity check the
-//! client computed over the values the SGW sees still holds.
+//! [`Entry`] with a client-leg and a gateway-leg [`Partition`] (the seed's c-side and s-side);
+//! a packet arriving on one leg is found by its outermost SPI and leaves by the other leg with
+//! that leg's SPI(s) and outer header. The sequence number and every byte after it are never
+//! touched, so every integrity check the client computed over the values the SGW sees holds.
+//! A packet the table cannot place is dropped and counted, never sent anywhere.
 //!
-//! - [`table`]: the in-memory [`Table`] (hashbrown index, slab, expiry), SPI allocation.
-//! - [`store`]: the [`EntryStore`] seam for durable or shared storage.
+//! - [`Table`]: the in-memory table (slab + one hashbrown SPI index, O(1) lookup, no
+//!   allocation per packet), SPI allocation with reservations, expiry.
+//! - [`EntryStore`]: the seam for durable or fleet-shared storage of entries.
+//! - [`Relay`]: the rewrite, in place or into a caller's buffer, returning an [`Action`].
+//!
+//! # What travels on the client leg
+//!
+//! The gateway leg carries standard IPsec; the client leg is ours, and this is its contract.
+//!
+//! **ESP.** Exactly the packet the SGW sees, with each SPI replaced: the client sends with
+//! c-SPI-2 (the relay's client-leg SPI) and receives with c-SPI-1 (its own). The client
+//! seals with s-SPI-3 and writes c-SPI-2 afterwards; it restores s-SPI-2 before verifying
+//! what it receives. ESP's ICV covers nothing of the outer header.
+//!
+//! **AH.** AH's ICV covers the immutable fields of the outer IP header (RFC 4302 App. A),
+//! which on the gateway leg the relay writes. So everything in that header must follow from
+//! the entry and the packet, and it does — except one field, which travels in AH itself:
+//!
+//! - Gateway-leg IPv4 header: version 4, IHL 5 (never options), Total Length = 20 + the
+//!   length from AH to the end, Identification (below), Protocol 51, addresses s-addr-2 /
+//!   s-addr-3 in the direction of travel. TOS, flags, fragment offset, TTL and checksum are
+//!   mutable and zeroed in the ICV computation; the relay copies TOS and DF from the client leg
+//!   when it has them and sets DF when Identification is 0 (Linux would replace a 0 otherwise).
+//! - Gateway-leg IPv6 header: payload length = the length from AH to the end, Next Header 51,
+//!   no extension headers, the two addresses. Traffic class, flow label and hop limit are
+//!   mutable. Nothing needs carrying.
+//! - **Identification travels in AH's Reserved field on the client leg**, in both directions,
+//!   when the gateway leg is IPv4. Client → relay: the Identification the client used when it
+//!   computed the ICV over the gateway-leg header; the relay writes it into the IPv4 header it
+//!   sends and zeroes Reserved. SGW → relay → client: the relay copies the SGW's Identification
+//!   into Reserved; the client puts it into the header it rebuilds and zeroes Reserved before
+//!   verifying. Reserved is 16 bits like Identification, sits before the SPI (so the bytes
+//!   after SPI and sequence number still never change), and works whatever the client leg is:
+//!   IPv4, IPv6 (a v6 client leg with a v4 gateway leg) or UDP. The relay drops AH from the SGW
+//!   with a nonzero Reserved ([`DropReason::AhReservedNonZero`]): RFC 4302 says send zero, and
+//!   the client could not verify it. When the gateway leg is IPv6, Reserved is 0 both ways.
+//! - SPIs as for ESP; in an AH+ESP bundle (`IP | AH | ESP`) both AH's and the inner ESP's.
+//! - The client builds AH for the gateway leg's IP version (64-bit alignment under IPv6) even
+//!   when its own leg differs; the relay does not check alignment.
+//! - The client needs s-addr-2 and s-addr-3 to build and rebuild the header; the IKE relay
+//!   hands them over with the s-side cookies.
+//!
+//! **UDP on the client leg.** ESP as RFC 3948; AH preceded by [`AH_IN_UDP_MARKER`]. Toward the
+//! SGW, AH always travels as IP protocol 51 (RFC 3948 encapsulates ESP only).
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -19,15 +62,23 @@
     clippy::unimplemented
 )]
 
+mod action;
+mod arrival;
+mod counters;
 mod entry;
 mod expiry;
 mod index;
+mod rewrite;
 mod spi;
 pub mod store;
 pub mod table;
 mod time;
 
+pub use action::{Action, Framing, Transmit};
+pub use arrival::{Arrival, AH_IN_UDP_MARKER};
+pub use counters::{Counters, DropReason};
 pub use entry::{Entry, EntryError, EntryId, Leg, Partition, Path, Transport};
+pub use rewrite::{Relay, RelayConfig, HEADROOM};
 pub use spi::{BundleShape, IpsecProtocol, Spi, SpiSet, FIRST_USABLE_SPI};
 pub use store::{EntryStore, RestoreError};
 pub use table::{
