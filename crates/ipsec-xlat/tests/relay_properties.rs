@@ -13,8 +13,8 @@ use std::collections::HashSet;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use ipsec_xlat::relay::{
-    Action, Arrival, BundleShape, Entry, Framing, Leg, Relay, RelayConfig, Table, TableConfig,
-    Transport, HEADROOM,
+    Action, Arrival, BatchPacket, BundleShape, Entry, Framing, Leg, Relay, RelayConfig, Table,
+    TableConfig, Transport, Verdict, HEADROOM,
 };
 use ipsec_xlat::wire::IpProtocol;
 use proptest::prelude::*;
@@ -272,6 +272,48 @@ proptest! {
                     && matches!((framing, p.transport), (Framing::Udp { .. }, Transport::Udp { .. }) | (Framing::Ipv4 { .. } | Framing::Ipv6 { .. }, Transport::Ip))
             });
             prop_assert!(ok, "sent to {:?}", framing);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// A batch has exactly the outcome of rewriting its packets one at a time: same verdicts,
+    /// same bytes, same counters and activity.
+    #[test]
+    fn a_batch_equals_packets_one_at_a_time(inputs in proptest::collection::vec(input(), 0..80)) {
+        let (mut batched, entries) = populated();
+        let (mut single, _) = populated();
+        let mut buffers: Vec<Vec<u8>> = inputs.iter().map(|(_, bytes)| {
+            let mut buf = vec![0u8; HEADROOM];
+            buf.extend_from_slice(bytes);
+            buf
+        }).collect();
+        let mut copies = buffers.clone();
+        let mut batch: Vec<BatchPacket<'_>> = inputs
+            .iter()
+            .zip(buffers.iter_mut())
+            .map(|((arrival, _), buf)| BatchPacket::new(*arrival, buf, HEADROOM))
+            .collect();
+        batched.rewrite_batch(t(3), &mut batch);
+        for (packet, ((arrival, _), copy)) in batch.iter().zip(inputs.iter().zip(copies.iter_mut())) {
+            let expected = match single.rewrite_in_place(t(3), *arrival, copy, HEADROOM) {
+                Action::Forward(transmit) => Some((transmit.leg, transmit.framing, transmit.bytes.to_vec())),
+                Action::Drop(reason) => { prop_assert_eq!(&packet.verdict, &Verdict::Drop(reason)); None }
+            };
+            if let Some((leg, framing, bytes)) = expected {
+                let Verdict::Forward { leg: l, framing: f, range } = packet.verdict.clone() else {
+                    panic!("batch said {:?}", packet.verdict)
+                };
+                prop_assert_eq!((l, f), (leg, framing));
+                prop_assert_eq!(&packet.buf[range], &bytes[..]);
+            }
+        }
+        prop_assert_eq!(batched.counters(), single.counters());
+        for e in &entries {
+            let id = e.id().unwrap();
+            prop_assert_eq!(batched.table().activity(id), single.table().activity(id));
         }
     }
 }

@@ -102,6 +102,7 @@ const NO_IPV4: OuterFields = OuterFields {
 };
 
 /// Finds and checks the IPsec header of a received packet.
+#[inline(always)]
 pub(crate) fn parse(arrival: &Arrival, bytes: &[u8]) -> Result<Parsed, DropReason> {
     let located = match *arrival {
         Arrival::Ip => match bytes.first().map(|b| b >> 4) {

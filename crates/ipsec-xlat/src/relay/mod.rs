@@ -64,6 +64,7 @@
 
 mod action;
 mod arrival;
+mod batch;
 mod counters;
 mod entry;
 mod expiry;
@@ -76,6 +77,7 @@ mod time;
 
 pub use action::{Action, Framing, Transmit};
 pub use arrival::{Arrival, AH_IN_UDP_MARKER};
+pub use batch::{BatchPacket, Verdict};
 pub use counters::{Counters, DropReason};
 pub use entry::{Entry, EntryError, EntryId, Leg, Partition, Path, Transport};
 pub use rewrite::{Relay, RelayConfig, HEADROOM};

@@ -5,21 +5,25 @@
 //! each IPsec header of the bundle, and AH's Reserved field, which on the client leg carries
 //! the gateway leg's IPv4 Identification (see the module docs of [`relay`](super)). The
 //! sequence numbers and everything after them are copied (or left in place) bit for bit.
+//!
+//! The work is split in two so that nothing large is moved on the packet path: [`Plan`]
+//! (a few words) is decided from the received bytes and the entry; `finish` then writes the
+//! outer header and SPIs, reading the outgoing path from the entry, which is still in cache.
 
 use core::net::{IpAddr, SocketAddr};
-use core::ops::Range;
 
 use crate::wire::ah::AhPacket;
 use crate::wire::esp::EspPacket;
-use crate::wire::ipv4::{self, Ipv4Options, Ipv4Repr};
+use crate::wire::ipv4::{self, Ipv4Packet};
 use crate::wire::IpProtocol;
 
 use super::action::{Action, Framing, Transmit};
 use super::arrival::{self, Arrival, Parsed, AH_IN_UDP_MARKER};
 use super::counters::{Counters, DropReason};
 use super::entry::{Leg, Path, Transport};
-use super::spi::{BundleShape, IpsecProtocol, Spi};
-use super::table::{Found, Slot, Table};
+use super::index::Role;
+use super::spi::{BundleShape, IpsecProtocol, Spi, SpiSet};
+use super::table::{Found, Table};
 use super::time::Timestamp;
 
 /// Bytes the relay may write in front of the IPsec header: an IPv4 header without options
@@ -49,40 +53,58 @@ pub struct Relay {
     config: RelayConfig,
 }
 
-/// What to write in front of the IPsec part on the way out.
+/// What the packet path needs of an entry, seen from the leg a packet arrived on.
 #[derive(Debug, Clone, Copy)]
-enum Prefix {
-    /// Nothing (the kernel writes the IPv6 or UDP header).
-    None,
-    /// [`AH_IN_UDP_MARKER`].
-    AhMarker,
-    /// A whole IPv4 header.
-    Ipv4(Ipv4Repr),
-}
-
-impl Prefix {
-    fn len(&self) -> usize {
-        match self {
-            Self::None => 0,
-            Self::AhMarker => AH_IN_UDP_MARKER.len(),
-            Self::Ipv4(_) => ipv4::MIN_HEADER_LEN,
-        }
-    }
+pub(super) struct Route {
+    /// The arrival leg's path, to check the packet against.
+    here: Path,
+    /// The other leg's path, to send by.
+    there: Path,
+    /// The SPIs to write (the other leg's peer's).
+    out_spis: SpiSet,
+    /// The arrival leg's relay ESP SPI, to check a bundle's inner ESP against.
+    here_esp: Option<Spi>,
+    /// The entry's bundle shape.
+    shape: BundleShape,
 }
 
 /// Everything decided about a packet before any byte is written.
 #[derive(Debug, Clone, Copy)]
-struct Plan {
-    from: Leg,
+pub(super) struct Plan {
+    /// Slot of the entry.
     slot: u32,
-    framing: Framing,
-    prefix: Prefix,
+    /// Leg it arrived on.
+    from: Leg,
+    /// Protocol of the outermost IPsec header.
+    protocol: IpsecProtocol,
+    /// The IPsec part within the received bytes.
+    start: usize,
+    end: usize,
+    /// Bytes to write in front of the IPsec part.
+    prefix_len: usize,
+    /// The path it leaves by.
+    out: Path,
     /// SPI for the outermost header.
-    outer_spi: Spi,
-    /// For AH: the Reserved value to write, and the header length.
+    outer_spi: u32,
+    /// For AH: the Reserved value to write, and the header length (where a bundle's ESP is).
     ah: Option<(u16, usize)>,
-    /// For an AH+ESP bundle: the inner ESP SPI.
-    inner_esp_spi: Option<Spi>,
+    /// For an AH+ESP bundle: the inner ESP SPI to write.
+    inner_esp_spi: Option<u32>,
+    /// IPv4 header fields, should the way out be raw IPv4.
+    ident: u16,
+    tos: u8,
+    dont_frag: bool,
+}
+
+impl Plan {
+    /// Where the outgoing packet lies in a buffer whose received bytes start at `start`: the
+    /// prefix goes right before the IPsec part, which stays where it is.
+    pub(super) fn region_in_place(&self, start: usize) -> Option<core::ops::Range<usize>> {
+        let begin = start
+            .checked_add(self.start)?
+            .checked_sub(self.prefix_len)?;
+        Some(begin..start.checked_add(self.end)?)
+    }
 }
 
 impl Relay {
@@ -120,20 +142,27 @@ impl Relay {
         packet: &[u8],
         out: &'o mut [u8],
     ) -> Action<'o> {
-        let (parsed, plan) = match self.plan(&arrival, packet) {
-            Ok(planned) => planned,
+        let plan = match self.plan(&arrival, packet) {
+            Ok(plan) => plan,
             Err(reason) => return self.dropped(reason),
         };
-        let Some(ipsec) = packet.get(parsed.ipsec.clone()) else {
+        let Some(ipsec) = packet.get(plan.start..plan.end) else {
             return self.dropped(DropReason::Truncated);
         };
-        let prefix_len = plan.prefix.len();
-        let Some(region) = out.get_mut(..prefix_len.saturating_add(ipsec.len())) else {
+        let Some(region) = out.get_mut(..plan.prefix_len.saturating_add(ipsec.len())) else {
             return self.dropped(DropReason::BufferTooSmall);
         };
-        let (_, body) = region.split_at_mut(prefix_len);
-        body.copy_from_slice(ipsec);
-        self.finish(now, plan, region)
+        if let Some(body) = region.get_mut(plan.prefix_len..) {
+            body.copy_from_slice(ipsec);
+        }
+        match self.finish(now, plan, region) {
+            Ok((leg, framing)) => Action::Forward(Transmit {
+                leg,
+                framing,
+                bytes: region,
+            }),
+            Err(reason) => self.dropped(reason),
+        }
     }
 
     /// Rewrites in place the packet at `buf[start..]`, received at `now` as `arrival` says.
@@ -150,83 +179,81 @@ impl Relay {
         let Some(received) = buf.get(start..) else {
             return self.dropped(DropReason::BufferTooSmall);
         };
-        let (parsed, plan) = match self.plan(&arrival, received) {
-            Ok(planned) => planned,
+        let plan = match self.plan(&arrival, received) {
+            Ok(plan) => plan,
             Err(reason) => return self.dropped(reason),
         };
-        let ipsec = shift(&parsed.ipsec, start);
-        let Some(range) = ipsec.and_then(|r| Some(r.start.checked_sub(plan.prefix.len())?..r.end))
+        let Some(region) = plan
+            .region_in_place(start)
+            .and_then(|range| buf.get_mut(range))
         else {
             return self.dropped(DropReason::BufferTooSmall);
         };
-        let Some(region) = buf.get_mut(range) else {
-            return self.dropped(DropReason::BufferTooSmall);
-        };
-        self.finish(now, plan, region)
+        match self.finish(now, plan, region) {
+            Ok((leg, framing)) => Action::Forward(Transmit {
+                leg,
+                framing,
+                bytes: region,
+            }),
+            Err(reason) => self.dropped(reason),
+        }
     }
 
     /// Looks the packet up and decides everything about its way out.
-    #[inline]
-    fn plan(&self, arrival: &Arrival, bytes: &[u8]) -> Result<(Parsed, Plan), DropReason> {
+    #[inline(always)]
+    fn plan(&self, arrival: &Arrival, bytes: &[u8]) -> Result<Plan, DropReason> {
         let parsed = arrival::parse(arrival, bytes)?;
-        let role = match self.table.find(parsed.spi) {
-            Found::Live(role) => role,
-            Found::Reserved => return Err(DropReason::PendingSpi),
-            Found::Unknown => return Err(DropReason::UnknownSpi),
-        };
-        if role.protocol != parsed.protocol {
-            return Err(DropReason::ProtocolMismatch);
-        }
-        let slot = self.table.slot(role.slot).ok_or(DropReason::UnknownSpi)?;
-        let from = role.leg;
-        let here = slot.entry.partition(from);
-        if !arrived_on(&here.path, &parsed) {
-            return Err(DropReason::PathMismatch);
-        }
-        let to = from.other();
-        let there = slot.entry.partition(to);
-        let outer_spi = there
-            .peer_spis
-            .get(parsed.protocol)
-            .ok_or(DropReason::UnknownSpi)?;
-        let inner_esp_spi = check_bundle(slot, from, &parsed, bytes)?;
-        let (ah, ident) = match parsed.ah {
-            None => (None, parsed.outer.ident.unwrap_or(0)),
-            Some(fields) => {
-                let reserved = ah_reserved_out(from, &parsed, fields.reserved)?;
-                // Toward the SGW the Identification is the one the client signed, carried in
-                // Reserved; toward the client, the SGW's (also put in Reserved).
-                let ident = match from {
-                    Leg::Client => fields.reserved,
-                    Leg::Gateway => reserved,
-                };
-                (Some((reserved, fields.header_len)), ident)
-            }
-        };
-        let (framing, prefix) = self.framing(&there.path, &parsed, ident)?;
-        let plan = Plan {
-            from,
-            slot: role.slot,
-            framing,
-            prefix,
-            outer_spi,
-            ah,
-            inner_esp_spi,
-        };
-        Ok((parsed, plan))
+        let role = self.lookup(parsed.spi)?;
+        let route = self.route(role)?;
+        decide(&parsed, role, &route, bytes)
     }
 
-    /// How the packet leaves by `path`, and what goes in front of it.
-    fn framing(
-        &self,
-        path: &Path,
-        parsed: &Parsed,
-        ident: u16,
-    ) -> Result<(Framing, Prefix), DropReason> {
-        let protocol = parsed.protocol;
-        let ipsec_len = parsed.ipsec.len();
-        let ip_protocol = IpProtocol(protocol.number());
-        match (path.transport, path.relay_addr, path.peer_addr) {
+    /// The role of a received SPI: the one hash lookup of the packet path.
+    #[inline(always)]
+    pub(super) fn lookup(&self, spi: u32) -> Result<Role, DropReason> {
+        match self.table.find(spi) {
+            Found::Live(role) => Ok(role),
+            Found::Reserved => Err(DropReason::PendingSpi),
+            Found::Unknown => Err(DropReason::UnknownSpi),
+        }
+    }
+
+    /// Copies out what the packet path needs of the entry `role` points into. The batch path
+    /// does this for every packet of a batch before deciding any, so that the entries' cache
+    /// misses overlap.
+    #[inline(always)]
+    pub(super) fn route(&self, role: Role) -> Result<Route, DropReason> {
+        let slot = self.table.slot(role.slot).ok_or(DropReason::UnknownSpi)?;
+        let (here, there) = (
+            slot.entry.partition(role.leg),
+            slot.entry.partition(role.leg.other()),
+        );
+        Ok(Route {
+            here: here.path,
+            there: there.path,
+            out_spis: there.peer_spis,
+            here_esp: here.relay_spis.esp,
+            shape: slot.shape,
+        })
+    }
+
+    /// Writes the outer header and SPIs into `region` (the prefix, then the IPsec part already
+    /// in place) and accounts for the forwarded packet: it leaves by the returned leg, framed
+    /// as returned. A refusal is the caller's to count.
+    #[inline(always)]
+    pub(super) fn finish(
+        &mut self,
+        now: Timestamp,
+        plan: Plan,
+        region: &mut [u8],
+    ) -> Result<(Leg, Framing), DropReason> {
+        let ttl = self.config.ttl;
+        let to = plan.from.other();
+        let path = plan.out;
+        let ipsec_len = region.len().saturating_sub(plan.prefix_len);
+        let (head, body) = region.split_at_mut(plan.prefix_len.min(region.len()));
+        let protocol = IpProtocol(plan.protocol.number());
+        let framing = match (path.transport, path.relay_addr, path.peer_addr) {
             (
                 Transport::Udp {
                     relay_port,
@@ -235,87 +262,57 @@ impl Relay {
                 relay,
                 peer,
             ) => {
-                let framing = Framing::Udp {
+                if plan.protocol == IpsecProtocol::Ah {
+                    head.copy_from_slice(&AH_IN_UDP_MARKER);
+                }
+                Framing::Udp {
                     src: SocketAddr::new(relay, relay_port),
                     dst: SocketAddr::new(peer, peer_port),
-                };
-                let prefix = match protocol {
-                    IpsecProtocol::Ah => Prefix::AhMarker,
-                    IpsecProtocol::Esp => Prefix::None,
-                };
-                Ok((framing, prefix))
+                }
             }
-            (Transport::Ip, IpAddr::V6(src), IpAddr::V6(dst)) => Ok((
-                Framing::Ipv6 {
-                    src,
-                    dst,
-                    next_header: ip_protocol,
-                },
-                Prefix::None,
-            )),
+            (Transport::Ip, IpAddr::V6(src), IpAddr::V6(dst)) => Framing::Ipv6 {
+                src,
+                dst,
+                next_header: protocol,
+            },
             (Transport::Ip, IpAddr::V4(src), IpAddr::V4(dst)) => {
-                if ipsec_len > usize::from(u16::MAX).saturating_sub(ipv4::MIN_HEADER_LEN) {
-                    return Err(DropReason::TooLong);
-                }
-                let header = Ipv4Repr {
-                    src_addr: src,
-                    dst_addr: dst,
-                    protocol: ip_protocol,
-                    payload_len: ipsec_len,
-                    ttl: self.config.ttl,
-                    tos: parsed.outer.tos,
-                    ident,
-                    // Linux replaces Identification 0 with a random value when DF is clear;
-                    // DF is mutable for AH, so setting it keeps a signed 0 intact.
-                    dont_frag: parsed.outer.dont_frag || ident == 0,
-                    more_frags: false,
-                    frag_offset: 0,
-                    options: Ipv4Options::EMPTY,
-                };
-                Ok((Framing::Ipv4 { src, dst }, Prefix::Ipv4(header)))
+                let mut header = Ipv4Packet::new_unchecked(head);
+                header.set_version_ihl(4, 5);
+                header.set_tos(plan.tos);
+                header.set_total_len(u16::try_from(region_len(ipsec_len)).unwrap_or(u16::MAX));
+                header.set_ident(plan.ident);
+                header.set_flags_frag(plan.dont_frag, false, 0);
+                header.set_ttl(ttl);
+                header.set_protocol(protocol);
+                header.set_src_addr(src);
+                header.set_dst_addr(dst);
+                header.fill_checksum();
+                Framing::Ipv4 { src, dst }
             }
-            // A validated path never mixes address families.
-            (Transport::Ip, _, _) => Err(DropReason::PathMismatch),
-        }
-    }
-
-    /// Writes the plan into `region` (prefix, then the IPsec part already in place) and
-    /// accounts for the forwarded packet.
-    #[inline]
-    fn finish<'r>(&mut self, now: Timestamp, plan: Plan, region: &'r mut [u8]) -> Action<'r> {
-        let prefix_len = plan.prefix.len();
-        let ipsec_len = region.len().saturating_sub(prefix_len);
-        let (head, body) = region.split_at_mut(prefix_len);
-        match plan.prefix {
-            Prefix::None => {}
-            Prefix::AhMarker => head.copy_from_slice(&AH_IN_UDP_MARKER),
-            Prefix::Ipv4(header) => {
-                if header.emit(head).is_err() {
-                    return self.dropped(DropReason::TooLong);
-                }
-            }
-        }
+            // A validated path never mixes address families; `plan` refused it already.
+            (Transport::Ip, _, _) => return Err(DropReason::PathMismatch),
+        };
         match plan.ah {
-            None => EspPacket::new_unchecked(&mut *body).set_spi(plan.outer_spi.get()),
+            None => EspPacket::new_unchecked(&mut *body).set_spi(plan.outer_spi),
             Some((reserved, header_len)) => {
                 let mut ah = AhPacket::new_unchecked(&mut *body);
                 ah.set_reserved(reserved);
-                ah.set_spi(plan.outer_spi.get());
+                ah.set_spi(plan.outer_spi);
                 if let (Some(spi), Some(inner)) = (plan.inner_esp_spi, body.get_mut(header_len..)) {
-                    EspPacket::new_unchecked(inner).set_spi(spi.get());
+                    EspPacket::new_unchecked(inner).set_spi(spi);
                 }
             }
         }
         if let Some(slot) = self.table.slot_mut(plan.slot) {
             slot.activity.record(plan.from, ipsec_len, now);
         }
-        let to = plan.from.other();
         self.counters.count_forwarded(to);
-        Action::Forward(Transmit {
-            leg: to,
-            framing: plan.framing,
-            bytes: region,
-        })
+        Ok((to, framing))
+    }
+
+    /// Counts a drop.
+    pub(super) fn count_drop(&mut self, reason: DropReason) {
+        self.counters.count_dropped(reason);
     }
 
     fn dropped<'a>(&mut self, reason: DropReason) -> Action<'a> {
@@ -324,8 +321,87 @@ impl Relay {
     }
 }
 
+/// Decides the way out of a parsed packet whose SPI has `role`, in the entry `route` was
+/// copied from.
+#[inline(always)]
+pub(super) fn decide(
+    parsed: &Parsed,
+    role: Role,
+    route: &Route,
+    bytes: &[u8],
+) -> Result<Plan, DropReason> {
+    if role.protocol != parsed.protocol {
+        return Err(DropReason::ProtocolMismatch);
+    }
+    let from = role.leg;
+    if !arrived_on(&route.here, parsed) {
+        return Err(DropReason::PathMismatch);
+    }
+    let outer_spi = route
+        .out_spis
+        .get(parsed.protocol)
+        .ok_or(DropReason::UnknownSpi)?;
+    let inner_esp_spi = check_bundle(route, parsed, bytes)?;
+    let (ah, ident) = match parsed.ah {
+        None => (None, parsed.outer.ident.unwrap_or(0)),
+        Some(fields) => {
+            let reserved = ah_reserved_out(from, parsed, fields.reserved)?;
+            // Toward the SGW the Identification is the one the client signed, carried in
+            // Reserved; toward the client, the SGW's (also put in Reserved).
+            let ident = match from {
+                Leg::Client => fields.reserved,
+                Leg::Gateway => reserved,
+            };
+            (Some((reserved, fields.header_len)), ident)
+        }
+    };
+    let prefix_len = prefix_len(&route.there, parsed.protocol)?;
+    let ipsec_len = parsed.ipsec.len();
+    if prefix_len == ipv4::MIN_HEADER_LEN
+        && ipsec_len > usize::from(u16::MAX).saturating_sub(ipv4::MIN_HEADER_LEN)
+    {
+        return Err(DropReason::TooLong);
+    }
+    Ok(Plan {
+        slot: role.slot,
+        from,
+        protocol: parsed.protocol,
+        start: parsed.ipsec.start,
+        end: parsed.ipsec.end,
+        prefix_len,
+        out: route.there,
+        outer_spi: outer_spi.get(),
+        ah,
+        inner_esp_spi: inner_esp_spi.map(Spi::get),
+        ident,
+        tos: parsed.outer.tos,
+        // Linux replaces Identification 0 with a random value when DF is clear; DF is
+        // mutable for AH, so setting it keeps a signed 0 intact.
+        dont_frag: parsed.outer.dont_frag || ident == 0,
+    })
+}
+
+/// Total Length of an IPv4 packet carrying `ipsec_len` bytes after a bare header.
+fn region_len(ipsec_len: usize) -> usize {
+    ipsec_len.saturating_add(ipv4::MIN_HEADER_LEN)
+}
+
+/// What the relay writes in front of the IPsec part on `path`: an IPv4 header for raw IPv4
+/// (the relay owns every field AH covers), AH's marker for UDP, nothing otherwise (the kernel
+/// writes IPv6 and UDP headers).
+fn prefix_len(path: &Path, protocol: IpsecProtocol) -> Result<usize, DropReason> {
+    match (path.transport, path.relay_addr, path.peer_addr, protocol) {
+        (Transport::Udp { .. }, _, _, IpsecProtocol::Ah) => Ok(AH_IN_UDP_MARKER.len()),
+        (Transport::Udp { .. }, _, _, IpsecProtocol::Esp) => Ok(0),
+        (Transport::Ip, IpAddr::V4(_), IpAddr::V4(_), _) => Ok(ipv4::MIN_HEADER_LEN),
+        (Transport::Ip, IpAddr::V6(_), IpAddr::V6(_), _) => Ok(0),
+        // A validated path never mixes address families.
+        (Transport::Ip, _, _, _) => Err(DropReason::PathMismatch),
+    }
+}
+
 /// Whether the packet came by `path`: from the peer, to the relay, over the same transport.
-#[inline]
+#[inline(always)]
 fn arrived_on(path: &Path, parsed: &Parsed) -> bool {
     let transport = match (path.transport, parsed.ports) {
         (Transport::Ip, None) => true,
@@ -341,15 +417,11 @@ fn arrived_on(path: &Path, parsed: &Parsed) -> bool {
     transport && parsed.src == path.peer_addr && parsed.dst == path.relay_addr
 }
 
-/// For an AH+ESP bundle, checks that AH is followed by ESP with the bundle's ESP SPI on this
-/// leg and returns the ESP SPI for the other leg; `None` for a single-protocol entry.
-fn check_bundle(
-    slot: &Slot,
-    from: Leg,
-    parsed: &Parsed,
-    bytes: &[u8],
-) -> Result<Option<Spi>, DropReason> {
-    if slot.shape != BundleShape::AhEsp {
+/// For an AH+ESP bundle, checks that AH is followed by ESP with the bundle's ESP SPI on the
+/// arrival leg and returns the ESP SPI for the other leg; `None` for a single-protocol entry.
+#[inline]
+fn check_bundle(route: &Route, parsed: &Parsed, bytes: &[u8]) -> Result<Option<Spi>, DropReason> {
+    if route.shape != BundleShape::AhEsp {
         return Ok(None);
     }
     let Some(ah) = parsed.ah else {
@@ -363,13 +435,11 @@ fn check_bundle(
         .get(esp_start..parsed.ipsec.end)
         .ok_or(DropReason::Truncated)?;
     let esp = EspPacket::new_checked(inner).map_err(arrival::esp_reason)?;
-    let here = slot.entry.partition(from);
-    if Some(esp.spi()) != here.relay_spis.esp.map(Spi::get) {
+    if Some(esp.spi()) != route.here_esp.map(Spi::get) {
         return Err(DropReason::BundleMismatch);
     }
-    let there = slot.entry.partition(from.other());
-    there
-        .peer_spis
+    route
+        .out_spis
         .esp
         .map(Some)
         .ok_or(DropReason::BundleMismatch)
@@ -378,15 +448,11 @@ fn check_bundle(
 /// The AH Reserved value to write on the way out (see the module docs of `relay`): toward the
 /// SGW always 0, as RFC 4302 requires; toward the client the SGW's IPv4 Identification, so
 /// the client can rebuild the header the SGW signed.
+#[inline]
 fn ah_reserved_out(from: Leg, parsed: &Parsed, reserved: u16) -> Result<u16, DropReason> {
     match from {
         Leg::Client => Ok(0),
         Leg::Gateway if reserved != 0 => Err(DropReason::AhReservedNonZero),
         Leg::Gateway => Ok(parsed.outer.ident.unwrap_or(0)),
     }
-}
-
-/// `range` moved by `by`, or `None` on overflow.
-fn shift(range: &Range<usize>, by: usize) -> Option<Range<usize>> {
-    Some(range.start.checked_add(by)?..range.end.checked_add(by)?)
 }
