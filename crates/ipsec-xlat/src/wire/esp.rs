@@ -236,7 +236,7 @@ impl EspTrailer {
                 .payload_len
                 .saturating_add(usize::from(trailer.pad_len)),
         );
-        for (i, (found, expected)) in padding.iter().zip(1u8..).enumerate() {
+        for (i, (found, expected)) in padding.iter().zip(1..=u8::MAX).enumerate() {
             if *found != expected {
                 return Err(EspError::BadPadding {
                     offset: trailer.payload_len.saturating_add(i),
@@ -328,7 +328,7 @@ impl EspTrailer {
             available,
         })?;
         let (padding, fixed) = out.split_at_mut(usize::from(self.pad_len));
-        for (b, v) in padding.iter_mut().zip(1u8..) {
+        for (b, v) in padding.iter_mut().zip(1..=u8::MAX) {
             *b = v;
         }
         fixed.copy_from_slice(&[self.pad_len, self.next_header.0]);
@@ -423,6 +423,25 @@ mod tests {
                 .pad_len,
             3
         );
+    }
+
+    /// Regression (found by proptest): counting padding bytes with `1u8..` overflowed after
+    /// the 255th byte, so a legal maximal Pad Length panicked in debug builds.
+    #[test]
+    fn trailer_with_255_bytes_of_padding() {
+        // 255 + 255 + 2 = 512.
+        let t = EspTrailer::for_payload(255, IpProtocol::IPV4, 256).unwrap();
+        assert_eq!(t.pad_len, 255);
+        let mut pt = vec![0x45u8; 255 + t.len()];
+        t.emit(&mut pt[255..]).unwrap();
+        assert_eq!(pt[255 + 254], 255);
+        assert_eq!(EspTrailer::parse(&pt).unwrap(), t);
+        let mut wire = vec![0u8; 255];
+        for (i, b) in wire.iter_mut().enumerate() {
+            *b = u8::try_from(i + 1).unwrap();
+        }
+        wire.extend_from_slice(&[255, 4]);
+        assert_eq!(EspTrailer::parse(&wire).unwrap().payload_len, 0);
     }
 
     #[test]

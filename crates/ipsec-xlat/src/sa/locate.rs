@@ -1,0 +1,182 @@
+//! Finding ESP and AH inside a received IP packet: outer IPv4/IPv6 header (IPv6 extension
+//! headers walked), optional RFC 3948 UDP encapsulation, AH, ESP.
+//!
+//! Shared by inbound processing and by the ICV translation, which both need to know where the
+//! SPI fields are before touching anything.
+
+use crate::wire::ah::AhPacket;
+use crate::wire::encap::{self, Encapsulated};
+use crate::wire::ipv4::Ipv4Packet;
+use crate::wire::ipv6::{self, Ipv6Packet};
+use crate::wire::udp::UdpPacket;
+use crate::wire::{IpProtocol, IpVersion};
+
+use super::error::{HeaderError, SaError};
+
+/// Where the IPsec headers of a packet lie (offsets from the start of the IP packet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Located {
+    /// Outer IP version.
+    pub version: IpVersion,
+    /// Length of the IP header, IPv4 options and IPv6 extension headers included.
+    pub ip_header_len: usize,
+    /// Offset of the byte holding the Protocol / Next Header that names what follows the IP
+    /// header (9 for IPv4, 6 or inside the last extension header for IPv6).
+    pub next_header_field: usize,
+    /// IP packet length (IPv4 Total Length or 40 + IPv6 Payload Length); bytes beyond it are
+    /// link-layer padding and are ignored.
+    pub packet_len: usize,
+    /// Offset of the UDP header, for RFC 3948 encapsulation.
+    pub udp: Option<usize>,
+    /// Offset and header length of AH.
+    pub ah: Option<(usize, usize)>,
+    /// Offset of ESP.
+    pub esp: Option<usize>,
+}
+
+impl Located {
+    /// SPI of AH, if present.
+    pub fn ah_spi(&self, packet: &[u8]) -> Option<u32> {
+        self.ah
+            .map(|(off, _)| read_u32(packet, off.saturating_add(4)))
+    }
+
+    /// SPI of ESP, if present.
+    pub fn esp_spi(&self, packet: &[u8]) -> Option<u32> {
+        self.esp.map(|off| read_u32(packet, off))
+    }
+}
+
+pub(crate) fn read_u32(buf: &[u8], offset: usize) -> u32 {
+    let mut b = [0u8; 4];
+    if let Some(src) = buf.get(offset..offset.saturating_add(4)) {
+        b.copy_from_slice(src);
+    }
+    u32::from_be_bytes(b)
+}
+
+pub(crate) fn write_u32(buf: &mut [u8], offset: usize, value: u32) {
+    if let Some(dst) = buf.get_mut(offset..offset.saturating_add(4)) {
+        dst.copy_from_slice(&value.to_be_bytes());
+    }
+}
+
+/// Parses the outer headers of `packet` down to ESP (or AH followed, optionally, by ESP).
+pub(crate) fn locate(packet: &[u8]) -> Result<Located, SaError> {
+    let version = match IpVersion::of_packet(packet) {
+        Some(v) => v,
+        None => {
+            return Err(match packet.first() {
+                None => SaError::Truncated {
+                    what: "IP header",
+                    offset: 0,
+                    needed: 1,
+                    available: 0,
+                },
+                Some(b) => SaError::MalformedHeader(HeaderError::IpVersion(b >> 4)),
+            })
+        }
+    };
+    let (ip_header_len, next_header_field, packet_len, protocol) = match version {
+        IpVersion::V4 => {
+            let ip = Ipv4Packet::new_checked(packet)?;
+            if ip.is_fragment() {
+                return Err(SaError::MalformedHeader(HeaderError::Fragment {
+                    offset: 6,
+                }));
+            }
+            (
+                ip.header_len(),
+                9,
+                usize::from(ip.total_len()),
+                ip.protocol(),
+            )
+        }
+        IpVersion::V6 => {
+            let ip = Ipv6Packet::new_checked(packet)?;
+            let mut nh_field = 6;
+            let upper = ipv6::walk_extension_headers(ip.packet(), |h| nh_field = h.offset)?;
+            if let Some(f) = upper.fragment {
+                return Err(SaError::MalformedHeader(HeaderError::Fragment {
+                    offset: f.offset,
+                }));
+            }
+            (upper.offset, nh_field, ip.total_len(), upper.protocol)
+        }
+    };
+    let packet = packet.get(..packet_len).unwrap_or(packet);
+    let mut loc = Located {
+        version,
+        ip_header_len,
+        next_header_field,
+        packet_len,
+        udp: None,
+        ah: None,
+        esp: None,
+    };
+    match protocol {
+        IpProtocol::ESP => loc.esp = Some(ip_header_len),
+        IpProtocol::UDP => {
+            let udp_bytes = packet.get(ip_header_len..).unwrap_or_default();
+            let udp =
+                UdpPacket::new_checked(udp_bytes).map_err(|e| shift(e.into(), ip_header_len))?;
+            match encap::classify(udp.payload()) {
+                Encapsulated::Esp(_) => {}
+                _ => {
+                    // IKE after a non-ESP marker, a keepalive, or junk: not for an SA.
+                    return Err(SaError::WrongProtocol {
+                        found: IpProtocol::UDP.0,
+                        expected: IpProtocol::ESP.0,
+                    });
+                }
+            }
+            loc.udp = Some(ip_header_len);
+            loc.esp = Some(ip_header_len.saturating_add(crate::wire::udp::HEADER_LEN));
+        }
+        IpProtocol::AH => {
+            let ah_bytes = packet.get(ip_header_len..).unwrap_or_default();
+            let ah = AhPacket::new_checked(ah_bytes).map_err(|e| shift(e.into(), ip_header_len))?;
+            let ah_len = ah.header_len();
+            loc.ah = Some((ip_header_len, ah_len));
+            if ah.next_header() == IpProtocol::ESP {
+                loc.esp = Some(ip_header_len.saturating_add(ah_len));
+            }
+        }
+        other => {
+            return Err(SaError::WrongProtocol {
+                found: other.0,
+                expected: IpProtocol::ESP.0,
+            })
+        }
+    }
+    if let Some(esp) = loc.esp {
+        let needed = esp.saturating_add(crate::wire::esp::HEADER_LEN);
+        if packet.len() < needed {
+            return Err(SaError::Truncated {
+                what: "ESP header",
+                offset: esp,
+                needed,
+                available: packet.len(),
+            });
+        }
+    }
+    Ok(loc)
+}
+
+/// Moves a `Truncated` offset from header-relative to packet-relative.
+fn shift(e: SaError, by: usize) -> SaError {
+    match e {
+        SaError::Truncated {
+            what,
+            offset,
+            needed,
+            available,
+        } => SaError::Truncated {
+            what,
+            offset: offset.saturating_add(by),
+            needed: needed.saturating_add(by),
+            available: available.saturating_add(by),
+        },
+        other => other,
+    }
+}
