@@ -98,6 +98,13 @@ pub enum AhError {
         /// Offset of the Routing header.
         offset: usize,
     },
+    /// An IPv4 Loose or Strict Source Route option: the destination address in the ICV input
+    /// would have to be the final one from the option, which we do not support.
+    #[error("IPv4 source route option at offset {offset}; not supported for AH")]
+    SourceRouted {
+        /// Offset of the option from the IP packet start.
+        offset: usize,
+    },
     /// The first byte is not IPv4 or IPv6.
     #[error("IP version nibble at offset 0 is {version}, neither 4 nor 6")]
     BadIpVersion {
@@ -424,6 +431,11 @@ const IPV4_IMMUTABLE_OPTIONS: [u8; 7] = [0, 1, 130, 133, 134, 148, 149];
 /// every option not listed as immutable; IPv6 traffic class, flow label, hop limit, and the
 /// data of every Hop-by-Hop/Destination option before AH whose type says it may change en
 /// route. With extended sequence numbers, the caller appends the high 32 bits afterwards.
+/// The ICV's alignment padding, if any, is covered as it stands (RFC 4302 §2.6).
+///
+/// Refused with a typed error rather than guessed: fragments (the ICV covers reassembled
+/// packets), and IPv4 source-route options or IPv6 Routing headers with segments left
+/// (the ICV would need the final destination, "mutable but predictable").
 ///
 /// The packet is validated completely before `sink` sees a byte, so on `Err` the MAC state
 /// is untouched. No allocation: kept bytes are slices of `ip_packet`, zeros come from a
@@ -469,7 +481,15 @@ fn locate(ip_packet: &[u8], icv_len: usize) -> Result<AhIcvLayout, AhError> {
             if ip.is_fragment() {
                 return Err(AhError::Fragmented { offset: 6 });
             }
-            ip.for_each_option(|_| {})?;
+            let mut source_route = None;
+            ip.for_each_option(|o| {
+                if o.kind == ipv4::OPTION_LSRR || o.kind == ipv4::OPTION_SSRR {
+                    source_route = source_route.or(Some(o.offset));
+                }
+            })?;
+            if let Some(offset) = source_route {
+                return Err(AhError::SourceRouted { offset });
+            }
             let ah_offset = ip.header_len();
             if ip.protocol() != IpProtocol::AH {
                 return Err(AhError::NotAh {
@@ -840,6 +860,70 @@ mod tests {
         assert_eq!(&copy[..layout.packet_len], &expect[..]);
     }
 
+    fn ipv6_with(ext: &[u8], first: IpProtocol) -> Vec<u8> {
+        let mut payload = ext.to_vec();
+        let mut ah = vec![0u8; 24];
+        ah_repr(IpVersion::V6, 12).emit(&mut ah).unwrap();
+        payload.extend_from_slice(&ah);
+        let ip = Ipv6Repr {
+            src_addr: "2001:db8::1".parse().unwrap(),
+            dst_addr: "2001:db8::2".parse().unwrap(),
+            next_header: first,
+            payload_len: payload.len(),
+            hop_limit: 3,
+            traffic_class: 0,
+            flow_label: 0,
+        };
+        let mut pkt = vec![0u8; ip.total_len()];
+        ip.emit(&mut pkt).unwrap();
+        pkt[40..].copy_from_slice(&payload);
+        pkt
+    }
+
+    #[test]
+    fn ipv6_routing_and_fragment_headers_before_ah() {
+        // Routing header type 2, segments left 0: covered as is.
+        let mut rh = vec![51u8, 2, 2, 0, 0, 0, 0, 0];
+        rh.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9]);
+        let pkt = ipv6_with(&rh, IpProtocol::IPV6_ROUTE);
+        let (input, layout) = streamed(&pkt, 12);
+        assert_eq!(layout.ah_offset, 64);
+        assert_eq!(&input[40..64], &pkt[40..64]);
+        // Segments left 1: the destination would have to be predicted.
+        let mut rh1 = rh.clone();
+        rh1[3] = 1;
+        let pkt = ipv6_with(&rh1, IpProtocol::IPV6_ROUTE);
+        assert_eq!(
+            icv_input(&pkt, 12, |_| ()).unwrap_err(),
+            AhError::RoutingInTransit { offset: 40 }
+        );
+        // A fragment header: only reassembled packets have an ICV input.
+        let pkt = ipv6_with(&[51, 0, 0, 1, 0, 0, 0, 7], IpProtocol::IPV6_FRAG);
+        assert_eq!(
+            icv_input(&pkt, 12, |_| ()).unwrap_err(),
+            AhError::Fragmented { offset: 40 }
+        );
+        // A malformed option in a destination options header.
+        let pkt = ipv6_with(&[51, 0, 1, 9, 0, 0, 0, 0], IpProtocol::IPV6_OPTS);
+        assert_eq!(
+            icv_input(&pkt, 12, |_| ()).unwrap_err(),
+            AhError::Ipv6(Ipv6Error::MalformedOption {
+                offset: 42,
+                kind: 1
+            })
+        );
+        // Walk ends at ESP, not AH.
+        let mut pkt = ipv6_with(&[], IpProtocol::AH);
+        pkt[6] = 50;
+        assert_eq!(
+            icv_input(&pkt, 12, |_| ()).unwrap_err(),
+            AhError::NotAh {
+                protocol: IpProtocol::ESP,
+                offset: 40
+            }
+        );
+    }
+
     #[test]
     fn icv_input_errors_leave_sink_untouched() {
         let mut pkt = ipv4_ah_packet(&[]);
@@ -852,6 +936,12 @@ mod tests {
                 icv_len: 16,
                 expected: 28
             }
+        );
+        // Loose source route (131): the destination would have to be the final hop.
+        let lsrr = ipv4_ah_packet(&[1, 131, 7, 4, 192, 0, 2, 9]);
+        assert_eq!(
+            icv_input(&lsrr, 12, |_| calls += 1).unwrap_err(),
+            AhError::SourceRouted { offset: 21 }
         );
         // A fragment.
         let mut p = Ipv4Packet::new_checked(&mut pkt[..]).unwrap();

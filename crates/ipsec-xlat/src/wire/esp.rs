@@ -359,6 +359,14 @@ mod tests {
     }
 
     #[test]
+    fn views_work_over_bytes() {
+        let b = bytes::Bytes::from_static(&[0, 0, 1, 0, 0, 0, 0, 9, 1]);
+        let p = EspPacket::new_checked(b.clone()).unwrap();
+        assert_eq!((p.spi(), p.seq(), p.payload()), (256, 9, &[1u8][..]));
+        assert_eq!(p.into_inner(), b);
+    }
+
+    #[test]
     fn spi_rules() {
         assert_eq!(
             EspPacket::new_checked(&[0u8, 0, 0, 0, 0, 0, 0, 1][..]).unwrap_err(),

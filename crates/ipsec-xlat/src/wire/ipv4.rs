@@ -441,6 +441,10 @@ pub struct Ipv4Option<'a> {
 pub const OPTION_EOL: u8 = 0;
 /// Option type: No Operation.
 pub const OPTION_NOP: u8 = 1;
+/// Option type: Loose Source and Record Route.
+pub const OPTION_LSRR: u8 = 131;
+/// Option type: Strict Source and Record Route.
+pub const OPTION_SSRR: u8 = 137;
 
 /// Walks an options area; `base` is its offset from the packet start (for error offsets).
 fn walk_options<F>(options: &[u8], base: usize, mut f: F) -> Result<(), Ipv4Error>
@@ -577,6 +581,10 @@ pub struct Ipv4Repr {
 impl Ipv4Repr {
     /// Parses a checked packet, verifying the header checksum and the reserved flag, and
     /// that the options are well formed.
+    ///
+    /// A checksum field of 0xffff where 0x0000 is computed verifies (both are one's-complement
+    /// zero, and incremental updates in routers can leave either); [`emit`](Self::emit)
+    /// writes the canonical 0x0000, so that header re-emits with only its checksum changed.
     pub fn parse<T: AsRef<[u8]>>(packet: &Ipv4Packet<T>) -> Result<Self, Ipv4Error> {
         packet.check_len()?;
         if !packet.verify_checksum() {
@@ -832,6 +840,34 @@ mod tests {
         big.payload_len = 65_516;
         let mut buf = [0u8; 20];
         assert_eq!(big.emit(&mut buf), Err(Ipv4Error::TooLong { len: 65_536 }));
+    }
+
+    /// Regression (found by the ipv4 fuzz target): a header whose other words sum to
+    /// 0xffff verifies with checksum 0xffff as well as 0x0000; parse accepts both, emit
+    /// writes 0x0000.
+    #[test]
+    fn negative_zero_checksum_verifies_and_reemits_canonically() {
+        let mut repr = sample();
+        // Pick an identification that makes the one's-complement sum of the header 0xffff.
+        repr.ident = 0;
+        let mut buf = [0u8; 28];
+        repr.emit(&mut buf).unwrap();
+        let p = Ipv4Packet::new_checked(&buf[..]).unwrap();
+        let sum_without = !p.compute_checksum();
+        repr.ident = 0xffff - sum_without;
+        repr.emit(&mut buf).unwrap();
+        assert_eq!(u16::from_be_bytes([buf[10], buf[11]]), 0);
+        buf[10] = 0xff;
+        buf[11] = 0xff;
+        let p = Ipv4Packet::new_checked(&buf[..]).unwrap();
+        assert!(p.verify_checksum());
+        let parsed = Ipv4Repr::parse(&p).unwrap();
+        assert_eq!(parsed, repr);
+        let mut out = [0u8; 20];
+        parsed.emit(&mut out).unwrap();
+        assert_eq!(&out[10..12], &[0, 0]);
+        assert_eq!(&out[..10], &buf[..10]);
+        assert_eq!(&out[12..], &buf[12..20]);
     }
 
     #[test]
