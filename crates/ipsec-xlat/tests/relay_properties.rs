@@ -52,7 +52,7 @@ fn may_change(shape: BundleShape, ah_len: usize) -> HashSet<usize> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2_000))]
+    #![proptest_config(ProptestConfig::with_cases(1_000))]
 
     #[test]
     fn only_spis_reserved_and_outer_header_change(
@@ -238,7 +238,7 @@ fn input() -> impl Strategy<Value = (Arrival, Vec<u8>)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(20_000))]
+    #![proptest_config(ProptestConfig::with_cases(5_000))]
 
     #[test]
     fn arbitrary_input_never_panics_and_never_reflects((arrival, bytes) in input(), start in 0usize..32) {
@@ -277,7 +277,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(500))]
+    #![proptest_config(ProptestConfig::with_cases(200))]
 
     /// A batch has exactly the outcome of rewriting its packets one at a time: same verdicts,
     /// same bytes, same counters and activity.

@@ -43,12 +43,14 @@ fn check_one(shape: BundleShape, client: Kind, gateway: Kind, from: Leg, fields:
         Leg::Client => (C2, S3),
         Leg::Gateway => (S2, C1),
     };
-    // On the client leg Reserved carries the gateway leg's IPv4 Identification (for AH).
+    // The gateway leg's IPv4 Identification (AH covers it) crosses the client leg in the
+    // client-leg IPv4 header if there is one, else in AH's Reserved field.
     let gateway_v4 = matches!(gateway, Kind::Ipv4);
-    let carried = if gateway_v4 { 0xbeef } else { 0 };
+    let client_v4_header = matches!(client, Kind::Ipv4);
+    let in_reserved = gateway_v4 && !client_v4_header && shape.has_ah();
     let reserved_in = match from {
-        Leg::Client => carried,
-        Leg::Gateway => 0,
+        Leg::Client if in_reserved => 0xbeef,
+        _ => 0,
     };
     let part = ipsec_part(shape, in_spis, 7, reserved_in, BODY);
     let (arrival, bytes) = arriving(&here.path, protocol_of(shape), fields, &part);
@@ -57,12 +59,9 @@ fn check_one(shape: BundleShape, client: Kind, gateway: Kind, from: Leg, fields:
     assert_sent_on(&transmit, from.other(), &there.path);
 
     let sent = sent_part(&transmit);
-    let reserved_out = match (from, shape.has_ah()) {
-        (_, false) => 0,
-        (Leg::Client, true) => 0,
-        // Toward the client: the SGW's Identification (IPv4 gateway leg) or 0.
-        (Leg::Gateway, true) if gateway_v4 => fields.ident,
-        (Leg::Gateway, true) => 0,
+    let reserved_out = match from {
+        Leg::Gateway if in_reserved => fields.ident, // the SGW's Identification
+        _ => 0,
     };
     assert_eq!(
         sent,
@@ -81,8 +80,12 @@ fn check_one(shape: BundleShape, client: Kind, gateway: Kind, from: Leg, fields:
         let arrived_v4 =
             matches!(here.path.relay_addr, IpAddr::V4(_)) && here.path.transport == Transport::Ip;
         let expected_ident = match (shape.has_ah(), from) {
-            (true, Leg::Client) => carried,
-            (true, Leg::Gateway) => reserved_out,
+            // Toward the SGW: the Identification the client signed, from wherever it came.
+            (true, Leg::Client) if arrived_v4 => fields.ident,
+            (true, Leg::Client) => 0xbeef,
+            // Toward a raw IPv4 client leg: the SGW's (none from an IPv6 gateway leg).
+            (true, Leg::Gateway) if gateway_v4 => fields.ident,
+            (true, Leg::Gateway) => 0,
             (false, _) if arrived_v4 => fields.ident,
             (false, _) => 0,
         };

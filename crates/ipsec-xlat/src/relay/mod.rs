@@ -23,26 +23,31 @@
 //!
 //! **AH.** AH's ICV covers the immutable fields of the outer IP header (RFC 4302 App. A),
 //! which on the gateway leg the relay writes. So everything in that header must follow from
-//! the entry and the packet, and it does — except one field, which travels in AH itself:
+//! the entry and the packet, and it does — except one field, which the client leg carries:
 //!
 //! - Gateway-leg IPv4 header: version 4, IHL 5 (never options), Total Length = 20 + the
 //!   length from AH to the end, Identification (below), Protocol 51, addresses s-addr-2 /
 //!   s-addr-3 in the direction of travel. TOS, flags, fragment offset, TTL and checksum are
-//!   mutable and zeroed in the ICV computation; the relay copies TOS and DF from the client leg
-//!   when it has them and sets DF when Identification is 0 (Linux would replace a 0 otherwise).
+//!   mutable and zeroed in the ICV computation; the relay copies TOS and DF from a client-leg
+//!   IPv4 header when there is one, writes its own TTL, and sets DF when Identification is 0
+//!   (Linux replaces an Identification of 0 with a random value when DF is clear).
 //! - Gateway-leg IPv6 header: payload length = the length from AH to the end, Next Header 51,
 //!   no extension headers, the two addresses. Traffic class, flow label and hop limit are
 //!   mutable. Nothing needs carrying.
-//! - **Identification travels in AH's Reserved field on the client leg**, in both directions,
-//!   when the gateway leg is IPv4. Client → relay: the Identification the client used when it
-//!   computed the ICV over the gateway-leg header; the relay writes it into the IPv4 header it
-//!   sends and zeroes Reserved. SGW → relay → client: the relay copies the SGW's Identification
-//!   into Reserved; the client puts it into the header it rebuilds and zeroes Reserved before
-//!   verifying. Reserved is 16 bits like Identification, sits before the SPI (so the bytes
-//!   after SPI and sequence number still never change), and works whatever the client leg is:
-//!   IPv4, IPv6 (a v6 client leg with a v4 gateway leg) or UDP. The relay drops AH from the SGW
-//!   with a nonzero Reserved ([`DropReason::AhReservedNonZero`]): RFC 4302 says send zero, and
-//!   the client could not verify it. When the gateway leg is IPv6, Reserved is 0 both ways.
+//! - **Identification** (gateway leg IPv4 only) crosses the client leg in both directions:
+//!   - when the client leg is raw IPv4, in the client-leg packet's own IPv4 header, whose
+//!     Total Length is then the gateway leg's too; AH's Reserved stays 0;
+//!   - otherwise (a client leg of IPv6, or of UDP), in **AH's Reserved field**. Reserved is
+//!     16 bits like Identification and sits before the SPI, so the bytes after SPI and
+//!     sequence number still never change.
+//!
+//!   Client → relay: the Identification the client used when it computed the ICV over the
+//!   gateway-leg header; the relay writes it into the header it sends (and 0 into Reserved).
+//!   SGW → relay → client: the SGW's Identification, in the client-leg header or in Reserved;
+//!   the client puts it into the header it rebuilds (and 0 into Reserved) before verifying.
+//!   The relay drops AH from the SGW with a nonzero Reserved
+//!   ([`DropReason::AhReservedNonZero`]): RFC 4302 says send zero, and the client could not
+//!   tell it from a carried Identification.
 //! - SPIs as for ESP; in an AH+ESP bundle (`IP | AH | ESP`) both AH's and the inner ESP's.
 //! - The client builds AH for the gateway leg's IP version (64-bit alignment under IPv6) even
 //!   when its own leg differs; the relay does not check alignment.

@@ -2,8 +2,9 @@
 //! says, and emit it on the other leg with that leg's SPIs and outer header.
 //!
 //! Only these bytes change between legs: the outer header (IP or UDP framing), the SPI of
-//! each IPsec header of the bundle, and AH's Reserved field, which on the client leg carries
-//! the gateway leg's IPv4 Identification (see the module docs of [`relay`](super)). The
+//! each IPsec header of the bundle, and AH's Reserved field, which carries the gateway leg's
+//! IPv4 Identification on a client leg without an IPv4 header of its own (see the module docs
+//! of [`relay`](super)). The
 //! sequence numbers and everything after them are copied (or left in place) bit for bit.
 //!
 //! The work is split in two so that nothing large is moved on the packet path: [`Plan`]
@@ -342,20 +343,14 @@ pub(super) fn decide(
         .get(parsed.protocol)
         .ok_or(DropReason::UnknownSpi)?;
     let inner_esp_spi = check_bundle(route, parsed, bytes)?;
+    let prefix_len = prefix_len(&route.there, parsed.protocol)?;
     let (ah, ident) = match parsed.ah {
         None => (None, parsed.outer.ident.unwrap_or(0)),
         Some(fields) => {
-            let reserved = ah_reserved_out(from, parsed, fields.reserved)?;
-            // Toward the SGW the Identification is the one the client signed, carried in
-            // Reserved; toward the client, the SGW's (also put in Reserved).
-            let ident = match from {
-                Leg::Client => fields.reserved,
-                Leg::Gateway => reserved,
-            };
-            (Some((reserved, fields.header_len)), ident)
+            let carried = carry_identification(from, parsed, fields.reserved, prefix_len)?;
+            (Some((carried.reserved, fields.header_len)), carried.ident)
         }
     };
-    let prefix_len = prefix_len(&route.there, parsed.protocol)?;
     let ipsec_len = parsed.ipsec.len();
     if prefix_len == ipv4::MIN_HEADER_LEN
         && ipsec_len > usize::from(u16::MAX).saturating_sub(ipv4::MIN_HEADER_LEN)
@@ -445,14 +440,44 @@ fn check_bundle(route: &Route, parsed: &Parsed, bytes: &[u8]) -> Result<Option<S
         .ok_or(DropReason::BundleMismatch)
 }
 
-/// The AH Reserved value to write on the way out (see the module docs of `relay`): toward the
-/// SGW always 0, as RFC 4302 requires; toward the client the SGW's IPv4 Identification, so
-/// the client can rebuild the header the SGW signed.
+/// Where an AH packet's gateway-leg IPv4 Identification goes on the way out.
+struct Carried {
+    /// AH's Reserved field.
+    reserved: u16,
+    /// The Identification of the IPv4 header the relay writes, if it writes one.
+    ident: u16,
+}
+
+/// Moves the gateway leg's IPv4 Identification, which AH's ICV covers, across the relay (see
+/// the module docs of `relay`). On the client leg it travels in the client-leg packet's own
+/// IPv4 header when that is raw IPv4, and in AH's Reserved field otherwise (IPv6 or UDP);
+/// on the gateway leg Reserved is 0, as RFC 4302 requires, and an SGW's packet with anything
+/// else there is refused (the client could not verify it).
 #[inline]
-fn ah_reserved_out(from: Leg, parsed: &Parsed, reserved: u16) -> Result<u16, DropReason> {
+fn carry_identification(
+    from: Leg,
+    parsed: &Parsed,
+    reserved: u16,
+    out_prefix_len: usize,
+) -> Result<Carried, DropReason> {
     match from {
-        Leg::Client => Ok(0),
+        // From the client: its IPv4 header's Identification, or Reserved if it has none.
+        Leg::Client => Ok(Carried {
+            reserved: 0,
+            ident: parsed.outer.ident.unwrap_or(reserved),
+        }),
         Leg::Gateway if reserved != 0 => Err(DropReason::AhReservedNonZero),
-        Leg::Gateway => Ok(parsed.outer.ident.unwrap_or(0)),
+        Leg::Gateway => {
+            // The SGW's Identification (0 when the gateway leg is IPv6, where there is none).
+            let ident = parsed.outer.ident.unwrap_or(0);
+            if out_prefix_len == ipv4::MIN_HEADER_LEN {
+                Ok(Carried { reserved: 0, ident })
+            } else {
+                Ok(Carried {
+                    reserved: ident,
+                    ident: 0,
+                })
+            }
+        }
     }
 }
