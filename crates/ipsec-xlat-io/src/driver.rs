@@ -480,7 +480,7 @@ fn route(kinds: &[PortKind], path: &Path) -> Option<(usize, IpAddr, u16)> {
             continue;
         }
         let score = u8::from(address_exact) * 2 + u8::from(protocol_exact);
-        if best.map_or(true, |(best_score, _)| score > best_score) {
+        if best.is_none_or(|(best_score, _)| score > best_score) {
             best = Some((score, index));
         }
     }

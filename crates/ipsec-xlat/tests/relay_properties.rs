@@ -227,7 +227,7 @@ fn damaged() -> impl Strategy<Value = (Arrival, Vec<u8>)> {
             if shorten {
                 bytes.truncate(bytes.len().saturating_sub(cut));
             } else {
-                bytes.extend(std::iter::repeat(0x5a).take(cut));
+                bytes.extend(std::iter::repeat_n(0x5a, cut));
             }
             (arrival, bytes)
         })
