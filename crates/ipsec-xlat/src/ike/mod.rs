@@ -16,4 +16,3 @@
 
 pub mod crypto;
 pub mod dh;
-

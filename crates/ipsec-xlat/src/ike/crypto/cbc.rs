@@ -136,7 +136,9 @@ impl IkeCipher {
     /// Pads `plaintext` (the payload chain after the ISAKMP header) with zeros as strongSwan
     /// does and encrypts it in CBC mode under `iv`.
     pub fn encrypt(&self, iv: &Iv, plaintext: &[u8]) -> CbcOutput {
-        let padded_len = plaintext.len().saturating_add(Self::padding_len(plaintext.len()));
+        let padded_len = plaintext
+            .len()
+            .saturating_add(Self::padding_len(plaintext.len()));
         let mut buf = vec![0u8; padded_len];
         for (dst, src) in buf.iter_mut().zip(plaintext) {
             *dst = *src;
@@ -218,7 +220,11 @@ mod tests {
         let ct = "d296cd94c2cccf8a3a863028b5e1dc0a7586602d253cfff91b8266bea6d61ab1";
         let cipher = IkeCipher::new(IkeCipherAlgorithm::Aes128Cbc, &key).unwrap();
         let out = cipher.encrypt(&iv, &pt);
-        assert_eq!(out.bytes.len(), 48, "an aligned body still gets a whole block of padding");
+        assert_eq!(
+            out.bytes.len(),
+            48,
+            "an aligned body still gets a whole block of padding"
+        );
         assert_eq!(hex::encode(&out.bytes[..32]), ct);
         let back = cipher.decrypt(&iv, &out.bytes).unwrap();
         assert_eq!(&back.bytes[..32], &pt[..]);
@@ -240,7 +246,10 @@ mod tests {
         let key = SecretBytes::new(vec![1u8; 32]);
         assert!(matches!(
             IkeCipher::new(IkeCipherAlgorithm::Aes128Cbc, &key),
-            Err(IkeCryptoError::KeyLength { expected: 16, actual: 32 })
+            Err(IkeCryptoError::KeyLength {
+                expected: 16,
+                actual: 32
+            })
         ));
         let cipher = IkeCipher::new(IkeCipherAlgorithm::Aes256Cbc, &key).unwrap();
         let iv = Iv([0u8; 16]);
@@ -261,6 +270,9 @@ mod tests {
             Some(IkeCipherAlgorithm::Aes256Cbc)
         );
         assert_eq!(IkeCipherAlgorithm::from_ikev1_attributes(7, None), None);
-        assert_eq!(IkeCipherAlgorithm::from_ikev1_attributes(5, Some(128)), None);
+        assert_eq!(
+            IkeCipherAlgorithm::from_ikev1_attributes(5, Some(128)),
+            None
+        );
     }
 }

@@ -114,7 +114,10 @@ mod tests {
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
         let out = HashAlgorithm::Sha1.prf(b"Jefe", &[b"what do ya want for nothing?"]);
-        assert_eq!(hex::encode(out.expose()), "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
+        assert_eq!(
+            hex::encode(out.expose()),
+            "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
+        );
     }
 
     #[test]
@@ -125,10 +128,17 @@ mod tests {
             HashAlgorithm::Sha384,
             HashAlgorithm::Sha512,
         ] {
-            assert_eq!(HashAlgorithm::from_ikev1_attribute(alg.ikev1_attribute()), Some(alg));
+            assert_eq!(
+                HashAlgorithm::from_ikev1_attribute(alg.ikev1_attribute()),
+                Some(alg)
+            );
             assert_eq!(alg.digest(&[b"x"]).len(), alg.output_len());
             assert_eq!(alg.prf(b"k", &[b"x"]).len(), alg.output_len());
         }
-        assert_eq!(HashAlgorithm::from_ikev1_attribute(1), None, "MD5 is not offered");
+        assert_eq!(
+            HashAlgorithm::from_ikev1_attribute(1),
+            None,
+            "MD5 is not offered"
+        );
     }
 }

@@ -99,7 +99,12 @@ impl SaKeys {
         encryption_len: usize,
         integrity_len: usize,
     ) -> Self {
-        let all = keymat(keys, pfs, input, encryption_len.saturating_add(integrity_len));
+        let all = keymat(
+            keys,
+            pfs,
+            input,
+            encryption_len.saturating_add(integrity_len),
+        );
         let bytes = all.expose();
         let split = encryption_len.min(bytes.len());
         let (enc, integ) = bytes.split_at(split);

@@ -15,7 +15,11 @@ use super::hash::HashAlgorithm;
 pub fn natd_hash(hash: HashAlgorithm, cookies: &Cookies, addr: SocketAddr) -> Vec<u8> {
     let port = addr.port().to_be_bytes();
     match addr.ip() {
-        IpAddr::V4(v4) => hash.digest(&[&cookies.initiator, &cookies.responder, &v4.octets(), &port]),
-        IpAddr::V6(v6) => hash.digest(&[&cookies.initiator, &cookies.responder, &v6.octets(), &port]),
+        IpAddr::V4(v4) => {
+            hash.digest(&[&cookies.initiator, &cookies.responder, &v4.octets(), &port])
+        }
+        IpAddr::V6(v6) => {
+            hash.digest(&[&cookies.initiator, &cookies.responder, &v6.octets(), &port])
+        }
     }
 }

@@ -44,11 +44,13 @@ impl EcpPrivate {
     /// Diffie-Hellman shared secret value consists of the x value"), after checking that the
     /// peer's x | y is a point on the curve.
     pub(super) fn agree(&self, peer: &[u8]) -> Result<SecretBytes, DhError> {
-        let (x, y) = peer.split_at_checked(COORD_LEN).ok_or(DhError::PublicValueLength {
-            group: 19,
-            expected: PUBLIC_LEN,
-            actual: peer.len(),
-        })?;
+        let (x, y) = peer
+            .split_at_checked(COORD_LEN)
+            .ok_or(DhError::PublicValueLength {
+                group: 19,
+                expected: PUBLIC_LEN,
+                actual: peer.len(),
+            })?;
         if y.len() != COORD_LEN {
             return Err(DhError::PublicValueLength {
                 group: 19,

@@ -200,9 +200,7 @@ fn shared<const L: usize, G: ModpGroup>(
     if y <= Uint::ONE || y >= p_minus_1 {
         return Err(DhError::PublicValueOutOfRange);
     }
-    let x = Zeroizing::new(
-        uint_from_be::<L>(x_be).ok_or(DhError::InvalidPrivateValue(G::GROUP))?,
-    );
+    let x = Zeroizing::new(uint_from_be::<L>(x_be).ok_or(DhError::InvalidPrivateValue(G::GROUP))?);
     let params = DynResidueParams::new(p);
     let z = Zeroizing::new(DynResidue::new(&y, params).pow(&*x).retrieve());
     if *z == Uint::ONE {
