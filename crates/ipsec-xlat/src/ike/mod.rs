@@ -16,3 +16,4 @@
 
 pub mod crypto;
 pub mod dh;
+pub mod tail_crypto;
