@@ -1,6 +1,8 @@
 //! Known-answer tests: our IKEv1 derivations reproduce strongSwan 5.9.8's numbers exactly.
 //!
-//! Inputs come from the captured exchanges in `tests/data/captures/` (cookies, SA payload,
+//! Inputs come from the captured exchanges in `tests/data/captures/` and, for the suites those
+//! do not cover (SHA-1 and the SHA-2 family, AES-192/256, MODP 3072, ECP 256, Curve25519, PFS
+//! with each, AES-GCM KEYMAT), in `tests/ike_captures/` (cookies, SA payload,
 //! KE values, nonces, encrypted messages from the pcap; the PSK from swanctl.conf; the DH
 //! shared secret from charon's `ike = 4` log, since the private values are never printed).
 //! Every derived value is compared with what charon printed (SKEYID, SKEYID_d/a/e, Ka, the
@@ -22,38 +24,87 @@ enum Auth {
     Rsa,
 }
 
+/// The negotiated algorithms of one capture (from charon's "selected proposal" lines).
+#[derive(Clone, Copy)]
+struct Suite {
+    hash: HashAlgorithm,
+    cipher: IkeCipherAlgorithm,
+    /// KE payload body length of the phase-1 group.
+    ke_len: usize,
+    /// ESP encryption key length (AES key, plus the 4-byte salt for GCM).
+    esp_enc_len: usize,
+    /// ESP integrity key length (0 for GCM).
+    esp_integ_len: usize,
+}
+
+/// AES-CBC-128, SHA2-256, MODP 2048; ESP AES-CBC-128 with HMAC-SHA-256-128: the suite of
+/// every capture in tests/data/captures.
+const LAB_SUITE: Suite = Suite {
+    hash: HashAlgorithm::Sha256,
+    cipher: IkeCipherAlgorithm::Aes128Cbc,
+    ke_len: 256,
+    esp_enc_len: 16,
+    esp_integ_len: 32,
+};
+
 /// What one capture gives us, read from its files.
 struct Capture {
-    name: &'static str,
     client_log: String,
     swanctl: String,
-    esp_sa: String,
+    /// Wireshark's ESP key table, where the capture has one.
+    esp_sa: Option<String>,
     mm: Vec<IsakmpDatagram>,
     qm: Vec<IsakmpDatagram>,
 }
 
 impl Capture {
-    fn load(name: &'static str) -> Self {
+    /// A capture from the shared set (`tests/data/captures/NAME/`).
+    fn shared(name: &str) -> Self {
         let dir = capture_dir(name);
         let read = |rel: &str| std::fs::read_to_string(dir.join(rel)).unwrap();
-        let all = read_isakmp(&dir.join(format!("{name}.client-side.pcap")));
-        let mm: Vec<_> = all
-            .iter()
-            .filter(|d| d.exchange_type() == MAIN_MODE)
-            .cloned()
-            .collect();
-        let qm: Vec<_> = all
-            .iter()
-            .filter(|d| d.exchange_type() == QUICK_MODE)
-            .cloned()
-            .collect();
+        Self::new(
+            name,
+            &dir.join(format!("{name}.client-side.pcap")),
+            read(&format!("{name}.logs/xc-charon.log")),
+            read(&format!("{name}.logs/xc-swanctl.conf")),
+            Some(read(&format!("{name}.wireshark/esp_sa"))),
+        )
+    }
+
+    /// A capture from our own set (`tests/ike_captures/NAME/`, made by make-capture.sh).
+    fn own(name: &str) -> Self {
+        let dir = own_capture_dir(name);
+        let read = |rel: &str| std::fs::read_to_string(dir.join(rel)).unwrap();
+        Self::new(
+            name,
+            &dir.join("client.pcap"),
+            read("client-charon.log"),
+            read("client-swanctl.conf"),
+            None,
+        )
+    }
+
+    fn new(
+        name: &str,
+        pcap: &std::path::Path,
+        client_log: String,
+        swanctl: String,
+        esp_sa: Option<String>,
+    ) -> Self {
+        let all = read_isakmp(pcap);
+        let of = |t: u8| -> Vec<IsakmpDatagram> {
+            all.iter()
+                .filter(|d| d.exchange_type() == t)
+                .cloned()
+                .collect()
+        };
+        let (mm, qm) = (of(MAIN_MODE), of(QUICK_MODE));
         assert_eq!(mm.len(), 6, "{name}: six main mode messages");
         assert_eq!(qm.len(), 3, "{name}: three quick mode messages");
         Self {
-            name,
-            client_log: read(&format!("{name}.logs/xc-charon.log")),
-            swanctl: read(&format!("{name}.logs/xc-swanctl.conf")),
-            esp_sa: read(&format!("{name}.wireshark/esp_sa")),
+            client_log,
+            swanctl,
+            esp_sa,
             mm,
             qm,
         }
@@ -63,13 +114,6 @@ impl Capture {
         log_value(&self.client_log, what)
     }
 }
-
-/// The negotiated suite of every capture: AES-CBC-128, SHA2-256, MODP 2048; ESP AES-CBC-128
-/// with HMAC-SHA-256-128.
-const HASH: HashAlgorithm = HashAlgorithm::Sha256;
-const CIPHER: IkeCipherAlgorithm = IkeCipherAlgorithm::Aes128Cbc;
-const ESP_ENC_LEN: usize = 16;
-const ESP_INTEG_LEN: usize = 32;
 
 /// Decrypts an encrypted ISAKMP message and walks its payloads.
 fn open(cipher: &IkeCipher, iv: &Iv, msg: &IsakmpDatagram) -> (Vec<u8>, Vec<Payload>, Iv) {
@@ -86,8 +130,8 @@ fn open(cipher: &IkeCipher, iv: &Iv, msg: &IsakmpDatagram) -> (Vec<u8>, Vec<Payl
     (out.bytes, payloads, out.next_iv)
 }
 
-fn replay(name: &'static str, auth: Auth, pfs: bool) {
-    let c = Capture::load(name);
+fn replay(name: &str, c: &Capture, suite: Suite, auth: Auth, pfs: bool) {
+    let (hash, cipher_alg) = (suite.hash, suite.cipher);
     let (mm1, mm2, mm3, mm4, mm5, mm6) =
         (&c.mm[0], &c.mm[1], &c.mm[2], &c.mm[3], &c.mm[4], &c.mm[5]);
     let cookies = Cookies::new(mm1.initiator_cookie(), mm2.responder_cookie());
@@ -100,13 +144,14 @@ fn replay(name: &'static str, auth: Auth, pfs: bool) {
     let g_xr = find(&mm4_payloads, payload::KE).body.clone();
     let ni_b = find(&mm3_payloads, payload::NONCE).body.clone();
     let nr_b = find(&mm4_payloads, payload::NONCE).body.clone();
-    assert_eq!(g_xi.len(), 256, "MODP 2048 KE is fixed-length");
+    assert_eq!(g_xi.len(), suite.ke_len, "{name}: KE body length");
+    assert_eq!(g_xr.len(), suite.ke_len, "{name}: KE body length");
 
     // --- phase 1 keys -------------------------------------------------------------------
     let g_xy = SharedSecret::from_bytes(c.log("shared Diffie Hellman secret"));
     let skeyid = match auth {
-        Auth::Psk => Skeyid::for_pre_shared_key(HASH, &psk_from_swanctl(&c.swanctl), &ni_b, &nr_b),
-        Auth::Rsa => Skeyid::for_signatures(HASH, &ni_b, &nr_b, &g_xy),
+        Auth::Psk => Skeyid::for_pre_shared_key(hash, &psk_from_swanctl(&c.swanctl), &ni_b, &nr_b),
+        Auth::Rsa => Skeyid::for_signatures(hash, &ni_b, &nr_b, &g_xy),
     };
     assert_eq!(skeyid.expose(), &c.log("SKEYID")[..], "{name}: SKEYID");
     let keys = Phase1Keys::derive(skeyid, &g_xy, &cookies);
@@ -125,10 +170,10 @@ fn replay(name: &'static str, auth: Auth, pfs: bool) {
         &c.log("SKEYID_e")[..],
         "{name}: SKEYID_e"
     );
-    let ka = expand_encryption_key(HASH, keys.skeyid_e(), CIPHER.key_len());
+    let ka = expand_encryption_key(hash, keys.skeyid_e(), cipher_alg.key_len());
     assert_eq!(ka.expose(), &c.log("encryption key Ka")[..], "{name}: Ka");
-    let cipher = IkeCipher::new(CIPHER, &ka).unwrap();
-    let iv0 = Iv::phase1_initial(HASH, &g_xi, &g_xr);
+    let cipher = IkeCipher::new(cipher_alg, &ka).unwrap();
+    let iv0 = Iv::phase1_initial(hash, &g_xi, &g_xr);
     assert_eq!(&iv0.0[..], &c.log("initial IV")[..], "{name}: phase-1 IV");
     let mid0_ivs = log_values(&c.client_log, "next IV for MID 0");
 
@@ -161,7 +206,7 @@ fn replay(name: &'static str, auth: Auth, pfs: bool) {
 
     match auth {
         Auth::Psk => {
-            // The HASH payloads on the wire carry exactly our values.
+            // The hash payloads on the wire carry exactly our values.
             let wire_i = &find(&mm5_payloads, payload::HASH).body;
             let wire_r = &find(&mm6_payloads, payload::HASH).body;
             assert!(verify_hash_i(keys.skeyid(), &transcript, &idii_b, wire_i));
@@ -171,7 +216,7 @@ fn replay(name: &'static str, auth: Auth, pfs: bool) {
             assert!(!verify_hash_r(keys.skeyid(), &transcript, &idir_b, &forged));
         }
         Auth::Rsa => {
-            // Signature mode: mm5/mm6 carry CERT and SIG instead of HASH; the decryption
+            // Signature mode: mm5/mm6 carry CERT and SIG instead of hash; the decryption
             // itself (payload chain parsed, zero padding) proves Ka and the IVs.
             assert_eq!(find(&mm5_payloads, payload::ID).body[0], 2, "ID_FQDN");
             find(&mm5_payloads, payload::SIG);
@@ -184,7 +229,7 @@ fn replay(name: &'static str, auth: Auth, pfs: bool) {
     let mid = qm1.message_id();
     assert!(qm2.message_id() == mid && qm3.message_id() == mid);
     let qm_ivs = log_values(&c.client_log, &format!("next IV for MID {mid}"));
-    let qm_iv = Iv::phase2_initial(HASH, &iv_after_mm6, mid);
+    let qm_iv = Iv::phase2_initial(hash, &iv_after_mm6, mid);
     assert_eq!(
         &qm_iv.0[..],
         &qm_ivs[0][..],
@@ -238,8 +283,8 @@ fn replay(name: &'static str, auth: Auth, pfs: bool) {
             ni_b: &qni_b,
             nr_b: &qnr_b,
         },
-        ESP_ENC_LEN,
-        ESP_INTEG_LEN,
+        suite.esp_enc_len,
+        suite.esp_integ_len,
     );
     let inbound = SaKeys::derive(
         &keys,
@@ -250,49 +295,67 @@ fn replay(name: &'static str, auth: Auth, pfs: bool) {
             ni_b: &qni_b,
             nr_b: &qnr_b,
         },
-        ESP_ENC_LEN,
-        ESP_INTEG_LEN,
+        suite.esp_enc_len,
+        suite.esp_integ_len,
     );
     assert_eq!(
         outbound.encryption.expose(),
-        &c.log("encryption initiator key")[..]
-    );
-    assert_eq!(
-        outbound.integrity.expose(),
-        &c.log("integrity initiator key")[..]
+        &c.log("encryption initiator key")[..],
+        "{name}: ESP encryption key, initiator to responder"
     );
     assert_eq!(
         inbound.encryption.expose(),
-        &c.log("encryption responder key")[..]
+        &c.log("encryption responder key")[..],
+        "{name}: ESP encryption key, responder to initiator"
     );
-    assert_eq!(
-        inbound.integrity.expose(),
-        &c.log("integrity responder key")[..]
-    );
-    // And the keys Wireshark used to check every captured ESP ICV.
-    let table = wireshark_esp_keys(&c.esp_sa);
-    for (spi, keys) in [(spi_r, &outbound), (spi_i, &inbound)] {
-        let (_, enc, integ) = table
-            .iter()
-            .find(|(s, _, _)| *s == spi)
-            .expect("SPI in esp_sa");
+    if suite.esp_integ_len == 0 {
+        // AEAD: charon prints no integrity key, and we derive none.
+        assert!(outbound.integrity.is_empty() && inbound.integrity.is_empty());
+    } else {
         assert_eq!(
-            keys.encryption.expose(),
-            &enc[..],
-            "{name}: ESP enc key for {spi:08x}"
+            outbound.integrity.expose(),
+            &c.log("integrity initiator key")[..],
+            "{name}: ESP integrity key, initiator to responder"
         );
         assert_eq!(
-            keys.integrity.expose(),
-            &integ[..],
-            "{name}: ESP integ key for {spi:08x}"
+            inbound.integrity.expose(),
+            &c.log("integrity responder key")[..],
+            "{name}: ESP integrity key, responder to initiator"
         );
     }
-    let _ = c.name;
+    // And the keys Wireshark used to check every captured ESP ICV.
+    if let Some(esp_sa) = &c.esp_sa {
+        let table = wireshark_esp_keys(esp_sa);
+        for (spi, keys) in [(spi_r, &outbound), (spi_i, &inbound)] {
+            let (_, enc, integ) = table
+                .iter()
+                .find(|(s, _, _)| *s == spi)
+                .expect("SPI in esp_sa");
+            assert_eq!(
+                keys.encryption.expose(),
+                &enc[..],
+                "{name}: ESP enc key {spi:08x}"
+            );
+            assert_eq!(
+                keys.integrity.expose(),
+                &integ[..],
+                "{name}: ESP integ key {spi:08x}"
+            );
+        }
+    }
+}
+
+fn replay_shared(name: &str, auth: Auth, pfs: bool) {
+    replay(name, &Capture::shared(name), LAB_SUITE, auth, pfs);
+}
+
+fn replay_own(name: &str, suite: Suite, pfs: bool) {
+    replay(name, &Capture::own(name), suite, Auth::Psk, pfs);
 }
 
 #[test]
 fn psk_nonat_full_exchange_matches_strongswan() {
-    replay(
+    replay_shared(
         "psk-nonat-ike_aes128-sha256-modp2048-esp_aes128-sha256",
         Auth::Psk,
         false,
@@ -301,15 +364,86 @@ fn psk_nonat_full_exchange_matches_strongswan() {
 
 #[test]
 fn psk_nat_full_exchange_matches_strongswan() {
-    replay("psk-nat", Auth::Psk, false);
+    replay_shared("psk-nat", Auth::Psk, false);
 }
 
 #[test]
 fn rsa_signature_skeyid_and_exchange_match_strongswan() {
-    replay("rsa-nonat", Auth::Rsa, false);
+    replay_shared("rsa-nonat", Auth::Rsa, false);
 }
 
 #[test]
 fn pfs_quick_mode_keymat_matches_strongswan() {
-    replay("psk-nonat-esp_aes128-sha256-modp2048_pfs", Auth::Psk, true);
+    replay_shared("psk-nonat-esp_aes128-sha256-modp2048_pfs", Auth::Psk, true);
+}
+
+/// SHA-1 PRF: Ka for AES-256 needs the RFC 2409 App. B expansion (20-byte PRF output,
+/// 32-byte key), and the 52-byte ESP KEYMAT takes three PRF blocks. MODP 3072 KE.
+#[test]
+fn sha1_prf_with_aes256_expands_ka_like_strongswan() {
+    let suite = Suite {
+        hash: HashAlgorithm::Sha1,
+        cipher: IkeCipherAlgorithm::Aes256Cbc,
+        ke_len: 384,
+        esp_enc_len: 32,
+        esp_integ_len: 20,
+    };
+    replay_own("aes256-sha1-modp3072_esp-aes256-sha1", suite, false);
+}
+
+/// ECP 256 in phase 1 and as quick-mode PFS group; AES-GCM ESP, whose KEYMAT carries the
+/// 4-byte salt after the 16-byte key (RFC 4106 section 8.1).
+#[test]
+fn ecp256_and_gcm_keymat_match_strongswan() {
+    let suite = Suite {
+        hash: HashAlgorithm::Sha256,
+        cipher: IkeCipherAlgorithm::Aes128Cbc,
+        ke_len: 64,
+        esp_enc_len: 20,
+        esp_integ_len: 0,
+    };
+    replay_own("aes128-sha256-ecp256_esp-aes128gcm16-ecp256", suite, true);
+}
+
+/// Curve25519 in phase 1 and as PFS group, AES-256 in both phases.
+#[test]
+fn curve25519_with_pfs_matches_strongswan() {
+    let suite = Suite {
+        hash: HashAlgorithm::Sha256,
+        cipher: IkeCipherAlgorithm::Aes256Cbc,
+        ke_len: 32,
+        esp_enc_len: 32,
+        esp_integ_len: 32,
+    };
+    replay_own("aes256-sha256-curve25519_esp-pfs-curve25519", suite, true);
+}
+
+/// SHA2-512 PRF (64-byte SKEYIDs, hash-truncated IVs), AES-192, MODP 3072 PFS, HMAC-SHA-384.
+#[test]
+fn sha512_prf_aes192_modp3072_pfs_match_strongswan() {
+    let suite = Suite {
+        hash: HashAlgorithm::Sha512,
+        cipher: IkeCipherAlgorithm::Aes192Cbc,
+        ke_len: 256,
+        esp_enc_len: 24,
+        esp_integ_len: 48,
+    };
+    replay_own(
+        "aes192-sha512-modp2048_esp-aes192-sha384-modp3072",
+        suite,
+        true,
+    );
+}
+
+/// SHA2-384 PRF with AES-256 (48-byte SKEYID_e, no expansion), ESP HMAC-SHA-512.
+#[test]
+fn sha384_prf_aes256_match_strongswan() {
+    let suite = Suite {
+        hash: HashAlgorithm::Sha384,
+        cipher: IkeCipherAlgorithm::Aes256Cbc,
+        ke_len: 256,
+        esp_enc_len: 32,
+        esp_integ_len: 64,
+    };
+    replay_own("aes256-sha384-modp2048_esp-aes256-sha512", suite, false);
 }

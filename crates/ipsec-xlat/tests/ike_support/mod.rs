@@ -22,6 +22,12 @@ pub fn capture_dir(name: &str) -> PathBuf {
     .join(name)
 }
 
+/// Root of the captures this module made for suites the shared set lacks
+/// (`tests/ike_captures/`, see make-capture.sh there).
+pub fn own_capture_dir(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ike_captures")).join(name)
+}
+
 /// One UDP datagram carrying ISAKMP (non-ESP marker already removed).
 #[derive(Clone, Debug)]
 pub struct IsakmpDatagram {
