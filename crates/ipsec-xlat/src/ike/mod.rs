@@ -16,4 +16,5 @@
 
 pub mod crypto;
 pub mod dh;
+pub mod phase1;
 pub mod tail_crypto;

@@ -1,0 +1,11 @@
+//! IKEv1 phase 1: proposals and main mode.
+
+mod chain;
+mod main_mode;
+mod proposal;
+
+pub use main_mode::{
+    MainModeInitiator, MainModeResponder, NatState, Phase1Config, Phase1Error, Phase1Sa, NONCE_LEN,
+    VID_DPD, VID_NAT_T_RFC3947,
+};
+pub use proposal::{accept_choice, offer, select, Phase1Auth, Phase1Proposal, ProposalError};
