@@ -17,4 +17,5 @@
 pub mod crypto;
 pub mod dh;
 pub mod phase1;
+pub mod phase2;
 pub mod tail_crypto;

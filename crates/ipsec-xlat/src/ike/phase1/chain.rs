@@ -23,7 +23,6 @@ pub(crate) struct Item {
 pub(crate) struct Chain {
     pub(crate) items: Vec<Item>,
     /// Where the payloads end (the rest is padding, for a decrypted body).
-    #[allow(dead_code)] // read by the quick mode core ("message after HASH")
     pub(crate) end: usize,
 }
 

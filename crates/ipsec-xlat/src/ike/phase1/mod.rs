@@ -4,6 +4,8 @@ mod chain;
 mod main_mode;
 mod proposal;
 
+pub(crate) use chain::Chain;
+
 pub use main_mode::{
     MainModeInitiator, MainModeResponder, NatState, Phase1Config, Phase1Error, Phase1Sa, NONCE_LEN,
     VID_DPD, VID_NAT_T_RFC3947,
