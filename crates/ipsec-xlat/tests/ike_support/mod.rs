@@ -188,16 +188,20 @@ pub fn read_isakmp(pcap_path: &std::path::Path) -> Vec<IsakmpDatagram> {
 }
 
 /// Every value charon printed as `NAME => N bytes @ ADDR` followed by its hex dump lines,
-/// in log order. `name` must match the text between `> ` and ` =>` exactly.
+/// in log order. `name` must match the text between the log prefix (`<conn|1> ` with
+/// `ike_name = yes`, else `[IKE] `) and ` =>` exactly.
 pub fn log_values(log: &str, name: &str) -> Vec<Vec<u8>> {
-    let needle = format!("> {name} => ");
+    let needles = [format!("> {name} => "), format!("] {name} => ")];
     let lines: Vec<&str> = log.lines().collect();
     let mut out = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        let Some(pos) = line.find(&needle) else {
+        let Some((pos, len)) = needles
+            .iter()
+            .find_map(|n| line.find(n.as_str()).map(|p| (p, n.len())))
+        else {
             continue;
         };
-        let rest = &line[pos + needle.len()..];
+        let rest = &line[pos + len..];
         let n: usize = rest.split_whitespace().next().unwrap().parse().unwrap();
         let mut bytes = Vec::with_capacity(n);
         for dump in &lines[i + 1..] {
@@ -205,7 +209,11 @@ pub fn log_values(log: &str, name: &str) -> Vec<Vec<u8>> {
                 break;
             }
             // "... <ike|1>   16: AA BB ...  ascii": hex area is 16*3 chars after ": ".
-            let after_tag = dump.split_once("> ").map(|(_, r)| r).unwrap_or(dump);
+            let after_tag = dump
+                .split_once("> ")
+                .or_else(|| dump.split_once("] "))
+                .map(|(_, r)| r)
+                .unwrap_or(dump);
             let (_, hex_area) = after_tag.split_once(": ").expect("hex dump line");
             let hex_area: String = hex_area.chars().take(48).collect();
             for tok in hex_area.split_whitespace() {

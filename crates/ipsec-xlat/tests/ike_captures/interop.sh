@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Runs our main mode + quick mode initiator cores (tests/ike_interop_strongswan.rs, an ignored
+# test) against an unmodified strongSwan 5.9.8 SGW in a network namespace. Root, packages of
+# LAB-STRONGSWAN.md. Not run by CI.
+# Usage: interop.sh [IKE_PROPOSAL [ESP_PROPOSAL]]   (strongSwan proposal strings for the SGW)
+set -u
+IKE=${1:-aes128-sha256-modp2048}; ESP=${2:-aes128-sha256}
+here=$(cd "$(dirname "$0")" && pwd)
+D=/tmp/ikekat/interop; rm -rf "$D"; mkdir -p "$D"/s/run
+C=ikic; S=ikis
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
+  sleep 0.5; ip netns del $C 2>/dev/null; ip netns del $S 2>/dev/null
+}
+trap cleanup EXIT
+ip netns del $C 2>/dev/null; ip netns del $S 2>/dev/null
+ip netns add $C; ip netns add $S
+for ns in $C $S; do
+  ip netns exec $ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  ip -n $ns link set lo up
+done
+ip link add ikic0 type veth peer name ikis0
+ip link set ikic0 netns $C; ip link set ikis0 netns $S
+ip -n $C addr add 198.51.100.10/24 dev ikic0; ip -n $C link set ikic0 up
+ip -n $S addr add 203.0.113.1/24 dev ikis0; ip -n $S link set ikis0 up
+ip -n $C route add 203.0.113.0/24 dev ikic0
+ip -n $S route add 198.51.100.0/24 dev ikis0
+ip -n $S addr add 10.9.0.1/24 dev lo
+cat > "$D/s/strongswan.conf" <<EOC
+charon {
+  load_modular = no
+  load = random nonce openssl aes sha1 sha2 md5 hmac gmp gcrypt gcm curve25519 pem pkcs1 pkcs8 x509 pubkey constraints revocation kdf kernel-libipsec kernel-netlink socket-default vici
+  port = 500
+  port_nat_t = 4500
+  install_routes = no
+  plugins { vici { socket = unix://$D/s/charon.vici } }
+  filelog { kat { path = $D/s/charon.log
+      time_format = %H:%M:%S
+      time_add_ms = yes
+      append = no
+      flush_line = yes
+      default = 1
+      ike = 4
+      chd = 4
+      enc = 2
+      cfg = 2 } }
+  syslog { daemon { default = -1 } auth { default = -1 } }
+}
+EOC
+cat > "$D/s/swanctl.conf" <<EOC
+connections { lab { version = 1
+    aggressive = no
+    local_addrs = 203.0.113.1
+    remote_addrs = %any
+    proposals = $IKE
+    encap = no
+    local { auth = psk
+      id = 203.0.113.1 }
+    remote { auth = psk
+      id = %any }
+    children { lab { mode = tunnel
+        local_ts = 10.9.0.0/24
+        remote_ts = 10.8.0.1/32
+        esp_proposals = $ESP
+        start_action = none } } } }
+secrets { ike-lab { secret = "lab-only-preshared-key-0123456789" } }
+EOC
+ip netns exec $S unshare --mount --propagation private sh -c "mount --bind $D/s/run /run && exec env STRONGSWAN_CONF=$D/s/strongswan.conf /usr/lib/ipsec/charon" >"$D/s/stdout" 2>&1 &
+PIDS+=($!)
+for i in $(seq 50); do [ -S "$D/s/charon.vici" ] && break; sleep 0.1; done
+STRONGSWAN_CONF=$D/s/strongswan.conf swanctl --load-all --uri unix://$D/s/charon.vici --file $D/s/swanctl.conf >"$D/s/load.out" 2>&1
+ip netns exec $C dumpcap -q -P -i ikic0 -f udp -w "$D/client.pcap" >"$D/dumpcap.out" 2>&1 &
+PIDS+=($!)
+sleep 0.5
+cd "$here/../../../.." || exit 1
+IKE_INTEROP_IKE=$IKE IKE_INTEROP_ESP=$ESP IKE_INTEROP_SGW_LOG=$D/s/charon.log ip netns exec $C \
+  cargo test --offline -q -p ipsec-xlat --test ike_interop_strongswan -- --ignored --nocapture
+rc=$?
+sleep 0.3
+echo "SGW log: $D/s/charon.log, capture: $D/client.pcap"
+exit $rc

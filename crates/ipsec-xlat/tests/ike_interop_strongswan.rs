@@ -1,0 +1,203 @@
+//! Our main mode and quick mode initiator cores against a real, unmodified strongSwan SGW.
+//!
+//! Ignored by default: it needs root, strongSwan 5.9.8 and network namespaces. Run it with
+//! `tests/ike_captures/interop.sh`, which starts the SGW in a namespace and this test in
+//! another. It drives the cores over real UDP sockets (ports 500 and 4500, floating to 4500
+//! with the non-ESP marker when NAT is detected, which Debian's strongSwan always forces), then
+//! compares the ESP keys we derived with the ones the SGW logged.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod ike_support;
+
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use ike_support::log_values;
+use ipsec_xlat::ike::crypto::{HashAlgorithm, IkeCipherAlgorithm, SecretBytes};
+use ipsec_xlat::ike::dh::DhGroup;
+use ipsec_xlat::ike::phase1::*;
+use ipsec_xlat::ike::phase2::*;
+use ipsec_xlat::wire::isakmp::IdRepr;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+const PSK: &[u8] = b"lab-only-preshared-key-0123456789";
+
+struct Link {
+    ike: UdpSocket,
+    natt: UdpSocket,
+    sgw: Ipv4Addr,
+    floated: bool,
+}
+
+impl Link {
+    fn send(&self, msg: &[u8]) {
+        if self.floated {
+            let mut d = vec![0u8; 4];
+            d.extend_from_slice(msg);
+            self.natt.send_to(&d, (self.sgw, 4500)).unwrap();
+        } else {
+            self.ike.send_to(msg, (self.sgw, 500)).unwrap();
+        }
+    }
+
+    fn recv(&self) -> Vec<u8> {
+        let mut buf = vec![0u8; 65536];
+        let sock = if self.floated { &self.natt } else { &self.ike };
+        let (n, _) = sock.recv_from(&mut buf).expect("SGW answered in time");
+        buf.truncate(n);
+        if self.floated {
+            assert_eq!(&buf[..4], &[0, 0, 0, 0], "non-ESP marker");
+            buf.drain(..4);
+        }
+        buf
+    }
+}
+
+/// Parses the strongSwan proposal strings interop.sh gave the SGW (`IKE_INTEROP_IKE`,
+/// `IKE_INTEROP_ESP`, e.g. `aes256-sha1-modp3072`, `aes128gcm16-ecp256`) into our suites.
+fn suites_from_env(float: bool) -> (Phase1Proposal, ChildProposal) {
+    let ike = std::env::var("IKE_INTEROP_IKE").unwrap_or_else(|_| "aes128-sha256-modp2048".into());
+    let esp = std::env::var("IKE_INTEROP_ESP").unwrap_or_else(|_| "aes128-sha256".into());
+    let group = |s: &str| match s {
+        "modp2048" => DhGroup::MODP_2048,
+        "modp3072" => DhGroup::MODP_3072,
+        "ecp256" => DhGroup::ECP_256,
+        "curve25519" => DhGroup::CURVE25519,
+        other => panic!("group {other}"),
+    };
+    let p: Vec<&str> = ike.split('-').collect();
+    let p1 = Phase1Proposal {
+        cipher: match p[0] {
+            "aes128" => IkeCipherAlgorithm::Aes128Cbc,
+            "aes192" => IkeCipherAlgorithm::Aes192Cbc,
+            "aes256" => IkeCipherAlgorithm::Aes256Cbc,
+            other => panic!("cipher {other}"),
+        },
+        hash: match p[1] {
+            "sha1" => HashAlgorithm::Sha1,
+            "sha256" => HashAlgorithm::Sha256,
+            "sha384" => HashAlgorithm::Sha384,
+            "sha512" => HashAlgorithm::Sha512,
+            other => panic!("hash {other}"),
+        },
+        group: group(p[2]),
+        auth: Phase1Auth::PreSharedKey,
+        lifetime_secs: 15840,
+    };
+    let e: Vec<&str> = esp.split('-').collect();
+    let (cipher, rest) = match e[0] {
+        "aes128" => (EspCipher::AesCbc128, &e[1..]),
+        "aes256" => (EspCipher::AesCbc256, &e[1..]),
+        "aes128gcm16" => (EspCipher::AesGcm16_128, &e[1..]),
+        "aes256gcm16" => (EspCipher::AesGcm16_256, &e[1..]),
+        other => panic!("esp cipher {other}"),
+    };
+    let (integ, rest) = match rest.first().copied() {
+        Some("sha1") => (Some(Integrity::HmacSha1_96), &rest[1..]),
+        Some("sha256") => (Some(Integrity::HmacSha256_128), &rest[1..]),
+        _ => (None, rest),
+    };
+    let child = ChildProposal {
+        esp: Some((cipher, integ)),
+        ah: None,
+        pfs: rest.first().map(|g| group(g)),
+        mode: if float {
+            Encapsulation::UdpTunnel
+        } else {
+            Encapsulation::Tunnel
+        },
+        lifetime_secs: 3960,
+    };
+    (p1, child)
+}
+
+#[test]
+#[ignore = "needs root, strongSwan and namespaces: run tests/ike_captures/interop.sh"]
+fn main_mode_and_quick_mode_against_strongswan() {
+    let local = Ipv4Addr::new(198, 51, 100, 10);
+    let sgw = Ipv4Addr::new(203, 0, 113, 1);
+    let ike = UdpSocket::bind((local, 500)).unwrap();
+    let natt = UdpSocket::bind((local, 4500)).unwrap();
+    for s in [&ike, &natt] {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    }
+    let mut link = Link {
+        ike,
+        natt,
+        sgw,
+        floated: false,
+    };
+    let mut rng = StdRng::seed_from_u64(0x1ce);
+    let (suite, _) = suites_from_env(false);
+    let config = Phase1Config {
+        suites: vec![suite],
+        psk: SecretBytes::from_slice(PSK),
+        local_id: IdRepr::address(local.into()),
+        local_addr: SocketAddr::from((local, 500)),
+        initial_contact: true,
+    };
+    let (mut mm, mm1) =
+        MainModeInitiator::start(config, SocketAddr::from((sgw, 500)), &mut rng).unwrap();
+    link.send(&mm1);
+    let mm3 = mm.handle_mm2(&link.recv(), &mut rng).unwrap();
+    link.send(&mm3);
+    let mm5 = mm.handle_mm4(&link.recv()).unwrap();
+    let nat = mm.nat().unwrap();
+    println!("NAT detection: {nat:?}");
+    link.floated = nat.float();
+    link.send(&mm5);
+    let p1 = mm
+        .handle_mm6(&link.recv())
+        .expect("HASH_R from strongSwan verifies");
+    println!("phase 1 established, cookies {:02x?}", p1.cookies);
+
+    let (_, child) = suites_from_env(nat.float());
+    let cfg = ChildConfig {
+        proposals: vec![child],
+        local_ts: IdRepr::address(Ipv4Addr::new(10, 8, 0, 1).into()),
+        remote_ts: IdRepr::ipv4_subnet(Ipv4Addr::new(10, 9, 0, 0), Ipv4Addr::new(255, 255, 255, 0)),
+    };
+    let spis = BundleSpis {
+        esp: Some(0xc1a0_0001),
+        ah: None,
+    };
+    let (mut qm, qm1) = QuickModeInitiator::start(&p1, cfg, spis, &mut rng).unwrap();
+    link.send(&qm1);
+    let (qm3, child_sa) = qm.handle_qm2(&p1, &link.recv()).expect("HASH(2) verifies");
+    link.send(&qm3);
+    std::thread::sleep(Duration::from_millis(500));
+
+    // The SGW logged the same ESP keys.
+    let log = std::fs::read_to_string(std::env::var("IKE_INTEROP_SGW_LOG").unwrap()).unwrap();
+    assert!(
+        log.contains("CHILD_SA lab{1} established"),
+        "SGW installed the child SA"
+    );
+    let ours_out = child_sa.esp_out.as_ref().unwrap();
+    let ours_in = child_sa.esp_in.as_ref().unwrap();
+    assert_eq!(
+        log_values(&log, "encryption initiator key")[0],
+        ours_out.encryption.expose()
+    );
+    if child.esp.and_then(|(_, i)| i).is_some() {
+        assert_eq!(
+            log_values(&log, "integrity initiator key")[0],
+            ours_out.integrity.expose()
+        );
+        assert_eq!(
+            log_values(&log, "integrity responder key")[0],
+            ours_in.integrity.expose()
+        );
+    }
+    assert_eq!(
+        log_values(&log, "encryption responder key")[0],
+        ours_in.encryption.expose()
+    );
+    assert_eq!(child_sa.inbound_spis.esp, Some(0xc1a0_0001));
+    println!(
+        "child SA established: our SPI {:08x}, SGW SPI {:08x}",
+        child_sa.inbound_spis.esp.unwrap(),
+        child_sa.outbound_spis.esp.unwrap()
+    );
+}
