@@ -4,7 +4,8 @@
 //! `tests/ike_captures/interop.sh`, which starts the SGW in a namespace and this test in
 //! another. It drives the cores over real UDP sockets (ports 500 and 4500, floating to 4500
 //! with the non-ESP marker when NAT is detected, which Debian's strongSwan always forces), then
-//! compares the ESP keys we derived with the ones the SGW logged.
+//! compares the ESP keys we derived with the ones the SGW logged. With `ROLE=responder`,
+//! strongSwan initiates and our responder cores (the test-SGW's) answer.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod ike_support;
@@ -114,7 +115,7 @@ fn suites_from_env(float: bool) -> (Phase1Proposal, ChildProposal) {
 
 #[test]
 #[ignore = "needs root, strongSwan and namespaces: run tests/ike_captures/interop.sh"]
-fn main_mode_and_quick_mode_against_strongswan() {
+fn initiator_cores_against_strongswan() {
     let local = Ipv4Addr::new(198, 51, 100, 10);
     let sgw = Ipv4Addr::new(203, 0, 113, 1);
     let ike = UdpSocket::bind((local, 500)).unwrap();
@@ -199,5 +200,129 @@ fn main_mode_and_quick_mode_against_strongswan() {
         "child SA established: our SPI {:08x}, SGW SPI {:08x}",
         child_sa.inbound_spis.esp.unwrap(),
         child_sa.outbound_spis.esp.unwrap()
+    );
+}
+
+/// Waits for a datagram on either socket; strips the non-ESP marker from port 4500.
+fn recv_any(ike: &UdpSocket, natt: &UdpSocket) -> (Vec<u8>, SocketAddr, bool) {
+    let mut buf = vec![0u8; 65536];
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        for (sock, floated) in [(ike, false), (natt, true)] {
+            if let Ok((n, from)) = sock.recv_from(&mut buf) {
+                let mut d = buf[..n].to_vec();
+                if floated {
+                    assert_eq!(&d[..4], &[0, 0, 0, 0], "non-ESP marker");
+                    d.drain(..4);
+                }
+                return (d, from, floated);
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "strongSwan sent nothing"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn reply(ike: &UdpSocket, natt: &UdpSocket, to: SocketAddr, floated: bool, msg: &[u8]) {
+    if floated {
+        let mut d = vec![0u8; 4];
+        d.extend_from_slice(msg);
+        natt.send_to(&d, to).unwrap();
+    } else {
+        ike.send_to(msg, to).unwrap();
+    }
+}
+
+#[test]
+#[ignore = "needs root, strongSwan and namespaces: run ROLE=responder tests/ike_captures/interop.sh"]
+fn responder_cores_against_strongswan() {
+    let local = Ipv4Addr::new(203, 0, 113, 1);
+    let ike = UdpSocket::bind((local, 500)).unwrap();
+    let natt = UdpSocket::bind((local, 4500)).unwrap();
+    for s in [&ike, &natt] {
+        s.set_nonblocking(true).unwrap();
+    }
+    let mut rng = StdRng::seed_from_u64(0x5e1);
+    let (suite, child) = suites_from_env(true);
+    let config = Phase1Config {
+        suites: vec![suite],
+        psk: SecretBytes::from_slice(PSK),
+        local_id: IdRepr::address(local.into()),
+        local_addr: SocketAddr::from((local, 500)),
+        initial_contact: false,
+    };
+    let (mm1, from, _) = recv_any(&ike, &natt);
+    let (mut mm, mm2) = MainModeResponder::handle_mm1(config, &mm1, from, &mut rng).unwrap();
+    reply(&ike, &natt, from, false, &mm2);
+    let (mm3, from, _) = recv_any(&ike, &natt);
+    let mm4 = mm.handle_mm3(&mm3, from, &mut rng).unwrap();
+    reply(&ike, &natt, from, false, &mm4);
+    let (mm5, from, floated) = recv_any(&ike, &natt);
+    println!("mm5 from {from} (floated: {floated})");
+    let (mm6, p1) = mm
+        .handle_mm5(&mm5)
+        .expect("HASH_I from strongSwan verifies");
+    reply(&ike, &natt, from, floated, &mm6);
+    println!("phase 1 established, NAT {:?}", p1.nat);
+
+    let cfg = ChildConfig {
+        proposals: vec![
+            child,
+            ChildProposal {
+                mode: Encapsulation::Tunnel,
+                ..child
+            },
+        ],
+        local_ts: IdRepr::ipv4_subnet(Ipv4Addr::new(10, 9, 0, 0), Ipv4Addr::new(255, 255, 255, 0)),
+        remote_ts: IdRepr::address(Ipv4Addr::new(10, 8, 0, 1).into()),
+    };
+    let spis = BundleSpis {
+        esp: Some(0x5e10_0001),
+        ah: None,
+    };
+    let (qm1, from, floated) = recv_any(&ike, &natt);
+    let (mut qm, qm2) =
+        QuickModeResponder::handle_qm1(&p1, &cfg, spis, &qm1, &mut rng).expect("HASH(1) verifies");
+    reply(&ike, &natt, from, floated, &qm2);
+    let (qm3, _, _) = recv_any(&ike, &natt);
+    let child_sa = qm.handle_qm3(&p1, &qm3).expect("HASH(3) verifies");
+    std::thread::sleep(Duration::from_millis(500));
+
+    let log = std::fs::read_to_string(std::env::var("IKE_INTEROP_CLIENT_LOG").unwrap()).unwrap();
+    assert!(
+        log.contains("CHILD_SA lab{1} established"),
+        "client installed the child SA"
+    );
+    // The client is the initiator: its "initiator" keys are our inbound ones.
+    let (ours_in, ours_out) = (
+        child_sa.esp_in.as_ref().unwrap(),
+        child_sa.esp_out.as_ref().unwrap(),
+    );
+    assert_eq!(
+        log_values(&log, "encryption initiator key")[0],
+        ours_in.encryption.expose()
+    );
+    assert_eq!(
+        log_values(&log, "encryption responder key")[0],
+        ours_out.encryption.expose()
+    );
+    if child.esp.and_then(|(_, i)| i).is_some() {
+        assert_eq!(
+            log_values(&log, "integrity initiator key")[0],
+            ours_in.integrity.expose()
+        );
+        assert_eq!(
+            log_values(&log, "integrity responder key")[0],
+            ours_out.integrity.expose()
+        );
+    }
+    println!(
+        "child SA established: our SPI {:08x}, client SPI {:08x}, {:?}",
+        child_sa.inbound_spis.esp.unwrap(),
+        child_sa.outbound_spis.esp.unwrap(),
+        child_sa.proposal.mode
     );
 }

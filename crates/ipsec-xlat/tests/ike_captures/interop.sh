@@ -2,9 +2,11 @@
 # Runs our main mode + quick mode initiator cores (tests/ike_interop_strongswan.rs, an ignored
 # test) against an unmodified strongSwan 5.9.8 SGW in a network namespace. Root, packages of
 # LAB-STRONGSWAN.md. Not run by CI.
-# Usage: interop.sh [IKE_PROPOSAL [ESP_PROPOSAL]]   (strongSwan proposal strings for the SGW)
+# Usage: interop.sh [IKE_PROPOSAL [ESP_PROPOSAL]]   (strongSwan proposal strings)
+# ROLE=responder swaps the roles: strongSwan initiates (as a client would) and our responder
+# cores answer (ike_interop_strongswan.rs, the test-SGW's phase 1 and quick mode).
 set -u
-IKE=${1:-aes128-sha256-modp2048}; ESP=${2:-aes128-sha256}
+IKE=${1:-aes128-sha256-modp2048}; ESP=${2:-aes128-sha256}; ROLE=${ROLE:-initiator}
 here=$(cd "$(dirname "$0")" && pwd)
 D=/tmp/ikekat/interop; rm -rf "$D"; mkdir -p "$D"/s/run
 C=ikic; S=ikis
@@ -48,6 +50,45 @@ charon {
   syslog { daemon { default = -1 } auth { default = -1 } }
 }
 EOC
+if [ "$ROLE" = responder ]; then
+  # strongSwan is the client in namespace C; our responder runs in S.
+  sed -i "s|unix://$D/s/|unix://$D/c/|; s|path = $D/s/|path = $D/c/|" "$D/s/strongswan.conf"
+  mkdir -p "$D/c/run"; mv "$D/s/strongswan.conf" "$D/c/strongswan.conf"
+  cat > "$D/c/swanctl.conf" <<EOC
+connections { lab { version = 1
+    aggressive = no
+    local_addrs = 198.51.100.10
+    remote_addrs = 203.0.113.1
+    proposals = $IKE
+    encap = no
+    local { auth = psk
+      id = 198.51.100.10 }
+    remote { auth = psk
+      id = 203.0.113.1 }
+    children { lab { mode = tunnel
+        local_ts = 10.8.0.1/32
+        remote_ts = 10.9.0.0/24
+        esp_proposals = $ESP
+        start_action = none } } } }
+secrets { ike-lab { secret = "lab-only-preshared-key-0123456789" } }
+EOC
+  ip -n $C addr add 10.8.0.1/32 dev lo
+  ip netns exec $C unshare --mount --propagation private sh -c "mount --bind $D/c/run /run && exec env STRONGSWAN_CONF=$D/c/strongswan.conf /usr/lib/ipsec/charon" >"$D/c/stdout" 2>&1 &
+  PIDS+=($!)
+  for i in $(seq 50); do [ -S "$D/c/charon.vici" ] && break; sleep 0.1; done
+  STRONGSWAN_CONF=$D/c/strongswan.conf swanctl --load-all --uri unix://$D/c/charon.vici --file $D/c/swanctl.conf >"$D/c/load.out" 2>&1
+  ip netns exec $C dumpcap -q -P -i ikic0 -f udp -w "$D/client.pcap" >"$D/dumpcap.out" 2>&1 &
+  PIDS+=($!)
+  cd "$here/../../../.." || exit 1
+  cargo test --offline -q -p ipsec-xlat --test ike_interop_strongswan --no-run 2>/dev/null
+  ( sleep 2; STRONGSWAN_CONF=$D/c/strongswan.conf timeout 20 swanctl --initiate --child lab --uri unix://$D/c/charon.vici >"$D/c/initiate.out" 2>&1 ) &
+  IKE_INTEROP_IKE=$IKE IKE_INTEROP_ESP=$ESP IKE_INTEROP_CLIENT_LOG=$D/c/charon.log ip netns exec $S \
+    cargo test --offline -q -p ipsec-xlat --test ike_interop_strongswan -- --ignored --nocapture responder
+  rc=$?
+  sleep 0.5
+  echo "client log: $D/c/charon.log, capture: $D/client.pcap"
+  exit $rc
+fi
 cat > "$D/s/swanctl.conf" <<EOC
 connections { lab { version = 1
     aggressive = no
@@ -75,7 +116,7 @@ PIDS+=($!)
 sleep 0.5
 cd "$here/../../../.." || exit 1
 IKE_INTEROP_IKE=$IKE IKE_INTEROP_ESP=$ESP IKE_INTEROP_SGW_LOG=$D/s/charon.log ip netns exec $C \
-  cargo test --offline -q -p ipsec-xlat --test ike_interop_strongswan -- --ignored --nocapture
+  cargo test --offline -q -p ipsec-xlat --test ike_interop_strongswan -- --ignored --nocapture initiator
 rc=$?
 sleep 0.3
 echo "SGW log: $D/s/charon.log, capture: $D/client.pcap"
