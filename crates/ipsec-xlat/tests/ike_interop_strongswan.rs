@@ -14,7 +14,11 @@ use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use ike_support::log_values;
-use ipsec_xlat::ike::crypto::{HashAlgorithm, IkeCipherAlgorithm, SecretBytes};
+use std::sync::Arc;
+
+use ipsec_xlat::ike::crypto::{
+    Certificate, HashAlgorithm, IkeCipherAlgorithm, RsaSigningKey, SecretBytes,
+};
 use ipsec_xlat::ike::dh::DhGroup;
 use ipsec_xlat::ike::phase1::*;
 use ipsec_xlat::ike::phase2::*;
@@ -52,6 +56,39 @@ impl Link {
             buf.drain(..4);
         }
         buf
+    }
+}
+
+/// Our credentials and ID for `name` ("client" or "sgw", playing that role), per
+/// `IKE_INTEROP_AUTH` (psk or rsa), with the suite's authentication method set to match.
+fn credentials(
+    name: &str,
+    ip: Ipv4Addr,
+    suite: &mut Phase1Proposal,
+) -> (Phase1Credentials, IdRepr) {
+    if std::env::var("IKE_INTEROP_AUTH").as_deref() == Ok("rsa") {
+        suite.auth = Phase1Auth::RsaSignatures;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ike_captures/pki");
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let creds = RsaCredentials {
+            key: RsaSigningKey::from_pem(&read(&format!("{name}.key"))).unwrap(),
+            cert: Certificate::from_pem(&read(&format!("{name}.crt"))).unwrap(),
+            trusted_cas: vec![Certificate::from_pem(&read("ca.crt")).unwrap()],
+            now_unix_secs: now,
+        };
+        (
+            Phase1Credentials::Rsa(Arc::new(creds)),
+            IdRepr::fqdn(&format!("{name}.lab.test")),
+        )
+    } else {
+        (
+            Phase1Credentials::PreSharedKey(SecretBytes::from_slice(PSK)),
+            IdRepr::address(ip.into()),
+        )
     }
 }
 
@@ -130,11 +167,12 @@ fn initiator_cores_against_strongswan() {
         floated: false,
     };
     let mut rng = StdRng::seed_from_u64(0x1ce);
-    let (suite, _) = suites_from_env(false);
+    let (mut suite, _) = suites_from_env(false);
+    let (credentials, local_id) = credentials("client", local, &mut suite);
     let config = Phase1Config {
         suites: vec![suite],
-        psk: SecretBytes::from_slice(PSK),
-        local_id: IdRepr::address(local.into()),
+        credentials,
+        local_id,
         local_addr: SocketAddr::from((local, 500)),
         initial_contact: true,
     };
@@ -143,7 +181,7 @@ fn initiator_cores_against_strongswan() {
     link.send(&mm1);
     let mm3 = mm.handle_mm2(&link.recv(), &mut rng).unwrap();
     link.send(&mm3);
-    let mm5 = mm.handle_mm4(&link.recv()).unwrap();
+    let mm5 = mm.handle_mm4(&link.recv(), &mut rng).unwrap();
     let nat = mm.nat().unwrap();
     println!("NAT detection: {nat:?}");
     link.floated = nat.float();
@@ -246,11 +284,12 @@ fn responder_cores_against_strongswan() {
         s.set_nonblocking(true).unwrap();
     }
     let mut rng = StdRng::seed_from_u64(0x5e1);
-    let (suite, child) = suites_from_env(true);
+    let (mut suite, child) = suites_from_env(true);
+    let (credentials, local_id) = credentials("sgw", local, &mut suite);
     let config = Phase1Config {
         suites: vec![suite],
-        psk: SecretBytes::from_slice(PSK),
-        local_id: IdRepr::address(local.into()),
+        credentials,
+        local_id,
         local_addr: SocketAddr::from((local, 500)),
         initial_contact: false,
     };
@@ -263,7 +302,7 @@ fn responder_cores_against_strongswan() {
     let (mm5, from, floated) = recv_any(&ike, &natt);
     println!("mm5 from {from} (floated: {floated})");
     let (mm6, p1) = mm
-        .handle_mm5(&mm5)
+        .handle_mm5(&mm5, &mut rng)
         .expect("HASH_I from strongSwan verifies");
     reply(&ike, &natt, from, floated, &mm6);
     println!("phase 1 established, NAT {:?}", p1.nat);

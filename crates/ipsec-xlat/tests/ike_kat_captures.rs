@@ -216,11 +216,34 @@ fn replay(name: &str, c: &Capture, suite: Suite, auth: Auth, pfs: bool) {
             assert!(!verify_hash_r(keys.skeyid(), &transcript, &idir_b, &forged));
         }
         Auth::Rsa => {
-            // Signature mode: mm5/mm6 carry CERT and SIG instead of hash; the decryption
-            // itself (payload chain parsed, zero padding) proves Ka and the IVs.
-            assert_eq!(find(&mm5_payloads, payload::ID).body[0], 2, "ID_FQDN");
-            find(&mm5_payloads, payload::SIG);
-            find(&mm6_payloads, payload::SIG);
+            // Signature mode: mm5/mm6 carry CERT and SIG instead of HASH. SIG_I/SIG_R are
+            // PKCS#1 v1.5 signatures (no DigestInfo) over exactly our HASH_I/HASH_R, checked
+            // with the public key of the certificate sent alongside.
+            for (payloads, hash, who) in [
+                (&mm5_payloads, &computed_hash_i, "SIG_I"),
+                (&mm6_payloads, &computed_hash_r, "SIG_R"),
+            ] {
+                let cert = &find(payloads, payload::CERT).body;
+                assert_eq!(cert[0], 4, "X.509 signature encoding");
+                let cert = Certificate::from_der(&cert[1..]).unwrap();
+                let sig = &find(payloads, payload::SIG).body;
+                assert!(
+                    cert.verify_ike_signature(hash, sig),
+                    "{name}: {who} verifies"
+                );
+                let mut other = hash.clone();
+                other[0] ^= 1;
+                assert!(!cert.verify_ike_signature(&other, sig));
+                // The FQDN ID names the certificate's subjectAltName.
+                let id = &find(payloads, payload::ID).body;
+                assert_eq!(id[0], 2, "ID_FQDN");
+                let fqdn = String::from_utf8(id[4..].to_vec()).unwrap();
+                assert!(
+                    cert.dns_names().contains(&fqdn),
+                    "{fqdn} in {:?}",
+                    cert.dns_names()
+                );
+            }
         }
     }
 

@@ -7,7 +7,11 @@ mod ike_support;
 use core::net::SocketAddr;
 
 use ike_support::*;
-use ipsec_xlat::ike::crypto::{HashAlgorithm, IkeCipherAlgorithm, SecretBytes};
+use std::sync::Arc;
+
+use ipsec_xlat::ike::crypto::{
+    Certificate, HashAlgorithm, IkeCipherAlgorithm, RsaSigningKey, SecretBytes,
+};
 use ipsec_xlat::ike::dh::DhGroup;
 use ipsec_xlat::ike::phase1::*;
 use ipsec_xlat::wire::isakmp::{IdRepr, SaPayload};
@@ -78,7 +82,7 @@ fn addr(s: &str) -> SocketAddr {
 fn config(suites: Vec<Phase1Proposal>, psk: &str, id: &str, local: &str) -> Phase1Config {
     Phase1Config {
         suites,
-        psk: SecretBytes::from_slice(psk.as_bytes()),
+        credentials: Phase1Credentials::PreSharedKey(SecretBytes::from_slice(psk.as_bytes())),
         local_id: IdRepr::address(addr(id).ip()),
         local_addr: addr(local),
         initial_contact: true,
@@ -112,8 +116,8 @@ fn run(
     let (mut r, mm2) = MainModeResponder::handle_mm1(rc, &mm1, addr(seen_from), &mut rng).unwrap();
     let mm3 = i.handle_mm2(&mm2, &mut rng).unwrap();
     let mm4 = r.handle_mm3(&mm3, addr(seen_from), &mut rng).unwrap();
-    let mm5 = i.handle_mm4(&mm4).unwrap();
-    match r.handle_mm5(&mm5) {
+    let mm5 = i.handle_mm4(&mm4, &mut rng).unwrap();
+    match r.handle_mm5(&mm5, &mut rng) {
         Ok((mm6, r_sa)) => Outcome {
             initiator: i.handle_mm6(&mm6),
             responder: Ok(r_sa),
@@ -212,8 +216,8 @@ fn corrupted_mm6_does_not_kill_the_exchange() {
     let (mut r, mm2) = MainModeResponder::handle_mm1(rc, &mm1, peer, &mut rng).unwrap();
     let mm3 = i.handle_mm2(&mm2, &mut rng).unwrap();
     let mm4 = r.handle_mm3(&mm3, peer, &mut rng).unwrap();
-    let mm5 = i.handle_mm4(&mm4).unwrap();
-    let (mm6, _) = r.handle_mm5(&mm5).unwrap();
+    let mm5 = i.handle_mm4(&mm4, &mut rng).unwrap();
+    let (mm6, _) = r.handle_mm5(&mm5, &mut rng).unwrap();
     let mut bad = mm6.clone();
     let last = bad.len() - 20;
     bad[last] ^= 0x40;
@@ -246,4 +250,144 @@ fn mm2_with_foreign_cookie_or_unoffered_suite_is_refused() {
         Phase1Error::Unexpected("cookie mismatch")
     );
     assert!(i.handle_mm2(&genuine, &mut rng).is_ok());
+}
+
+// --- RSA signatures ------------------------------------------------------------------------
+
+/// Lab PKI made with strongSwan's `pki` (tests/ike_captures/pki, lab-only keys): a CA and two
+/// end-entity certificates with subjectAltName dNSName client.lab.test / sgw.lab.test, valid
+/// 2026-11-27 .. 2036-11-24.
+fn pki(file: &str) -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/ike_captures/pki")
+            .join(file),
+    )
+    .unwrap()
+}
+
+const NOW: u64 = 1_800_000_000; // 2027-01-15
+
+fn rsa_creds(name: &str, trusted: &[&str], now: u64) -> Phase1Credentials {
+    Phase1Credentials::Rsa(Arc::new(RsaCredentials {
+        key: RsaSigningKey::from_pem(&pki(&format!("{name}.key"))).unwrap(),
+        cert: Certificate::from_pem(&pki(&format!("{name}.crt"))).unwrap(),
+        trusted_cas: trusted
+            .iter()
+            .map(|f| Certificate::from_pem(&pki(f)).unwrap())
+            .collect(),
+        now_unix_secs: now,
+    }))
+}
+
+const RSA_SUITE: Phase1Proposal = Phase1Proposal {
+    auth: Phase1Auth::RsaSignatures,
+    ..LAB
+};
+
+fn run_rsa(
+    init: Phase1Credentials,
+    init_id: IdRepr,
+    resp: Phase1Credentials,
+) -> (
+    Result<Phase1Sa, Phase1Error>,
+    Option<Result<Phase1Sa, Phase1Error>>,
+) {
+    let mut rng = StdRng::seed_from_u64(21);
+    let peer = addr("198.51.100.10:500");
+    let ic = Phase1Config {
+        suites: vec![RSA_SUITE],
+        credentials: init,
+        local_id: init_id,
+        local_addr: peer,
+        initial_contact: true,
+    };
+    let rc = Phase1Config {
+        suites: vec![RSA_SUITE],
+        credentials: resp,
+        local_id: IdRepr::fqdn("sgw.lab.test"),
+        local_addr: addr("203.0.113.1:500"),
+        initial_contact: false,
+    };
+    let (mut i, mm1) = MainModeInitiator::start(ic, addr("203.0.113.1:500"), &mut rng).unwrap();
+    let (mut r, mm2) = MainModeResponder::handle_mm1(rc, &mm1, peer, &mut rng).unwrap();
+    let mm3 = i.handle_mm2(&mm2, &mut rng).unwrap();
+    let mm4 = r.handle_mm3(&mm3, peer, &mut rng).unwrap();
+    let mm5 = i.handle_mm4(&mm4, &mut rng).unwrap();
+    match r.handle_mm5(&mm5, &mut rng) {
+        Ok((mm6, r_sa)) => (Ok(r_sa), Some(i.handle_mm6(&mm6))),
+        Err(e) => (Err(e), None),
+    }
+}
+
+#[test]
+fn rsa_signature_main_mode_establishes() {
+    let (r, i) = run_rsa(
+        rsa_creds("client", &["ca.crt"], NOW),
+        IdRepr::fqdn("client.lab.test"),
+        rsa_creds("sgw", &["ca.crt"], NOW),
+    );
+    let (r, i) = (r.unwrap(), i.unwrap().unwrap());
+    assert_same_sa(&i, &r);
+    assert_eq!(&i.peer_id[4..], b"sgw.lab.test");
+    assert_eq!(&r.peer_id[4..], b"client.lab.test");
+}
+
+#[test]
+fn rsa_peer_from_an_untrusted_ca_is_refused() {
+    // The SGW trusts only a CA that is actually the client's own end-entity certificate.
+    let (r, _) = run_rsa(
+        rsa_creds("client", &["ca.crt"], NOW),
+        IdRepr::fqdn("client.lab.test"),
+        rsa_creds("sgw", &["sgw.crt"], NOW),
+    );
+    assert_eq!(r.unwrap_err(), Phase1Error::UntrustedCertificate);
+}
+
+#[test]
+fn rsa_certificate_outside_its_validity_is_refused() {
+    let (r, _) = run_rsa(
+        rsa_creds("client", &["ca.crt"], NOW),
+        IdRepr::fqdn("client.lab.test"),
+        rsa_creds("sgw", &["ca.crt"], 2_200_000_000), // 2039
+    );
+    assert_eq!(r.unwrap_err(), Phase1Error::UntrustedCertificate);
+}
+
+#[test]
+fn rsa_identity_must_name_the_certificate() {
+    let (r, _) = run_rsa(
+        rsa_creds("client", &["ca.crt"], NOW),
+        IdRepr::fqdn("mallory.lab.test"),
+        rsa_creds("sgw", &["ca.crt"], NOW),
+    );
+    assert_eq!(r.unwrap_err(), Phase1Error::IdentityMismatch);
+}
+
+#[test]
+fn rsa_key_and_certificate_checks() {
+    let key = RsaSigningKey::from_pem(&pki("client.key")).unwrap();
+    let cert = Certificate::from_pem(&pki("client.crt")).unwrap();
+    let other = Certificate::from_pem(&pki("sgw.crt")).unwrap();
+    let ca = Certificate::from_pem(&pki("ca.crt")).unwrap();
+    assert!(key.matches(&cert) && !key.matches(&other));
+    assert!(cert.is_issued_by(&ca) && other.is_issued_by(&ca));
+    assert!(!cert.is_issued_by(&other) && !ca.is_issued_by(&cert));
+    assert!(ca.is_issued_by(&ca), "self-signed root");
+    let mut rng = StdRng::seed_from_u64(3);
+    let hash = [0x42u8; 32];
+    let sig = key.sign_ike_hash(&hash, &mut rng).unwrap();
+    assert_eq!(sig.len(), 256);
+    assert!(cert.verify_ike_signature(&hash, &sig));
+    assert!(!other.verify_ike_signature(&hash, &sig));
+    // PKCS#1 v1.5 is deterministic: blinding randomness does not change the signature.
+    let mut rng2 = StdRng::seed_from_u64(4);
+    assert_eq!(key.sign_ike_hash(&hash, &mut rng2).unwrap(), sig);
+    assert!(matches!(
+        Certificate::from_der(&[0x30, 0x03, 0x02, 0x01, 0x01]),
+        Err(ipsec_xlat::ike::crypto::CertError::Malformed(_))
+    ));
+    assert!(
+        RsaSigningKey::from_pem("-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----").is_err()
+    );
 }

@@ -164,7 +164,7 @@ fn establish(p1: Phase1Proposal, child: ChildProposal, seed: u64) -> (ChildSa, C
     let mut rng = StdRng::seed_from_u64(seed);
     let cfg = |id: &str| Phase1Config {
         suites: vec![p1],
-        psk: SecretBytes::from_slice(b"k"),
+        credentials: Phase1Credentials::PreSharedKey(SecretBytes::from_slice(b"k")),
         local_id: IdRepr::address(addr(id).ip()),
         local_addr: addr(id),
         initial_contact: false,
@@ -176,8 +176,8 @@ fn establish(p1: Phase1Proposal, child: ChildProposal, seed: u64) -> (ChildSa, C
         MainModeResponder::handle_mm1(cfg("203.0.113.1:500"), &mm1, i_addr, &mut rng).unwrap();
     let mm3 = i.handle_mm2(&mm2, &mut rng).unwrap();
     let mm4 = r.handle_mm3(&mm3, i_addr, &mut rng).unwrap();
-    let mm5 = i.handle_mm4(&mm4).unwrap();
-    let (mm6, r_sa) = r.handle_mm5(&mm5).unwrap();
+    let mm5 = i.handle_mm4(&mm4, &mut rng).unwrap();
+    let (mm6, r_sa) = r.handle_mm5(&mm5, &mut rng).unwrap();
     let i_sa = i.handle_mm6(&mm6).unwrap();
 
     let i_cfg = ChildConfig {

@@ -6,7 +6,43 @@
 # ROLE=responder swaps the roles: strongSwan initiates (as a client would) and our responder
 # cores answer (ike_interop_strongswan.rs, the test-SGW's phase 1 and quick mode).
 set -u
-IKE=${1:-aes128-sha256-modp2048}; ESP=${2:-aes128-sha256}; ROLE=${ROLE:-initiator}
+# AUTH=rsa uses the lab PKI in pki/ (certificates with FQDN IDs) instead of the PSK.
+IKE=${1:-aes128-sha256-modp2048}; ESP=${2:-aes128-sha256}; ROLE=${ROLE:-initiator}; AUTH=${AUTH:-psk}
+# auth_block ROLE(c|s): the local/remote sections of a connection.
+auth_block() {
+  if [ "$AUTH" = rsa ]; then
+    if [ "$1" = s ]; then
+      echo "local { auth = pubkey
+      certs = sgw.crt
+      id = sgw.lab.test }
+    remote { auth = pubkey
+      id = %any }"
+    else
+      echo "local { auth = pubkey
+      certs = client.crt
+      id = client.lab.test }
+    remote { auth = pubkey
+      id = sgw.lab.test }"
+    fi
+  else
+    if [ "$1" = s ]; then
+      echo "local { auth = psk
+      id = 203.0.113.1 }
+    remote { auth = psk
+      id = %any }"
+    else
+      echo "local { auth = psk
+      id = 198.51.100.10 }
+    remote { auth = psk
+      id = 203.0.113.1 }"
+    fi
+  fi
+}
+# pki_dir DIR NAME: swanctl credential folders for NAME (client|sgw).
+pki_dir() {
+  mkdir -p "$1/x509" "$1/x509ca" "$1/private"
+  cp "$here/pki/$2.crt" "$1/x509/"; cp "$here/pki/ca.crt" "$1/x509ca/"; cp "$here/pki/$2.key" "$1/private/"
+}
 here=$(cd "$(dirname "$0")" && pwd)
 D=/tmp/ikekat/interop; rm -rf "$D"; mkdir -p "$D"/s/run
 C=ikic; S=ikis
@@ -61,10 +97,7 @@ connections { lab { version = 1
     remote_addrs = 203.0.113.1
     proposals = $IKE
     encap = no
-    local { auth = psk
-      id = 198.51.100.10 }
-    remote { auth = psk
-      id = 203.0.113.1 }
+    $(auth_block c)
     children { lab { mode = tunnel
         local_ts = 10.8.0.1/32
         remote_ts = 10.9.0.0/24
@@ -76,13 +109,14 @@ EOC
   ip netns exec $C unshare --mount --propagation private sh -c "mount --bind $D/c/run /run && exec env STRONGSWAN_CONF=$D/c/strongswan.conf /usr/lib/ipsec/charon" >"$D/c/stdout" 2>&1 &
   PIDS+=($!)
   for i in $(seq 50); do [ -S "$D/c/charon.vici" ] && break; sleep 0.1; done
-  STRONGSWAN_CONF=$D/c/strongswan.conf swanctl --load-all --uri unix://$D/c/charon.vici --file $D/c/swanctl.conf >"$D/c/load.out" 2>&1
+  pki_dir "$D/c" client
+  STRONGSWAN_CONF=$D/c/strongswan.conf SWANCTL_DIR=$D/c swanctl --load-all --uri unix://$D/c/charon.vici --file $D/c/swanctl.conf >"$D/c/load.out" 2>&1
   ip netns exec $C dumpcap -q -P -i ikic0 -f udp -w "$D/client.pcap" >"$D/dumpcap.out" 2>&1 &
   PIDS+=($!)
   cd "$here/../../../.." || exit 1
   cargo test --offline -q -p ipsec-xlat --test ike_interop_strongswan --no-run 2>/dev/null
   ( sleep 2; STRONGSWAN_CONF=$D/c/strongswan.conf timeout 20 swanctl --initiate --child lab --uri unix://$D/c/charon.vici >"$D/c/initiate.out" 2>&1 ) &
-  IKE_INTEROP_IKE=$IKE IKE_INTEROP_ESP=$ESP IKE_INTEROP_CLIENT_LOG=$D/c/charon.log ip netns exec $S \
+  IKE_INTEROP_AUTH=$AUTH IKE_INTEROP_IKE=$IKE IKE_INTEROP_ESP=$ESP IKE_INTEROP_CLIENT_LOG=$D/c/charon.log ip netns exec $S \
     cargo test --offline -q -p ipsec-xlat --test ike_interop_strongswan -- --ignored --nocapture responder
   rc=$?
   sleep 0.5
@@ -96,10 +130,7 @@ connections { lab { version = 1
     remote_addrs = %any
     proposals = $IKE
     encap = no
-    local { auth = psk
-      id = 203.0.113.1 }
-    remote { auth = psk
-      id = %any }
+    $(auth_block s)
     children { lab { mode = tunnel
         local_ts = 10.9.0.0/24
         remote_ts = 10.8.0.1/32
@@ -110,12 +141,13 @@ EOC
 ip netns exec $S unshare --mount --propagation private sh -c "mount --bind $D/s/run /run && exec env STRONGSWAN_CONF=$D/s/strongswan.conf /usr/lib/ipsec/charon" >"$D/s/stdout" 2>&1 &
 PIDS+=($!)
 for i in $(seq 50); do [ -S "$D/s/charon.vici" ] && break; sleep 0.1; done
-STRONGSWAN_CONF=$D/s/strongswan.conf swanctl --load-all --uri unix://$D/s/charon.vici --file $D/s/swanctl.conf >"$D/s/load.out" 2>&1
+pki_dir "$D/s" sgw
+STRONGSWAN_CONF=$D/s/strongswan.conf SWANCTL_DIR=$D/s swanctl --load-all --uri unix://$D/s/charon.vici --file $D/s/swanctl.conf >"$D/s/load.out" 2>&1
 ip netns exec $C dumpcap -q -P -i ikic0 -f udp -w "$D/client.pcap" >"$D/dumpcap.out" 2>&1 &
 PIDS+=($!)
 sleep 0.5
 cd "$here/../../../.." || exit 1
-IKE_INTEROP_IKE=$IKE IKE_INTEROP_ESP=$ESP IKE_INTEROP_SGW_LOG=$D/s/charon.log ip netns exec $C \
+IKE_INTEROP_AUTH=$AUTH IKE_INTEROP_IKE=$IKE IKE_INTEROP_ESP=$ESP IKE_INTEROP_SGW_LOG=$D/s/charon.log ip netns exec $C \
   cargo test --offline -q -p ipsec-xlat --test ike_interop_strongswan -- --ignored --nocapture initiator
 rc=$?
 sleep 0.3

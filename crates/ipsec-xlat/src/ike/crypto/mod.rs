@@ -16,6 +16,7 @@
 //! [`Iv::phase2_initial`], [`quick_mode_hash1`]..[`quick_mode_hash3`] and [`SaKeys::derive`].
 
 mod cbc;
+mod certificate;
 mod cookies;
 mod enc_key;
 mod hash;
@@ -28,6 +29,7 @@ mod secret;
 mod skeyid;
 
 pub use cbc::{CbcOutput, IkeCipher, IkeCipherAlgorithm};
+pub use certificate::{CertError, Certificate, RsaSigningKey};
 pub use cookies::Cookies;
 pub use enc_key::expand_encryption_key;
 pub use hash::HashAlgorithm;

@@ -1,5 +1,5 @@
-//! Main mode (RFC 2409 section 5, identity protection) with pre-shared keys, as message-level
-//! initiator and responder cores.
+//! Main mode (RFC 2409 section 5, identity protection) with pre-shared keys or RSA
+//! signatures, as message-level initiator and responder cores.
 //!
 //! The cores take an ISAKMP message (tail and non-ESP marker already removed) and return the
 //! next one; they hold no sockets, timers or retransmission state (the `Client`/`TestSgw`
@@ -13,27 +13,33 @@
 //! | --- | --- |
 //! | mm1 | SA, VID(RFC 3947 NAT-T), VID(DPD) |
 //! | mm2 | SA (the chosen transform), VID(RFC 3947) if offered, VID(DPD) |
-//! | mm3, mm4 | KE, NONCE, NAT-D (peer), NAT-D (self): NAT-D only when NAT-T was agreed |
-//! | mm5 | E{ ID, HASH_I, N(INITIAL-CONTACT) } |
-//! | mm6 | E{ ID, HASH_R } |
+//! | mm3 | KE, NONCE, NAT-D (peer), NAT-D (self): NAT-D only when NAT-T was agreed |
+//! | mm4 | KE, NONCE, [CERTREQ per trusted CA], NAT-D, NAT-D |
+//! | mm5 | E{ ID, HASH_I \| CERT SIG_I CERTREQ, N(INITIAL-CONTACT) } |
+//! | mm6 | E{ ID, HASH_R \| CERT SIG_R } |
+//!
+//! With RSA signatures the CERTREQs matter: strongSwan sends its certificate only when asked
+//! (`send_cert = ifasked`), so each side names the CAs it trusts.
 //!
 //! A handler that fails leaves the core in its previous state, so a forged or corrupted
 //! message does not end an exchange that a genuine retransmission can still complete.
 
 use core::net::SocketAddr;
+use std::sync::Arc;
 
 use rand_core::{CryptoRng, RngCore};
 
 use super::chain::Chain;
 use super::proposal::{accept_choice, offer, select, Phase1Auth, Phase1Proposal, ProposalError};
 use crate::ike::crypto::{
-    expand_encryption_key, hash_i, hash_r, natd_hash, verify_hash_i, verify_hash_r, Cookies,
-    IkeCipher, IkeCryptoError, Iv, Phase1Keys, Phase1Transcript, SecretBytes, Skeyid,
+    ct_eq, expand_encryption_key, hash_i, hash_r, natd_hash, CertError, Certificate, Cookies,
+    IkeCipher, IkeCryptoError, Iv, Phase1Keys, Phase1Transcript, RsaSigningKey, SecretBytes,
+    Skeyid,
 };
 use crate::ike::dh::{DhError, DhPrivate};
 use crate::wire::isakmp::{
-    Cookie, Doi, ExchangeType, IdRepr, IsakmpError, Message, MessageBuilder, NotifyRepr,
-    NotifyType, PayloadType, ProtocolId, SaPayload,
+    CertEncoding, Cookie, Doi, ExchangeType, IdRepr, IdType, IsakmpError, Message, MessageBuilder,
+    NotifyRepr, NotifyType, PayloadType, ProtocolId, SaPayload,
 };
 
 /// Length of the nonces we send (strongSwan sends 32 bytes; RFC 2409 asks for 8..256).
@@ -78,9 +84,21 @@ pub enum Phase1Error {
     /// The peer answered with an error notification (e.g. NO-PROPOSAL-CHOSEN, INVALID-*).
     #[error("peer sent notification {0:?}")]
     Notified(NotifyType),
-    /// Only pre-shared keys are implemented by these cores so far.
-    #[error("authentication method not implemented: {0:?}")]
-    UnsupportedAuth(Phase1Auth),
+    /// The negotiated authentication method does not match our credentials.
+    #[error("no credentials for authentication method {0:?}")]
+    NoCredentials(Phase1Auth),
+    /// The peer's certificate does not parse or is not RSA.
+    #[error("peer certificate: {0}")]
+    Certificate(#[from] CertError),
+    /// The peer's certificate is not issued by a CA we trust, or not valid now.
+    #[error("peer certificate is not trusted")]
+    UntrustedCertificate,
+    /// The peer's ID payload does not name its certificate.
+    #[error("peer identity does not match its certificate")]
+    IdentityMismatch,
+    /// Signing HASH_I/HASH_R failed.
+    #[error("could not sign: {0}")]
+    Signing(CertError),
 }
 
 /// What NAT detection found (RFC 3947 section 3.2).
@@ -121,13 +139,37 @@ pub struct Phase1Sa {
     pub peer_id: Vec<u8>,
 }
 
-/// Pre-shared key and identity settings of one side.
+/// RSA signature credentials: our key and certificate, and what we trust in a peer.
+#[derive(Debug)]
+pub struct RsaCredentials {
+    /// Our private key.
+    pub key: RsaSigningKey,
+    /// Our certificate (sent in mm5/mm6).
+    pub cert: Certificate,
+    /// CAs whose certificates we accept a peer certificate from (and name in CERTREQs).
+    pub trusted_cas: Vec<Certificate>,
+    /// The time at which certificate validity is checked, in seconds since the Unix epoch
+    /// (sans-IO: the caller supplies wall-clock time when it starts the exchange).
+    pub now_unix_secs: u64,
+}
+
+/// How this side authenticates.
+#[derive(Clone, Debug)]
+pub enum Phase1Credentials {
+    /// A pre-shared key (RFC 2409 section 5.4).
+    PreSharedKey(SecretBytes),
+    /// RSA signatures with X.509 certificates (RFC 2409 section 5.1).
+    Rsa(Arc<RsaCredentials>),
+}
+
+/// Credentials and identity settings of one side.
 #[derive(Clone, Debug)]
 pub struct Phase1Config {
-    /// Suites in preference order (initiator: offered; responder: acceptable).
+    /// Suites in preference order (initiator: offered; responder: acceptable). Their
+    /// authentication method must match `credentials`.
     pub suites: Vec<Phase1Proposal>,
-    /// The pre-shared key.
-    pub psk: SecretBytes,
+    /// Our credentials.
+    pub credentials: Phase1Credentials,
     /// Our ID payload.
     pub local_id: IdRepr,
     /// Our address and port as the peer sees them (for the client: the relay's s-side
@@ -260,15 +302,20 @@ struct Exchanged<'a> {
 
 fn derive(
     suite: &Phase1Proposal,
-    psk: &SecretBytes,
+    credentials: &Phase1Credentials,
     x: &Exchanged<'_>,
     cookies: &Cookies,
 ) -> Result<Box<Derived>, Phase1Error> {
     let (g_xi, g_xr, ni, nr) = (x.g_xi, x.g_xr, x.ni, x.nr);
     let g_xy = x.dh.agree(x.peer_ke)?;
-    let skeyid = match suite.auth {
-        Phase1Auth::PreSharedKey => Skeyid::for_pre_shared_key(suite.hash, psk.expose(), ni, nr),
-        other => return Err(Phase1Error::UnsupportedAuth(other)),
+    let skeyid = match (suite.auth, credentials) {
+        (Phase1Auth::PreSharedKey, Phase1Credentials::PreSharedKey(psk)) => {
+            Skeyid::for_pre_shared_key(suite.hash, psk.expose(), ni, nr)
+        }
+        (Phase1Auth::RsaSignatures, Phase1Credentials::Rsa(_)) => {
+            Skeyid::for_signatures(suite.hash, ni, nr, &g_xy)
+        }
+        (other, _) => return Err(Phase1Error::NoCredentials(other)),
     };
     let keys = Phase1Keys::derive(skeyid, &g_xy, cookies);
     let ka = expand_encryption_key(suite.hash, keys.skeyid_e(), suite.cipher.key_len());
@@ -278,6 +325,105 @@ fn derive(
         cipher,
         iv: Iv::phase1_initial(suite.hash, g_xi, g_xr),
     }))
+}
+
+/// Appends our proof of identity after the ID payload: HASH for PSK; CERT and SIG for RSA.
+fn push_proof<R: RngCore + CryptoRng>(
+    b: &mut MessageBuilder,
+    credentials: &Phase1Credentials,
+    hash: &[u8],
+    rng: &mut R,
+) -> Result<(), Phase1Error> {
+    match credentials {
+        Phase1Credentials::PreSharedKey(_) => {
+            b.push_hash(hash)?;
+        }
+        Phase1Credentials::Rsa(rsa) => {
+            let sig = rsa
+                .key
+                .sign_ike_hash(hash, rng)
+                .map_err(Phase1Error::Signing)?;
+            b.push_certificate(CertEncoding::X509_SIGNATURE, rsa.cert.der())?;
+            b.push_signature(&sig)?;
+        }
+    }
+    Ok(())
+}
+
+/// One CERTREQ per trusted CA (RSA only), so a strongSwan peer sends its certificate.
+fn push_cert_requests(
+    b: &mut MessageBuilder,
+    credentials: &Phase1Credentials,
+) -> Result<(), Phase1Error> {
+    if let Phase1Credentials::Rsa(rsa) = credentials {
+        for ca in &rsa.trusted_cas {
+            b.push_certificate_request(CertEncoding::X509_SIGNATURE, ca.subject_der())?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether an ID payload body names `cert`: ID_FQDN as a subjectAltName dNSName, ID_DER_ASN1_DN
+/// as the subject.
+fn id_names_cert(id_b: &[u8], cert: &Certificate) -> bool {
+    let (Some(ty), Some(data)) = (id_b.first(), id_b.get(4..)) else {
+        return false;
+    };
+    match IdType(*ty) {
+        IdType::FQDN => core::str::from_utf8(data)
+            .map(|name| {
+                cert.dns_names()
+                    .iter()
+                    .any(|d| d.eq_ignore_ascii_case(name))
+            })
+            .unwrap_or(false),
+        IdType::DER_ASN1_DN => cert.subject_der() == data,
+        _ => false,
+    }
+}
+
+/// Checks the peer's proof in mm5/mm6 against `expected` (HASH_I or HASH_R as we compute it).
+fn verify_proof(
+    credentials: &Phase1Credentials,
+    chain: &Chain,
+    id_b: &[u8],
+    expected: &[u8],
+) -> Result<(), Phase1Error> {
+    match credentials {
+        Phase1Credentials::PreSharedKey(_) => {
+            let received = need(chain, PayloadType::HASH)?;
+            if ct_eq(expected, &received) {
+                Ok(())
+            } else {
+                Err(Phase1Error::AuthenticationFailed)
+            }
+        }
+        Phase1Credentials::Rsa(rsa) => {
+            let cert_body = chain
+                .all(PayloadType::CERTIFICATE)
+                .find(|c| c.body.first() == Some(&CertEncoding::X509_SIGNATURE.0))
+                .ok_or(Phase1Error::MissingPayload(PayloadType::CERTIFICATE))?;
+            let cert = Certificate::from_der(cert_body.body.get(1..).unwrap_or_default())?;
+            let now = rsa.now_unix_secs;
+            let trusted = cert.is_valid_at(now)
+                && rsa
+                    .trusted_cas
+                    .iter()
+                    .any(|ca| ca.is_valid_at(now) && cert.is_issued_by(ca));
+            if !trusted {
+                return Err(Phase1Error::UntrustedCertificate);
+            }
+            if !id_names_cert(id_b, &cert) {
+                return Err(Phase1Error::IdentityMismatch);
+            }
+            let sig = need(chain, PayloadType::SIGNATURE)?;
+            if cert.verify_ike_signature(expected, &sig) {
+                Ok(())
+            } else {
+                Err(Phase1Error::AuthenticationFailed)
+            }
+        }
+    }
 }
 
 enum InitiatorState {
@@ -417,7 +563,11 @@ impl MainModeInitiator {
 
     /// Handles mm4 (responder's KE and nonce), derives the keys and returns mm5. Check
     /// [`Self::nat`] afterwards to know whether mm5 goes to port 4500.
-    pub fn handle_mm4(&mut self, mm4: &[u8]) -> Result<Vec<u8>, Phase1Error> {
+    pub fn handle_mm4<R: RngCore + CryptoRng>(
+        &mut self,
+        mm4: &[u8],
+        rng: &mut R,
+    ) -> Result<Vec<u8>, Phase1Error> {
         let InitiatorState::AwaitMm4 {
             suite,
             nat_t,
@@ -436,7 +586,7 @@ impl MainModeInitiator {
         let nr = need(&chain, PayloadType::NONCE)?;
         let derived = derive(
             suite,
-            &self.config.psk,
+            &self.config.credentials,
             &Exchanged {
                 dh,
                 peer_ke: &g_xr,
@@ -466,7 +616,8 @@ impl MainModeInitiator {
         let hash = hash_i(derived.keys.skeyid(), &transcript, &idii_b);
         let mut b = builder(&self.cookies);
         b.push_identification(&self.config.local_id)?;
-        b.push_hash(&hash)?;
+        push_proof(&mut b, &self.config.credentials, &hash, rng)?;
+        push_cert_requests(&mut b, &self.config.credentials)?;
         if self.config.initial_contact {
             let mut spi = self.cookies.initiator.to_vec();
             spi.extend_from_slice(&self.cookies.responder);
@@ -525,16 +676,14 @@ impl MainModeInitiator {
         let chain = Chain::decrypted(message.header().next_payload(), &out.bytes)
             .map_err(|_| Phase1Error::AuthenticationFailed)?;
         let idir_b = need(&chain, PayloadType::IDENTIFICATION)?;
-        let received = need(&chain, PayloadType::HASH)?;
         let transcript = Phase1Transcript {
             g_xi,
             g_xr,
             cookies: self.cookies,
             sai_b: &self.sai_b,
         };
-        if !verify_hash_r(derived.keys.skeyid(), &transcript, &idir_b, &received) {
-            return Err(Phase1Error::AuthenticationFailed);
-        }
+        let expected = hash_r(derived.keys.skeyid(), &transcript, &idir_b);
+        verify_proof(&self.config.credentials, &chain, &idir_b, &expected)?;
         let (suite, nat) = (*suite, *nat);
         let InitiatorState::AwaitMm6 { derived, .. } =
             core::mem::replace(&mut self.state, InitiatorState::Done)
@@ -658,7 +807,7 @@ impl MainModeResponder {
         let nr = nonce(rng);
         let derived = derive(
             suite,
-            &self.config.psk,
+            &self.config.credentials,
             &Exchanged {
                 dh: &dh,
                 peer_ke: &g_xi,
@@ -681,6 +830,7 @@ impl MainModeResponder {
         let mut b = builder(&self.cookies);
         b.push_key_exchange(&g_xr)?;
         b.push_nonce(&nr)?;
+        push_cert_requests(&mut b, &self.config.credentials)?;
         if *nat_t {
             push_natd(&mut b, suite, &self.cookies, from, self.config.local_addr)?;
         }
@@ -696,7 +846,11 @@ impl MainModeResponder {
     }
 
     /// Handles mm5: decrypts, verifies HASH_I, returns mm6 and the established SA.
-    pub fn handle_mm5(&mut self, mm5: &[u8]) -> Result<(Vec<u8>, Phase1Sa), Phase1Error> {
+    pub fn handle_mm5<R: RngCore + CryptoRng>(
+        &mut self,
+        mm5: &[u8],
+        rng: &mut R,
+    ) -> Result<(Vec<u8>, Phase1Sa), Phase1Error> {
         let ResponderState::AwaitMm5 {
             suite,
             g_xi,
@@ -715,22 +869,20 @@ impl MainModeResponder {
         let chain = Chain::decrypted(message.header().next_payload(), &out.bytes)
             .map_err(|_| Phase1Error::AuthenticationFailed)?;
         let idii_b = need(&chain, PayloadType::IDENTIFICATION)?;
-        let received = need(&chain, PayloadType::HASH)?;
         let transcript = Phase1Transcript {
             g_xi,
             g_xr,
             cookies: self.cookies,
             sai_b: &self.sai_b,
         };
-        if !verify_hash_i(derived.keys.skeyid(), &transcript, &idii_b, &received) {
-            return Err(Phase1Error::AuthenticationFailed);
-        }
+        let expected = hash_i(derived.keys.skeyid(), &transcript, &idii_b);
+        verify_proof(&self.config.credentials, &chain, &idii_b, &expected)?;
         let mut idir_b = Vec::new();
         self.config.local_id.emit_body(&mut idir_b);
         let hash = hash_r(derived.keys.skeyid(), &transcript, &idir_b);
         let mut b = builder(&self.cookies);
         b.push_identification(&self.config.local_id)?;
-        b.push_hash(&hash)?;
+        push_proof(&mut b, &self.config.credentials, &hash, rng)?;
         let mut last_block = out.next_iv;
         let mm6 = b.seal(|plain| {
             let sealed = derived.cipher.encrypt(&out.next_iv, &plain);

@@ -7,7 +7,7 @@ mod proposal;
 pub(crate) use chain::Chain;
 
 pub use main_mode::{
-    MainModeInitiator, MainModeResponder, NatState, Phase1Config, Phase1Error, Phase1Sa, NONCE_LEN,
-    VID_DPD, VID_NAT_T_RFC3947,
+    MainModeInitiator, MainModeResponder, NatState, Phase1Config, Phase1Credentials, Phase1Error,
+    Phase1Sa, RsaCredentials, NONCE_LEN, VID_DPD, VID_NAT_T_RFC3947,
 };
 pub use proposal::{accept_choice, offer, select, Phase1Auth, Phase1Proposal, ProposalError};
