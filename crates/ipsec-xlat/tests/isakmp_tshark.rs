@@ -295,3 +295,94 @@ fn decrypted_bodies_rebuild_and_seal_byte_identically() {
     }
     assert_eq!(checked, 40);
 }
+
+/// Known answer for the payload byte ranges the IKE layer hashes: strongSwan's quick-mode
+/// HASH(1), HASH(2) and HASH(3) (RFC 2409 §5.5) in the psk-nat capture, recomputed with the
+/// SKEYID_a its log printed (xc-charon.log, prf HMAC-SHA256) from `raw()` and `body()` of the
+/// decrypted payloads; then qm1 is rebuilt with `ChainBuilder::append` and sealed byte for byte.
+#[test]
+fn quick_mode_hashes_cover_the_bytes_raw_and_body_give() {
+    use hmac::{Hmac, Mac};
+    use ipsec_xlat::wire::isakmp::{
+        ChainBuilder, GenericPayload, HeaderRepr, MessageBuilder, PayloadType,
+    };
+    use sha2::Sha256;
+
+    const SKEYID_A: &str = "787797392e4d159ded0e0d99fe3153cb9cd73b94d94d59961f64615c9b6fabc7";
+    let prf = |parts: &[&[u8]]| {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&unhex(SKEYID_A)).unwrap();
+        for p in parts {
+            mac.update(p);
+        }
+        mac.finalize().into_bytes().to_vec()
+    };
+    let file = "psk-nat/psk-nat.client-side.pcap";
+    let datagrams: HashMap<usize, captures::IkeDatagram> = captures::all_ike_datagrams()
+        .into_iter()
+        .filter(|(f, _)| f == file)
+        .map(|(_, d)| (d.frame, d))
+        .collect();
+    let plaintexts: HashMap<usize, Vec<u8>> = expectations()
+        .into_iter()
+        .filter(|e| e.file == file)
+        .filter_map(|e| {
+            let p = e
+                .lines
+                .iter()
+                .find_map(|l| l.strip_prefix("plaintext hex="))?;
+            Some((e.frame, unhex(p)))
+        })
+        .collect();
+    let payloads = |frame: usize| -> (Message<'_>, Vec<GenericPayload<'_>>, usize) {
+        let msg = Message::parse_exact(&datagrams[&frame].isakmp).unwrap();
+        let mut chain = msg.decrypted_payloads(&plaintexts[&frame]);
+        let list: Vec<_> = chain.by_ref().map(Result::unwrap).collect();
+        (msg, list, chain.remaining().len())
+    };
+
+    // qm1 (frame 9): HASH(1) = prf(SKEYID_a, M-ID | everything after HASH, headers included).
+    let (qm1, p1, padding1) = payloads(9);
+    let mid = qm1.header().message_id().to_be_bytes();
+    assert_eq!(p1[0].payload_type(), PayloadType::HASH);
+    let after_hash1: Vec<u8> = p1[1..].iter().flat_map(|p| p.raw().to_vec()).collect();
+    assert_eq!(prf(&[&mid, &after_hash1]), p1[0].body());
+    let ni_b = p1
+        .iter()
+        .find(|p| p.payload_type() == PayloadType::NONCE)
+        .unwrap()
+        .body();
+
+    // qm2 (frame 10): HASH(2) = prf(SKEYID_a, M-ID | Ni_b | everything after HASH).
+    let (_, p2, _) = payloads(10);
+    let after_hash2: Vec<u8> = p2[1..].iter().flat_map(|p| p.raw().to_vec()).collect();
+    assert_eq!(prf(&[&mid, ni_b, &after_hash2]), p2[0].body());
+    let nr_b = p2
+        .iter()
+        .find(|p| p.payload_type() == PayloadType::NONCE)
+        .unwrap()
+        .body();
+
+    // qm3 (frame 11): HASH(3) = prf(SKEYID_a, 0 | M-ID | Ni_b | Nr_b).
+    let (_, p3, _) = payloads(11);
+    assert_eq!(prf(&[&[0], &mid, ni_b, nr_b]), p3[0].body());
+
+    // Build qm1 the way an initiator does: the payloads after HASH first, then HASH over them.
+    let mut rest = ChainBuilder::new();
+    for p in &p1[1..] {
+        rest.push(&Payload::parse(p).unwrap().to_repr()).unwrap();
+    }
+    let mut m = MessageBuilder::from_header(HeaderRepr::from(&qm1.header()));
+    m.push_hash(&prf(&[&mid, rest.as_bytes()]))
+        .unwrap()
+        .append(&rest);
+    let ciphertext = qm1.body().to_vec();
+    let plaintext = plaintexts[&9].clone();
+    let sealed = m
+        .seal(|mut chain| {
+            chain.resize(chain.len() + padding1, 0);
+            assert_eq!(chain, plaintext);
+            ciphertext
+        })
+        .unwrap();
+    assert_eq!(sealed, datagrams[&9].isakmp);
+}

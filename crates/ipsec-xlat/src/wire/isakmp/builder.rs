@@ -179,6 +179,23 @@ impl ChainBuilder {
         })
     }
 
+    /// Appends every payload of `other` after this chain's, linking the two. Handy for quick
+    /// mode: build the payloads that follow HASH, compute HASH(1..3) over
+    /// [`ChainBuilder::as_bytes`], then push the HASH payload and append the rest.
+    pub fn append(&mut self, other: &ChainBuilder) -> &mut Self {
+        let Some(other_last) = other.last_header else {
+            return self;
+        };
+        let start = self.buf.len();
+        match self.last_header {
+            Some(previous) => patch_u8(&mut self.buf, previous, other.first.0),
+            None => self.first = other.first,
+        }
+        self.buf.extend_from_slice(&other.buf);
+        self.last_header = Some(at(start, other_last));
+        self
+    }
+
     /// The type of the first payload ([`PayloadType::NONE`] while empty): the value for the
     /// header's next-payload field.
     pub fn first_payload(&self) -> PayloadType {

@@ -13,9 +13,9 @@
 //! [`GenericPayload`] per step, or the first error, and then stops. It cannot loop: every payload
 //! length must cover at least its own 4-byte header, so each step advances.
 
-use nom::number::complete::{be_u16, be_u8};
+use nom::number::complete::be_u32;
 
-use super::codec::{at, fixed, take_len, Input};
+use super::codec::{at, fixed};
 use super::error::IsakmpError;
 use super::numbers::PayloadType;
 
@@ -28,6 +28,7 @@ pub struct GenericPayload<'a> {
     payload_type: PayloadType,
     next_payload: PayloadType,
     reserved: u8,
+    raw: &'a [u8],
     body: &'a [u8],
     offset: usize,
 }
@@ -35,19 +36,18 @@ pub struct GenericPayload<'a> {
 impl<'a> GenericPayload<'a> {
     /// Reads one payload of type `payload_type` from the start of `input`, which is at `offset`
     /// in the message; returns it and the bytes after it.
+    #[inline]
     pub fn parse(
         payload_type: PayloadType,
         input: &'a [u8],
         offset: usize,
     ) -> Result<(GenericPayload<'a>, &'a [u8]), IsakmpError> {
-        let (after_header, (next, reserved, length)) = fixed(
-            input,
-            offset,
-            "payload header",
-            GENERIC_HEADER_LEN,
-            (be_u8, be_u8, be_u16),
-        )?;
-        let length = usize::from(length);
+        // One 32-bit read for the whole generic header: this runs once per payload of every
+        // message the relay sees, so it is kept to a single bounds check.
+        let (after_header, word) =
+            fixed(input, offset, "payload header", GENERIC_HEADER_LEN, be_u32)?;
+        let [next, reserved, len_hi, len_lo] = word.to_be_bytes();
+        let length = usize::from(u16::from_be_bytes([len_hi, len_lo]));
         let body_len =
             length
                 .checked_sub(GENERIC_HEADER_LEN)
@@ -57,20 +57,21 @@ impl<'a> GenericPayload<'a> {
                     length,
                     minimum: GENERIC_HEADER_LEN,
                 })?;
-        let (body, rest): (Input<'a>, Input<'a>) =
-            take_len(after_header, body_len, "payload", offset).map_err(|_| {
-                IsakmpError::LengthOverrun {
+        let (body, rest) =
+            after_header
+                .split_at_checked(body_len)
+                .ok_or(IsakmpError::LengthOverrun {
                     what: "payload",
                     offset,
                     length,
                     available: input.len(),
-                }
-            })?;
+                })?;
         Ok((
             GenericPayload {
                 payload_type,
                 next_payload: PayloadType(next),
                 reserved,
+                raw: input.get(..length).unwrap_or(input),
                 body,
                 offset,
             },
@@ -79,43 +80,58 @@ impl<'a> GenericPayload<'a> {
     }
 
     /// This payload's type (from the previous next-payload field).
+    #[inline]
     pub fn payload_type(&self) -> PayloadType {
         self.payload_type
     }
 
     /// The type of the payload after this one, [`PayloadType::NONE`] for the last.
+    #[inline]
     pub fn next_payload(&self) -> PayloadType {
         self.next_payload
     }
 
     /// The reserved byte. IKEv1 says "set to 0" but not "reject otherwise", and the relay must
     /// forward peers' bytes untouched, so it is reported rather than refused.
+    #[inline]
     pub fn reserved(&self) -> u8 {
         self.reserved
     }
 
     /// The top bit of the reserved byte, IKEv2's "critical" flag. An IKEv1 sender leaves it clear;
     /// [`super::Payload::parse`] refuses an unknown payload type that sets it.
+    #[inline]
     pub fn critical(&self) -> bool {
         self.reserved & 0x80 != 0
     }
 
     /// The payload length field: header plus body.
+    #[inline]
     pub fn length(&self) -> usize {
         self.body.len().saturating_add(GENERIC_HEADER_LEN)
     }
 
     /// The bytes after the 4-byte generic header.
+    #[inline]
     pub fn body(&self) -> &'a [u8] {
         self.body
     }
 
+    /// The whole payload, generic header included. Quick mode's HASH(1..3) cover the payloads
+    /// after the HASH payload with their headers (RFC 2409 §5.5): concatenate their `raw()`.
+    #[inline]
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
     /// Where this payload's generic header starts in the message.
+    #[inline]
     pub fn offset(&self) -> usize {
         self.offset
     }
 
     /// Where this payload's body starts in the message.
+    #[inline]
     pub fn body_offset(&self) -> usize {
         at(self.offset, GENERIC_HEADER_LEN)
     }
@@ -145,6 +161,7 @@ pub struct PayloadIter<'a> {
 impl<'a> PayloadIter<'a> {
     /// A walk over `chain`, whose first payload has type `first` and which starts at `offset` in
     /// the message.
+    #[inline]
     pub fn new(first: PayloadType, chain: &'a [u8], offset: usize, trailing: Trailing) -> Self {
         PayloadIter {
             rest: chain,
@@ -157,6 +174,7 @@ impl<'a> PayloadIter<'a> {
 
     /// The bytes not yet walked; once the walk ended without error, the padding of a
     /// decrypted body.
+    #[inline]
     pub fn remaining(&self) -> &'a [u8] {
         self.rest
     }
@@ -164,6 +182,11 @@ impl<'a> PayloadIter<'a> {
     /// The type of the next payload to be read.
     pub fn next_type(&self) -> PayloadType {
         self.next
+    }
+
+    /// The walk with each payload parsed into its typed view.
+    pub fn typed(self) -> impl Iterator<Item = Result<super::Payload<'a>, IsakmpError>> {
+        self.map(|g| g.and_then(|g| super::Payload::parse(&g)))
     }
 
     /// Where the next payload (or the padding) starts in the message.
@@ -175,6 +198,7 @@ impl<'a> PayloadIter<'a> {
 impl<'a> Iterator for PayloadIter<'a> {
     type Item = Result<GenericPayload<'a>, IsakmpError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;

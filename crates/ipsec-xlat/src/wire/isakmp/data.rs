@@ -20,11 +20,13 @@ macro_rules! data_payload {
 
         impl<'a> $name<'a> {
             /// Wraps the payload body; every byte string is a valid one.
+            #[inline]
             pub fn parse(body: &'a [u8]) -> Result<Self, IsakmpError> {
                 Ok($name { data: body })
             }
 
             #[doc = concat!("The ", $what, ".")]
+            #[inline]
             pub fn data(&self) -> &'a [u8] {
                 self.data
             }

@@ -162,11 +162,13 @@ pub struct Header<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> Header<T> {
     /// Wraps a buffer without checking it; accessors on a short buffer return zeros.
+    #[inline]
     pub fn new_unchecked(buffer: T) -> Self {
         Header { buffer }
     }
 
     /// Wraps a buffer that holds at least the 28-byte header.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self, IsakmpError> {
         let available = buffer.as_ref().len();
         if available < HEADER_LEN {
@@ -185,6 +187,7 @@ impl<T: AsRef<[u8]>> Header<T> {
         self.buffer
     }
 
+    #[inline]
     fn bytes<const N: usize>(&self, range: Range<usize>) -> [u8; N] {
         self.buffer
             .as_ref()
@@ -193,31 +196,37 @@ impl<T: AsRef<[u8]>> Header<T> {
             .unwrap_or([0; N])
     }
 
+    #[inline]
     fn byte(&self, pos: usize) -> u8 {
         self.buffer.as_ref().get(pos).copied().unwrap_or(0)
     }
 
     /// The initiator cookie.
+    #[inline]
     pub fn initiator_cookie(&self) -> Cookie {
         Cookie(self.bytes(field::INITIATOR_COOKIE))
     }
 
     /// The responder cookie (zero in the first message of an exchange).
+    #[inline]
     pub fn responder_cookie(&self) -> Cookie {
         Cookie(self.bytes(field::RESPONDER_COOKIE))
     }
 
     /// The type of the first payload.
+    #[inline]
     pub fn next_payload(&self) -> PayloadType {
         PayloadType(self.byte(field::NEXT_PAYLOAD))
     }
 
     /// The version byte (major in the high nibble, minor in the low).
+    #[inline]
     pub fn version(&self) -> u8 {
         self.byte(field::VERSION)
     }
 
     /// The major version: 1 for IKEv1.
+    #[inline]
     pub fn major_version(&self) -> u8 {
         self.version() >> 4
     }
@@ -228,21 +237,25 @@ impl<T: AsRef<[u8]>> Header<T> {
     }
 
     /// The exchange type.
+    #[inline]
     pub fn exchange_type(&self) -> ExchangeType {
         ExchangeType(self.byte(field::EXCHANGE_TYPE))
     }
 
     /// The flags.
+    #[inline]
     pub fn flags(&self) -> Flags {
         Flags(self.byte(field::FLAGS))
     }
 
     /// The message ID (zero in phase 1).
+    #[inline]
     pub fn message_id(&self) -> u32 {
         u32::from_be_bytes(self.bytes(field::MESSAGE_ID))
     }
 
     /// The length of the whole message, header included.
+    #[inline]
     pub fn length(&self) -> u32 {
         u32::from_be_bytes(self.bytes(field::LENGTH))
     }

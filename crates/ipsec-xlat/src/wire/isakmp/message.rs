@@ -19,6 +19,7 @@ pub struct Message<'a> {
 impl<'a> Message<'a> {
     /// Reads the message at the start of `datagram` (non-ESP marker already stripped) and
     /// returns it with the bytes that follow its length.
+    #[inline]
     pub fn parse(datagram: &'a [u8]) -> Result<(Message<'a>, &'a [u8]), IsakmpError> {
         let header = Header::new_checked(datagram)?;
         if header.major_version() != 1 {
@@ -55,27 +56,32 @@ impl<'a> Message<'a> {
     }
 
     /// The header.
+    #[inline]
     pub fn header(&self) -> Header<&'a [u8]> {
         Header::new_unchecked(self.bytes)
     }
 
     /// The whole message, header included, exactly `length` bytes.
+    #[inline]
     pub fn as_bytes(&self) -> &'a [u8] {
         self.bytes
     }
 
     /// Everything after the header: the payload chain, or ciphertext if the E flag is set.
+    #[inline]
     pub fn body(&self) -> &'a [u8] {
         self.bytes.get(HEADER_LEN..).unwrap_or_default()
     }
 
     /// Whether the body is encrypted (E flag).
+    #[inline]
     pub fn is_encrypted(&self) -> bool {
         self.header().flags().encryption()
     }
 
     /// Walks the payload chain of a plaintext message. An encrypted body is opaque:
     /// [`IsakmpError::Encrypted`]; decrypt it and use [`Message::decrypted_payloads`].
+    #[inline]
     pub fn payloads(&self) -> Result<PayloadIter<'a>, IsakmpError> {
         if self.is_encrypted() {
             return Err(IsakmpError::Encrypted);

@@ -63,7 +63,6 @@ impl<'a> SaPayload<'a> {
         walk(
             self.proposals,
             self.proposals_offset,
-            PayloadType::PROPOSAL,
             "proposal",
             |input, offset| Proposal::parse(input, offset).map(|(p, rest)| (p.next, rest)),
         )
@@ -97,12 +96,11 @@ impl<'a> SaPayload<'a> {
     }
 }
 
-/// Walks a chain of proposals or transforms whose next-payload fields must be `kind` or 0 and
+/// Walks a chain of proposals or transforms (`step` reads one and checks its next-payload field)
 /// whose last element must end exactly at the end of `input`.
 fn walk<'a>(
     input: &'a [u8],
     offset: usize,
-    kind: PayloadType,
     what: &'static str,
     mut step: impl FnMut(&'a [u8], usize) -> Result<(PayloadType, &'a [u8]), IsakmpError>,
 ) -> Result<(), IsakmpError> {
@@ -125,8 +123,6 @@ fn walk<'a>(
             }
             return Ok(());
         }
-        // `step` only returns `kind` or NONE: `nested_header` refuses any other value.
-        let _ = kind;
     }
 }
 
@@ -239,7 +235,6 @@ impl<'a> Proposal<'a> {
         walk(
             transforms,
             transforms_offset,
-            PayloadType::TRANSFORM,
             "transform",
             |input, offset| {
                 found = found.saturating_add(1);
