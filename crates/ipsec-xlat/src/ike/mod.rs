@@ -18,4 +18,18 @@ pub mod crypto;
 pub mod dh;
 pub mod phase1;
 pub mod phase2;
+pub mod tail_content;
+
+mod client;
+mod endpoint;
+mod relay;
+mod test_sgw;
+
+pub use client::{Client, ClientChild, ClientConfig, ClientCounters, ClientError, ClientEvent};
+
+pub use endpoint::{RetransmitPolicy, Transmit, NAT_T_PORT};
+pub use relay::{
+    IdentityRule, IkeTranslation, IpsecTranslation, Relay, RelayConfig, RelayCounters, RelayEvent,
+};
+pub use test_sgw::{SgwError, SgwEvent, TestSgw, TestSgwConfig};
 pub mod tail_crypto;

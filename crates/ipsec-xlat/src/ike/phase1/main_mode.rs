@@ -510,6 +510,14 @@ impl MainModeInitiator {
         self.cookies.initiator = cookie;
     }
 
+    /// Sets the addresses NAT-D is computed over, before mm2 is handled: the client learns
+    /// from mm2's tail the relay's s-side address (`local`, what the SGW sees as us) and the
+    /// SGW's (`remote`).
+    pub fn set_nat_view(&mut self, local: SocketAddr, remote: SocketAddr) {
+        self.config.local_addr = local;
+        self.remote_addr = remote;
+    }
+
     /// Handles mm2 (the responder's SA choice) and returns mm3.
     pub fn handle_mm2<R: RngCore + CryptoRng>(
         &mut self,
