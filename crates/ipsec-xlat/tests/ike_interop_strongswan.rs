@@ -365,3 +365,178 @@ fn responder_cores_against_strongswan() {
         child_sa.proposal.mode
     );
 }
+
+/// Our `Client` and `Relay` state machines (tails, cookie and SPI translation) against an
+/// unmodified strongSwan SGW: the SGW must see an ordinary exchange from the relay's s-side
+/// address, install the child SA, and hold the same ESP keys as the client, with the SPIs of
+/// the relay's translation entry.
+#[test]
+#[ignore = "needs root, strongSwan and namespaces: run ROLE=relay tests/ike_captures/interop.sh"]
+fn client_through_relay_against_strongswan() {
+    use ipsec_xlat::ike::tail_content::UserId;
+    use ipsec_xlat::ike::tail_crypto::StaticKeypair;
+    use ipsec_xlat::ike::*;
+    use ipsec_xlat::wire::isakmp::IdType;
+    use std::net::IpAddr;
+
+    let client_ip = Ipv4Addr::new(198, 51, 100, 10);
+    let relay_c = Ipv4Addr::new(198, 51, 100, 1);
+    let relay_s = Ipv4Addr::new(203, 0, 113, 254);
+    let sgw = Ipv4Addr::new(203, 0, 113, 1);
+    let bind = |ip: Ipv4Addr, port: u16| {
+        let s = UdpSocket::bind((ip, port)).unwrap();
+        s.set_nonblocking(true).unwrap();
+        s
+    };
+    let sockets: Vec<(SocketAddr, UdpSocket)> = [
+        (client_ip, 500),
+        (relay_c, 500),
+        (relay_s, 500),
+        (relay_s, 4500),
+    ]
+    .into_iter()
+    .map(|(ip, port)| (SocketAddr::from((ip, port)), bind(ip, port)))
+    .collect();
+
+    let mut rng = StdRng::seed_from_u64(0x7e1a);
+    let relay_key = StaticKeypair::generate(&mut rng);
+    let client_key = StaticKeypair::generate(&mut rng);
+    let mut relay = Relay::new(
+        RelayConfig {
+            c_side: SocketAddr::from((relay_c, 500)),
+            s_side: IpAddr::V4(relay_s),
+            static_key: relay_key.clone(),
+            authorised_clients: vec![client_key.public()],
+            identities: vec![IdentityRule {
+                id_type: Some(IdType::USER_FQDN),
+                pattern: "*@example.com".into(),
+                sgw: SocketAddr::from((sgw, 500)),
+                s_side: None,
+            }],
+        },
+        &mut rng,
+    );
+    let (mut suite, child) = suites_from_env(false);
+    let (credentials, local_id) = credentials("client", relay_s, &mut suite);
+    let mut client = Client::new(
+        ClientConfig {
+            local: SocketAddr::from((client_ip, 500)),
+            relay: SocketAddr::from((relay_c, 500)),
+            static_key: client_key,
+            relay_key: relay_key.public(),
+            user_id: UserId {
+                id_type: IdType::USER_FQDN,
+                value: b"alice@example.com".to_vec(),
+            },
+            phase1: Phase1Config {
+                suites: vec![suite],
+                credentials,
+                local_id,
+                local_addr: SocketAddr::from((client_ip, 500)),
+                initial_contact: true,
+            },
+            child: ChildConfig {
+                proposals: vec![child],
+                local_ts: IdRepr::address(Ipv4Addr::new(10, 8, 0, 1).into()),
+                remote_ts: IdRepr::ipv4_subnet(
+                    Ipv4Addr::new(10, 9, 0, 0),
+                    Ipv4Addr::new(255, 255, 255, 0),
+                ),
+            },
+            c_udp_encap: true,
+            retransmit: RetransmitPolicy::default(),
+        },
+        std::time::Instant::now(),
+        &mut rng,
+    )
+    .unwrap();
+
+    let send = |t: Transmit| {
+        let (_, s) = sockets
+            .iter()
+            .find(|(a, _)| *a == t.local)
+            .unwrap_or_else(|| panic!("no socket for {}", t.local));
+        s.send_to(&t.payload, t.remote).unwrap();
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut established = None;
+    let mut entry = None;
+    let mut buf = vec![0u8; 65536];
+    while std::time::Instant::now() < deadline && (established.is_none() || entry.is_none()) {
+        let now = std::time::Instant::now();
+        client.handle_timeout(now);
+        while let Some(t) = client.poll_transmit() {
+            send(t);
+        }
+        while let Some(t) = relay.poll_transmit() {
+            send(t);
+        }
+        while let Some(e) = client.poll_event() {
+            println!("client: {e:?}");
+            match e {
+                ClientEvent::ChildEstablished(c) => established = Some(c),
+                ClientEvent::Failed(f) => panic!("client failed: {f}"),
+                _ => {}
+            }
+        }
+        while let Some(e) = relay.poll_event() {
+            println!("relay: {e:?}");
+            if let RelayEvent::IpsecTranslation(t) = e {
+                entry = Some(t);
+            }
+        }
+        let mut got = false;
+        for (local, s) in &sockets {
+            if let Ok((n, from)) = s.recv_from(&mut buf) {
+                got = true;
+                if local.ip() == IpAddr::V4(client_ip) {
+                    client.handle_datagram(now, *local, from, &buf[..n]);
+                } else {
+                    relay.handle_datagram(now, *local, from, &buf[..n]);
+                }
+            }
+        }
+        if !got {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let child = established.expect("client established through the relay");
+    let entry = entry.expect("relay installed the IPsec translation");
+    println!("relay counters: {:?}", relay.counters());
+    std::thread::sleep(Duration::from_millis(500));
+    let log = std::fs::read_to_string(std::env::var("IKE_INTEROP_SGW_LOG").unwrap()).unwrap();
+    // The SGW installed SPIs: its inbound is s-SPI-3, its outbound s-SPI-2.
+    let installed = format!(
+        "CHILD_SA lab{{1}} established with SPIs {:08x}_i {:08x}_o",
+        entry.s_spi_3.esp.unwrap(),
+        entry.s_spi_2.esp.unwrap()
+    );
+    assert!(log.contains(&installed), "SGW log lacks: {installed}");
+    assert!(
+        log.contains("203.0.113.254"),
+        "the SGW talked to the relay's s-side"
+    );
+    let out = child.sa.esp_out.as_ref().unwrap();
+    let inb = child.sa.esp_in.as_ref().unwrap();
+    assert_eq!(
+        log_values(&log, "encryption initiator key")[0],
+        out.encryption.expose()
+    );
+    assert_eq!(
+        log_values(&log, "encryption responder key")[0],
+        inb.encryption.expose()
+    );
+    if child.sa.proposal.esp.and_then(|(_, i)| i).is_some() {
+        assert_eq!(
+            log_values(&log, "integrity initiator key")[0],
+            out.integrity.expose()
+        );
+        assert_eq!(
+            log_values(&log, "integrity responder key")[0],
+            inb.integrity.expose()
+        );
+    }
+    assert_eq!(child.sa.outbound_spis, entry.s_spi_3);
+    assert_eq!(child.c_spis_out, entry.c_spi_2);
+    println!("established through the relay: {installed}");
+}

@@ -5,6 +5,8 @@
 # Usage: interop.sh [IKE_PROPOSAL [ESP_PROPOSAL]]   (strongSwan proposal strings)
 # ROLE=responder swaps the roles: strongSwan initiates (as a client would) and our responder
 # cores answer (ike_interop_strongswan.rs, the test-SGW's phase 1 and quick mode).
+# ROLE=relay runs our Client and Relay state machines (one process, client 198.51.100.10 and
+# relay c-side 198.51.100.1 / s-side 203.0.113.254 in one namespace) against the SGW.
 set -u
 # AUTH=rsa uses the lab PKI in pki/ (certificates with FQDN IDs) instead of the PSK.
 IKE=${1:-aes128-sha256-modp2048}; ESP=${2:-aes128-sha256}; ROLE=${ROLE:-initiator}; AUTH=${AUTH:-psk}
@@ -65,6 +67,14 @@ ip -n $S addr add 203.0.113.1/24 dev ikis0; ip -n $S link set ikis0 up
 ip -n $C route add 203.0.113.0/24 dev ikic0
 ip -n $S route add 198.51.100.0/24 dev ikis0
 ip -n $S addr add 10.9.0.1/24 dev lo
+if [ "$ROLE" = relay ]; then
+  # One namespace holds the client and both relay legs; the SGW sees only 203.0.113.254.
+  ip -n $C addr flush dev ikic0
+  ip -n $C addr add 203.0.113.254/24 dev ikic0
+  ip -n $C addr add 198.51.100.10/32 dev lo
+  ip -n $C addr add 198.51.100.1/32 dev lo
+  ip -n $S route del 198.51.100.0/24 dev ikis0 2>/dev/null
+fi
 cat > "$D/s/strongswan.conf" <<EOC
 charon {
   load_modular = no
@@ -148,7 +158,7 @@ PIDS+=($!)
 sleep 0.5
 cd "$here/../../../.." || exit 1
 IKE_INTEROP_AUTH=$AUTH IKE_INTEROP_IKE=$IKE IKE_INTEROP_ESP=$ESP IKE_INTEROP_SGW_LOG=$D/s/charon.log ip netns exec $C \
-  cargo test --offline -q -p ipsec-xlat --test ike_interop_strongswan -- --ignored --nocapture initiator
+  cargo test --offline -q -p ipsec-xlat --test ike_interop_strongswan -- --ignored --nocapture "$( [ "$ROLE" = relay ] && echo relay || echo initiator )"
 rc=$?
 sleep 0.3
 echo "SGW log: $D/s/charon.log, capture: $D/client.pcap"
