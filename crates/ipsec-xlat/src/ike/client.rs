@@ -406,13 +406,22 @@ impl Client {
                     let c_responder = Message::parse_exact(msg)
                         .map(|m| m.header().responder_cookie().0)
                         .map_err(|_| Step::Reject(Reject::Message))?;
+                    // From here on the exchange is committed to these s-side values: the tail
+                    // that carried them authenticated, and the Noise handshake is complete.
                     self.c_cookies.responder = c_responder;
                     self.s_cookies = mm2t.s_cookies;
                     core.set_initiator_cookie(mm2t.s_cookies.initiator);
                     core.set_nat_view(mm2t.relay_s, mm2t.sgw);
                     let mm3 = core
                         .handle_mm2(&self.to_s_side(msg), &mut self.rng)
-                        .map_err(phase1_step)?;
+                        .map_err(|e| match phase1_step(e) {
+                            // The handshake is spent: a bad mm2 behind a good tail cannot be
+                            // retried, so it ends the attempt.
+                            Step::Reject(_) => Step::Fatal(ClientError::Phase1(
+                                Phase1Error::Unexpected("mm2 refused after its tail"),
+                            )),
+                            fatal => fatal,
+                        })?;
                     let mm3 = self.to_c_side(mm3);
                     self.send(now, mm3, true);
                     Ok(session)

@@ -205,7 +205,7 @@ impl TestSgw {
         sa.peer = remote;
         let result = match h.exchange_type() {
             ExchangeType::IDENTITY_PROTECTION => {
-                Self::on_main_mode(sa, &self.config, local, remote, &bytes, &mut self.rng)
+                Self::on_main_mode(sa, local, remote, &bytes, &mut self.rng)
             }
             ExchangeType::QUICK_MODE => Self::on_quick_mode(
                 sa,
@@ -298,7 +298,6 @@ impl TestSgw {
 
     fn on_main_mode(
         sa: &mut IkeSa,
-        config: &TestSgwConfig,
         local: SocketAddr,
         remote: SocketAddr,
         msg: &[u8],
@@ -317,7 +316,6 @@ impl TestSgw {
         let (mm6, p1) = core.handle_mm5(msg, rng)?;
         let cookies = p1.cookies;
         sa.phase = Phase::Established(Box::new(p1));
-        let _ = config;
         Ok(vec![
             Out::Send(framed(local, remote, mm6)),
             Out::Event(SgwEvent::Phase1Established {

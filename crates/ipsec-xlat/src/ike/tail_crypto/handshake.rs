@@ -76,19 +76,15 @@ impl TailInitiator {
     }
 
     /// Produces the mm1 tail body: `-> e, es, s, ss` with `payload` (the user identification
-    /// and whatever else mm1 carries) encrypted, bound to `message`, the mm1 ISAKMP message as
-    /// sent to the relay. Call once; resend the same bytes on retransmission.
-    pub fn write_mm1(
-        &mut self,
-        message: &[u8],
-        payload: &[u8],
-    ) -> Result<Vec<u8>, TailCryptoError> {
+    /// and whatever else mm1 carries) encrypted, bound to `bound` (the mm1 ISAKMP message as
+    /// sent to the relay, then the tail header). Call once; resend the same bytes on retransmission.
+    pub fn write_mm1(&mut self, bound: &[u8], payload: &[u8]) -> Result<Vec<u8>, TailCryptoError> {
         check_len(payload, MM1_OVERHEAD)?;
         let state = self
             .state
             .as_mut()
             .ok_or(TailCryptoError::HandshakeFinished)?;
-        let plaintext = bound_plaintext(message, payload);
+        let plaintext = bound_plaintext(bound, payload);
         let mut out = vec![0u8; plaintext.len().saturating_add(MM1_OVERHEAD)];
         let n = state
             .write_message(&plaintext, &mut out)
@@ -97,13 +93,13 @@ impl TailInitiator {
         Ok(out)
     }
 
-    /// Reads the relay's mm2 tail body (`<- e, ee, se`), bound to `message`, the mm2 ISAKMP
-    /// message as received. On success the handshake is complete: returns the transport
+    /// Reads the relay's mm2 tail body (`<- e, ee, se`), bound to `bound` (the mm2 ISAKMP
+    /// message as received, then the tail header). On success the handshake is complete: returns the transport
     /// session and mm2's payload. A failed read leaves the initiator usable (snow restores its
     /// state), so a forged mm2 cannot kill a genuine exchange.
     pub fn read_mm2(
         &mut self,
-        message: &[u8],
+        bound: &[u8],
         body: &[u8],
     ) -> Result<(TailSession, Vec<u8>), TailCryptoError> {
         if body.len() < MM2_OVERHEAD {
@@ -121,7 +117,7 @@ impl TailInitiator {
             .read_message(body, &mut plaintext)
             .map_err(read_error)?;
         plaintext.truncate(n);
-        let payload = check_binding(&plaintext, message)?;
+        let payload = check_binding(&plaintext, bound)?;
         let state = self
             .state
             .take()
@@ -146,14 +142,15 @@ impl core::fmt::Debug for TailResponder {
 }
 
 impl TailResponder {
-    /// Reads a client's mm1 tail body, bound to `message` (the mm1 ISAKMP message as received),
+    /// Reads a client's mm1 tail body, bound to `bound` (the mm1 ISAKMP message as received, then
+    /// the tail header),
     /// and checks the client's static key with `is_authorised` before anything else happens.
     /// Returns the responder (to answer in mm2) and the mm1 payload.
     ///
     /// The relay's own ephemeral key for mm2 is drawn from `rng` here.
     pub fn accept_mm1<R, F>(
         local: &StaticKeypair,
-        message: &[u8],
+        bound: &[u8],
         body: &[u8],
         is_authorised: F,
         rng: &mut R,
@@ -185,7 +182,7 @@ impl TailResponder {
         if !is_authorised(&client) {
             return Err(TailCryptoError::UnauthorisedClient);
         }
-        let payload = check_binding(&plaintext, message)?;
+        let payload = check_binding(&plaintext, bound)?;
         Ok((Self { state, client }, payload))
     }
 
@@ -194,16 +191,16 @@ impl TailResponder {
         &self.client
     }
 
-    /// Produces the mm2 tail body bound to `message` (the mm2 ISAKMP message as it will be
-    /// sent to the client) and completes the handshake. The relay keeps the returned bytes to
+    /// Produces the mm2 tail body bound to `bound` (the mm2 ISAKMP message as it will be
+    /// sent to the client, then the tail header) and completes the handshake. The relay keeps the returned bytes to
     /// answer retransmitted mm1s with the same mm2.
     pub fn write_mm2(
         mut self,
-        message: &[u8],
+        bound: &[u8],
         payload: &[u8],
     ) -> Result<(TailSession, Vec<u8>), TailCryptoError> {
         check_len(payload, MM2_OVERHEAD)?;
-        let plaintext = bound_plaintext(message, payload);
+        let plaintext = bound_plaintext(bound, payload);
         let mut out = vec![0u8; plaintext.len().saturating_add(MM2_OVERHEAD)];
         let n = self
             .state

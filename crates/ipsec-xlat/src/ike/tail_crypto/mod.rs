@@ -27,9 +27,13 @@
 //!
 //! # Binding and replay
 //!
-//! Every sealed body starts, inside the encryption, with a 16-byte digest of the ISAKMP
-//! message it rides on (`SHA-256(message)[..16]`), so a tail cannot be moved onto another
-//! message. After the handshake, [`TailSession`] uses Noise's stateless transport with an
+//! Every sealed body starts, inside the encryption, with a 16-byte digest of what it is bound
+//! to, `SHA-256(bound)[..16]`, where `bound` is the ISAKMP message the tail rides on followed
+//! by the 8-byte tail header (type and body length), as `docs/PROTOCOL.md` recommends: a tail
+//! can neither move onto another message nor change its type. (snow's transport API has no
+//! associated data, hence the digest inside the plaintext; the AEAD tag covers it.) Callers
+//! build `bound` with the body length they will send: payload length plus [`MM1_OVERHEAD`],
+//! [`MM2_OVERHEAD`] or [`TRANSPORT_OVERHEAD`]. After the handshake, [`TailSession`] uses Noise's stateless transport with an
 //! explicit 8-byte counter in clear before the ciphertext, because IKE datagrams are lost,
 //! retransmitted and reordered; a 64-entry sliding window rejects replays. Retransmissions of
 //! *our own* messages resend the same bytes, so the receiver reports them as
@@ -93,7 +97,8 @@ pub enum TailCryptoError {
     /// Decryption or handshake authentication failed: forged, corrupted or for another key.
     #[error("tail failed authentication")]
     Authentication,
-    /// Authentic, but sealed for a different ISAKMP message than the one it arrived with.
+    /// Authentic, but sealed for a different ISAKMP message (or tail header) than the one it
+    /// arrived with.
     #[error("tail is bound to a different ISAKMP message")]
     WrongMessage,
     /// The handshake authenticated a client static key the relay does not authorise.
@@ -130,7 +135,7 @@ pub enum TailCryptoError {
     Internal(&'static str),
 }
 
-/// `SHA-256(message)[..16]`: what a tail is bound to.
+/// `SHA-256(bound)[..16]`: the binding digest (see the module docs).
 pub(crate) fn binding(message: &[u8]) -> [u8; BINDING_LEN] {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(message);

@@ -52,9 +52,9 @@ impl TailSession {
         &self.peer
     }
 
-    /// Seals `payload` into a tail body bound to `message`, the ISAKMP message (as it travels
-    /// on the client<->relay link) that the tail will follow. Uses the next send counter.
-    pub fn seal(&mut self, message: &[u8], payload: &[u8]) -> Result<Vec<u8>, TailCryptoError> {
+    /// Seals `payload` into a tail body bound to `bound`: the ISAKMP message (as it travels
+    /// on the client<->relay link) that the tail will follow, then the tail header. Uses the next send counter.
+    pub fn seal(&mut self, bound: &[u8], payload: &[u8]) -> Result<Vec<u8>, TailCryptoError> {
         let max = NOISE_MAX_MESSAGE.saturating_sub(TRANSPORT_OVERHEAD - COUNTER_LEN);
         if payload.len() > max {
             return Err(TailCryptoError::TooLong {
@@ -67,7 +67,7 @@ impl TailSession {
             return Err(TailCryptoError::CounterExhausted);
         }
         let counter = self.next_send;
-        let plaintext = bound_plaintext(message, payload);
+        let plaintext = bound_plaintext(bound, payload);
         let mut out = vec![0u8; COUNTER_LEN + plaintext.len() + TAG_LEN];
         let (head, ciphertext) = out.split_at_mut(COUNTER_LEN);
         head.copy_from_slice(&counter.to_be_bytes());
@@ -80,10 +80,10 @@ impl TailSession {
         Ok(out)
     }
 
-    /// Opens a tail body that arrived with `message`. Checks, in order: length, replay window
-    /// (before spending any crypto), authenticity, binding. Only an authentic, correctly bound
-    /// tail moves the replay window.
-    pub fn open(&mut self, message: &[u8], sealed: &[u8]) -> Result<Vec<u8>, TailCryptoError> {
+    /// Opens a tail body that arrived bound to `bound` (message, then tail header). Checks, in
+    /// order: length, replay window (before spending any crypto), authenticity, binding. Only
+    /// an authentic, correctly bound tail moves the replay window.
+    pub fn open(&mut self, bound: &[u8], sealed: &[u8]) -> Result<Vec<u8>, TailCryptoError> {
         let (head, ciphertext) = sealed
             .split_at_checked(COUNTER_LEN)
             .filter(|(_, c)| c.len() >= super::BINDING_LEN + TAG_LEN)
@@ -108,7 +108,7 @@ impl TailSession {
             .read_message(counter, ciphertext, &mut plaintext)
             .map_err(|_| TailCryptoError::Authentication)?;
         plaintext.truncate(n);
-        let payload = check_binding(&plaintext, message)?;
+        let payload = check_binding(&plaintext, bound)?;
         self.window.accept(counter);
         Ok(payload)
     }
