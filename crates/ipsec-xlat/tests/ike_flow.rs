@@ -332,10 +332,17 @@ impl Net {
     }
 
     fn client_child(&self, i: usize) -> Option<&ClientChild> {
-        self.client_events[i].iter().find_map(|e| match e {
-            ClientEvent::ChildEstablished(c) => Some(&**c),
-            _ => None,
-        })
+        self.client_children(i).into_iter().last()
+    }
+
+    fn client_children(&self, i: usize) -> Vec<&ClientChild> {
+        self.client_events[i]
+            .iter()
+            .filter_map(|e| match e {
+                ClientEvent::ChildEstablished(c) => Some(&**c),
+                _ => None,
+            })
+            .collect()
     }
 
     fn client_failure(&self, i: usize) -> Option<&ClientError> {
@@ -382,6 +389,7 @@ fn assert_consistent(net: &Net, i: usize) {
     let entries = net.ipsec_entries();
     let entry = entries
         .iter()
+        .rev()
         .find(|e| e.client.ip() == IpAddr::V4(net.clients[i].0))
         .expect("relay entry for this client");
     assert_eq!(entry.c_spi_1, client.c_spis_in);
@@ -714,4 +722,57 @@ fn relay_outputs_hold_no_ike_or_ipsec_key() {
 
 fn hex_of(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Rekeying: a second (and third) quick mode under the same IKE SA, each using the SPI grant
+/// the previous one brought, gives new keys, new SPIs on both legs and a new relay entry.
+#[test]
+fn rekey_makes_new_entries_under_the_same_ike_sa() {
+    let s = Scenario::default();
+    let mut net = single(&s);
+    net.run(deliver_all);
+    for round in 1..=2 {
+        let now = net.now;
+        net.clients[0].1.rekey(now).unwrap();
+        net.run(deliver_all);
+        assert_eq!(net.client_children(0).len(), round + 1);
+        assert_consistent(&net, 0);
+    }
+    let children = net.client_children(0);
+    let entries = net.ipsec_entries();
+    assert_eq!(entries.len(), 3);
+    assert_eq!(net.sgw_children().len(), 3);
+    // All SPIs distinct across the three bundles, on every leg.
+    for pick in [
+        |e: &IpsecTranslation| e.s_spi_2.esp,
+        |e: &IpsecTranslation| e.s_spi_3.esp,
+        |e: &IpsecTranslation| e.c_spi_1.esp,
+        |e: &IpsecTranslation| e.c_spi_2.esp,
+    ] {
+        let mut v: Vec<_> = entries.iter().map(|e| pick(e)).collect();
+        v.sort();
+        v.dedup();
+        assert_eq!(v.len(), 3);
+    }
+    // Fresh keys each time.
+    let k = |c: &ClientChild| c.sa.esp_out.as_ref().unwrap().encryption.expose().to_vec();
+    assert_ne!(k(children[0]), k(children[1]));
+    assert_ne!(k(children[1]), k(children[2]));
+    // One IKE SA throughout.
+    let ike: Vec<_> = net
+        .relay_events
+        .iter()
+        .filter(|e| matches!(e, RelayEvent::IkeTranslation(_)))
+        .collect();
+    assert_eq!(ike.len(), 1);
+}
+
+#[test]
+fn rekey_before_establishment_is_refused() {
+    let s = Scenario::default();
+    let mut net = single(&s);
+    let now = net.now;
+    assert_eq!(net.clients[0].1.rekey(now), Err(ClientError::NotReady));
+    net.run(deliver_all);
+    assert_consistent(&net, 0);
 }

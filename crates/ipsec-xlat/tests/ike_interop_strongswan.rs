@@ -459,10 +459,11 @@ fn client_through_relay_against_strongswan() {
         s.send_to(&t.payload, t.remote).unwrap();
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let mut established = None;
-    let mut entry = None;
+    let mut children = Vec::new();
+    let mut entries = Vec::new();
     let mut buf = vec![0u8; 65536];
-    while std::time::Instant::now() < deadline && (established.is_none() || entry.is_none()) {
+    // Two quick modes: the first, then a rekey under the same IKE SA.
+    while std::time::Instant::now() < deadline && (children.len() < 2 || entries.len() < 2) {
         let now = std::time::Instant::now();
         client.handle_timeout(now);
         while let Some(t) = client.poll_transmit() {
@@ -474,7 +475,14 @@ fn client_through_relay_against_strongswan() {
         while let Some(e) = client.poll_event() {
             println!("client: {e:?}");
             match e {
-                ClientEvent::ChildEstablished(c) => established = Some(c),
+                ClientEvent::ChildEstablished(c) => {
+                    children.push(c);
+                    if children.len() == 1 {
+                        client
+                            .rekey(now)
+                            .expect("rekey with the relay's next grant");
+                    }
+                }
                 ClientEvent::Failed(f) => panic!("client failed: {f}"),
                 _ => {}
             }
@@ -482,7 +490,7 @@ fn client_through_relay_against_strongswan() {
         while let Some(e) = relay.poll_event() {
             println!("relay: {e:?}");
             if let RelayEvent::IpsecTranslation(t) = e {
-                entry = Some(t);
+                entries.push(t);
             }
         }
         let mut got = false;
@@ -500,43 +508,48 @@ fn client_through_relay_against_strongswan() {
             std::thread::sleep(Duration::from_millis(2));
         }
     }
-    let child = established.expect("client established through the relay");
-    let entry = entry.expect("relay installed the IPsec translation");
-    println!("relay counters: {:?}", relay.counters());
-    std::thread::sleep(Duration::from_millis(500));
-    let log = std::fs::read_to_string(std::env::var("IKE_INTEROP_SGW_LOG").unwrap()).unwrap();
-    // The SGW installed SPIs: its inbound is s-SPI-3, its outbound s-SPI-2.
-    let installed = format!(
-        "CHILD_SA lab{{1}} established with SPIs {:08x}_i {:08x}_o",
-        entry.s_spi_3.esp.unwrap(),
-        entry.s_spi_2.esp.unwrap()
-    );
-    assert!(log.contains(&installed), "SGW log lacks: {installed}");
+    assert_eq!(children.len(), 2, "first child and rekeyed child");
+    assert_eq!(entries.len(), 2, "two relay entries");
+    let log = {
+        std::thread::sleep(Duration::from_millis(500));
+        std::fs::read_to_string(std::env::var("IKE_INTEROP_SGW_LOG").unwrap()).unwrap()
+    };
+    for (n, (child, entry)) in children.iter().zip(&entries).enumerate() {
+        // The SGW installed SPIs: its inbound is s-SPI-3, its outbound s-SPI-2.
+        let installed = format!(
+            "CHILD_SA lab{{{}}} established with SPIs {:08x}_i {:08x}_o",
+            n + 1,
+            entry.s_spi_3.esp.unwrap(),
+            entry.s_spi_2.esp.unwrap()
+        );
+        assert!(log.contains(&installed), "SGW log lacks: {installed}");
+        let out = child.sa.esp_out.as_ref().unwrap();
+        let inb = child.sa.esp_in.as_ref().unwrap();
+        assert_eq!(
+            log_values(&log, "encryption initiator key")[n],
+            out.encryption.expose()
+        );
+        assert_eq!(
+            log_values(&log, "encryption responder key")[n],
+            inb.encryption.expose()
+        );
+        if child.sa.proposal.esp.and_then(|(_, i)| i).is_some() {
+            assert_eq!(
+                log_values(&log, "integrity initiator key")[n],
+                out.integrity.expose()
+            );
+            assert_eq!(
+                log_values(&log, "integrity responder key")[n],
+                inb.integrity.expose()
+            );
+        }
+        assert_eq!(child.sa.outbound_spis, entry.s_spi_3);
+        assert_eq!(child.c_spis_out, entry.c_spi_2);
+        println!("established through the relay: {installed}");
+    }
     assert!(
         log.contains("203.0.113.254"),
         "the SGW talked to the relay's s-side"
     );
-    let out = child.sa.esp_out.as_ref().unwrap();
-    let inb = child.sa.esp_in.as_ref().unwrap();
-    assert_eq!(
-        log_values(&log, "encryption initiator key")[0],
-        out.encryption.expose()
-    );
-    assert_eq!(
-        log_values(&log, "encryption responder key")[0],
-        inb.encryption.expose()
-    );
-    if child.sa.proposal.esp.and_then(|(_, i)| i).is_some() {
-        assert_eq!(
-            log_values(&log, "integrity initiator key")[0],
-            out.integrity.expose()
-        );
-        assert_eq!(
-            log_values(&log, "integrity responder key")[0],
-            inb.integrity.expose()
-        );
-    }
-    assert_eq!(child.sa.outbound_spis, entry.s_spi_3);
-    assert_eq!(child.c_spis_out, entry.c_spi_2);
-    println!("established through the relay: {installed}");
+    println!("relay counters: {:?}", relay.counters());
 }

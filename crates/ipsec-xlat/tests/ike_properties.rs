@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use ipsec_xlat::ike::crypto::*;
 use ipsec_xlat::ike::dh::SharedSecret;
-use ipsec_xlat::ike::tail_content::{Mm1Tail, Mm2Tail, Mm5Tail, Mm6Tail, Qm3Tail};
+use ipsec_xlat::ike::tail_content::{Mm1Tail, Mm2Tail, Mm5Tail, Qm3Tail, SpiGrant};
 use ipsec_xlat::ike::tail_crypto::StaticKeypair;
 use ipsec_xlat::ike::{IdentityRule, Relay, RelayConfig};
 use proptest::prelude::*;
@@ -94,7 +94,7 @@ proptest! {
         let _ = Mm1Tail::decode(&bytes);
         let _ = Mm2Tail::decode(&bytes);
         let _ = Mm5Tail::decode(&bytes);
-        let _ = Mm6Tail::decode(&bytes);
+        let _ = SpiGrant::decode(&bytes);
         let _ = Qm3Tail::decode(&bytes);
     }
 

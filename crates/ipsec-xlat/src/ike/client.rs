@@ -13,7 +13,10 @@
 //! | 2 | mm3 | mm4 |
 //! | 3 | mm5 + tail (c-SPI-1, float to 4500?) | mm6 + tail (s-SPI-2 to offer, c-SPI-2 to send with) |
 //! | 4 | qm1 (offering s-SPI-2) | qm2 (SGW's s-SPI-3) |
-//! | 5 | qm3 + tail (s-SPI-3, encapsulation) | (nothing: qm2 is repeated if qm3 was lost) |
+//! | 5 | qm3 + tail (s-SPI-3, grant used, c-SPI-1, encapsulation) | (nothing: qm2 is repeated if qm3 was lost) |
+//!
+//! qm2 also brings, in its tail, the relay's SPI grant for the *next* quick mode, which
+//! [`Client::rekey`] uses: a rekey is steps 4 and 5 again under the same IKE SA.
 //!
 //! Requests are retransmitted with backoff until answered; a repeated qm2 is answered with
 //! the same qm3. Failures reach the caller as [`ClientEvent::Failed`] with a typed error.
@@ -33,7 +36,7 @@ use super::phase1::{MainModeInitiator, NatState, Phase1Config, Phase1Error, Phas
 use super::phase2::{
     BundleSpis, ChildConfig, ChildProposal, ChildSa, Encapsulation, Phase2Error, QuickModeInitiator,
 };
-use super::tail_content::{Mm1Tail, Mm2Tail, Mm5Tail, Mm6Tail, Qm3Tail, TailContentError, UserId};
+use super::tail_content::{Mm1Tail, Mm2Tail, Mm5Tail, Qm3Tail, SpiGrant, TailContentError, UserId};
 use super::tail_crypto::{
     StaticKeypair, StaticPublicKey, TailCryptoError, TailInitiator, TailSession, MM1_OVERHEAD,
     TRANSPORT_OVERHEAD,
@@ -126,6 +129,10 @@ pub enum ClientError {
     /// A message or tail could not be built.
     #[error("encoding: {0}")]
     Encoding(String),
+    /// A rekey was asked for before the IKE SA was established, or while another quick mode
+    /// runs, or with no SPI grant from the relay left.
+    #[error("cannot start a quick mode now")]
+    NotReady,
 }
 
 impl From<IsakmpError> for ClientError {
@@ -175,11 +182,17 @@ enum State {
         session: TailSession,
         p1: Box<Phase1Sa>,
         qm: QuickModeInitiator,
-        mm6: Mm6Tail,
+        /// The grant this quick mode offers (s-SPI-2) and sends with (c-SPI-2).
+        grant: SpiGrant,
+        /// c-SPI-1 of this quick mode.
         c_spis: BundleSpis,
+        /// Grants for later quick modes.
+        spare: VecDeque<SpiGrant>,
     },
     Established {
+        session: TailSession,
         p1: Box<Phase1Sa>,
+        spare: VecDeque<SpiGrant>,
         /// The qm2 we answered and our qm3, to answer a repeated qm2.
         last: Option<(Vec<u8>, Transmit)>,
     },
@@ -449,22 +462,7 @@ impl Client {
                         .handle_mm4(&self.to_s_side(msg), &mut self.rng)
                         .map_err(phase1_step)?;
                     let nat = core.nat().unwrap_or_default();
-                    let c_spis = BundleSpis {
-                        esp: self
-                            .config
-                            .child
-                            .proposals
-                            .iter()
-                            .any(|p| p.esp.is_some())
-                            .then(|| random_spi(&mut self.rng)),
-                        ah: self
-                            .config
-                            .child
-                            .proposals
-                            .iter()
-                            .any(|p| p.ah.is_some())
-                            .then(|| random_spi(&mut self.rng)),
-                    };
+                    let c_spis = self.fresh_c_spis();
                     let items = Mm5Tail {
                         c_spis,
                         s_float: nat.float(),
@@ -505,48 +503,24 @@ impl Client {
                     let items = session
                         .open(&aad, &body)
                         .map_err(|_| Step::Reject(Reject::Tail))?;
-                    let mm6t = Mm6Tail::decode(&items).map_err(|e| Step::Fatal(e.into()))?;
+                    let grant = SpiGrant::decode(&items).map_err(|e| Step::Fatal(e.into()))?;
                     let p1 = core.handle_mm6(&self.to_s_side(msg)).map_err(phase1_step)?;
-                    let child_config = ChildConfig {
-                        proposals: self
-                            .config
-                            .child
-                            .proposals
-                            .iter()
-                            .map(|p| ChildProposal {
-                                mode: if nat.float() {
-                                    Encapsulation::UdpTunnel
-                                } else {
-                                    Encapsulation::Tunnel
-                                },
-                                ..*p
-                            })
-                            .collect(),
-                        ..self.config.child.clone()
-                    };
-                    let (qm, qm1) = QuickModeInitiator::start(
-                        &p1,
-                        child_config,
-                        mm6t.s_spi_offer,
-                        &mut self.rng,
-                    )
-                    .map_err(|e| Step::Fatal(e.into()))?;
+                    let qm = self.start_quick(now, &p1, nat.float(), grant.s_spi_offer)?;
                     self.events.push_back(ClientEvent::Phase1Established {
                         cookies: p1.cookies,
                         nat,
                     });
-                    let qm1 = self.to_c_side(qm1);
-                    self.send(now, qm1, true);
-                    Ok((Box::new(p1), qm, mm6t))
+                    Ok((Box::new(p1), qm, grant))
                 })();
                 match r {
-                    Ok((p1, qm, mm6)) => (
+                    Ok((p1, qm, grant)) => (
                         State::AwaitQm2 {
                             session,
                             p1,
                             qm,
-                            mm6,
+                            grant,
                             c_spis,
+                            spare: VecDeque::new(),
                         },
                         Ok(()),
                     ),
@@ -565,19 +539,32 @@ impl Client {
                 mut session,
                 p1,
                 mut qm,
-                mm6,
+                grant,
                 c_spis,
+                mut spare,
             } => {
                 let r = (|| {
-                    if tail.is_some() {
-                        return Err(Step::Reject(Reject::Tail));
-                    }
+                    // The relay's grant for the next quick mode rides on qm2.
+                    let next_grant = match tail {
+                        Some((TailType::TRANSPORT, header, body)) => {
+                            let mut aad = msg.to_vec();
+                            aad.extend_from_slice(&header);
+                            let items = session
+                                .open(&aad, &body)
+                                .map_err(|_| Step::Reject(Reject::Tail))?;
+                            Some(SpiGrant::decode(&items).map_err(|e| Step::Fatal(e.into()))?)
+                        }
+                        Some(_) => return Err(Step::Reject(Reject::Tail)),
+                        None => None,
+                    };
                     let (qm3, sa) = qm
                         .handle_qm2(&p1, &self.to_s_side(msg))
                         .map_err(phase2_step)?;
                     let s_udp_encap = sa.proposal.mode == Encapsulation::UdpTunnel;
                     let items = Qm3Tail {
                         s_spi_sgw: sa.outbound_spis,
+                        s_spi_offer: grant.s_spi_offer,
+                        c_spi_client: c_spis,
                         s_udp_encap,
                         c_udp_encap: self.config.c_udp_encap,
                     }
@@ -590,34 +577,45 @@ impl Client {
                         .push_back(ClientEvent::ChildEstablished(Box::new(ClientChild {
                             sa,
                             c_spis_in: c_spis,
-                            c_spis_out: mm6.c_spi_relay,
+                            c_spis_out: grant.c_spi_relay,
                             s_udp_encap,
                             c_udp_encap: self.config.c_udp_encap,
                             relay: self.config.relay,
                         })));
-                    Ok(t)
+                    Ok((t, next_grant))
                 })();
                 match r {
-                    Ok(t) => (
-                        State::Established {
-                            p1,
-                            last: Some((msg.to_vec(), t)),
-                        },
-                        Ok(()),
-                    ),
+                    Ok((t, next_grant)) => {
+                        spare.extend(next_grant);
+                        (
+                            State::Established {
+                                session,
+                                p1,
+                                spare,
+                                last: Some((msg.to_vec(), t)),
+                            },
+                            Ok(()),
+                        )
+                    }
                     Err(e) => (
                         State::AwaitQm2 {
                             session,
                             p1,
                             qm,
-                            mm6,
+                            grant,
                             c_spis,
+                            spare,
                         },
                         Err(e),
                     ),
                 }
             }
-            State::Established { p1, last } => {
+            State::Established {
+                session,
+                p1,
+                spare,
+                last,
+            } => {
                 let result = match &last {
                     Some((qm2, qm3)) if qm2.as_slice() == msg => {
                         self.transmits.push_back(qm3.clone());
@@ -625,9 +623,107 @@ impl Client {
                     }
                     _ => Err(Step::Reject(Reject::Unexpected)),
                 };
-                (State::Established { p1, last }, result)
+                (
+                    State::Established {
+                        session,
+                        p1,
+                        spare,
+                        last,
+                    },
+                    result,
+                )
             }
             State::Failed => (State::Failed, Err(Step::Reject(Reject::Unexpected))),
+        }
+    }
+
+    /// Starts a quick mode offering the relay's granted s-side SPIs; sends qm1.
+    fn start_quick(
+        &mut self,
+        now: Instant,
+        p1: &Phase1Sa,
+        float: bool,
+        s_spis: BundleSpis,
+    ) -> Result<QuickModeInitiator, Step> {
+        let child_config = ChildConfig {
+            proposals: self
+                .config
+                .child
+                .proposals
+                .iter()
+                .map(|p| ChildProposal {
+                    mode: if float {
+                        Encapsulation::UdpTunnel
+                    } else {
+                        Encapsulation::Tunnel
+                    },
+                    ..*p
+                })
+                .collect(),
+            ..self.config.child.clone()
+        };
+        let (qm, qm1) = QuickModeInitiator::start(p1, child_config, s_spis, &mut self.rng)
+            .map_err(|e| Step::Fatal(e.into()))?;
+        let qm1 = self.to_c_side(qm1);
+        self.send(now, qm1, true);
+        Ok(qm)
+    }
+
+    /// Starts a new quick mode under the established IKE SA (rekeying), using the SPI grant
+    /// the previous quick mode brought. The new bundle arrives as another
+    /// [`ClientEvent::ChildEstablished`]; the caller retires the old one when its lifetime
+    /// ends (the relay's entries follow the same rule).
+    pub fn rekey(&mut self, now: Instant) -> Result<(), ClientError> {
+        if !matches!(&self.state, State::Established { spare, .. } if !spare.is_empty()) {
+            return Err(ClientError::NotReady);
+        }
+        let State::Established {
+            session,
+            p1,
+            mut spare,
+            last,
+        } = core::mem::replace(&mut self.state, State::Failed)
+        else {
+            return Err(ClientError::NotReady);
+        };
+        let Some(grant) = spare.pop_front() else {
+            self.state = State::Established {
+                session,
+                p1,
+                spare,
+                last,
+            };
+            return Err(ClientError::NotReady);
+        };
+        let c_spis = self.fresh_c_spis();
+        let float = p1.nat.float();
+        match self.start_quick(now, &p1, float, grant.s_spi_offer) {
+            Ok(qm) => {
+                self.state = State::AwaitQm2 {
+                    session,
+                    p1,
+                    qm,
+                    grant,
+                    c_spis,
+                    spare,
+                };
+                Ok(())
+            }
+            Err(Step::Fatal(e)) => {
+                self.fail(e.clone());
+                Err(e)
+            }
+            Err(Step::Reject(_)) => Err(ClientError::NotReady),
+        }
+    }
+
+    /// New c-side inbound SPIs for the protocols our proposals use.
+    fn fresh_c_spis(&mut self) -> BundleSpis {
+        let uses = |f: fn(&ChildProposal) -> bool| self.config.child.proposals.iter().any(f);
+        let (esp, ah) = (uses(|p| p.esp.is_some()), uses(|p| p.ah.is_some()));
+        BundleSpis {
+            esp: esp.then(|| random_spi(&mut self.rng)),
+            ah: ah.then(|| random_spi(&mut self.rng)),
         }
     }
 

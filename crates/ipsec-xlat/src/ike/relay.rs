@@ -11,9 +11,14 @@
 //! | mm2 s→c | record the SGW's CKY-R, choose c-side CKY-R, answer the handshake with SGW, s-address and s-cookies, report an [`IkeTranslation`] |
 //! | mm3, mm4 | header translation only |
 //! | mm5 c→s | tail: c-SPI-1 and whether to float to 4500; strip, forward (on 4500 if so) |
-//! | mm6 s→c | allocate s-SPI-2 and c-SPI-2 per protocol, tail them to the client |
-//! | qm1, qm2 | header translation only |
-//! | qm3 c→s | tail: s-SPI-3 and encapsulations; report an [`IpsecTranslation`]; strip, forward |
+//! | mm6 s→c | allocate s-SPI-2 and c-SPI-2 per protocol (an SPI grant), tail them to the client |
+//! | qm1 c→s | header translation only |
+//! | qm2 s→c (first SGW message of any quick mode) | header translation, plus a fresh grant for the next quick mode |
+//! | qm3 c→s | tail: s-SPI-3, the grant used, c-SPI-1, encapsulations; report an [`IpsecTranslation`]; strip, forward |
+//!
+//! Rekeying is a new quick mode under the same IKE SA: it uses the grant the previous one
+//! brought and yields a new [`IpsecTranslation`]; the datapath retires the old entry when its
+//! lifetime ends.
 //!
 //! Unknown cookies, missing or unauthentic tails, unauthorised clients and users without an
 //! SGW are dropped and counted, never reflected. A datagram repeated byte for byte is answered
@@ -30,7 +35,7 @@ use rand_core::{CryptoRng, RngCore, SeedableRng};
 use super::crypto::Cookies;
 use super::endpoint::{framed, ike_bytes, set_cookies, tail_aad, Transmit, NAT_T_PORT};
 use super::phase2::BundleSpis;
-use super::tail_content::{Mm1Tail, Mm2Tail, Mm5Tail, Mm6Tail, Qm3Tail, UserId};
+use super::tail_content::{Mm1Tail, Mm2Tail, Mm5Tail, Qm3Tail, SpiGrant, UserId};
 use super::tail_crypto::{
     StaticKeypair, StaticPublicKey, TailCryptoError, TailResponder, TailSession, MM2_OVERHEAD,
     TRANSPORT_OVERHEAD,
@@ -182,8 +187,14 @@ struct Session {
     relay_s: SocketAddr,
     user: UserId,
     tail: TailState,
+    /// From mm5: c-SPI-1 of the first quick mode, and the protocol set of every grant.
     c_spis: Option<BundleSpis>,
-    allocated: Option<Mm6Tail>,
+    /// Whether mm6 (and its grant) went out.
+    mm6_done: bool,
+    /// Grants handed out and not yet used, by their s-SPI-2.
+    grants: Vec<SpiGrant>,
+    /// Quick mode message IDs already seen from the SGW (each gets one grant).
+    quick_seen: HashSet<u32>,
     c_udp_encap: bool,
     /// Last datagram from the client and what it produced.
     last_c: Option<(Vec<u8>, Transmit)>,
@@ -375,18 +386,21 @@ impl Relay {
                 }
             } else if exchange == ExchangeType::QUICK_MODE {
                 let q3 = Qm3Tail::decode(&items).map_err(|_| Drop::TailContent)?;
-                let (Some(c_spi_1), Some(alloc)) = (session.c_spis, session.allocated) else {
-                    return Err(Drop::TailContent);
-                };
+                let used = session
+                    .grants
+                    .iter()
+                    .position(|g| g.s_spi_offer == q3.s_spi_offer)
+                    .ok_or(Drop::TailContent)?;
+                let grant = session.grants.remove(used);
                 session.c_udp_encap = q3.c_udp_encap;
                 ipsec = Some(IpsecTranslation {
                     client: session.client,
                     relay_c: session.relay_c,
                     relay_s: session.relay_s,
                     sgw: session.sgw,
-                    c_spi_1,
-                    c_spi_2: alloc.c_spi_relay,
-                    s_spi_2: alloc.s_spi_offer,
+                    c_spi_1: q3.c_spi_client,
+                    c_spi_2: grant.c_spi_relay,
+                    s_spi_2: grant.s_spi_offer,
                     s_spi_3: q3.s_spi_sgw,
                     s_udp_encap: q3.s_udp_encap,
                     c_udp_encap: q3.c_udp_encap,
@@ -471,7 +485,9 @@ impl Relay {
                 user,
                 tail: TailState::Handshake(Box::new(responder)),
                 c_spis: None,
-                allocated: None,
+                mm6_done: false,
+                grants: Vec::new(),
+                quick_seen: HashSet::new(),
                 c_udp_encap: false,
                 last_c: None,
                 last_s: None,
@@ -523,10 +539,12 @@ impl Relay {
             if session.s_cookies.responder != [0; 8] && session.s_cookies.responder != cky_r {
                 return Err(Drop::UnknownCookies);
             }
-            let mm6 = exchange == ExchangeType::IDENTITY_PROTECTION
-                && encrypted
-                && session.allocated.is_none();
-            if mm6 {
+            let mm6 =
+                exchange == ExchangeType::IDENTITY_PROTECTION && encrypted && !session.mm6_done;
+            let new_quick = exchange == ExchangeType::QUICK_MODE
+                && session.mm6_done
+                && !session.quick_seen.contains(&h.message_id());
+            if mm6 || new_quick {
                 let c_spis = session.c_spis.ok_or(Drop::TailContent)?;
                 let n = usize::from(c_spis.esp.is_some()) + usize::from(c_spis.ah.is_some());
                 spis.resize(n * 2, 0);
@@ -577,7 +595,12 @@ impl Relay {
             });
             join(&out, TailType::HANDSHAKE, &body).map_err(|_| Drop::TailContent)?
         } else if !spis.is_empty() {
-            // mm6: allocate our SPIs for the first quick mode and tell the client.
+            // mm6, or the first SGW message of a quick mode: grant SPIs for the next quick
+            // mode and tell the client.
+            if exchange == ExchangeType::QUICK_MODE {
+                session.quick_seen.insert(h.message_id());
+            }
+            session.mm6_done = true;
             let c_spis = session.c_spis.ok_or(Drop::TailContent)?;
             let mut it = spis.into_iter();
             let mut pick = |present: bool| if present { it.next() } else { None };
@@ -585,7 +608,7 @@ impl Relay {
             let s_ah = pick(c_spis.ah.is_some());
             let c_esp = pick(c_spis.esp.is_some());
             let c_ah = pick(c_spis.ah.is_some());
-            let alloc = Mm6Tail {
+            let alloc = SpiGrant {
                 s_spi_offer: BundleSpis {
                     esp: s_esp,
                     ah: s_ah,
@@ -595,7 +618,7 @@ impl Relay {
                     ah: c_ah,
                 },
             };
-            session.allocated = Some(alloc);
+            session.grants.push(alloc);
             let items = alloc.encode().map_err(|_| Drop::TailContent)?;
             let TailState::Session(tails) = &mut session.tail else {
                 return Err(Drop::TailMissing);

@@ -6,8 +6,14 @@
 //! | mm1 | client → relay (handshake) | USER_ID |
 //! | mm2 | relay → client (handshake) | SGW, RELAY_S_ADDR, S_COOKIES |
 //! | mm5 | client → relay | C_SPI (client's c-side inbound SPI per protocol), S_FLOAT |
-//! | mm6 | relay → client | S_SPI_OFFER (s-SPI-2 per protocol), C_SPI_RELAY (c-SPI-2 per protocol) |
-//! | qm3 | client → relay | S_SPI_SGW (s-SPI-3 per protocol), S_UDP_ENCAP, C_UDP_ENCAP |
+//! | mm6 | relay → client | an [`SpiGrant`]: S_SPI_OFFER (s-SPI-2), C_SPI_RELAY (c-SPI-2) |
+//! | first SGW message of each later quick mode (qm2, or an SGW's qm1) | relay → client | a fresh [`SpiGrant`] |
+//! | qm3 | client → relay | S_SPI_SGW (s-SPI-3), S_SPI_OFFER (which grant), C_SPI (c-SPI-1), S_UDP_ENCAP, C_UDP_ENCAP |
+//!
+//! Why grants: the client must put s-SPI-2 (the relay's s-side SPI) in qm1's encrypted SA
+//! payload, so the relay allocates it *before* each quick mode. One grant comes with mm6 for
+//! the first quick mode; every quick mode then brings the next one, so rekeying never waits for
+//! an extra round trip. The client names the grant it used in qm3's tail.
 //!
 //! Every item we define is critical (top bit set): a peer that does not understand one must
 //! refuse the tail rather than act on half of it.
@@ -99,9 +105,9 @@ pub struct Mm5Tail {
     pub s_float: bool,
 }
 
-/// mm6 tail contents.
+/// SPIs the relay allocated for one quick mode (mm6's tail, then one per later quick mode).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Mm6Tail {
+pub struct SpiGrant {
     /// s-SPI-2: what the client offers to the SGW in qm1.
     pub s_spi_offer: BundleSpis,
     /// c-SPI-2: what the client puts on packets it sends to the relay.
@@ -113,6 +119,10 @@ pub struct Mm6Tail {
 pub struct Qm3Tail {
     /// s-SPI-3: the SGW's SPIs from qm2.
     pub s_spi_sgw: BundleSpis,
+    /// The grant this quick mode used (its s-SPI-2).
+    pub s_spi_offer: BundleSpis,
+    /// c-SPI-1 of this quick mode: what the relay puts on packets to the client.
+    pub c_spi_client: BundleSpis,
     /// ESP/AH toward the SGW in UDP (negotiated UDP-encapsulated mode).
     pub s_udp_encap: bool,
     /// ESP/AH between client and relay in UDP.
@@ -306,7 +316,7 @@ impl Mm5Tail {
     }
 }
 
-impl Mm6Tail {
+impl SpiGrant {
     /// The item list.
     pub fn encode(&self) -> Result<Vec<u8>, TailError> {
         let mut out = Vec::new();
@@ -330,6 +340,8 @@ impl Qm3Tail {
     pub fn encode(&self) -> Result<Vec<u8>, TailError> {
         let mut out = Vec::new();
         put_spis(&mut out, item::S_SPI_SGW, &self.s_spi_sgw)?;
+        put_spis(&mut out, item::S_SPI_OFFER, &self.s_spi_offer)?;
+        put_spis(&mut out, item::C_SPI, &self.c_spi_client)?;
         put_flag(&mut out, item::S_UDP_ENCAP, self.s_udp_encap)?;
         put_flag(&mut out, item::C_UDP_ENCAP, self.c_udp_encap)?;
         Ok(out)
@@ -339,10 +351,18 @@ impl Qm3Tail {
     pub fn decode(plaintext: &[u8]) -> Result<Self, TailContentError> {
         let found = collect(
             plaintext,
-            &[item::S_SPI_SGW, item::S_UDP_ENCAP, item::C_UDP_ENCAP],
+            &[
+                item::S_SPI_SGW,
+                item::S_SPI_OFFER,
+                item::C_SPI,
+                item::S_UDP_ENCAP,
+                item::C_UDP_ENCAP,
+            ],
         )?;
         Ok(Self {
             s_spi_sgw: get_spis(item::S_SPI_SGW, value(&found, item::S_SPI_SGW)?)?,
+            s_spi_offer: get_spis(item::S_SPI_OFFER, value(&found, item::S_SPI_OFFER)?)?,
+            c_spi_client: get_spis(item::C_SPI, value(&found, item::C_SPI)?)?,
             s_udp_encap: get_flag(item::S_UDP_ENCAP, value(&found, item::S_UDP_ENCAP)?)?,
             c_udp_encap: get_flag(item::C_UDP_ENCAP, value(&found, item::C_UDP_ENCAP)?)?,
         })
@@ -377,16 +397,18 @@ mod tests {
             s_float: true,
         };
         assert_eq!(Mm5Tail::decode(&m5.encode().unwrap()).unwrap(), m5);
-        let m6 = Mm6Tail {
+        let m6 = SpiGrant {
             s_spi_offer: spis,
             c_spi_relay: BundleSpis {
                 esp: Some(7),
                 ah: None,
             },
         };
-        assert_eq!(Mm6Tail::decode(&m6.encode().unwrap()).unwrap(), m6);
+        assert_eq!(SpiGrant::decode(&m6.encode().unwrap()).unwrap(), m6);
         let q3 = Qm3Tail {
             s_spi_sgw: spis,
+            s_spi_offer: spis,
+            c_spi_client: spis,
             s_udp_encap: true,
             c_udp_encap: false,
         };
