@@ -178,6 +178,7 @@ impl Net {
                     sgw: sa(SGW, 500),
                     s_side: None,
                 }],
+                half_open_timeout: core::time::Duration::from_secs(30),
             },
             &mut rng,
         );
@@ -289,6 +290,8 @@ impl Net {
     /// Runs until nothing is in flight and no timer is armed (or a bound is hit). `fate`
     /// decides each datagram's fate from its index in the run and the datagram.
     fn run(&mut self, mut fate: impl FnMut(usize, &Transmit) -> Fate) {
+        // Timers further out than this (SA lifetimes) are left for `advance`.
+        let horizon = self.now + Duration::from_secs(600);
         for _ in 0..10_000 {
             let mut queue = self.collect();
             if queue.is_empty() {
@@ -297,7 +300,7 @@ impl Net {
                     .chain(self.clients.iter().map(|(_, c)| c.poll_timeout()))
                     .flatten()
                     .min();
-                let Some(next) = next else {
+                let Some(next) = next.filter(|n| *n <= horizon) else {
                     return;
                 };
                 self.now = self.now.max(next);
@@ -305,6 +308,7 @@ impl Net {
                     c.handle_timeout(self.now);
                 }
                 self.sgw.handle_timeout(self.now);
+                self.relay.handle_timeout(self.now);
                 continue;
             }
             while let Some(t) = queue.pop_front() {
@@ -715,7 +719,13 @@ fn relay_outputs_hold_no_ike_or_ipsec_key() {
                 s_spi_3: _,
                 s_udp_encap: _,
                 c_udp_encap: _,
+                lifetime_secs: _,
             }) => {}
+            RelayEvent::IkeExpired {
+                client: _,
+                c_cookies: _,
+                s_cookies: _,
+            } => {}
         }
     }
 }
@@ -775,4 +785,55 @@ fn rekey_before_establishment_is_refused() {
     assert_eq!(net.clients[0].1.rekey(now), Err(ClientError::NotReady));
     net.run(deliver_all);
     assert_consistent(&net, 0);
+}
+
+/// The relay forgets an IKE session when the SA's lifetime (read from mm2's SA payload) ends,
+/// and a half-open one when the SGW never answers.
+#[test]
+fn relay_expires_ike_sessions() {
+    let s = Scenario::default();
+    let mut net = single(&s);
+    net.run(deliver_all);
+    assert_consistent(&net, 0);
+    assert_eq!(net.relay.sessions(), 1);
+    let entry = net.ipsec_entries()[0].clone();
+    assert_eq!(
+        entry.lifetime_secs, 3960,
+        "the child lifetime reaches the relay"
+    );
+    let expiry = net.relay.poll_timeout().unwrap();
+    let left = expiry - net.now;
+    assert!(
+        left <= Duration::from_secs(15840) && left > Duration::from_secs(15839),
+        "expires with the 15840 s phase-1 lifetime, {left:?} left"
+    );
+    net.relay.handle_timeout(expiry - Duration::from_secs(1));
+    assert_eq!(net.relay.sessions(), 1);
+    net.relay.handle_timeout(expiry);
+    assert_eq!(net.relay.sessions(), 0);
+    assert!(matches!(
+        net.relay.poll_event(),
+        Some(RelayEvent::IkeExpired { .. })
+    ));
+    // Its cookies are unknown now: a late message is dropped, not forwarded.
+    net.relay.retire(&entry);
+
+    // Half-open: the SGW is silent.
+    let mut net = single(&s);
+    net.run(|_, t| {
+        if t.remote.ip() == IpAddr::V4(SGW) {
+            Fate::Dropped
+        } else {
+            Fate::Delivered
+        }
+    });
+    assert!(matches!(
+        net.client_failure(0),
+        Some(ClientError::Timeout(_))
+    ));
+    assert_eq!(net.relay.sessions(), 0, "half-open session forgotten");
+    assert!(net
+        .relay_events
+        .iter()
+        .any(|e| matches!(e, RelayEvent::IkeExpired { .. })));
 }

@@ -413,6 +413,7 @@ fn client_through_relay_against_strongswan() {
                 sgw: SocketAddr::from((sgw, 500)),
                 s_side: None,
             }],
+            half_open_timeout: core::time::Duration::from_secs(30),
         },
         &mut rng,
     );

@@ -567,6 +567,7 @@ impl Client {
                         c_spi_client: c_spis,
                         s_udp_encap,
                         c_udp_encap: self.config.c_udp_encap,
+                        lifetime_secs: sa.proposal.lifetime_secs,
                     }
                     .encode()
                     .map_err(|e| Step::Fatal(e.into()))?;

@@ -25,6 +25,7 @@
 //! with what the first one produced (the tail replay window would otherwise refuse it).
 
 use core::net::{IpAddr, SocketAddr};
+use core::time::Duration;
 use std::collections::VecDeque;
 use std::time::Instant;
 
@@ -34,13 +35,14 @@ use rand_core::{CryptoRng, RngCore, SeedableRng};
 
 use super::crypto::Cookies;
 use super::endpoint::{framed, ike_bytes, set_cookies, tail_aad, Transmit, NAT_T_PORT};
+use super::phase1::{chosen_lifetime, Chain};
 use super::phase2::BundleSpis;
 use super::tail_content::{Mm1Tail, Mm2Tail, Mm5Tail, Qm3Tail, SpiGrant, UserId};
 use super::tail_crypto::{
     StaticKeypair, StaticPublicKey, TailCryptoError, TailResponder, TailSession, MM2_OVERHEAD,
     TRANSPORT_OVERHEAD,
 };
-use crate::wire::isakmp::{ExchangeType, IdType};
+use crate::wire::isakmp::{ExchangeType, IdType, PayloadType, SaPayload};
 use crate::wire::tail::{join, split, TailType};
 
 /// One row of the identification table: which SGW serves which users.
@@ -93,6 +95,8 @@ pub struct RelayConfig {
     pub authorised_clients: Vec<StaticPublicKey>,
     /// The identification table, first match wins.
     pub identities: Vec<IdentityRule>,
+    /// How long an IKE session may stay without the SGW's mm2 before it is forgotten.
+    pub half_open_timeout: Duration,
 }
 
 /// The IKE translation entry, reported when mm2 completes it.
@@ -138,6 +142,9 @@ pub struct IpsecTranslation {
     pub s_udp_encap: bool,
     /// ESP/AH on the c-side in UDP.
     pub c_udp_encap: bool,
+    /// Negotiated lifetime of the bundle in seconds: the entry is retired after it (a rekey
+    /// makes its successor before then).
+    pub lifetime_secs: u32,
 }
 
 /// What the relay reports.
@@ -147,6 +154,16 @@ pub enum RelayEvent {
     IkeTranslation(IkeTranslation),
     /// An IPsec translation entry is complete.
     IpsecTranslation(IpsecTranslation),
+    /// An IKE session ended (its SA lifetime passed, or it never got the SGW's answer): remove
+    /// the IKE translation entry with these cookies.
+    IkeExpired {
+        /// The client.
+        client: SocketAddr,
+        /// Cookies on the c-side.
+        c_cookies: Cookies,
+        /// Cookies on the s-side (responder half zero if mm2 never came).
+        s_cookies: Cookies,
+    },
 }
 
 /// Dropped datagrams by reason, and forwarded ones.
@@ -179,6 +196,10 @@ enum TailState {
 }
 
 struct Session {
+    /// When mm1 arrived.
+    created: Instant,
+    /// When the IKE SA's lifetime ends (known from mm2's SA payload).
+    expires: Option<Instant>,
     client: SocketAddr,
     relay_c: SocketAddr,
     c_cookies: Cookies,
@@ -313,15 +334,15 @@ impl Relay {
     /// Feeds one UDP payload received on `local` (a c-side or s-side address) from `remote`.
     pub fn handle_datagram(
         &mut self,
-        _now: Instant,
+        now: Instant,
         local: SocketAddr,
         remote: SocketAddr,
         payload: &[u8],
     ) {
         let result = if local.ip() == self.config.c_side.ip() {
-            self.on_client_datagram(local, remote, payload)
+            self.on_client_datagram(now, local, remote, payload)
         } else {
-            self.on_sgw_datagram(local, remote, payload)
+            self.on_sgw_datagram(now, local, remote, payload)
         };
         if let Err(d) = result {
             self.count(d);
@@ -330,6 +351,7 @@ impl Relay {
 
     fn on_client_datagram(
         &mut self,
+        now: Instant,
         local: SocketAddr,
         remote: SocketAddr,
         payload: &[u8],
@@ -347,7 +369,7 @@ impl Relay {
 
         let Some(&id) = self.by_client.get(&(remote, cky_i)) else {
             if cky_r == [0; 8] && exchange == ExchangeType::IDENTITY_PROTECTION {
-                return self.new_session(local, remote, cky_i, &message, tail);
+                return self.new_session(now, local, remote, cky_i, &message, tail);
             }
             return Err(Drop::UnknownCookies);
         };
@@ -404,6 +426,7 @@ impl Relay {
                     s_spi_3: q3.s_spi_sgw,
                     s_udp_encap: q3.s_udp_encap,
                     c_udp_encap: q3.c_udp_encap,
+                    lifetime_secs: q3.lifetime_secs,
                 });
             } else {
                 return Err(Drop::TailContent);
@@ -431,6 +454,7 @@ impl Relay {
 
     fn new_session(
         &mut self,
+        now: Instant,
         local: SocketAddr,
         remote: SocketAddr,
         cky_i: [u8; 8],
@@ -476,6 +500,8 @@ impl Relay {
         self.sessions.insert(
             id,
             Session {
+                created: now,
+                expires: None,
                 client: remote,
                 relay_c: local,
                 c_cookies: Cookies::new(cky_i, c_cky_r),
@@ -509,6 +535,7 @@ impl Relay {
 
     fn on_sgw_datagram(
         &mut self,
+        now: Instant,
         local: SocketAddr,
         remote: SocketAddr,
         payload: &[u8],
@@ -562,8 +589,17 @@ impl Relay {
             session.c_cookies.responder,
         );
         let datagram = if session.s_cookies.responder == [0; 8] {
-            // mm2: complete the IKE entry and answer the tail handshake.
+            // mm2: complete the IKE entry and answer the tail handshake. The chosen SA's
+            // lifetime (plaintext in mm2) bounds the entry.
             session.s_cookies.responder = cky_r;
+            let lifetime = Chain::plaintext(&parts.message)
+                .ok()
+                .and_then(|c| {
+                    let sa = c.first(PayloadType::SECURITY_ASSOCIATION)?.body.clone();
+                    chosen_lifetime(&SaPayload::parse(&sa, 0).ok()?)
+                })
+                .unwrap_or(28_800);
+            session.expires = now.checked_add(Duration::from_secs(u64::from(lifetime)));
             let TailState::Handshake(_) = &session.tail else {
                 return Err(Drop::TailMissing);
             };
@@ -648,8 +684,63 @@ impl Relay {
         self.events.pop_front()
     }
 
-    /// The relay keeps no timers of its own yet (session expiry is the next step).
+    /// When [`Self::handle_timeout`] must next be called: the earliest session expiry.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        None
+        self.sessions
+            .values()
+            .filter_map(|s| self.deadline(s))
+            .min()
+    }
+
+    fn deadline(&self, s: &Session) -> Option<Instant> {
+        match s.expires {
+            Some(e) => Some(e),
+            None => s.created.checked_add(self.config.half_open_timeout),
+        }
+    }
+
+    /// Forgets sessions whose IKE SA lifetime passed, or that never got the SGW's mm2, and
+    /// reports each as [`RelayEvent::IkeExpired`]. SPIs granted but never used are freed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let expired: Vec<u64> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| self.deadline(s).is_some_and(|d| d <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            let Some(s) = self.sessions.remove(&id) else {
+                continue;
+            };
+            self.by_client.remove(&(s.client, s.c_cookies.initiator));
+            self.by_s_cookie.remove(&s.s_cookies.initiator);
+            self.c_cookies_in_use.remove(&s.c_cookies.responder);
+            for g in &s.grants {
+                for spi in [g.s_spi_offer, g.c_spi_relay]
+                    .iter()
+                    .flat_map(|b| [b.esp, b.ah])
+                    .flatten()
+                {
+                    self.spis_in_use.remove(&spi);
+                }
+            }
+            self.events.push_back(RelayEvent::IkeExpired {
+                client: s.client,
+                c_cookies: s.c_cookies,
+                s_cookies: s.s_cookies,
+            });
+        }
+    }
+
+    /// Frees the relay-chosen SPIs of an IPsec entry the datapath retired, so they can be
+    /// granted again.
+    pub fn retire(&mut self, entry: &IpsecTranslation) {
+        for spi in [entry.s_spi_2, entry.c_spi_2]
+            .iter()
+            .flat_map(|b| [b.esp, b.ah])
+            .flatten()
+        {
+            self.spis_in_use.remove(&spi);
+        }
     }
 }
