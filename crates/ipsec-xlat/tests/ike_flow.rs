@@ -837,3 +837,43 @@ fn relay_expires_ike_sessions() {
         .iter()
         .any(|e| matches!(e, RelayEvent::IkeExpired { .. })));
 }
+
+/// The SGW rekeys (starts a quick mode itself, as strongSwan does when its rekey time comes
+/// first): the relay's grant rides on the SGW's qm1, the client answers as quick mode
+/// responder and reports the bundle on qm2's tail, and everything agrees again. Loss of the
+/// SGW's first qm1 and of the client's first qm2 is recovered.
+#[test]
+fn sgw_initiated_rekey_through_the_relay() {
+    for lose in [None, Some(0), Some(1)] {
+        let s = Scenario::default();
+        let mut net = single(&s);
+        net.run(deliver_all);
+        let cookies = net
+            .sgw_events
+            .iter()
+            .find_map(|e| match e {
+                SgwEvent::Phase1Established { cookies, .. } => Some(*cookies),
+                _ => None,
+            })
+            .unwrap();
+        let now = net.now;
+        net.sgw.start_quick_mode(now, &cookies).unwrap();
+        let start = net.log.len();
+        net.run(|n, _| {
+            if lose.is_some_and(|k| n == start + k) {
+                Fate::Dropped
+            } else {
+                Fate::Delivered
+            }
+        });
+        assert_eq!(net.client_children(0).len(), 2, "lose {lose:?}");
+        assert_eq!(net.ipsec_entries().len(), 2);
+        assert_consistent(&net, 0);
+        // The client can still rekey itself afterwards with its spare grant.
+        let now = net.now;
+        net.clients[0].1.rekey(now).unwrap();
+        net.run(deliver_all);
+        assert_eq!(net.client_children(0).len(), 3);
+        assert_consistent(&net, 0);
+    }
+}

@@ -34,7 +34,8 @@ use super::endpoint::{
 };
 use super::phase1::{MainModeInitiator, NatState, Phase1Config, Phase1Error, Phase1Sa};
 use super::phase2::{
-    BundleSpis, ChildConfig, ChildProposal, ChildSa, Encapsulation, Phase2Error, QuickModeInitiator,
+    BundleSpis, ChildConfig, ChildProposal, ChildSa, Encapsulation, Phase2Error,
+    QuickModeInitiator, QuickModeResponder,
 };
 use super::tail_content::{Mm1Tail, Mm2Tail, Mm5Tail, Qm3Tail, SpiGrant, TailContentError, UserId};
 use super::tail_crypto::{
@@ -86,6 +87,8 @@ pub struct ClientChild {
     pub c_udp_encap: bool,
     /// The relay, where our ESP/AH goes.
     pub relay: SocketAddr,
+    /// Whether we started this quick mode (false: the SGW rekeyed and we answered).
+    pub we_initiated: bool,
 }
 
 /// What the client reports.
@@ -195,6 +198,18 @@ enum State {
         spare: VecDeque<SpiGrant>,
         /// The qm2 we answered and our qm3, to answer a repeated qm2.
         last: Option<(Vec<u8>, Transmit)>,
+    },
+    /// Answering a quick mode the SGW started (its rekey): qm2 sent, waiting for qm3.
+    RespondingQm {
+        session: TailSession,
+        p1: Box<Phase1Sa>,
+        spare: VecDeque<SpiGrant>,
+        qm: Box<QuickModeResponder>,
+        grant: SpiGrant,
+        c_spis: BundleSpis,
+        /// qm1 as received (c-side) and our qm2, for a repeated qm1.
+        qm1: Vec<u8>,
+        qm2: Transmit,
     },
     Failed,
 }
@@ -582,6 +597,7 @@ impl Client {
                             s_udp_encap,
                             c_udp_encap: self.config.c_udp_encap,
                             relay: self.config.relay,
+                            we_initiated: true,
                         })));
                     Ok((t, next_grant))
                 })();
@@ -612,30 +628,184 @@ impl Client {
                 }
             }
             State::Established {
-                session,
+                mut session,
                 p1,
                 spare,
                 last,
             } => {
-                let result = match &last {
-                    Some((qm2, qm3)) if qm2.as_slice() == msg => {
+                if let Some((qm2, qm3)) = &last {
+                    if qm2.as_slice() == msg {
                         self.transmits.push_back(qm3.clone());
-                        Err(Step::Reject(Reject::Duplicate))
+                        let state = State::Established {
+                            session,
+                            p1,
+                            spare,
+                            last,
+                        };
+                        return (state, Err(Step::Reject(Reject::Duplicate)));
                     }
-                    _ => Err(Step::Reject(Reject::Unexpected)),
-                };
-                (
-                    State::Established {
+                }
+                // A quick mode the SGW starts (its rekey) comes with the relay's grant.
+                match self.respond_quick(now, &mut session, &p1, msg, tail) {
+                    Ok((qm, grant, c_spis, qm2)) => (
+                        State::RespondingQm {
+                            session,
+                            p1,
+                            spare,
+                            qm: Box::new(qm),
+                            grant,
+                            c_spis,
+                            qm1: msg.to_vec(),
+                            qm2,
+                        },
+                        Ok(()),
+                    ),
+                    Err(e) => (
+                        State::Established {
+                            session,
+                            p1,
+                            spare,
+                            last,
+                        },
+                        Err(e),
+                    ),
+                }
+            }
+            State::RespondingQm {
+                session,
+                p1,
+                spare,
+                mut qm,
+                grant,
+                c_spis,
+                qm1,
+                qm2,
+            } => {
+                if qm1.as_slice() == msg {
+                    self.transmits.push_back(qm2.clone());
+                    let state = State::RespondingQm {
                         session,
                         p1,
                         spare,
-                        last,
-                    },
-                    result,
-                )
+                        qm,
+                        grant,
+                        c_spis,
+                        qm1,
+                        qm2,
+                    };
+                    return (state, Err(Step::Reject(Reject::Duplicate)));
+                }
+                match qm.handle_qm3(&p1, &self.to_s_side(msg)) {
+                    Ok(sa) => {
+                        self.pending = None;
+                        let s_udp_encap = sa.proposal.mode == Encapsulation::UdpTunnel;
+                        self.events
+                            .push_back(ClientEvent::ChildEstablished(Box::new(ClientChild {
+                                sa,
+                                c_spis_in: c_spis,
+                                c_spis_out: grant.c_spi_relay,
+                                s_udp_encap,
+                                c_udp_encap: self.config.c_udp_encap,
+                                relay: self.config.relay,
+                                we_initiated: false,
+                            })));
+                        (
+                            State::Established {
+                                session,
+                                p1,
+                                spare,
+                                last: None,
+                            },
+                            Ok(()),
+                        )
+                    }
+                    Err(e) => (
+                        State::RespondingQm {
+                            session,
+                            p1,
+                            spare,
+                            qm,
+                            grant,
+                            c_spis,
+                            qm1,
+                            qm2,
+                        },
+                        Err(phase2_step(e)),
+                    ),
+                }
             }
             State::Failed => (State::Failed, Err(Step::Reject(Reject::Unexpected))),
         }
+    }
+
+    /// Answers an SGW-initiated quick mode: the relay's grant in the tail gives the s-side SPI
+    /// we offer in qm2 and the c-side SPI we send with; qm2's tail reports the bundle to the
+    /// relay (it is complete from our side once qm2 is sent).
+    fn respond_quick(
+        &mut self,
+        now: Instant,
+        session: &mut TailSession,
+        p1: &Phase1Sa,
+        msg: &[u8],
+        tail: Option<(TailType, Vec<u8>, Vec<u8>)>,
+    ) -> Result<(QuickModeResponder, SpiGrant, BundleSpis, Transmit), Step> {
+        let is_quick = Message::parse_exact(msg)
+            .map(|m| m.header().exchange_type() == ExchangeType::QUICK_MODE)
+            .unwrap_or(false);
+        if !is_quick {
+            return Err(Step::Reject(Reject::Unexpected));
+        }
+        let Some((TailType::TRANSPORT, header, body)) = tail else {
+            return Err(Step::Reject(Reject::Tail));
+        };
+        let mut aad = msg.to_vec();
+        aad.extend_from_slice(&header);
+        let items = session
+            .open(&aad, &body)
+            .map_err(|_| Step::Reject(Reject::Tail))?;
+        let grant = SpiGrant::decode(&items).map_err(|e| Step::Fatal(e.into()))?;
+        let float = p1.nat.float();
+        let config = ChildConfig {
+            proposals: self
+                .config
+                .child
+                .proposals
+                .iter()
+                .map(|p| ChildProposal {
+                    mode: if float {
+                        Encapsulation::UdpTunnel
+                    } else {
+                        Encapsulation::Tunnel
+                    },
+                    ..*p
+                })
+                .collect(),
+            ..self.config.child.clone()
+        };
+        let (qm, qm2) = QuickModeResponder::handle_qm1(
+            p1,
+            &config,
+            grant.s_spi_offer,
+            &self.to_s_side(msg),
+            &mut self.rng,
+        )
+        .map_err(phase2_step)?;
+        let child = qm.pending_child().ok_or(Step::Reject(Reject::Message))?;
+        let c_spis = self.fresh_c_spis();
+        let items = Qm3Tail {
+            s_spi_sgw: child.outbound_spis,
+            s_spi_offer: grant.s_spi_offer,
+            c_spi_client: c_spis,
+            s_udp_encap: child.proposal.mode == Encapsulation::UdpTunnel,
+            c_udp_encap: self.config.c_udp_encap,
+            lifetime_secs: child.proposal.lifetime_secs,
+        }
+        .encode()
+        .map_err(|e| Step::Fatal(e.into()))?;
+        let qm2 = self.to_c_side(qm2);
+        let d = Self::with_tail(session, qm2, &items).map_err(Step::Fatal)?;
+        let t = self.send(now, d, true);
+        Ok((qm, grant, c_spis, t))
     }
 
     /// Starts a quick mode offering the relay's granted s-side SPIs; sends qm1.

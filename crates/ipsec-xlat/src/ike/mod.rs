@@ -28,11 +28,9 @@
 //! main mode (PSK, RSA) and quick mode through the relay with tails, NAT-T floating on the
 //! s-side, retransmission with backoff, duplicate handling at every hop, typed failures
 //! (timeout, error notifications, authentication, proposals), rekeying by new quick modes with
-//! relay SPI grants, relay session expiry.
+//! relay SPI grants (started by the client or by the SGW), relay session expiry.
 //!
-//! Not yet: quick modes initiated by the SGW (the client as quick mode responder; the grant
-//! already rides on the SGW's first message of any quick mode, so only the client side is
-//! missing); encrypted informational exchanges (DELETE, DPD R-U-THERE) at the client and the
+//! Not yet: encrypted informational exchanges (DELETE, DPD R-U-THERE) at the client and the
 //! test-SGW, and telling the relay about deleted child SAs (the relay cannot read encrypted
 //! deletes, so the client will send a tail on its own informational); client mobility (a new
 //! c-side address for a live session); c-side NAT detection between client and relay; IKEv1

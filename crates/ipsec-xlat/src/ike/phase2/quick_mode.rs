@@ -473,6 +473,12 @@ impl QuickModeResponder {
         self.message_id
     }
 
+    /// The child SA this exchange will yield once qm3 verifies (available from qm1 on: the
+    /// relay-side client needs the peer's SPIs to report them with qm2).
+    pub fn pending_child(&self) -> Option<&ChildSa> {
+        self.child.as_ref()
+    }
+
     /// Handles qm3: verifies HASH(3) and hands over the child SA (installed only now, as
     /// strongSwan's responder does).
     pub fn handle_qm3(&mut self, p1: &Phase1Sa, qm3: &[u8]) -> Result<ChildSa, Phase2Error> {
