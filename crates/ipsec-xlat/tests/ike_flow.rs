@@ -726,6 +726,11 @@ fn relay_outputs_hold_no_ike_or_ipsec_key() {
                 c_cookies: _,
                 s_cookies: _,
             } => {}
+            RelayEvent::IpsecRetired {
+                client: _,
+                s_spi_2: _,
+                c_spi_2: _,
+            } => {}
         }
     }
 }
@@ -876,4 +881,79 @@ fn sgw_initiated_rekey_through_the_relay() {
         assert_eq!(net.client_children(0).len(), 3);
         assert_consistent(&net, 0);
     }
+}
+
+/// A bundle ends with an encrypted informational DELETE: when the SGW deletes, the client
+/// drops its half and sends its own DELETE; when the client deletes, it sends one. Either
+/// way the client's DELETE carries a tail that makes the relay retire exactly that entry.
+#[test]
+fn deletes_retire_relay_entries() {
+    use ipsec_xlat::wire::isakmp::ProtocolId;
+    let s = Scenario::default();
+    let mut net = single(&s);
+    net.run(deliver_all);
+    let now = net.now;
+    net.clients[0].1.rekey(now).unwrap();
+    net.run(deliver_all);
+    let entries: Vec<IpsecTranslation> = net.ipsec_entries().into_iter().cloned().collect();
+    assert_eq!(entries.len(), 2);
+    let cookies = net
+        .sgw_events
+        .iter()
+        .find_map(|e| match e {
+            SgwEvent::Phase1Established { cookies, .. } => Some(*cookies),
+            _ => None,
+        })
+        .unwrap();
+
+    // The SGW deletes its inbound SA of the first bundle (s-SPI-3).
+    net.sgw
+        .delete_child(
+            &cookies,
+            &[(ProtocolId::IPSEC_ESP, vec![entries[0].s_spi_3.esp.unwrap()])],
+        )
+        .unwrap();
+    net.run(deliver_all);
+    assert!(net.client_events[0].iter().any(|e| matches!(
+        e,
+        ClientEvent::ChildDeleted { s_spis_out, by_peer: true, .. } if *s_spis_out == entries[0].s_spi_3
+    )));
+    let retired: Vec<_> = net
+        .relay_events
+        .iter()
+        .filter_map(|e| match e {
+            RelayEvent::IpsecRetired {
+                s_spi_2, c_spi_2, ..
+            } => Some((*s_spi_2, *c_spi_2)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(retired, vec![(entries[0].s_spi_2, entries[0].c_spi_2)]);
+    // The SGW heard the client's DELETE for the other half (the client's inbound s-SPI-2).
+    assert!(net.sgw_events.iter().any(|e| matches!(
+        e,
+        SgwEvent::Deleted { deletes, .. } if deletes == &vec![(ProtocolId::IPSEC_ESP, vec![entries[0].s_spi_2.esp.unwrap()])]
+    )));
+
+    // Now the client retires the second bundle itself.
+    let second_in = net.client_child(0).unwrap().sa.inbound_spis;
+    assert_eq!(second_in, entries[1].s_spi_2);
+    net.clients[0].1.delete_child(second_in).unwrap();
+    net.run(deliver_all);
+    let retired = net
+        .relay_events
+        .iter()
+        .filter(|e| matches!(e, RelayEvent::IpsecRetired { .. }))
+        .count();
+    assert_eq!(retired, 2);
+    assert!(net.client_events[0]
+        .iter()
+        .any(|e| matches!(e, ClientEvent::ChildDeleted { by_peer: false, .. })));
+    assert_eq!(
+        net.clients[0].1.delete_child(second_in),
+        Err(ClientError::NotReady),
+        "already gone"
+    );
+    let c = net.relay.counters();
+    assert_eq!((c.tail_rejected, c.tail_content, c.tail_missing), (0, 0, 0));
 }

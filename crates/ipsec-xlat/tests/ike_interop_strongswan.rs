@@ -470,7 +470,15 @@ fn client_through_relay_against_strongswan() {
     } else {
         2
     };
-    while std::time::Instant::now() < deadline && (children.len() < want || entries.len() < want) {
+    // With a short SGW lifetime, also wait for the SGW's DELETE of an expired bundle.
+    let want_delete = std::env::var("IKE_INTEROP_SGW_LIFE").is_ok_and(|v| v == "8s");
+    let mut deleted = Vec::new();
+    let mut retired = Vec::new();
+    while std::time::Instant::now() < deadline
+        && (children.len() < want
+            || entries.len() < want
+            || (want_delete && (deleted.is_empty() || retired.is_empty())))
+    {
         let now = std::time::Instant::now();
         client.handle_timeout(now);
         while let Some(t) = client.poll_transmit() {
@@ -490,14 +498,21 @@ fn client_through_relay_against_strongswan() {
                             .expect("rekey with the relay's next grant");
                     }
                 }
+                ClientEvent::ChildDeleted {
+                    s_spis_out,
+                    by_peer: true,
+                    ..
+                } => deleted.push(s_spis_out),
                 ClientEvent::Failed(f) => panic!("client failed: {f}"),
                 _ => {}
             }
         }
         while let Some(e) = relay.poll_event() {
             println!("relay: {e:?}");
-            if let RelayEvent::IpsecTranslation(t) = e {
-                entries.push(t);
+            match e {
+                RelayEvent::IpsecTranslation(t) => entries.push(t),
+                RelayEvent::IpsecRetired { s_spi_2, .. } => retired.push(s_spi_2),
+                _ => {}
             }
         }
         let mut got = false;
@@ -565,5 +580,21 @@ fn client_through_relay_against_strongswan() {
         log.contains("203.0.113.254"),
         "the SGW talked to the relay's s-side"
     );
+    if want_delete {
+        // The SGW's DELETE verified at the client (informational IV and HASH(1)); the client's
+        // own DELETE verified at the SGW; the relay retired the matching entry.
+        let gone = deleted[0];
+        let entry = entries
+            .iter()
+            .find(|e| e.s_spi_3 == gone)
+            .expect("deleted bundle was ours");
+        assert!(retired.contains(&entry.s_spi_2));
+        let heard = format!(
+            "received DELETE for ESP CHILD_SA with SPI {:08x}",
+            entry.s_spi_2.esp.unwrap()
+        );
+        assert!(log.contains(&heard), "SGW log lacks: {heard}");
+        println!("delete round trip: {heard}");
+    }
     println!("relay counters: {:?}", relay.counters());
 }

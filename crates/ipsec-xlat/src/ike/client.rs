@@ -34,10 +34,12 @@ use super::endpoint::{
 };
 use super::phase1::{MainModeInitiator, NatState, Phase1Config, Phase1Error, Phase1Sa};
 use super::phase2::{
-    BundleSpis, ChildConfig, ChildProposal, ChildSa, Encapsulation, Phase2Error,
-    QuickModeInitiator, QuickModeResponder,
+    delete_message, open_informational, BundleSpis, ChildConfig, ChildProposal, ChildSa,
+    Encapsulation, Phase2Error, QuickModeInitiator, QuickModeResponder,
 };
-use super::tail_content::{Mm1Tail, Mm2Tail, Mm5Tail, Qm3Tail, SpiGrant, TailContentError, UserId};
+use super::tail_content::{
+    Mm1Tail, Mm2Tail, Mm5Tail, Qm3Tail, RetireTail, SpiGrant, TailContentError, UserId,
+};
 use super::tail_crypto::{
     StaticKeypair, StaticPublicKey, TailCryptoError, TailInitiator, TailSession, MM1_OVERHEAD,
     TRANSPORT_OVERHEAD,
@@ -103,6 +105,16 @@ pub enum ClientEvent {
     },
     /// Quick mode completed.
     ChildEstablished(Box<ClientChild>),
+    /// An SA bundle ended: the SGW deleted it (we answered with our own DELETE, which tells
+    /// the relay), or we deleted it with [`Client::delete_child`].
+    ChildDeleted {
+        /// s-SPI-2: the bundle's inbound SPIs (as in [`ClientChild::sa`]).
+        s_spis_in: BundleSpis,
+        /// s-SPI-3: its outbound SPIs.
+        s_spis_out: BundleSpis,
+        /// Whether the SGW asked for it.
+        by_peer: bool,
+    },
     /// The attempt failed; the client is finished.
     Failed(ClientError),
 }
@@ -214,9 +226,17 @@ enum State {
     Failed,
 }
 
+/// A live bundle, by its s-side SPIs.
+#[derive(Clone, Copy, Debug)]
+struct LiveChild {
+    s_in: BundleSpis,
+    s_out: BundleSpis,
+}
+
 /// The client endpoint.
 pub struct Client {
     config: ClientConfig,
+    children: Vec<LiveChild>,
     rng: ChaCha20Rng,
     /// Our c-side pair with the relay (responder half known from mm2).
     c_cookies: Cookies,
@@ -271,6 +291,7 @@ impl Client {
         let datagram = join(&mm1, TailType::HANDSHAKE, &body)?;
         let t = framed(config.local, config.relay, datagram);
         let client = Self {
+            children: Vec::new(),
             rng,
             c_cookies,
             s_cookies: Cookies::new([0; 8], [0; 8]),
@@ -381,7 +402,11 @@ impl Client {
             .tail
             .map(|t| (t.tail_type(), t.header_bytes().to_vec(), t.body().to_vec()));
         let bytes = message.as_bytes().to_vec();
-        let result = self.step(now, &bytes, tail);
+        let result = if h.exchange_type() == ExchangeType::INFORMATIONAL {
+            self.on_informational(&bytes)
+        } else {
+            self.step(now, &bytes, tail)
+        };
         match result {
             Ok(()) => {}
             Err(Step::Reject(kind)) => match kind {
@@ -589,6 +614,10 @@ impl Client {
                     let qm3 = self.to_c_side(qm3);
                     let d = Self::with_tail(&mut session, qm3, &items).map_err(Step::Fatal)?;
                     let t = self.send(now, d, false);
+                    self.children.push(LiveChild {
+                        s_in: sa.inbound_spis,
+                        s_out: sa.outbound_spis,
+                    });
                     self.events
                         .push_back(ClientEvent::ChildEstablished(Box::new(ClientChild {
                             sa,
@@ -698,6 +727,10 @@ impl Client {
                 match qm.handle_qm3(&p1, &self.to_s_side(msg)) {
                     Ok(sa) => {
                         self.pending = None;
+                        self.children.push(LiveChild {
+                            s_in: sa.inbound_spis,
+                            s_out: sa.outbound_spis,
+                        });
                         let s_udp_encap = sa.proposal.mode == Encapsulation::UdpTunnel;
                         self.events
                             .push_back(ClientEvent::ChildEstablished(Box::new(ClientChild {
@@ -736,6 +769,114 @@ impl Client {
             }
             State::Failed => (State::Failed, Err(Step::Reject(Reject::Unexpected))),
         }
+    }
+
+    /// An encrypted informational exchange from the SGW: DELETEs end bundles; we delete our
+    /// half too and tell the relay in the tail of our DELETE.
+    fn on_informational(&mut self, msg: &[u8]) -> Result<(), Step> {
+        let s_msg = self.to_s_side(msg);
+        let info = {
+            let p1 = self.phase1().ok_or(Step::Reject(Reject::Unexpected))?;
+            open_informational(p1, &s_msg).map_err(|_| Step::Reject(Reject::Message))?
+        };
+        let mut ended = Vec::new();
+        for (protocol, spis) in &info.deletes {
+            for spi in spis {
+                let hit = self.children.iter().position(|c| {
+                    let out = if *protocol == crate::wire::isakmp::ProtocolId::IPSEC_AH {
+                        c.s_out.ah
+                    } else {
+                        c.s_out.esp
+                    };
+                    out == Some(*spi)
+                });
+                if let Some(i) = hit {
+                    ended.push(self.children.remove(i));
+                }
+            }
+        }
+        if ended.is_empty() {
+            return Err(Step::Reject(Reject::Unexpected));
+        }
+        for child in ended {
+            self.send_delete(&child).map_err(Step::Fatal)?;
+            self.events.push_back(ClientEvent::ChildDeleted {
+                s_spis_in: child.s_in,
+                s_spis_out: child.s_out,
+                by_peer: true,
+            });
+        }
+        Ok(())
+    }
+
+    fn phase1(&self) -> Option<&Phase1Sa> {
+        match &self.state {
+            State::Established { p1, .. }
+            | State::AwaitQm2 { p1, .. }
+            | State::RespondingQm { p1, .. } => Some(p1),
+            _ => None,
+        }
+    }
+
+    fn session(&mut self) -> Option<&mut TailSession> {
+        match &mut self.state {
+            State::Established { session, .. }
+            | State::AwaitQm2 { session, .. }
+            | State::RespondingQm { session, .. } => Some(session),
+            _ => None,
+        }
+    }
+
+    /// Sends our DELETE for `child`'s inbound SPIs, with a tail naming it for the relay.
+    fn send_delete(&mut self, child: &LiveChild) -> Result<(), ClientError> {
+        use crate::wire::isakmp::ProtocolId;
+        let deletes: Vec<(ProtocolId, Vec<u32>)> = [
+            (ProtocolId::IPSEC_AH, child.s_in.ah),
+            (ProtocolId::IPSEC_ESP, child.s_in.esp),
+        ]
+        .into_iter()
+        .filter_map(|(p, spi)| spi.map(|s| (p, vec![s])))
+        .collect();
+        let message = {
+            let p1 = self.phase1().ok_or(ClientError::NotReady)?;
+            let mut rng = self.rng.clone();
+            let m = delete_message(p1, &deletes, &mut rng)?;
+            self.rng = rng;
+            m
+        };
+        let message = self.to_c_side(message);
+        let items = RetireTail {
+            s_spi_2: child.s_in,
+        }
+        .encode()?;
+        let session = self.session().ok_or(ClientError::NotReady)?;
+        let d = Self::with_tail(session, message, &items)?;
+        let t = framed(self.config.local, self.config.relay, d);
+        // IKEv1 informational exchanges are not acknowledged, so not retransmitted.
+        self.transmits.push_back(t);
+        Ok(())
+    }
+
+    /// Deletes a bundle we no longer need (after a rekey, when the old one's lifetime ends):
+    /// sends DELETE to the SGW with a tail that makes the relay retire its entry.
+    /// `s_spis_in` names the bundle by its inbound s-side SPIs (`ClientChild::sa.inbound_spis`).
+    pub fn delete_child(&mut self, s_spis_in: BundleSpis) -> Result<(), ClientError> {
+        let i = self
+            .children
+            .iter()
+            .position(|c| c.s_in == s_spis_in)
+            .ok_or(ClientError::NotReady)?;
+        let child = self.children.remove(i);
+        if let Err(e) = self.send_delete(&child) {
+            self.children.insert(i, child);
+            return Err(e);
+        }
+        self.events.push_back(ClientEvent::ChildDeleted {
+            s_spis_in: child.s_in,
+            s_spis_out: child.s_out,
+            by_peer: false,
+        });
+        Ok(())
     }
 
     /// Answers an SGW-initiated quick mode: the relay's grant in the tail gives the s-side SPI

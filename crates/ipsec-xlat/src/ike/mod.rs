@@ -28,11 +28,12 @@
 //! main mode (PSK, RSA) and quick mode through the relay with tails, NAT-T floating on the
 //! s-side, retransmission with backoff, duplicate handling at every hop, typed failures
 //! (timeout, error notifications, authentication, proposals), rekeying by new quick modes with
-//! relay SPI grants (started by the client or by the SGW), relay session expiry.
+//! relay SPI grants (started by the client or by the SGW), DELETE of bundles in both
+//! directions with the relay retiring its entry from the tail of the client's DELETE, relay
+//! session expiry.
 //!
-//! Not yet: encrypted informational exchanges (DELETE, DPD R-U-THERE) at the client and the
-//! test-SGW, and telling the relay about deleted child SAs (the relay cannot read encrypted
-//! deletes, so the client will send a tail on its own informational); client mobility (a new
+//! Not yet: DPD (R-U-THERE / ACK) and other notifications in informational exchanges; IKE SA
+//! DELETE (ISAKMP protocol) handling at the client; client mobility (a new
 //! c-side address for a live session); c-side NAT detection between client and relay; IKEv1
 //! fragmentation for large RSA mm5/mm6; lifetime-driven automatic rekey (callers use
 //! [`Client::rekey`] today).

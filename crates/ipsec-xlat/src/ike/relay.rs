@@ -16,6 +16,8 @@
 //! | qm2 s→c (first SGW message of any quick mode) | header translation, plus a fresh grant for the next quick mode |
 //! | qm3 c→s | tail: s-SPI-3, the grant used, c-SPI-1, encapsulations; report an [`IpsecTranslation`]; strip, forward |
 //!
+//! | informational c→s (the client's DELETE) | tail: s-SPI-2 of the bundle that ended; report [`RelayEvent::IpsecRetired`], free its SPIs; strip, forward |
+//!
 //! Rekeying is a new quick mode under the same IKE SA: it uses the grant the previous one
 //! brought and yields a new [`IpsecTranslation`]; the datapath retires the old entry when its
 //! lifetime ends.
@@ -37,7 +39,7 @@ use super::crypto::Cookies;
 use super::endpoint::{framed, ike_bytes, set_cookies, tail_aad, Transmit, NAT_T_PORT};
 use super::phase1::{chosen_lifetime, Chain};
 use super::phase2::BundleSpis;
-use super::tail_content::{Mm1Tail, Mm2Tail, Mm5Tail, Qm3Tail, SpiGrant, UserId};
+use super::tail_content::{Mm1Tail, Mm2Tail, Mm5Tail, Qm3Tail, RetireTail, SpiGrant, UserId};
 use super::tail_crypto::{
     StaticKeypair, StaticPublicKey, TailCryptoError, TailResponder, TailSession, MM2_OVERHEAD,
     TRANSPORT_OVERHEAD,
@@ -154,6 +156,16 @@ pub enum RelayEvent {
     IkeTranslation(IkeTranslation),
     /// An IPsec translation entry is complete.
     IpsecTranslation(IpsecTranslation),
+    /// An SA bundle ended (the client's DELETE said so): remove the IPsec translation entry
+    /// whose s-SPI-2 this is. Its SPIs are free again.
+    IpsecRetired {
+        /// The client.
+        client: SocketAddr,
+        /// s-SPI-2 of the ended bundle.
+        s_spi_2: BundleSpis,
+        /// c-SPI-2 of the ended bundle.
+        c_spi_2: BundleSpis,
+    },
     /// An IKE session ended (its SA lifetime passed, or it never got the SGW's answer): remove
     /// the IKE translation entry with these cookies.
     IkeExpired {
@@ -214,6 +226,8 @@ struct Session {
     mm6_done: bool,
     /// Grants handed out and not yet used, by their s-SPI-2.
     grants: Vec<SpiGrant>,
+    /// Grants in use by a live bundle.
+    used: Vec<SpiGrant>,
     /// Quick mode message IDs already seen from the SGW (each gets one grant).
     quick_seen: HashSet<u32>,
     c_udp_encap: bool,
@@ -389,6 +403,7 @@ impl Relay {
         // Tails expected from the client: mm5 (first encrypted main mode message) and qm3
         // (the quick mode message after the IPsec SPIs were allocated, i.e. with a tail).
         let mut ipsec = None;
+        let mut retired: Option<(SocketAddr, SpiGrant)> = None;
         if let Some((ty, header, body)) = tail {
             let TailState::Session(tails) = &mut session.tail else {
                 return Err(Drop::TailMissing);
@@ -414,6 +429,7 @@ impl Relay {
                     .position(|g| g.s_spi_offer == q3.s_spi_offer)
                     .ok_or(Drop::TailContent)?;
                 let grant = session.grants.remove(used);
+                session.used.push(grant);
                 session.c_udp_encap = q3.c_udp_encap;
                 ipsec = Some(IpsecTranslation {
                     client: session.client,
@@ -428,6 +444,15 @@ impl Relay {
                     c_udp_encap: q3.c_udp_encap,
                     lifetime_secs: q3.lifetime_secs,
                 });
+            } else if exchange == ExchangeType::INFORMATIONAL {
+                let r = RetireTail::decode(&items).map_err(|_| Drop::TailContent)?;
+                let at = session
+                    .used
+                    .iter()
+                    .position(|g| g.s_spi_offer == r.s_spi_2)
+                    .ok_or(Drop::TailContent)?;
+                let grant = session.used.remove(at);
+                retired = Some((session.client, grant));
             } else {
                 return Err(Drop::TailContent);
             }
@@ -447,6 +472,14 @@ impl Relay {
         session.last_c = Some((ike.to_vec(), t.clone()));
         if let Some(entry) = ipsec {
             self.events.push_back(RelayEvent::IpsecTranslation(entry));
+        }
+        if let Some((client, grant)) = retired {
+            self.free_grant(&grant);
+            self.events.push_back(RelayEvent::IpsecRetired {
+                client,
+                s_spi_2: grant.s_spi_offer,
+                c_spi_2: grant.c_spi_relay,
+            });
         }
         self.emit(t);
         Ok(())
@@ -513,6 +546,7 @@ impl Relay {
                 c_spis: None,
                 mm6_done: false,
                 grants: Vec::new(),
+                used: Vec::new(),
                 quick_seen: HashSet::new(),
                 c_udp_encap: false,
                 last_c: None,
@@ -716,13 +750,7 @@ impl Relay {
             self.by_s_cookie.remove(&s.s_cookies.initiator);
             self.c_cookies_in_use.remove(&s.c_cookies.responder);
             for g in &s.grants {
-                for spi in [g.s_spi_offer, g.c_spi_relay]
-                    .iter()
-                    .flat_map(|b| [b.esp, b.ah])
-                    .flatten()
-                {
-                    self.spis_in_use.remove(&spi);
-                }
+                self.free_grant(g);
             }
             self.events.push_back(RelayEvent::IkeExpired {
                 client: s.client,
@@ -732,8 +760,18 @@ impl Relay {
         }
     }
 
-    /// Frees the relay-chosen SPIs of an IPsec entry the datapath retired, so they can be
-    /// granted again.
+    fn free_grant(&mut self, g: &SpiGrant) {
+        for spi in [g.s_spi_offer, g.c_spi_relay]
+            .iter()
+            .flat_map(|b| [b.esp, b.ah])
+            .flatten()
+        {
+            self.spis_in_use.remove(&spi);
+        }
+    }
+
+    /// Frees the relay-chosen SPIs of an IPsec entry the datapath retired on its own (lifetime
+    /// ended without a DELETE), so they can be granted again.
     pub fn retire(&mut self, entry: &IpsecTranslation) {
         for spi in [entry.s_spi_2, entry.c_spi_2]
             .iter()

@@ -10,6 +10,8 @@
 //! | first SGW message of each later quick mode (qm2, or an SGW's qm1) | relay → client | a fresh [`SpiGrant`] |
 //! | qm3 | client → relay | S_SPI_SGW (s-SPI-3), S_SPI_OFFER (which grant), C_SPI (c-SPI-1), S_UDP_ENCAP, C_UDP_ENCAP, LIFETIME |
 //!
+//! | an informational exchange with DELETE | client → relay | S_SPI_OFFER: the s-SPI-2 of the bundle that ended ([`RetireTail`]) |
+//!
 //! Why grants: the client must put s-SPI-2 (the relay's s-side SPI) in qm1's encrypted SA
 //! payload, so the relay allocates it *before* each quick mode. One grant comes with mm6 for
 //! the first quick mode; every quick mode then brings the next one, so rekeying never waits for
@@ -245,6 +247,31 @@ fn value<'a>(found: &[TailItem<'a>], ty: u8) -> Result<&'a [u8], TailContentErro
         .find(|i| i.item_type() == ty)
         .map(|i| i.value())
         .ok_or(TailContentError::Missing(ty))
+}
+
+/// Tail on the client's DELETE: which bundle ended, named by its s-SPI-2 (the relay cannot
+/// read the encrypted DELETE itself).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetireTail {
+    /// s-SPI-2 of the bundle.
+    pub s_spi_2: BundleSpis,
+}
+
+impl RetireTail {
+    /// The item list.
+    pub fn encode(&self) -> Result<Vec<u8>, TailError> {
+        let mut out = Vec::new();
+        put_spis(&mut out, item::S_SPI_OFFER, &self.s_spi_2)?;
+        Ok(out)
+    }
+
+    /// Reads an item list.
+    pub fn decode(plaintext: &[u8]) -> Result<Self, TailContentError> {
+        let found = collect(plaintext, &[item::S_SPI_OFFER])?;
+        Ok(Self {
+            s_spi_2: get_spis(item::S_SPI_OFFER, value(&found, item::S_SPI_OFFER)?)?,
+        })
+    }
 }
 
 impl Mm1Tail {

@@ -17,8 +17,8 @@ use super::crypto::Cookies;
 use super::endpoint::{framed, ike_bytes, Pending, RetransmitPolicy, Transmit};
 use super::phase1::{MainModeResponder, Phase1Config, Phase1Error, Phase1Sa, ProposalError};
 use super::phase2::{
-    BundleSpis, ChildConfig, ChildProposal, ChildProposalError, ChildSa, Encapsulation,
-    Phase2Error, QuickModeInitiator, QuickModeResponder,
+    delete_message, open_informational, BundleSpis, ChildConfig, ChildProposal, ChildProposalError,
+    ChildSa, Encapsulation, Phase2Error, QuickModeInitiator, QuickModeResponder,
 };
 use crate::wire::isakmp::{
     Cookie, Doi, ExchangeType, Message, MessageBuilder, NotifyRepr, NotifyType, ProtocolId,
@@ -52,6 +52,14 @@ pub enum SgwEvent {
         peer: SocketAddr,
         /// Keys and SPIs.
         child: Box<ChildSa>,
+    },
+    /// The peer deleted SAs (protocol and the SPIs the peer received with, i.e. our outbound
+    /// SPIs).
+    Deleted {
+        /// The peer.
+        peer: SocketAddr,
+        /// What it deleted.
+        deletes: Vec<(ProtocolId, Vec<u32>)>,
     },
     /// An exchange was refused.
     Refused {
@@ -212,6 +220,17 @@ impl TestSgw {
             ExchangeType::IDENTITY_PROTECTION => {
                 Self::on_main_mode(sa, local, remote, &bytes, &mut self.rng)
             }
+            ExchangeType::INFORMATIONAL => match &sa.phase {
+                Phase::Established(p1) => open_informational(p1, &bytes)
+                    .map(|info| {
+                        vec![Out::Event(SgwEvent::Deleted {
+                            peer: remote,
+                            deletes: info.deletes,
+                        })]
+                    })
+                    .map_err(SgwError::from),
+                Phase::Negotiating(_) => Ok(Vec::new()),
+            },
             ExchangeType::QUICK_MODE => Self::on_quick_mode(
                 sa,
                 &self.config,
@@ -461,6 +480,26 @@ impl TestSgw {
         let pending = Pending::new(t.clone(), now, &config.retransmit);
         sa.initiated.insert(qm.message_id(), (qm, pending));
         self.transmits.push_back(t);
+        Ok(())
+    }
+
+    /// Deletes our inbound SAs `spis` (of `protocol`) of the IKE SA with these cookies: sends
+    /// an encrypted informational DELETE, as strongSwan does when a rekeyed SA expires.
+    pub fn delete_child(
+        &mut self,
+        cookies: &Cookies,
+        deletes: &[(ProtocolId, Vec<u32>)],
+    ) -> Result<(), SgwError> {
+        let Some(sa) = self.sas.get(&cookies.responder) else {
+            return Err(SgwError::Phase2(Phase2Error::Unexpected("no such IKE SA")));
+        };
+        let Phase::Established(p1) = &sa.phase else {
+            return Err(SgwError::Phase2(Phase2Error::Unexpected(
+                "IKE SA not established",
+            )));
+        };
+        let msg = delete_message(p1, deletes, &mut self.rng)?;
+        self.transmits.push_back(framed(sa.local, sa.peer, msg));
         Ok(())
     }
 
