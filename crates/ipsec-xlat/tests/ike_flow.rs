@@ -178,6 +178,7 @@ impl Net {
                     sgw: sa(SGW, 500),
                     s_side: None,
                 }],
+                half_open_timeout: core::time::Duration::from_secs(30),
             },
             &mut rng,
         );
@@ -289,6 +290,8 @@ impl Net {
     /// Runs until nothing is in flight and no timer is armed (or a bound is hit). `fate`
     /// decides each datagram's fate from its index in the run and the datagram.
     fn run(&mut self, mut fate: impl FnMut(usize, &Transmit) -> Fate) {
+        // Timers further out than this (SA lifetimes) are left for `advance`.
+        let horizon = self.now + Duration::from_secs(600);
         for _ in 0..10_000 {
             let mut queue = self.collect();
             if queue.is_empty() {
@@ -297,7 +300,7 @@ impl Net {
                     .chain(self.clients.iter().map(|(_, c)| c.poll_timeout()))
                     .flatten()
                     .min();
-                let Some(next) = next else {
+                let Some(next) = next.filter(|n| *n <= horizon) else {
                     return;
                 };
                 self.now = self.now.max(next);
@@ -305,6 +308,7 @@ impl Net {
                     c.handle_timeout(self.now);
                 }
                 self.sgw.handle_timeout(self.now);
+                self.relay.handle_timeout(self.now);
                 continue;
             }
             while let Some(t) = queue.pop_front() {
@@ -715,7 +719,18 @@ fn relay_outputs_hold_no_ike_or_ipsec_key() {
                 s_spi_3: _,
                 s_udp_encap: _,
                 c_udp_encap: _,
+                lifetime_secs: _,
             }) => {}
+            RelayEvent::IkeExpired {
+                client: _,
+                c_cookies: _,
+                s_cookies: _,
+            } => {}
+            RelayEvent::IpsecRetired {
+                client: _,
+                s_spi_2: _,
+                c_spi_2: _,
+            } => {}
         }
     }
 }
@@ -775,4 +790,170 @@ fn rekey_before_establishment_is_refused() {
     assert_eq!(net.clients[0].1.rekey(now), Err(ClientError::NotReady));
     net.run(deliver_all);
     assert_consistent(&net, 0);
+}
+
+/// The relay forgets an IKE session when the SA's lifetime (read from mm2's SA payload) ends,
+/// and a half-open one when the SGW never answers.
+#[test]
+fn relay_expires_ike_sessions() {
+    let s = Scenario::default();
+    let mut net = single(&s);
+    net.run(deliver_all);
+    assert_consistent(&net, 0);
+    assert_eq!(net.relay.sessions(), 1);
+    let entry = net.ipsec_entries()[0].clone();
+    assert_eq!(
+        entry.lifetime_secs, 3960,
+        "the child lifetime reaches the relay"
+    );
+    let expiry = net.relay.poll_timeout().unwrap();
+    let left = expiry - net.now;
+    assert!(
+        left <= Duration::from_secs(15840) && left > Duration::from_secs(15839),
+        "expires with the 15840 s phase-1 lifetime, {left:?} left"
+    );
+    net.relay.handle_timeout(expiry - Duration::from_secs(1));
+    assert_eq!(net.relay.sessions(), 1);
+    net.relay.handle_timeout(expiry);
+    assert_eq!(net.relay.sessions(), 0);
+    assert!(matches!(
+        net.relay.poll_event(),
+        Some(RelayEvent::IkeExpired { .. })
+    ));
+    // Its cookies are unknown now: a late message is dropped, not forwarded.
+    net.relay.retire(&entry);
+
+    // Half-open: the SGW is silent.
+    let mut net = single(&s);
+    net.run(|_, t| {
+        if t.remote.ip() == IpAddr::V4(SGW) {
+            Fate::Dropped
+        } else {
+            Fate::Delivered
+        }
+    });
+    assert!(matches!(
+        net.client_failure(0),
+        Some(ClientError::Timeout(_))
+    ));
+    assert_eq!(net.relay.sessions(), 0, "half-open session forgotten");
+    assert!(net
+        .relay_events
+        .iter()
+        .any(|e| matches!(e, RelayEvent::IkeExpired { .. })));
+}
+
+/// The SGW rekeys (starts a quick mode itself, as strongSwan does when its rekey time comes
+/// first): the relay's grant rides on the SGW's qm1, the client answers as quick mode
+/// responder and reports the bundle on qm2's tail, and everything agrees again. Loss of the
+/// SGW's first qm1 and of the client's first qm2 is recovered.
+#[test]
+fn sgw_initiated_rekey_through_the_relay() {
+    for lose in [None, Some(0), Some(1)] {
+        let s = Scenario::default();
+        let mut net = single(&s);
+        net.run(deliver_all);
+        let cookies = net
+            .sgw_events
+            .iter()
+            .find_map(|e| match e {
+                SgwEvent::Phase1Established { cookies, .. } => Some(*cookies),
+                _ => None,
+            })
+            .unwrap();
+        let now = net.now;
+        net.sgw.start_quick_mode(now, &cookies).unwrap();
+        let start = net.log.len();
+        net.run(|n, _| {
+            if lose.is_some_and(|k| n == start + k) {
+                Fate::Dropped
+            } else {
+                Fate::Delivered
+            }
+        });
+        assert_eq!(net.client_children(0).len(), 2, "lose {lose:?}");
+        assert_eq!(net.ipsec_entries().len(), 2);
+        assert_consistent(&net, 0);
+        // The client can still rekey itself afterwards with its spare grant.
+        let now = net.now;
+        net.clients[0].1.rekey(now).unwrap();
+        net.run(deliver_all);
+        assert_eq!(net.client_children(0).len(), 3);
+        assert_consistent(&net, 0);
+    }
+}
+
+/// A bundle ends with an encrypted informational DELETE: when the SGW deletes, the client
+/// drops its half and sends its own DELETE; when the client deletes, it sends one. Either
+/// way the client's DELETE carries a tail that makes the relay retire exactly that entry.
+#[test]
+fn deletes_retire_relay_entries() {
+    use ipsec_xlat::wire::isakmp::ProtocolId;
+    let s = Scenario::default();
+    let mut net = single(&s);
+    net.run(deliver_all);
+    let now = net.now;
+    net.clients[0].1.rekey(now).unwrap();
+    net.run(deliver_all);
+    let entries: Vec<IpsecTranslation> = net.ipsec_entries().into_iter().cloned().collect();
+    assert_eq!(entries.len(), 2);
+    let cookies = net
+        .sgw_events
+        .iter()
+        .find_map(|e| match e {
+            SgwEvent::Phase1Established { cookies, .. } => Some(*cookies),
+            _ => None,
+        })
+        .unwrap();
+
+    // The SGW deletes its inbound SA of the first bundle (s-SPI-3).
+    net.sgw
+        .delete_child(
+            &cookies,
+            &[(ProtocolId::IPSEC_ESP, vec![entries[0].s_spi_3.esp.unwrap()])],
+        )
+        .unwrap();
+    net.run(deliver_all);
+    assert!(net.client_events[0].iter().any(|e| matches!(
+        e,
+        ClientEvent::ChildDeleted { s_spis_out, by_peer: true, .. } if *s_spis_out == entries[0].s_spi_3
+    )));
+    let retired: Vec<_> = net
+        .relay_events
+        .iter()
+        .filter_map(|e| match e {
+            RelayEvent::IpsecRetired {
+                s_spi_2, c_spi_2, ..
+            } => Some((*s_spi_2, *c_spi_2)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(retired, vec![(entries[0].s_spi_2, entries[0].c_spi_2)]);
+    // The SGW heard the client's DELETE for the other half (the client's inbound s-SPI-2).
+    assert!(net.sgw_events.iter().any(|e| matches!(
+        e,
+        SgwEvent::Deleted { deletes, .. } if deletes == &vec![(ProtocolId::IPSEC_ESP, vec![entries[0].s_spi_2.esp.unwrap()])]
+    )));
+
+    // Now the client retires the second bundle itself.
+    let second_in = net.client_child(0).unwrap().sa.inbound_spis;
+    assert_eq!(second_in, entries[1].s_spi_2);
+    net.clients[0].1.delete_child(second_in).unwrap();
+    net.run(deliver_all);
+    let retired = net
+        .relay_events
+        .iter()
+        .filter(|e| matches!(e, RelayEvent::IpsecRetired { .. }))
+        .count();
+    assert_eq!(retired, 2);
+    assert!(net.client_events[0]
+        .iter()
+        .any(|e| matches!(e, ClientEvent::ChildDeleted { by_peer: false, .. })));
+    assert_eq!(
+        net.clients[0].1.delete_child(second_in),
+        Err(ClientError::NotReady),
+        "already gone"
+    );
+    let c = net.relay.counters();
+    assert_eq!((c.tail_rejected, c.tail_content, c.tail_missing), (0, 0, 0));
 }

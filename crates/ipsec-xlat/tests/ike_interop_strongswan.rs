@@ -413,6 +413,7 @@ fn client_through_relay_against_strongswan() {
                 sgw: SocketAddr::from((sgw, 500)),
                 s_side: None,
             }],
+            half_open_timeout: core::time::Duration::from_secs(30),
         },
         &mut rng,
     );
@@ -458,12 +459,26 @@ fn client_through_relay_against_strongswan() {
             .unwrap_or_else(|| panic!("no socket for {}", t.local));
         s.send_to(&t.payload, t.remote).unwrap();
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let mut children = Vec::new();
     let mut entries = Vec::new();
     let mut buf = vec![0u8; 65536];
-    // Two quick modes: the first, then a rekey under the same IKE SA.
-    while std::time::Instant::now() < deadline && (children.len() < 2 || entries.len() < 2) {
+    // Two quick modes: the first, then our rekey under the same IKE SA; with SGW_REKEY set, a
+    // third that the SGW starts.
+    let want = if std::env::var("IKE_INTEROP_SGW_REKEY").is_ok_and(|v| !v.is_empty()) {
+        3
+    } else {
+        2
+    };
+    // With a short SGW lifetime, also wait for the SGW's DELETE of an expired bundle.
+    let want_delete = std::env::var("IKE_INTEROP_SGW_LIFE").is_ok_and(|v| v == "8s");
+    let mut deleted = Vec::new();
+    let mut retired = Vec::new();
+    while std::time::Instant::now() < deadline
+        && (children.len() < want
+            || entries.len() < want
+            || (want_delete && (deleted.is_empty() || retired.is_empty())))
+    {
         let now = std::time::Instant::now();
         client.handle_timeout(now);
         while let Some(t) = client.poll_transmit() {
@@ -483,14 +498,21 @@ fn client_through_relay_against_strongswan() {
                             .expect("rekey with the relay's next grant");
                     }
                 }
+                ClientEvent::ChildDeleted {
+                    s_spis_out,
+                    by_peer: true,
+                    ..
+                } => deleted.push(s_spis_out),
                 ClientEvent::Failed(f) => panic!("client failed: {f}"),
                 _ => {}
             }
         }
         while let Some(e) = relay.poll_event() {
             println!("relay: {e:?}");
-            if let RelayEvent::IpsecTranslation(t) = e {
-                entries.push(t);
+            match e {
+                RelayEvent::IpsecTranslation(t) => entries.push(t),
+                RelayEvent::IpsecRetired { s_spi_2, .. } => retired.push(s_spi_2),
+                _ => {}
             }
         }
         let mut got = false;
@@ -508,8 +530,8 @@ fn client_through_relay_against_strongswan() {
             std::thread::sleep(Duration::from_millis(2));
         }
     }
-    assert_eq!(children.len(), 2, "first child and rekeyed child");
-    assert_eq!(entries.len(), 2, "two relay entries");
+    assert_eq!(children.len(), want, "first child and rekeyed children");
+    assert_eq!(entries.len(), want, "one relay entry each");
     let log = {
         std::thread::sleep(Duration::from_millis(500));
         std::fs::read_to_string(std::env::var("IKE_INTEROP_SGW_LOG").unwrap()).unwrap()
@@ -517,30 +539,37 @@ fn client_through_relay_against_strongswan() {
     for (n, (child, entry)) in children.iter().zip(&entries).enumerate() {
         // The SGW installed SPIs: its inbound is s-SPI-3, its outbound s-SPI-2.
         let installed = format!(
-            "CHILD_SA lab{{{}}} established with SPIs {:08x}_i {:08x}_o",
-            n + 1,
+            "established with SPIs {:08x}_i {:08x}_o",
             entry.s_spi_3.esp.unwrap(),
             entry.s_spi_2.esp.unwrap()
         );
         assert!(log.contains(&installed), "SGW log lacks: {installed}");
-        let out = child.sa.esp_out.as_ref().unwrap();
-        let inb = child.sa.esp_in.as_ref().unwrap();
-        assert_eq!(
-            log_values(&log, "encryption initiator key")[n],
-            out.encryption.expose()
+        // The quick mode initiator's keys protect initiator-to-responder traffic: ours when we
+        // started it, the SGW's when it rekeyed. Find this child's keys among the logged ones.
+        let (out, inb) = (
+            child.sa.esp_out.as_ref().unwrap(),
+            child.sa.esp_in.as_ref().unwrap(),
         );
-        assert_eq!(
-            log_values(&log, "encryption responder key")[n],
-            inb.encryption.expose()
-        );
+        let (i_key, r_key) = if child.we_initiated {
+            (out, inb)
+        } else {
+            (inb, out)
+        };
+        let initiator_keys = log_values(&log, "encryption initiator key");
+        let responder_keys = log_values(&log, "encryption responder key");
+        let at = initiator_keys
+            .iter()
+            .position(|k| k == i_key.encryption.expose())
+            .unwrap_or_else(|| panic!("child {n}: initiator key not in the SGW log"));
+        assert_eq!(responder_keys[at], r_key.encryption.expose(), "child {n}");
         if child.sa.proposal.esp.and_then(|(_, i)| i).is_some() {
             assert_eq!(
-                log_values(&log, "integrity initiator key")[n],
-                out.integrity.expose()
+                log_values(&log, "integrity initiator key")[at],
+                i_key.integrity.expose()
             );
             assert_eq!(
-                log_values(&log, "integrity responder key")[n],
-                inb.integrity.expose()
+                log_values(&log, "integrity responder key")[at],
+                r_key.integrity.expose()
             );
         }
         assert_eq!(child.sa.outbound_spis, entry.s_spi_3);
@@ -551,5 +580,21 @@ fn client_through_relay_against_strongswan() {
         log.contains("203.0.113.254"),
         "the SGW talked to the relay's s-side"
     );
+    if want_delete {
+        // The SGW's DELETE verified at the client (informational IV and HASH(1)); the client's
+        // own DELETE verified at the SGW; the relay retired the matching entry.
+        let gone = deleted[0];
+        let entry = entries
+            .iter()
+            .find(|e| e.s_spi_3 == gone)
+            .expect("deleted bundle was ours");
+        assert!(retired.contains(&entry.s_spi_2));
+        let heard = format!(
+            "received DELETE for ESP CHILD_SA with SPI {:08x}",
+            entry.s_spi_2.esp.unwrap()
+        );
+        assert!(log.contains(&heard), "SGW log lacks: {heard}");
+        println!("delete round trip: {heard}");
+    }
     println!("relay counters: {:?}", relay.counters());
 }

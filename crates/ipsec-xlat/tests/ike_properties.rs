@@ -115,6 +115,7 @@ proptest! {
                 sgw: "203.0.113.1:500".parse().unwrap(),
                 s_side: None,
             }],
+            half_open_timeout: core::time::Duration::from_secs(30),
         }, &mut rng);
         let now = Instant::now();
         let n = datagrams.len() as u64;

@@ -34,9 +34,12 @@ use super::endpoint::{
 };
 use super::phase1::{MainModeInitiator, NatState, Phase1Config, Phase1Error, Phase1Sa};
 use super::phase2::{
-    BundleSpis, ChildConfig, ChildProposal, ChildSa, Encapsulation, Phase2Error, QuickModeInitiator,
+    delete_message, open_informational, BundleSpis, ChildConfig, ChildProposal, ChildSa,
+    Encapsulation, Phase2Error, QuickModeInitiator, QuickModeResponder,
 };
-use super::tail_content::{Mm1Tail, Mm2Tail, Mm5Tail, Qm3Tail, SpiGrant, TailContentError, UserId};
+use super::tail_content::{
+    Mm1Tail, Mm2Tail, Mm5Tail, Qm3Tail, RetireTail, SpiGrant, TailContentError, UserId,
+};
 use super::tail_crypto::{
     StaticKeypair, StaticPublicKey, TailCryptoError, TailInitiator, TailSession, MM1_OVERHEAD,
     TRANSPORT_OVERHEAD,
@@ -86,6 +89,8 @@ pub struct ClientChild {
     pub c_udp_encap: bool,
     /// The relay, where our ESP/AH goes.
     pub relay: SocketAddr,
+    /// Whether we started this quick mode (false: the SGW rekeyed and we answered).
+    pub we_initiated: bool,
 }
 
 /// What the client reports.
@@ -100,6 +105,16 @@ pub enum ClientEvent {
     },
     /// Quick mode completed.
     ChildEstablished(Box<ClientChild>),
+    /// An SA bundle ended: the SGW deleted it (we answered with our own DELETE, which tells
+    /// the relay), or we deleted it with [`Client::delete_child`].
+    ChildDeleted {
+        /// s-SPI-2: the bundle's inbound SPIs (as in [`ClientChild::sa`]).
+        s_spis_in: BundleSpis,
+        /// s-SPI-3: its outbound SPIs.
+        s_spis_out: BundleSpis,
+        /// Whether the SGW asked for it.
+        by_peer: bool,
+    },
     /// The attempt failed; the client is finished.
     Failed(ClientError),
 }
@@ -196,12 +211,32 @@ enum State {
         /// The qm2 we answered and our qm3, to answer a repeated qm2.
         last: Option<(Vec<u8>, Transmit)>,
     },
+    /// Answering a quick mode the SGW started (its rekey): qm2 sent, waiting for qm3.
+    RespondingQm {
+        session: TailSession,
+        p1: Box<Phase1Sa>,
+        spare: VecDeque<SpiGrant>,
+        qm: Box<QuickModeResponder>,
+        grant: SpiGrant,
+        c_spis: BundleSpis,
+        /// qm1 as received (c-side) and our qm2, for a repeated qm1.
+        qm1: Vec<u8>,
+        qm2: Transmit,
+    },
     Failed,
+}
+
+/// A live bundle, by its s-side SPIs.
+#[derive(Clone, Copy, Debug)]
+struct LiveChild {
+    s_in: BundleSpis,
+    s_out: BundleSpis,
 }
 
 /// The client endpoint.
 pub struct Client {
     config: ClientConfig,
+    children: Vec<LiveChild>,
     rng: ChaCha20Rng,
     /// Our c-side pair with the relay (responder half known from mm2).
     c_cookies: Cookies,
@@ -256,6 +291,7 @@ impl Client {
         let datagram = join(&mm1, TailType::HANDSHAKE, &body)?;
         let t = framed(config.local, config.relay, datagram);
         let client = Self {
+            children: Vec::new(),
             rng,
             c_cookies,
             s_cookies: Cookies::new([0; 8], [0; 8]),
@@ -366,7 +402,11 @@ impl Client {
             .tail
             .map(|t| (t.tail_type(), t.header_bytes().to_vec(), t.body().to_vec()));
         let bytes = message.as_bytes().to_vec();
-        let result = self.step(now, &bytes, tail);
+        let result = if h.exchange_type() == ExchangeType::INFORMATIONAL {
+            self.on_informational(&bytes)
+        } else {
+            self.step(now, &bytes, tail)
+        };
         match result {
             Ok(()) => {}
             Err(Step::Reject(kind)) => match kind {
@@ -567,12 +607,17 @@ impl Client {
                         c_spi_client: c_spis,
                         s_udp_encap,
                         c_udp_encap: self.config.c_udp_encap,
+                        lifetime_secs: sa.proposal.lifetime_secs,
                     }
                     .encode()
                     .map_err(|e| Step::Fatal(e.into()))?;
                     let qm3 = self.to_c_side(qm3);
                     let d = Self::with_tail(&mut session, qm3, &items).map_err(Step::Fatal)?;
                     let t = self.send(now, d, false);
+                    self.children.push(LiveChild {
+                        s_in: sa.inbound_spis,
+                        s_out: sa.outbound_spis,
+                    });
                     self.events
                         .push_back(ClientEvent::ChildEstablished(Box::new(ClientChild {
                             sa,
@@ -581,6 +626,7 @@ impl Client {
                             s_udp_encap,
                             c_udp_encap: self.config.c_udp_encap,
                             relay: self.config.relay,
+                            we_initiated: true,
                         })));
                     Ok((t, next_grant))
                 })();
@@ -611,30 +657,296 @@ impl Client {
                 }
             }
             State::Established {
-                session,
+                mut session,
                 p1,
                 spare,
                 last,
             } => {
-                let result = match &last {
-                    Some((qm2, qm3)) if qm2.as_slice() == msg => {
+                if let Some((qm2, qm3)) = &last {
+                    if qm2.as_slice() == msg {
                         self.transmits.push_back(qm3.clone());
-                        Err(Step::Reject(Reject::Duplicate))
+                        let state = State::Established {
+                            session,
+                            p1,
+                            spare,
+                            last,
+                        };
+                        return (state, Err(Step::Reject(Reject::Duplicate)));
                     }
-                    _ => Err(Step::Reject(Reject::Unexpected)),
-                };
-                (
-                    State::Established {
+                }
+                // A quick mode the SGW starts (its rekey) comes with the relay's grant.
+                match self.respond_quick(now, &mut session, &p1, msg, tail) {
+                    Ok((qm, grant, c_spis, qm2)) => (
+                        State::RespondingQm {
+                            session,
+                            p1,
+                            spare,
+                            qm: Box::new(qm),
+                            grant,
+                            c_spis,
+                            qm1: msg.to_vec(),
+                            qm2,
+                        },
+                        Ok(()),
+                    ),
+                    Err(e) => (
+                        State::Established {
+                            session,
+                            p1,
+                            spare,
+                            last,
+                        },
+                        Err(e),
+                    ),
+                }
+            }
+            State::RespondingQm {
+                session,
+                p1,
+                spare,
+                mut qm,
+                grant,
+                c_spis,
+                qm1,
+                qm2,
+            } => {
+                if qm1.as_slice() == msg {
+                    self.transmits.push_back(qm2.clone());
+                    let state = State::RespondingQm {
                         session,
                         p1,
                         spare,
-                        last,
-                    },
-                    result,
-                )
+                        qm,
+                        grant,
+                        c_spis,
+                        qm1,
+                        qm2,
+                    };
+                    return (state, Err(Step::Reject(Reject::Duplicate)));
+                }
+                match qm.handle_qm3(&p1, &self.to_s_side(msg)) {
+                    Ok(sa) => {
+                        self.pending = None;
+                        self.children.push(LiveChild {
+                            s_in: sa.inbound_spis,
+                            s_out: sa.outbound_spis,
+                        });
+                        let s_udp_encap = sa.proposal.mode == Encapsulation::UdpTunnel;
+                        self.events
+                            .push_back(ClientEvent::ChildEstablished(Box::new(ClientChild {
+                                sa,
+                                c_spis_in: c_spis,
+                                c_spis_out: grant.c_spi_relay,
+                                s_udp_encap,
+                                c_udp_encap: self.config.c_udp_encap,
+                                relay: self.config.relay,
+                                we_initiated: false,
+                            })));
+                        (
+                            State::Established {
+                                session,
+                                p1,
+                                spare,
+                                last: None,
+                            },
+                            Ok(()),
+                        )
+                    }
+                    Err(e) => (
+                        State::RespondingQm {
+                            session,
+                            p1,
+                            spare,
+                            qm,
+                            grant,
+                            c_spis,
+                            qm1,
+                            qm2,
+                        },
+                        Err(phase2_step(e)),
+                    ),
+                }
             }
             State::Failed => (State::Failed, Err(Step::Reject(Reject::Unexpected))),
         }
+    }
+
+    /// An encrypted informational exchange from the SGW: DELETEs end bundles; we delete our
+    /// half too and tell the relay in the tail of our DELETE.
+    fn on_informational(&mut self, msg: &[u8]) -> Result<(), Step> {
+        let s_msg = self.to_s_side(msg);
+        let info = {
+            let p1 = self.phase1().ok_or(Step::Reject(Reject::Unexpected))?;
+            open_informational(p1, &s_msg).map_err(|_| Step::Reject(Reject::Message))?
+        };
+        let mut ended = Vec::new();
+        for (protocol, spis) in &info.deletes {
+            for spi in spis {
+                let hit = self.children.iter().position(|c| {
+                    let out = if *protocol == crate::wire::isakmp::ProtocolId::IPSEC_AH {
+                        c.s_out.ah
+                    } else {
+                        c.s_out.esp
+                    };
+                    out == Some(*spi)
+                });
+                if let Some(i) = hit {
+                    ended.push(self.children.remove(i));
+                }
+            }
+        }
+        if ended.is_empty() {
+            return Err(Step::Reject(Reject::Unexpected));
+        }
+        for child in ended {
+            self.send_delete(&child).map_err(Step::Fatal)?;
+            self.events.push_back(ClientEvent::ChildDeleted {
+                s_spis_in: child.s_in,
+                s_spis_out: child.s_out,
+                by_peer: true,
+            });
+        }
+        Ok(())
+    }
+
+    fn phase1(&self) -> Option<&Phase1Sa> {
+        match &self.state {
+            State::Established { p1, .. }
+            | State::AwaitQm2 { p1, .. }
+            | State::RespondingQm { p1, .. } => Some(p1),
+            _ => None,
+        }
+    }
+
+    fn session(&mut self) -> Option<&mut TailSession> {
+        match &mut self.state {
+            State::Established { session, .. }
+            | State::AwaitQm2 { session, .. }
+            | State::RespondingQm { session, .. } => Some(session),
+            _ => None,
+        }
+    }
+
+    /// Sends our DELETE for `child`'s inbound SPIs, with a tail naming it for the relay.
+    fn send_delete(&mut self, child: &LiveChild) -> Result<(), ClientError> {
+        use crate::wire::isakmp::ProtocolId;
+        let deletes: Vec<(ProtocolId, Vec<u32>)> = [
+            (ProtocolId::IPSEC_AH, child.s_in.ah),
+            (ProtocolId::IPSEC_ESP, child.s_in.esp),
+        ]
+        .into_iter()
+        .filter_map(|(p, spi)| spi.map(|s| (p, vec![s])))
+        .collect();
+        let message = {
+            let p1 = self.phase1().ok_or(ClientError::NotReady)?;
+            let mut rng = self.rng.clone();
+            let m = delete_message(p1, &deletes, &mut rng)?;
+            self.rng = rng;
+            m
+        };
+        let message = self.to_c_side(message);
+        let items = RetireTail {
+            s_spi_2: child.s_in,
+        }
+        .encode()?;
+        let session = self.session().ok_or(ClientError::NotReady)?;
+        let d = Self::with_tail(session, message, &items)?;
+        let t = framed(self.config.local, self.config.relay, d);
+        // IKEv1 informational exchanges are not acknowledged, so not retransmitted.
+        self.transmits.push_back(t);
+        Ok(())
+    }
+
+    /// Deletes a bundle we no longer need (after a rekey, when the old one's lifetime ends):
+    /// sends DELETE to the SGW with a tail that makes the relay retire its entry.
+    /// `s_spis_in` names the bundle by its inbound s-side SPIs (`ClientChild::sa.inbound_spis`).
+    pub fn delete_child(&mut self, s_spis_in: BundleSpis) -> Result<(), ClientError> {
+        let i = self
+            .children
+            .iter()
+            .position(|c| c.s_in == s_spis_in)
+            .ok_or(ClientError::NotReady)?;
+        let child = self.children.remove(i);
+        if let Err(e) = self.send_delete(&child) {
+            self.children.insert(i, child);
+            return Err(e);
+        }
+        self.events.push_back(ClientEvent::ChildDeleted {
+            s_spis_in: child.s_in,
+            s_spis_out: child.s_out,
+            by_peer: false,
+        });
+        Ok(())
+    }
+
+    /// Answers an SGW-initiated quick mode: the relay's grant in the tail gives the s-side SPI
+    /// we offer in qm2 and the c-side SPI we send with; qm2's tail reports the bundle to the
+    /// relay (it is complete from our side once qm2 is sent).
+    fn respond_quick(
+        &mut self,
+        now: Instant,
+        session: &mut TailSession,
+        p1: &Phase1Sa,
+        msg: &[u8],
+        tail: Option<(TailType, Vec<u8>, Vec<u8>)>,
+    ) -> Result<(QuickModeResponder, SpiGrant, BundleSpis, Transmit), Step> {
+        let is_quick = Message::parse_exact(msg)
+            .map(|m| m.header().exchange_type() == ExchangeType::QUICK_MODE)
+            .unwrap_or(false);
+        if !is_quick {
+            return Err(Step::Reject(Reject::Unexpected));
+        }
+        let Some((TailType::TRANSPORT, header, body)) = tail else {
+            return Err(Step::Reject(Reject::Tail));
+        };
+        let mut aad = msg.to_vec();
+        aad.extend_from_slice(&header);
+        let items = session
+            .open(&aad, &body)
+            .map_err(|_| Step::Reject(Reject::Tail))?;
+        let grant = SpiGrant::decode(&items).map_err(|e| Step::Fatal(e.into()))?;
+        let float = p1.nat.float();
+        let config = ChildConfig {
+            proposals: self
+                .config
+                .child
+                .proposals
+                .iter()
+                .map(|p| ChildProposal {
+                    mode: if float {
+                        Encapsulation::UdpTunnel
+                    } else {
+                        Encapsulation::Tunnel
+                    },
+                    ..*p
+                })
+                .collect(),
+            ..self.config.child.clone()
+        };
+        let (qm, qm2) = QuickModeResponder::handle_qm1(
+            p1,
+            &config,
+            grant.s_spi_offer,
+            &self.to_s_side(msg),
+            &mut self.rng,
+        )
+        .map_err(phase2_step)?;
+        let child = qm.pending_child().ok_or(Step::Reject(Reject::Message))?;
+        let c_spis = self.fresh_c_spis();
+        let items = Qm3Tail {
+            s_spi_sgw: child.outbound_spis,
+            s_spi_offer: grant.s_spi_offer,
+            c_spi_client: c_spis,
+            s_udp_encap: child.proposal.mode == Encapsulation::UdpTunnel,
+            c_udp_encap: self.config.c_udp_encap,
+            lifetime_secs: child.proposal.lifetime_secs,
+        }
+        .encode()
+        .map_err(|e| Step::Fatal(e.into()))?;
+        let qm2 = self.to_c_side(qm2);
+        let d = Self::with_tail(session, qm2, &items).map_err(Step::Fatal)?;
+        let t = self.send(now, d, true);
+        Ok((qm, grant, c_spis, t))
     }
 
     /// Starts a quick mode offering the relay's granted s-side SPIs; sends qm1.

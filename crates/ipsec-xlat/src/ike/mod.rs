@@ -1,18 +1,42 @@
-//! IKEv1: key derivation and the client, relay and test-SGW state machines.
+//! IKEv1: key derivation, exchange cores, and the client, relay and test-SGW state machines.
+//!
+//! Layers, bottom up:
 //!
 //! - [`crypto`]: every RFC 2409 / RFC 3947 derivation the client and the test-SGW need (SKEYID
-//!   family, encryption key expansion, IV chaining, AES-CBC bodies, HASH_I/HASH_R, quick-mode
-//!   HASH(1..3), KEYMAT, NAT-D). Pure functions over bytes: each one is checked against
-//!   strongSwan's own numbers from the captures in `tests/data/captures/`.
+//!   family, encryption key expansion, IV chaining, AES-CBC bodies, HASH_I/HASH_R and the
+//!   RSA signature over them, quick-mode HASH(1..3), KEYMAT, NAT-D). Pure functions over bytes,
+//!   each checked against strongSwan's own numbers from real captures.
 //! - [`dh`]: the Diffie-Hellman groups we negotiate (MODP 2048/3072, ECP 256, Curve25519) with
 //!   private values drawn from caller-supplied randomness and wiped on drop.
-//! - [`tail_crypto`]: the Noise handshake carried in the mm1/mm2 tails and the sealed tails of
-//!   later messages. This is the only key material the relay ever holds, and it protects
-//!   client<->relay data only, never IKE or IPsec traffic.
+//! - [`tail_crypto`]: the Noise IK handshake carried in the mm1/mm2 tails and the sealed tails
+//!   of later messages; [`tail_content`]: what those tails say.
+//! - [`phase1`], [`phase2`]: message-level main mode and quick mode cores (initiator and
+//!   responder), PSK and RSA, ESP/AH/bundles, PFS, NAT detection. No sockets, no timers.
+//! - [`Client`], [`Relay`], [`TestSgw`]: sans-IO endpoints in the quinn-proto style:
+//!   `handle_datagram(now, local, remote, bytes)` and `handle_timeout(now)` in,
+//!   `poll_transmit`, `poll_timeout`, `poll_event` out; randomness seeded once from the
+//!   caller's generator, so a test replays exactly.
 //!
 //! The client and the test-SGW compute everything with the values the SGW sees: the s-side
-//! cookies, the s-side SPIs, the SA payload as forwarded. The relay never calls into [`crypto`]
-//! or [`dh`].
+//! cookies, the s-side SPIs, the SA payload as forwarded, the relay's s-side address in NAT-D.
+//! The relay never calls into [`crypto`] or [`dh`]: it holds its static tail key and one
+//! [`tail_crypto::TailSession`] per client, nothing that could decrypt IKE or IPsec.
+//!
+//! # State of the flow and what is next
+//!
+//! Done and tested (in memory, and against an unmodified strongSwan in `tests/ike_captures/`):
+//! main mode (PSK, RSA) and quick mode through the relay with tails, NAT-T floating on the
+//! s-side, retransmission with backoff, duplicate handling at every hop, typed failures
+//! (timeout, error notifications, authentication, proposals), rekeying by new quick modes with
+//! relay SPI grants (started by the client or by the SGW), DELETE of bundles in both
+//! directions with the relay retiring its entry from the tail of the client's DELETE, relay
+//! session expiry.
+//!
+//! Not yet: DPD (R-U-THERE / ACK) and other notifications in informational exchanges; IKE SA
+//! DELETE (ISAKMP protocol) handling at the client; client mobility (a new
+//! c-side address for a live session); c-side NAT detection between client and relay; IKEv1
+//! fragmentation for large RSA mm5/mm6; lifetime-driven automatic rekey (callers use
+//! [`Client::rekey`] today).
 
 pub mod crypto;
 pub mod dh;

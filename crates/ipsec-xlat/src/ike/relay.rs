@@ -16,6 +16,8 @@
 //! | qm2 s→c (first SGW message of any quick mode) | header translation, plus a fresh grant for the next quick mode |
 //! | qm3 c→s | tail: s-SPI-3, the grant used, c-SPI-1, encapsulations; report an [`IpsecTranslation`]; strip, forward |
 //!
+//! | informational c→s (the client's DELETE) | tail: s-SPI-2 of the bundle that ended; report [`RelayEvent::IpsecRetired`], free its SPIs; strip, forward |
+//!
 //! Rekeying is a new quick mode under the same IKE SA: it uses the grant the previous one
 //! brought and yields a new [`IpsecTranslation`]; the datapath retires the old entry when its
 //! lifetime ends.
@@ -25,6 +27,7 @@
 //! with what the first one produced (the tail replay window would otherwise refuse it).
 
 use core::net::{IpAddr, SocketAddr};
+use core::time::Duration;
 use std::collections::VecDeque;
 use std::time::Instant;
 
@@ -34,13 +37,14 @@ use rand_core::{CryptoRng, RngCore, SeedableRng};
 
 use super::crypto::Cookies;
 use super::endpoint::{framed, ike_bytes, set_cookies, tail_aad, Transmit, NAT_T_PORT};
+use super::phase1::{chosen_lifetime, Chain};
 use super::phase2::BundleSpis;
-use super::tail_content::{Mm1Tail, Mm2Tail, Mm5Tail, Qm3Tail, SpiGrant, UserId};
+use super::tail_content::{Mm1Tail, Mm2Tail, Mm5Tail, Qm3Tail, RetireTail, SpiGrant, UserId};
 use super::tail_crypto::{
     StaticKeypair, StaticPublicKey, TailCryptoError, TailResponder, TailSession, MM2_OVERHEAD,
     TRANSPORT_OVERHEAD,
 };
-use crate::wire::isakmp::{ExchangeType, IdType};
+use crate::wire::isakmp::{ExchangeType, IdType, PayloadType, SaPayload};
 use crate::wire::tail::{join, split, TailType};
 
 /// One row of the identification table: which SGW serves which users.
@@ -93,6 +97,8 @@ pub struct RelayConfig {
     pub authorised_clients: Vec<StaticPublicKey>,
     /// The identification table, first match wins.
     pub identities: Vec<IdentityRule>,
+    /// How long an IKE session may stay without the SGW's mm2 before it is forgotten.
+    pub half_open_timeout: Duration,
 }
 
 /// The IKE translation entry, reported when mm2 completes it.
@@ -138,6 +144,9 @@ pub struct IpsecTranslation {
     pub s_udp_encap: bool,
     /// ESP/AH on the c-side in UDP.
     pub c_udp_encap: bool,
+    /// Negotiated lifetime of the bundle in seconds: the entry is retired after it (a rekey
+    /// makes its successor before then).
+    pub lifetime_secs: u32,
 }
 
 /// What the relay reports.
@@ -147,6 +156,26 @@ pub enum RelayEvent {
     IkeTranslation(IkeTranslation),
     /// An IPsec translation entry is complete.
     IpsecTranslation(IpsecTranslation),
+    /// An SA bundle ended (the client's DELETE said so): remove the IPsec translation entry
+    /// whose s-SPI-2 this is. Its SPIs are free again.
+    IpsecRetired {
+        /// The client.
+        client: SocketAddr,
+        /// s-SPI-2 of the ended bundle.
+        s_spi_2: BundleSpis,
+        /// c-SPI-2 of the ended bundle.
+        c_spi_2: BundleSpis,
+    },
+    /// An IKE session ended (its SA lifetime passed, or it never got the SGW's answer): remove
+    /// the IKE translation entry with these cookies.
+    IkeExpired {
+        /// The client.
+        client: SocketAddr,
+        /// Cookies on the c-side.
+        c_cookies: Cookies,
+        /// Cookies on the s-side (responder half zero if mm2 never came).
+        s_cookies: Cookies,
+    },
 }
 
 /// Dropped datagrams by reason, and forwarded ones.
@@ -179,6 +208,10 @@ enum TailState {
 }
 
 struct Session {
+    /// When mm1 arrived.
+    created: Instant,
+    /// When the IKE SA's lifetime ends (known from mm2's SA payload).
+    expires: Option<Instant>,
     client: SocketAddr,
     relay_c: SocketAddr,
     c_cookies: Cookies,
@@ -193,6 +226,8 @@ struct Session {
     mm6_done: bool,
     /// Grants handed out and not yet used, by their s-SPI-2.
     grants: Vec<SpiGrant>,
+    /// Grants in use by a live bundle.
+    used: Vec<SpiGrant>,
     /// Quick mode message IDs already seen from the SGW (each gets one grant).
     quick_seen: HashSet<u32>,
     c_udp_encap: bool,
@@ -313,15 +348,15 @@ impl Relay {
     /// Feeds one UDP payload received on `local` (a c-side or s-side address) from `remote`.
     pub fn handle_datagram(
         &mut self,
-        _now: Instant,
+        now: Instant,
         local: SocketAddr,
         remote: SocketAddr,
         payload: &[u8],
     ) {
         let result = if local.ip() == self.config.c_side.ip() {
-            self.on_client_datagram(local, remote, payload)
+            self.on_client_datagram(now, local, remote, payload)
         } else {
-            self.on_sgw_datagram(local, remote, payload)
+            self.on_sgw_datagram(now, local, remote, payload)
         };
         if let Err(d) = result {
             self.count(d);
@@ -330,6 +365,7 @@ impl Relay {
 
     fn on_client_datagram(
         &mut self,
+        now: Instant,
         local: SocketAddr,
         remote: SocketAddr,
         payload: &[u8],
@@ -347,7 +383,7 @@ impl Relay {
 
         let Some(&id) = self.by_client.get(&(remote, cky_i)) else {
             if cky_r == [0; 8] && exchange == ExchangeType::IDENTITY_PROTECTION {
-                return self.new_session(local, remote, cky_i, &message, tail);
+                return self.new_session(now, local, remote, cky_i, &message, tail);
             }
             return Err(Drop::UnknownCookies);
         };
@@ -367,6 +403,7 @@ impl Relay {
         // Tails expected from the client: mm5 (first encrypted main mode message) and qm3
         // (the quick mode message after the IPsec SPIs were allocated, i.e. with a tail).
         let mut ipsec = None;
+        let mut retired: Option<(SocketAddr, SpiGrant)> = None;
         if let Some((ty, header, body)) = tail {
             let TailState::Session(tails) = &mut session.tail else {
                 return Err(Drop::TailMissing);
@@ -392,6 +429,7 @@ impl Relay {
                     .position(|g| g.s_spi_offer == q3.s_spi_offer)
                     .ok_or(Drop::TailContent)?;
                 let grant = session.grants.remove(used);
+                session.used.push(grant);
                 session.c_udp_encap = q3.c_udp_encap;
                 ipsec = Some(IpsecTranslation {
                     client: session.client,
@@ -404,7 +442,17 @@ impl Relay {
                     s_spi_3: q3.s_spi_sgw,
                     s_udp_encap: q3.s_udp_encap,
                     c_udp_encap: q3.c_udp_encap,
+                    lifetime_secs: q3.lifetime_secs,
                 });
+            } else if exchange == ExchangeType::INFORMATIONAL {
+                let r = RetireTail::decode(&items).map_err(|_| Drop::TailContent)?;
+                let at = session
+                    .used
+                    .iter()
+                    .position(|g| g.s_spi_offer == r.s_spi_2)
+                    .ok_or(Drop::TailContent)?;
+                let grant = session.used.remove(at);
+                retired = Some((session.client, grant));
             } else {
                 return Err(Drop::TailContent);
             }
@@ -425,12 +473,21 @@ impl Relay {
         if let Some(entry) = ipsec {
             self.events.push_back(RelayEvent::IpsecTranslation(entry));
         }
+        if let Some((client, grant)) = retired {
+            self.free_grant(&grant);
+            self.events.push_back(RelayEvent::IpsecRetired {
+                client,
+                s_spi_2: grant.s_spi_offer,
+                c_spi_2: grant.c_spi_relay,
+            });
+        }
         self.emit(t);
         Ok(())
     }
 
     fn new_session(
         &mut self,
+        now: Instant,
         local: SocketAddr,
         remote: SocketAddr,
         cky_i: [u8; 8],
@@ -476,6 +533,8 @@ impl Relay {
         self.sessions.insert(
             id,
             Session {
+                created: now,
+                expires: None,
                 client: remote,
                 relay_c: local,
                 c_cookies: Cookies::new(cky_i, c_cky_r),
@@ -487,6 +546,7 @@ impl Relay {
                 c_spis: None,
                 mm6_done: false,
                 grants: Vec::new(),
+                used: Vec::new(),
                 quick_seen: HashSet::new(),
                 c_udp_encap: false,
                 last_c: None,
@@ -509,6 +569,7 @@ impl Relay {
 
     fn on_sgw_datagram(
         &mut self,
+        now: Instant,
         local: SocketAddr,
         remote: SocketAddr,
         payload: &[u8],
@@ -562,8 +623,17 @@ impl Relay {
             session.c_cookies.responder,
         );
         let datagram = if session.s_cookies.responder == [0; 8] {
-            // mm2: complete the IKE entry and answer the tail handshake.
+            // mm2: complete the IKE entry and answer the tail handshake. The chosen SA's
+            // lifetime (plaintext in mm2) bounds the entry.
             session.s_cookies.responder = cky_r;
+            let lifetime = Chain::plaintext(&parts.message)
+                .ok()
+                .and_then(|c| {
+                    let sa = c.first(PayloadType::SECURITY_ASSOCIATION)?.body.clone();
+                    chosen_lifetime(&SaPayload::parse(&sa, 0).ok()?)
+                })
+                .unwrap_or(28_800);
+            session.expires = now.checked_add(Duration::from_secs(u64::from(lifetime)));
             let TailState::Handshake(_) = &session.tail else {
                 return Err(Drop::TailMissing);
             };
@@ -648,8 +718,67 @@ impl Relay {
         self.events.pop_front()
     }
 
-    /// The relay keeps no timers of its own yet (session expiry is the next step).
+    /// When [`Self::handle_timeout`] must next be called: the earliest session expiry.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        None
+        self.sessions
+            .values()
+            .filter_map(|s| self.deadline(s))
+            .min()
+    }
+
+    fn deadline(&self, s: &Session) -> Option<Instant> {
+        match s.expires {
+            Some(e) => Some(e),
+            None => s.created.checked_add(self.config.half_open_timeout),
+        }
+    }
+
+    /// Forgets sessions whose IKE SA lifetime passed, or that never got the SGW's mm2, and
+    /// reports each as [`RelayEvent::IkeExpired`]. SPIs granted but never used are freed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let expired: Vec<u64> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| self.deadline(s).is_some_and(|d| d <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            let Some(s) = self.sessions.remove(&id) else {
+                continue;
+            };
+            self.by_client.remove(&(s.client, s.c_cookies.initiator));
+            self.by_s_cookie.remove(&s.s_cookies.initiator);
+            self.c_cookies_in_use.remove(&s.c_cookies.responder);
+            for g in &s.grants {
+                self.free_grant(g);
+            }
+            self.events.push_back(RelayEvent::IkeExpired {
+                client: s.client,
+                c_cookies: s.c_cookies,
+                s_cookies: s.s_cookies,
+            });
+        }
+    }
+
+    fn free_grant(&mut self, g: &SpiGrant) {
+        for spi in [g.s_spi_offer, g.c_spi_relay]
+            .iter()
+            .flat_map(|b| [b.esp, b.ah])
+            .flatten()
+        {
+            self.spis_in_use.remove(&spi);
+        }
+    }
+
+    /// Frees the relay-chosen SPIs of an IPsec entry the datapath retired on its own (lifetime
+    /// ended without a DELETE), so they can be granted again.
+    pub fn retire(&mut self, entry: &IpsecTranslation) {
+        for spi in [entry.s_spi_2, entry.c_spi_2]
+            .iter()
+            .flat_map(|b| [b.esp, b.ah])
+            .flatten()
+        {
+            self.spis_in_use.remove(&spi);
+        }
     }
 }

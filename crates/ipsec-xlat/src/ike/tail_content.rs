@@ -8,7 +8,9 @@
 //! | mm5 | client → relay | C_SPI (client's c-side inbound SPI per protocol), S_FLOAT |
 //! | mm6 | relay → client | an [`SpiGrant`]: S_SPI_OFFER (s-SPI-2), C_SPI_RELAY (c-SPI-2) |
 //! | first SGW message of each later quick mode (qm2, or an SGW's qm1) | relay → client | a fresh [`SpiGrant`] |
-//! | qm3 | client → relay | S_SPI_SGW (s-SPI-3), S_SPI_OFFER (which grant), C_SPI (c-SPI-1), S_UDP_ENCAP, C_UDP_ENCAP |
+//! | qm3 | client → relay | S_SPI_SGW (s-SPI-3), S_SPI_OFFER (which grant), C_SPI (c-SPI-1), S_UDP_ENCAP, C_UDP_ENCAP, LIFETIME |
+//!
+//! | an informational exchange with DELETE | client → relay | S_SPI_OFFER: the s-SPI-2 of the bundle that ended ([`RetireTail`]) |
 //!
 //! Why grants: the client must put s-SPI-2 (the relay's s-side SPI) in qm1's encrypted SA
 //! payload, so the relay allocates it *before* each quick mode. One grant comes with mm6 for
@@ -50,6 +52,8 @@ pub mod item {
     pub const S_UDP_ENCAP: u8 = TailItem::CRITICAL | 10;
     /// Whether ESP/AH between client and relay is UDP-encapsulated (one byte).
     pub const C_UDP_ENCAP: u8 = TailItem::CRITICAL | 11;
+    /// Lifetime of the negotiated SA bundle in seconds (4 bytes).
+    pub const LIFETIME: u8 = TailItem::CRITICAL | 12;
 }
 
 /// Why a tail's contents could not be read.
@@ -127,6 +131,8 @@ pub struct Qm3Tail {
     pub s_udp_encap: bool,
     /// ESP/AH between client and relay in UDP.
     pub c_udp_encap: bool,
+    /// The bundle's negotiated lifetime in seconds (the relay retires the entry after it).
+    pub lifetime_secs: u32,
 }
 
 fn put_addr(out: &mut Vec<u8>, ty: u8, addr: SocketAddr) -> Result<(), TailError> {
@@ -243,6 +249,31 @@ fn value<'a>(found: &[TailItem<'a>], ty: u8) -> Result<&'a [u8], TailContentErro
         .ok_or(TailContentError::Missing(ty))
 }
 
+/// Tail on the client's DELETE: which bundle ended, named by its s-SPI-2 (the relay cannot
+/// read the encrypted DELETE itself).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetireTail {
+    /// s-SPI-2 of the bundle.
+    pub s_spi_2: BundleSpis,
+}
+
+impl RetireTail {
+    /// The item list.
+    pub fn encode(&self) -> Result<Vec<u8>, TailError> {
+        let mut out = Vec::new();
+        put_spis(&mut out, item::S_SPI_OFFER, &self.s_spi_2)?;
+        Ok(out)
+    }
+
+    /// Reads an item list.
+    pub fn decode(plaintext: &[u8]) -> Result<Self, TailContentError> {
+        let found = collect(plaintext, &[item::S_SPI_OFFER])?;
+        Ok(Self {
+            s_spi_2: get_spis(item::S_SPI_OFFER, value(&found, item::S_SPI_OFFER)?)?,
+        })
+    }
+}
+
 impl Mm1Tail {
     /// The item list.
     pub fn encode(&self) -> Result<Vec<u8>, TailError> {
@@ -344,6 +375,7 @@ impl Qm3Tail {
         put_spis(&mut out, item::C_SPI, &self.c_spi_client)?;
         put_flag(&mut out, item::S_UDP_ENCAP, self.s_udp_encap)?;
         put_flag(&mut out, item::C_UDP_ENCAP, self.c_udp_encap)?;
+        write_item(&mut out, item::LIFETIME, &self.lifetime_secs.to_be_bytes())?;
         Ok(out)
     }
 
@@ -357,14 +389,19 @@ impl Qm3Tail {
                 item::C_SPI,
                 item::S_UDP_ENCAP,
                 item::C_UDP_ENCAP,
+                item::LIFETIME,
             ],
         )?;
+        let life: [u8; 4] = value(&found, item::LIFETIME)?
+            .try_into()
+            .map_err(|_| TailContentError::Malformed(item::LIFETIME))?;
         Ok(Self {
             s_spi_sgw: get_spis(item::S_SPI_SGW, value(&found, item::S_SPI_SGW)?)?,
             s_spi_offer: get_spis(item::S_SPI_OFFER, value(&found, item::S_SPI_OFFER)?)?,
             c_spi_client: get_spis(item::C_SPI, value(&found, item::C_SPI)?)?,
             s_udp_encap: get_flag(item::S_UDP_ENCAP, value(&found, item::S_UDP_ENCAP)?)?,
             c_udp_encap: get_flag(item::C_UDP_ENCAP, value(&found, item::C_UDP_ENCAP)?)?,
+            lifetime_secs: u32::from_be_bytes(life),
         })
     }
 }
@@ -411,6 +448,7 @@ mod tests {
             c_spi_client: spis,
             s_udp_encap: true,
             c_udp_encap: false,
+            lifetime_secs: 3960,
         };
         assert_eq!(Qm3Tail::decode(&q3.encode().unwrap()).unwrap(), q3);
     }

@@ -17,8 +17,8 @@ use super::crypto::Cookies;
 use super::endpoint::{framed, ike_bytes, Pending, RetransmitPolicy, Transmit};
 use super::phase1::{MainModeResponder, Phase1Config, Phase1Error, Phase1Sa, ProposalError};
 use super::phase2::{
-    BundleSpis, ChildConfig, ChildProposalError, ChildSa, Encapsulation, Phase2Error,
-    QuickModeResponder,
+    delete_message, open_informational, BundleSpis, ChildConfig, ChildProposal, ChildProposalError,
+    ChildSa, Encapsulation, Phase2Error, QuickModeInitiator, QuickModeResponder,
 };
 use crate::wire::isakmp::{
     Cookie, Doi, ExchangeType, Message, MessageBuilder, NotifyRepr, NotifyType, ProtocolId,
@@ -53,6 +53,14 @@ pub enum SgwEvent {
         /// Keys and SPIs.
         child: Box<ChildSa>,
     },
+    /// The peer deleted SAs (protocol and the SPIs the peer received with, i.e. our outbound
+    /// SPIs).
+    Deleted {
+        /// The peer.
+        peer: SocketAddr,
+        /// What it deleted.
+        deletes: Vec<(ProtocolId, Vec<u32>)>,
+    },
     /// An exchange was refused.
     Refused {
         /// Who sent it.
@@ -84,12 +92,16 @@ struct Quick {
 }
 
 struct IkeSa {
+    /// Our address the peer talks to (500, or 4500 after floating).
+    local: SocketAddr,
     peer: SocketAddr,
     cookies: Cookies,
     phase: Phase,
     /// Last request and our answer to it, to answer a retransmission the same way.
     last: Option<(Vec<u8>, Transmit)>,
     quick: HashMap<u32, Quick>,
+    /// Quick modes we started (rekeys), waiting for qm2.
+    initiated: HashMap<u32, (QuickModeInitiator, Pending)>,
 }
 
 /// The test-SGW endpoint.
@@ -203,10 +215,22 @@ impl TestSgw {
             }
         }
         sa.peer = remote;
+        sa.local = local;
         let result = match h.exchange_type() {
             ExchangeType::IDENTITY_PROTECTION => {
                 Self::on_main_mode(sa, local, remote, &bytes, &mut self.rng)
             }
+            ExchangeType::INFORMATIONAL => match &sa.phase {
+                Phase::Established(p1) => open_informational(p1, &bytes)
+                    .map(|info| {
+                        vec![Out::Event(SgwEvent::Deleted {
+                            peer: remote,
+                            deletes: info.deletes,
+                        })]
+                    })
+                    .map_err(SgwError::from),
+                Phase::Negotiating(_) => Ok(Vec::new()),
+            },
             ExchangeType::QUICK_MODE => Self::on_quick_mode(
                 sa,
                 &self.config,
@@ -271,11 +295,13 @@ impl TestSgw {
                 self.sas.insert(
                     cookies.responder,
                     IkeSa {
+                        local,
                         peer: remote,
                         cookies,
                         phase: Phase::Negotiating(Box::new(core)),
                         last: Some((mm1.to_vec(), t)),
                         quick: HashMap::new(),
+                        initiated: HashMap::new(),
                     },
                 );
             }
@@ -339,6 +365,17 @@ impl TestSgw {
         let Phase::Established(p1) = &sa.phase else {
             return Ok(Vec::new());
         };
+        if let Some((qm, _)) = sa.initiated.get_mut(&message_id) {
+            let (qm3, child) = qm.handle_qm2(p1, msg)?;
+            sa.initiated.remove(&message_id);
+            return Ok(vec![
+                Out::Send(framed(local, remote, qm3)),
+                Out::Event(SgwEvent::ChildEstablished {
+                    peer: remote,
+                    child: Box::new(child),
+                }),
+            ]);
+        }
         if let Some(q) = sa.quick.get_mut(&message_id) {
             let child = q.core.handle_qm3(p1, msg)?;
             sa.quick.remove(&message_id);
@@ -395,9 +432,92 @@ impl TestSgw {
         Ok(vec![Out::Send(t)])
     }
 
-    /// Retransmits qm2s whose qm3 is overdue.
+    /// Starts a quick mode toward the initiator of the IKE SA whose cookies are `cookies` (the
+    /// SGW rekeying, as strongSwan does when its own rekey time comes first).
+    pub fn start_quick_mode(&mut self, now: Instant, cookies: &Cookies) -> Result<(), SgwError> {
+        let config = self.config.clone();
+        let Some(sa) = self.sas.get_mut(&cookies.responder) else {
+            return Err(SgwError::Phase2(Phase2Error::Unexpected("no such IKE SA")));
+        };
+        let Phase::Established(p1) = &sa.phase else {
+            return Err(SgwError::Phase2(Phase2Error::Unexpected(
+                "IKE SA not established",
+            )));
+        };
+        let float = p1.nat.float();
+        let child = ChildConfig {
+            proposals: config
+                .child
+                .proposals
+                .iter()
+                .map(|p| ChildProposal {
+                    mode: if float {
+                        Encapsulation::UdpTunnel
+                    } else {
+                        Encapsulation::Tunnel
+                    },
+                    ..*p
+                })
+                .collect(),
+            // As initiator our selector is IDci.
+            local_ts: config.child.local_ts.clone(),
+            remote_ts: config.child.remote_ts.clone(),
+        };
+        let spis = BundleSpis {
+            esp: child
+                .proposals
+                .iter()
+                .any(|p| p.esp.is_some())
+                .then(|| random_spi(&mut self.rng)),
+            ah: child
+                .proposals
+                .iter()
+                .any(|p| p.ah.is_some())
+                .then(|| random_spi(&mut self.rng)),
+        };
+        let (qm, qm1) = QuickModeInitiator::start(p1, child, spis, &mut self.rng)?;
+        let t = framed(sa.local, sa.peer, qm1);
+        let pending = Pending::new(t.clone(), now, &config.retransmit);
+        sa.initiated.insert(qm.message_id(), (qm, pending));
+        self.transmits.push_back(t);
+        Ok(())
+    }
+
+    /// Deletes our inbound SAs `spis` (of `protocol`) of the IKE SA with these cookies: sends
+    /// an encrypted informational DELETE, as strongSwan does when a rekeyed SA expires.
+    pub fn delete_child(
+        &mut self,
+        cookies: &Cookies,
+        deletes: &[(ProtocolId, Vec<u32>)],
+    ) -> Result<(), SgwError> {
+        let Some(sa) = self.sas.get(&cookies.responder) else {
+            return Err(SgwError::Phase2(Phase2Error::Unexpected("no such IKE SA")));
+        };
+        let Phase::Established(p1) = &sa.phase else {
+            return Err(SgwError::Phase2(Phase2Error::Unexpected(
+                "IKE SA not established",
+            )));
+        };
+        let msg = delete_message(p1, deletes, &mut self.rng)?;
+        self.transmits.push_back(framed(sa.local, sa.peer, msg));
+        Ok(())
+    }
+
+    /// Retransmits qm1s and qm2s whose answer is overdue.
     pub fn handle_timeout(&mut self, now: Instant) {
         for sa in self.sas.values_mut() {
+            let mut dead = Vec::new();
+            for (mid, (_, p)) in sa.initiated.iter_mut() {
+                if p.deadline <= now {
+                    match p.fire(now) {
+                        Some(t) => self.transmits.push_back(t),
+                        None => dead.push(*mid),
+                    }
+                }
+            }
+            for mid in dead {
+                sa.initiated.remove(&mid);
+            }
             let mut dead = Vec::new();
             for (mid, q) in sa.quick.iter_mut() {
                 if q.qm2.deadline <= now {
@@ -422,7 +542,12 @@ impl TestSgw {
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.sas
             .values()
-            .flat_map(|sa| sa.quick.values().map(|q| q.qm2.deadline))
+            .flat_map(|sa| {
+                sa.quick
+                    .values()
+                    .map(|q| q.qm2.deadline)
+                    .chain(sa.initiated.values().map(|(_, p)| p.deadline))
+            })
             .min()
     }
 

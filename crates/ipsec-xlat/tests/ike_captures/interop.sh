@@ -9,7 +9,14 @@
 # relay c-side 198.51.100.1 / s-side 203.0.113.254 in one namespace) against the SGW.
 set -u
 # AUTH=rsa uses the lab PKI in pki/ (certificates with FQDN IDs) instead of the PSK.
+# SGW_REKEY=5s makes the SGW rekey its child SAs itself (ROLE=relay: the client answers).
 IKE=${1:-aes128-sha256-modp2048}; ESP=${2:-aes128-sha256}; ROLE=${ROLE:-initiator}; AUTH=${AUTH:-psk}
+SGW_REKEY=${SGW_REKEY:-}
+# SGW_LIFE=8s also makes the SGW delete each old child SA when it expires (DELETE to the client).
+SGW_LIFE=${SGW_LIFE:-120s}
+SGW_CHILD_EXTRA=""; [ -n "$SGW_REKEY" ] && SGW_CHILD_EXTRA="rekey_time = $SGW_REKEY
+        life_time = $SGW_LIFE
+        rand_time = 0"
 # auth_block ROLE(c|s): the local/remote sections of a connection.
 auth_block() {
   if [ "$AUTH" = rsa ]; then
@@ -145,6 +152,7 @@ connections { lab { version = 1
         local_ts = 10.9.0.0/24
         remote_ts = 10.8.0.1/32
         esp_proposals = $ESP
+        $SGW_CHILD_EXTRA
         start_action = none } } } }
 secrets { ike-lab { secret = "lab-only-preshared-key-0123456789" } }
 EOC
@@ -157,7 +165,7 @@ ip netns exec $C dumpcap -q -P -i ikic0 -f udp -w "$D/client.pcap" >"$D/dumpcap.
 PIDS+=($!)
 sleep 0.5
 cd "$here/../../../.." || exit 1
-IKE_INTEROP_AUTH=$AUTH IKE_INTEROP_IKE=$IKE IKE_INTEROP_ESP=$ESP IKE_INTEROP_SGW_LOG=$D/s/charon.log ip netns exec $C \
+IKE_INTEROP_SGW_LIFE=$SGW_LIFE IKE_INTEROP_SGW_REKEY=$SGW_REKEY IKE_INTEROP_AUTH=$AUTH IKE_INTEROP_IKE=$IKE IKE_INTEROP_ESP=$ESP IKE_INTEROP_SGW_LOG=$D/s/charon.log ip netns exec $C \
   cargo test --offline -q -p ipsec-xlat --test ike_interop_strongswan -- --ignored --nocapture "$( [ "$ROLE" = relay ] && echo relay || echo initiator )"
 rc=$?
 sleep 0.3

@@ -209,7 +209,8 @@ fn refuse_on_notify(chain: &Chain) -> Result<(), Phase1Error> {
         let ty = n
             .body
             .get(6..8)
-            .map(|b| NotifyType(u16::from_be_bytes([b[0], b[1]])));
+            .and_then(|b| <[u8; 2]>::try_from(b).ok())
+            .map(|b| NotifyType(u16::from_be_bytes(b)));
         if let Some(ty) = ty {
             if ty.0 < 16384 {
                 return Err(Phase1Error::Notified(ty));

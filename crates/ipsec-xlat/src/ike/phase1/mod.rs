@@ -10,4 +10,6 @@ pub use main_mode::{
     MainModeInitiator, MainModeResponder, NatState, Phase1Config, Phase1Credentials, Phase1Error,
     Phase1Sa, RsaCredentials, NONCE_LEN, VID_DPD, VID_NAT_T_RFC3947,
 };
-pub use proposal::{accept_choice, offer, select, Phase1Auth, Phase1Proposal, ProposalError};
+pub use proposal::{
+    accept_choice, chosen_lifetime, offer, select, Phase1Auth, Phase1Proposal, ProposalError,
+};

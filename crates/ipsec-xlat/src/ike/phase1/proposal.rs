@@ -241,3 +241,14 @@ pub fn accept_choice(
         Err(ProposalError::NotOffered)
     }
 }
+
+/// The lifetime (seconds) of the single transform a responder chose (mm2's SA payload), if it
+/// is one we understand. The relay reads it to expire its IKE entry with the SA.
+pub fn chosen_lifetime(chosen: &SaPayload<'_>) -> Option<u32> {
+    let chosen = chosen.to_repr();
+    let mut transforms = chosen.proposals.iter().flat_map(|p| p.transforms.iter());
+    let (Some(t), None) = (transforms.next(), transforms.next()) else {
+        return None;
+    };
+    Phase1Proposal::from_transform(t).map(|p| p.lifetime_secs)
+}

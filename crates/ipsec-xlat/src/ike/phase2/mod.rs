@@ -1,8 +1,10 @@
 //! IKEv1 phase 2: quick mode proposals and exchange cores.
 
+mod informational;
 mod proposal;
 mod quick_mode;
 
+pub use informational::{delete_message, open_informational, Informational};
 pub use proposal::{
     accept_child, offer_child, select_child, BundleSpis, ChildProposal, ChildProposalError,
     Encapsulation, EspCipher, Integrity,

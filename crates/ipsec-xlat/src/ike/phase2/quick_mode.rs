@@ -131,11 +131,11 @@ fn child_sa(
     }
 }
 
-fn builder(p1: &Phase1Sa, message_id: u32) -> MessageBuilder {
+fn builder(p1: &Phase1Sa, exchange: ExchangeType, message_id: u32) -> MessageBuilder {
     MessageBuilder::new(
         Cookie(p1.cookies.initiator),
         Cookie(p1.cookies.responder),
-        ExchangeType::QUICK_MODE,
+        exchange,
         message_id,
     )
 }
@@ -177,7 +177,7 @@ fn seal(
     body: Option<&Body<'_>>,
     iv: &Iv,
 ) -> Result<(Vec<u8>, Iv), IsakmpError> {
-    let mut b = builder(p1, message_id);
+    let mut b = builder(p1, ExchangeType::QUICK_MODE, message_id);
     b.push_hash(hash)?;
     if let Some(body) = body {
         body.push_into(&mut b)?;
@@ -191,19 +191,46 @@ fn seal(
     Ok((msg, next))
 }
 
-/// A decrypted quick mode message: its chain, the HASH body and the bytes after HASH.
-struct Opened {
-    chain: Chain,
-    hash: Vec<u8>,
-    after_hash: Vec<u8>,
-    next_iv: Iv,
+/// Builds `HASH | chain` for an exchange other than quick mode (informational) and
+/// encrypts it under `iv`.
+pub(super) fn seal_chain(
+    p1: &Phase1Sa,
+    exchange: ExchangeType,
+    message_id: u32,
+    hash: &[u8],
+    chain: &ChainBuilder,
+    iv: &Iv,
+) -> Result<Vec<u8>, IsakmpError> {
+    let mut b = builder(p1, exchange, message_id);
+    b.push_hash(hash)?;
+    b.append(chain);
+    b.seal(|plain| p1.cipher.encrypt(iv, &plain).bytes)
+}
+
+/// A decrypted phase-2 message: its chain, the HASH body and the bytes after HASH.
+pub(super) struct Opened {
+    pub(super) chain: Chain,
+    pub(super) hash: Vec<u8>,
+    pub(super) after_hash: Vec<u8>,
+    pub(super) next_iv: Iv,
 }
 
 fn open(p1: &Phase1Sa, message_id: u32, msg: &[u8], iv: &Iv) -> Result<Opened, Phase2Error> {
+    open_exchange(p1, ExchangeType::QUICK_MODE, message_id, msg, iv)
+}
+
+/// Decrypts a phase-2 message of `exchange` under `iv` and splits off its leading HASH.
+pub(super) fn open_exchange(
+    p1: &Phase1Sa,
+    exchange: ExchangeType,
+    message_id: u32,
+    msg: &[u8],
+    iv: &Iv,
+) -> Result<Opened, Phase2Error> {
     let message = Message::parse_exact(msg)?;
     let h = message.header();
-    if h.exchange_type() != ExchangeType::QUICK_MODE || h.message_id() != message_id {
-        return Err(Phase2Error::Unexpected("not this quick mode"));
+    if h.exchange_type() != exchange || h.message_id() != message_id {
+        return Err(Phase2Error::Unexpected("not this exchange"));
     }
     if h.initiator_cookie().0 != p1.cookies.initiator
         || h.responder_cookie().0 != p1.cookies.responder
@@ -471,6 +498,12 @@ impl QuickModeResponder {
     /// This exchange's message ID.
     pub fn message_id(&self) -> u32 {
         self.message_id
+    }
+
+    /// The child SA this exchange will yield once qm3 verifies (available from qm1 on: the
+    /// relay-side client needs the peer's SPIs to report them with qm2).
+    pub fn pending_child(&self) -> Option<&ChildSa> {
+        self.child.as_ref()
     }
 
     /// Handles qm3: verifies HASH(3) and hands over the child SA (installed only now, as
