@@ -12,9 +12,12 @@
 //! - [`mem`]: the in-memory network and TUN, for tests and the quickstart.
 //! - [`setup`]: opening a leg's sockets from its configuration.
 //! - [`config`]: the TOML configuration of the three binaries, validated at load.
+//! - [`adapters`]: the client, relay and test-SGW state machines of the core wrapped as
+//!   [`Endpoint`]s, built from their configuration.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod adapters;
 pub mod config;
 mod driver;
 mod endpoint;

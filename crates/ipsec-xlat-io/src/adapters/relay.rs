@@ -1,0 +1,879 @@
+//! The relay as an [`Endpoint`]: the IKE relay ([`ipsec_xlat::ike::Relay`]) and the IPsec
+//! datapath ([`ipsec_xlat::relay::Relay`]) over the c-side and s-side legs.
+//!
+//! Demultiplexing, per received packet:
+//! - UDP on a leg's IKE port: IKE, to the IKE relay;
+//! - UDP on a leg's NAT-T port: IKE after the non-ESP marker, a NAT-keepalive (absorbed), or
+//!   ESP-in-UDP (AH-in-UDP on the c-side), to the datapath;
+//! - raw ESP/AH sockets: to the datapath.
+//!
+//! The IKE relay reports each IPsec translation entry when qm3 completes it; the adapter turns
+//! it into a datapath [`Entry`] with the legs' real addresses, transports and ports and installs
+//! it. Entries leave the table at the negotiated lifetime (plus a margin); their relay SPIs are
+//! then handed back to the IKE relay. Nothing here sees a key.
+
+use core::fmt::{self, Write as _};
+use core::net::{IpAddr, SocketAddr};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use ipsec_xlat::ike::phase2::BundleSpis;
+use ipsec_xlat::ike::tail_crypto::{StaticKeypair, StaticPublicKey};
+use ipsec_xlat::ike::{
+    IdentityRule, IkeTranslation, IpsecTranslation, Relay as IkeRelay, RelayConfig as IkeConfig,
+    RelayCounters, RelayEvent, Transmit as IkeTransmit,
+};
+use ipsec_xlat::relay::{
+    Action, Arrival, DropReason, Entry, EntryId, Framing, Leg as CoreLeg, Partition,
+    Path as CorePath, Relay as Datapath, RelayConfig as DatapathConfig, Spi, SpiSet, Table,
+    TableConfig, Timestamp, Transport as CoreTransport, HEADROOM,
+};
+use ipsec_xlat::wire::encap::{classify, Encapsulated};
+use rand::{CryptoRng, RngCore};
+
+use super::convert::SetupError;
+use super::notice::{Notice, Notifier};
+use super::ports::{PeerPorts, PortPair};
+use super::queue::TxQueue;
+use crate::config::{IdPattern, IdType, ListenConfig, RelayConfig};
+use crate::endpoint::Endpoint;
+use crate::path::{IpProtocol, Leg, NetPath, Path, Received, Transmit, Transport};
+
+/// Extra life an entry gets beyond the negotiated SA lifetime, so that the last packets of an
+/// SA that is being replaced still pass.
+const ENTRY_MARGIN: Duration = Duration::from_secs(60);
+
+/// Packets the adapter saw and what it did with them, beyond the cores' own counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayAdapterCounters {
+    /// UDP datagrams handed to the IKE relay.
+    pub ike_datagrams: u64,
+    /// Packets handed to the datapath.
+    pub ipsec_packets: u64,
+    /// NAT-keepalives absorbed.
+    pub keepalives: u64,
+    /// Packets from the TUN side or an unknown port (a relay has no TUN).
+    pub ignored: u64,
+    /// IPsec translation entries installed.
+    pub entries_installed: u64,
+    /// Entries the table refused (SPI collision, invalid, over `limits.max_ipsec_entries`).
+    pub entries_refused: u64,
+    /// Entries removed at the end of their lifetime.
+    pub entries_expired: u64,
+}
+
+/// What a running relay can be told on SIGHUP, and what it did with it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReloadOutcome {
+    /// Client keys newly authorised.
+    pub clients_added: usize,
+    /// What could not be applied (and stays as it was), in words for the log.
+    pub not_applied: Vec<String>,
+}
+
+/// The relay endpoint.
+pub struct RelayEndpoint {
+    ike: IkeRelay,
+    datapath: Datapath,
+    config: RelayConfig,
+    /// The c-side address the IKE core knows; every c-side datagram reaches it as this.
+    core_c_side: IpAddr,
+    c_ports: PortPair,
+    s_ports: PortPair,
+    sgws: PeerPorts,
+    /// With a wildcard c-side: the address each client actually talks to.
+    c_local: HashMap<SocketAddr, IpAddr>,
+    installed: HashMap<EntryId, IpsecTranslation>,
+    ike_entries: Vec<IkeTranslation>,
+    authorised: Vec<StaticPublicKey>,
+    origin: Instant,
+    tx: TxQueue,
+    counters: RelayAdapterCounters,
+    notifier: Notifier,
+}
+
+impl fmt::Debug for RelayEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RelayEndpoint")
+            .field("core_c_side", &self.core_c_side)
+            .field("entries", &self.installed.len())
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The listening configuration a relay leg really opens: the datapath writes the whole IPv4
+/// header of everything it sends by raw IP (AH's ICV covers it), so raw IPv4 sockets always
+/// get `IP_HDRINCL`; IPv6 raw sockets never do (the kernel's IPv6 header carries nothing the
+/// relay must choose).
+pub fn relay_listen(listen: &ListenConfig, key: &str) -> Result<ListenConfig, SetupError> {
+    let mut listen = listen.clone();
+    if listen.raw_esp || listen.raw_ah {
+        let v4 = listen.addresses.iter().any(IpAddr::is_ipv4);
+        let v6 = listen.addresses.iter().any(IpAddr::is_ipv6);
+        if v4 && v6 {
+            return Err(SetupError::unsupported(
+                &format!("{key}.addresses"),
+                "a leg with raw ESP/AH sockets takes IPv4 or IPv6 addresses, not both \
+                 (IPv4 raw sockets need IP_HDRINCL, IPv6 ones must not have it)",
+            ));
+        }
+        listen.raw_header_included = v4;
+    }
+    Ok(listen)
+}
+
+/// The identification table in the IKE core's terms, and warnings for rules it cannot express.
+pub fn identity_rules(
+    config: &RelayConfig,
+    warnings: &mut Vec<String>,
+) -> (Vec<IdentityRule>, PeerPorts) {
+    let mut rules = Vec::new();
+    let mut sgws = PeerPorts::new();
+    for (index, rule) in config.identification.rules().iter().enumerate() {
+        let key = format!("identification[{index}]");
+        let pattern = match (&rule.pattern, rule.id_type) {
+            (IdPattern::Exact(bytes), IdType::FQDN | IdType::USER_FQDN | IdType::KEY_ID) => {
+                match String::from_utf8(bytes.clone()) {
+                    Ok(text) => text,
+                    Err(_) => {
+                        warnings.push(format!(
+                            "`{key}.id`: binary key ids are not matched by the IKE core yet; rule skipped"
+                        ));
+                        continue;
+                    }
+                }
+            }
+            (IdPattern::Glob(glob), _) if glob.matches('*').count() == 1 => glob.clone(),
+            (IdPattern::Glob(_), _) => {
+                warnings.push(format!(
+                    "`{key}.id`: the IKE core matches patterns with one `*` only; rule skipped"
+                ));
+                continue;
+            }
+            (IdPattern::Exact(_) | IdPattern::Prefix(_), _) => {
+                warnings.push(format!(
+                    "`{key}`: address identifications are not matched by the IKE core yet; rule skipped"
+                ));
+                continue;
+            }
+        };
+        let sgw = rule.sgw_ike.ip();
+        let pair = PortPair {
+            ike: rule.sgw_ike.port(),
+            natt: rule.sgw_natt_port,
+        };
+        if !sgws.insert(sgw, pair) {
+            warnings.push(format!(
+                "`{key}`: {sgw} already has other ports in an earlier rule; the earlier ports are used"
+            ));
+        }
+        rules.push(IdentityRule {
+            id_type: Some(ipsec_xlat::wire::isakmp::IdType(rule.id_type.0)),
+            pattern,
+            sgw: SocketAddr::new(sgw, PortPair::STANDARD.ike),
+            s_side: rule.s_side_address,
+        });
+    }
+    (rules, sgws)
+}
+
+impl RelayEndpoint {
+    /// A relay from its validated configuration. `c_ports` and `s_ports` are the real ports of
+    /// the legs' sockets (see [`PortPair::of_leg`]). Returns warnings about configuration the
+    /// cores cannot honour yet, for the caller to log.
+    pub fn new<R: RngCore + CryptoRng>(
+        config: &RelayConfig,
+        c_ports: PortPair,
+        s_ports: PortPair,
+        rng: &mut R,
+    ) -> Result<(Self, Vec<String>), SetupError> {
+        let mut warnings = Vec::new();
+        let core_c_side = *config
+            .c_side
+            .addresses
+            .first()
+            .ok_or_else(|| SetupError::unsupported("c_side.addresses", "needs an address"))?;
+        if config.c_side.addresses.len() > 1 {
+            warnings.push(format!(
+                "`c_side.addresses`: IKE answers leave from {core_c_side}, the first address"
+            ));
+        }
+        let s_addresses = config.s_side.addressing.addresses();
+        let default_s = *s_addresses
+            .first()
+            .ok_or_else(|| SetupError::unsupported("s_side", "needs an address"))?;
+        if s_addresses.len() > 1 {
+            warnings.push(format!(
+                "`s_side.pool`: the IKE core uses {default_s} unless a rule names its \
+                 `s_side_address`; per-user surrogate addresses are not chosen yet"
+            ));
+        }
+        if s_addresses
+            .iter()
+            .any(|a| *a == core_c_side || config.c_side.addresses.contains(a) || a.is_unspecified())
+        {
+            return Err(SetupError::Inconsistent(
+                "the c-side and the s-side need distinct, specific addresses: the IKE relay \
+                 tells its legs apart by address"
+                    .into(),
+            ));
+        }
+        let (identities, sgws) = identity_rules(config, &mut warnings);
+        if identities.is_empty() {
+            return Err(SetupError::unsupported(
+                "identification",
+                "no rule the IKE core can match (fqdn, user_fqdn or key_id rules)",
+            ));
+        }
+        let authorised: Vec<StaticPublicKey> = config
+            .authorized_clients
+            .iter()
+            .map(|c| StaticPublicKey(c.public_key.0))
+            .collect();
+        let ike = IkeRelay::new(
+            IkeConfig {
+                c_side: SocketAddr::new(core_c_side, PortPair::STANDARD.ike),
+                s_side: default_s,
+                static_key: StaticKeypair::from_private_bytes(*config.noise_private_key.as_bytes()),
+                authorised_clients: authorised.clone(),
+                identities,
+                half_open_timeout: Duration::from_secs(u64::from(
+                    config.limits.half_open_timeout_seconds,
+                )),
+            },
+            rng,
+        );
+        let datapath = Datapath::new(
+            Table::new(TableConfig::default()),
+            DatapathConfig::default(),
+        );
+        Ok((
+            Self {
+                ike,
+                datapath,
+                config: config.clone(),
+                core_c_side,
+                c_ports,
+                s_ports,
+                sgws,
+                c_local: HashMap::new(),
+                installed: HashMap::new(),
+                ike_entries: Vec::new(),
+                authorised,
+                origin: Instant::now(),
+                tx: TxQueue::default(),
+                counters: RelayAdapterCounters::default(),
+                notifier: Notifier::default(),
+            },
+            warnings,
+        ))
+    }
+
+    /// Send notices to `notifier`.
+    pub fn with_notifier(mut self, notifier: Notifier) -> Self {
+        self.notifier = notifier;
+        self
+    }
+
+    /// The IKE relay's counters.
+    pub fn ike_counters(&self) -> RelayCounters {
+        self.ike.counters()
+    }
+
+    /// The datapath (table and counters).
+    pub fn datapath(&self) -> &Datapath {
+        &self.datapath
+    }
+
+    /// The adapter's own counters.
+    pub fn counters(&self) -> RelayAdapterCounters {
+        self.counters
+    }
+
+    /// Installed entries with what the IKE relay reported for them.
+    pub fn installed(&self) -> impl Iterator<Item = (&EntryId, &IpsecTranslation)> {
+        self.installed.iter()
+    }
+
+    /// Completed IKE translation entries.
+    pub fn ike_entries(&self) -> &[IkeTranslation] {
+        &self.ike_entries
+    }
+
+    /// Packets dropped because the transmit queue was full.
+    pub fn tx_dropped(&self) -> u64 {
+        self.tx.dropped()
+    }
+
+    /// Re-reads the configuration file (SIGHUP) and applies what a running relay can take
+    /// without dropping sessions: newly authorised clients. Everything else that changed is
+    /// reported in [`ReloadOutcome::not_applied`] and stays as it was.
+    pub fn reload(&mut self) -> Result<ReloadOutcome, crate::config::ConfigError> {
+        let fresh = self.config.reload()?;
+        let mut outcome = ReloadOutcome::default();
+        for client in &fresh.authorized_clients {
+            let key = StaticPublicKey(client.public_key.0);
+            if !self.authorised.contains(&key) {
+                self.ike.authorise_client(key);
+                self.authorised.push(key);
+                outcome.clients_added = outcome.clients_added.saturating_add(1);
+            }
+        }
+        let removed = self
+            .authorised
+            .iter()
+            .filter(|k| {
+                !fresh
+                    .authorized_clients
+                    .iter()
+                    .any(|c| c.public_key.0 == k.0)
+            })
+            .count();
+        if removed > 0 {
+            outcome.not_applied.push(format!(
+                "{removed} client key(s) removed from `authorized_clients` stay authorised until \
+                 restart (the IKE core cannot revoke a key yet)"
+            ));
+        }
+        if fresh.identification != self.config.identification {
+            outcome.not_applied.push(
+                "`identification` changed: the IKE core cannot replace its table yet; restart \
+                 to apply (established sessions are unaffected either way)"
+                    .into(),
+            );
+        }
+        for section in &fresh.needs_restart {
+            outcome
+                .not_applied
+                .push(format!("`{section}` changed: needs a restart"));
+        }
+        self.config.authorized_clients = fresh.authorized_clients;
+        Ok(outcome)
+    }
+
+    fn timestamp(&self, now: Instant) -> Timestamp {
+        let millis = now.saturating_duration_since(self.origin).as_millis();
+        Timestamp::from_millis(u64::try_from(millis).unwrap_or(u64::MAX))
+    }
+
+    fn instant(&self, at: Timestamp) -> Option<Instant> {
+        if at == Timestamp::NEVER {
+            return None;
+        }
+        self.origin
+            .checked_add(Duration::from_millis(at.as_millis()))
+    }
+
+    fn on_udp(
+        &mut self,
+        now: Instant,
+        path: &NetPath,
+        local_port: u16,
+        remote_port: u16,
+        bytes: &[u8],
+    ) {
+        let ports = match path.leg {
+            Leg::CSide => self.c_ports,
+            Leg::SSide => self.s_ports,
+        };
+        if ports.is_natt(local_port) {
+            match classify(bytes) {
+                Encapsulated::Ike(_) => {}
+                Encapsulated::Keepalive => {
+                    self.counters.keepalives = self.counters.keepalives.saturating_add(1);
+                    return;
+                }
+                Encapsulated::Esp(_) | Encapsulated::Garbage(_) => {
+                    // The datapath classifies again and counts what it refuses.
+                    let arrival = Arrival::Udp {
+                        src: SocketAddr::new(path.remote, remote_port),
+                        dst: SocketAddr::new(path.local, local_port),
+                    };
+                    self.rewrite(now, arrival, bytes);
+                    return;
+                }
+            }
+        }
+        let remote = SocketAddr::new(path.remote, remote_port);
+        let (local, remote) = match path.leg {
+            Leg::CSide => {
+                if self.core_c_side.is_unspecified() {
+                    self.remember_c_local(remote, path.local);
+                }
+                (
+                    SocketAddr::new(self.core_c_side, ports.to_core(local_port)),
+                    remote,
+                )
+            }
+            Leg::SSide => (
+                SocketAddr::new(path.local, ports.to_core(local_port)),
+                self.sgws.to_core(remote),
+            ),
+        };
+        self.counters.ike_datagrams = self.counters.ike_datagrams.saturating_add(1);
+        self.ike.handle_datagram(now, local, remote, bytes);
+        self.drain_ike(now);
+    }
+
+    fn remember_c_local(&mut self, client: SocketAddr, local: IpAddr) {
+        // Bounded: one address per client address, forgotten with its IKE session.
+        if self.c_local.len() < 1 << 16 || self.c_local.contains_key(&client) {
+            self.c_local.insert(client, local);
+        }
+    }
+
+    fn rewrite(&mut self, now: Instant, arrival: Arrival, bytes: &[u8]) {
+        self.counters.ipsec_packets = self.counters.ipsec_packets.saturating_add(1);
+        let ts = self.timestamp(now);
+        let mut buf = self.tx.buffer();
+        buf.resize(bytes.len().saturating_add(HEADROOM), 0);
+        let path = match self.datapath.rewrite(ts, arrival, bytes, &mut buf) {
+            Action::Forward(t) => {
+                let len = t.bytes.len();
+                Some((framing_path(t.leg, t.framing, t.bytes), len))
+            }
+            Action::Drop(reason) => {
+                if reason != DropReason::Keepalive {
+                    tracing::trace!(%reason, "relay datapath dropped a packet");
+                }
+                None
+            }
+        };
+        match path {
+            Some((path, len)) => {
+                buf.truncate(len);
+                self.tx.push(path, buf);
+            }
+            None => self.tx.recycle(buf),
+        }
+    }
+
+    fn ike_path(&self, t: &IkeTransmit) -> Path {
+        if t.local.ip() == self.core_c_side {
+            let local = self
+                .c_local
+                .get(&t.remote)
+                .copied()
+                .unwrap_or(self.core_c_side);
+            Path::Net(NetPath {
+                leg: Leg::CSide,
+                local,
+                remote: t.remote.ip(),
+                transport: Transport::Udp {
+                    local_port: self.c_ports.to_real(t.local.port()),
+                    remote_port: t.remote.port(),
+                },
+            })
+        } else {
+            let remote = self.sgws.to_real(t.remote);
+            Path::Net(NetPath {
+                leg: Leg::SSide,
+                local: t.local.ip(),
+                remote: remote.ip(),
+                transport: Transport::Udp {
+                    local_port: self.s_ports.to_real(t.local.port()),
+                    remote_port: remote.port(),
+                },
+            })
+        }
+    }
+
+    fn drain_ike(&mut self, now: Instant) {
+        while let Some(t) = self.ike.poll_transmit() {
+            let path = self.ike_path(&t);
+            self.tx.push(path, t.payload);
+        }
+        while let Some(event) = self.ike.poll_event() {
+            match event {
+                RelayEvent::IkeTranslation(entry) => {
+                    tracing::info!(
+                        client = %entry.client,
+                        sgw = %entry.sgw,
+                        user = %String::from_utf8_lossy(&entry.user.value),
+                        c_cookies = %cookies_hex(entry.c_cookies.initiator, entry.c_cookies.responder),
+                        s_cookies = %cookies_hex(entry.s_cookies.initiator, entry.s_cookies.responder),
+                        "IKE translation entry complete"
+                    );
+                    self.notifier.send(Notice::RelayIke(entry.clone()));
+                    self.ike_entries.push(entry);
+                }
+                RelayEvent::IpsecTranslation(t) => self.install(now, t),
+                RelayEvent::IpsecRetired {
+                    client, c_spi_2, ..
+                } => {
+                    // The client deleted the bundle (its SPIs are already free in the IKE
+                    // relay); the entry's name is its outermost c-SPI-2.
+                    let id = c_spi_2.ah.or(c_spi_2.esp).and_then(Spi::new).map(EntryId);
+                    if let Some(id) = id {
+                        if self.datapath.table_mut().remove(id).is_some() {
+                            self.installed.remove(&id);
+                            tracing::info!(%client, entry = %id.0, "IPsec translation entry retired");
+                            self.notifier.send(Notice::RelayExpired(id));
+                        }
+                    }
+                }
+                RelayEvent::IkeExpired {
+                    client, c_cookies, ..
+                } => {
+                    tracing::info!(%client, c_cookies = %cookies_hex(c_cookies.initiator, c_cookies.responder), "IKE session ended");
+                    self.ike_entries.retain(|e| {
+                        !(e.client == client && e.c_cookies.initiator == c_cookies.initiator)
+                    });
+                    if !self.ike_entries.iter().any(|e| e.client == client) {
+                        self.c_local.remove(&client);
+                    }
+                }
+            }
+        }
+    }
+
+    fn install(&mut self, now: Instant, t: IpsecTranslation) {
+        let limit = usize::try_from(self.config.limits.max_ipsec_entries).unwrap_or(usize::MAX);
+        let result = if self.datapath.table().len() >= limit {
+            Err("limits.max_ipsec_entries reached".to_owned())
+        } else {
+            let ts = self.timestamp(now);
+            self.entry(now, &t).and_then(|entry| {
+                self.datapath
+                    .table_mut()
+                    .insert(entry, ts)
+                    .map_err(|e| e.to_string())
+            })
+        };
+        match result {
+            Ok(id) => {
+                self.counters.entries_installed = self.counters.entries_installed.saturating_add(1);
+                tracing::info!(
+                    entry = %id.0,
+                    client = %t.client,
+                    sgw = %t.sgw,
+                    c_spi_in = %spis(t.c_spi_2),
+                    c_spi_out = %spis(t.c_spi_1),
+                    s_spi_in = %spis(t.s_spi_2),
+                    s_spi_out = %spis(t.s_spi_3),
+                    c_udp = t.c_udp_encap,
+                    s_udp = t.s_udp_encap,
+                    "IPsec translation entry installed"
+                );
+                self.notifier.send(Notice::RelayIpsec {
+                    id,
+                    translation: t.clone(),
+                });
+                self.installed.insert(id, t);
+            }
+            Err(why) => {
+                self.counters.entries_refused = self.counters.entries_refused.saturating_add(1);
+                tracing::warn!(client = %t.client, %why, "IPsec translation entry refused");
+                self.notifier.send(Notice::RelayRefused(why));
+                self.ike.retire(&t);
+            }
+        }
+    }
+
+    /// The datapath entry for what the IKE relay reported: addresses, transports and ports as
+    /// they are on the wire.
+    fn entry(&self, now: Instant, t: &IpsecTranslation) -> Result<Entry, String> {
+        let relay_c = if self.core_c_side.is_unspecified() {
+            self.c_local
+                .get(&t.client)
+                .copied()
+                .ok_or("no c-side address known for the client")?
+        } else {
+            t.relay_c.ip()
+        };
+        let client_transport = if t.c_udp_encap {
+            // The client runs IKE on its NAT-T flow, so its IKE address is where its ESP comes
+            // from (after any NAT).
+            CoreTransport::Udp {
+                relay_port: self.c_ports.natt,
+                peer_port: t.client.port(),
+            }
+        } else {
+            CoreTransport::Ip
+        };
+        let gateway_transport = if t.s_udp_encap {
+            CoreTransport::Udp {
+                relay_port: self.s_ports.natt,
+                peer_port: self.sgws.get(t.sgw.ip()).natt,
+            }
+        } else {
+            CoreTransport::Ip
+        };
+        let lifetime = Duration::from_secs(u64::from(t.lifetime_secs));
+        Ok(Entry {
+            client: Partition {
+                path: CorePath {
+                    relay_addr: relay_c,
+                    peer_addr: t.client.ip().to_canonical(),
+                    transport: client_transport,
+                },
+                relay_spis: spi_set(t.c_spi_2)?,
+                peer_spis: spi_set(t.c_spi_1)?,
+            },
+            gateway: Partition {
+                path: CorePath {
+                    relay_addr: t.relay_s.ip(),
+                    peer_addr: t.sgw.ip(),
+                    transport: gateway_transport,
+                },
+                relay_spis: spi_set(t.s_spi_2)?,
+                peer_spis: spi_set(t.s_spi_3)?,
+            },
+            expires_at: self
+                .timestamp(now)
+                .saturating_add(lifetime.saturating_add(lifetime / 10))
+                .saturating_add(ENTRY_MARGIN),
+        })
+    }
+
+    /// A human-readable report of both tables and every counter (quickstart, shutdown log).
+    pub fn report(&self) -> String {
+        let mut out = String::new();
+        let _ = self.write_report(&mut out);
+        out
+    }
+
+    fn write_report(&self, out: &mut String) -> fmt::Result {
+        writeln!(out, "IKE translation entries: {}", self.ike_entries.len())?;
+        for e in &self.ike_entries {
+            writeln!(
+                out,
+                "  user {:<24} c-side {} <-> {} cookies {}",
+                String::from_utf8_lossy(&e.user.value),
+                e.client,
+                e.relay_c,
+                cookies_hex(e.c_cookies.initiator, e.c_cookies.responder)
+            )?;
+            writeln!(
+                out,
+                "  {:<29} s-side {} <-> {} cookies {}",
+                "",
+                e.relay_s,
+                e.sgw,
+                cookies_hex(e.s_cookies.initiator, e.s_cookies.responder)
+            )?;
+        }
+        let table = self.datapath.table();
+        writeln!(out, "IPsec translation entries: {}", table.len())?;
+        let mut entries: Vec<_> = table.iter().collect();
+        entries.sort_by_key(|(id, _, _)| *id);
+        for (id, entry, activity) in entries {
+            writeln!(out, "  entry {}", id.0)?;
+            for (name, part) in [("c-side", &entry.client), ("s-side", &entry.gateway)] {
+                writeln!(
+                    out,
+                    "    {name}: relay {} <-> peer {} via {}; relay receives SPI {}, peer receives SPI {}",
+                    part.path.relay_addr,
+                    part.path.peer_addr,
+                    transport_name(part.path.transport),
+                    spi_set_name(part.relay_spis),
+                    spi_set_name(part.peer_spis),
+                )?;
+            }
+            writeln!(
+                out,
+                "    traffic: client->SGW {} packets / {} bytes, SGW->client {} packets / {} bytes",
+                activity.to_gateway.packets,
+                activity.to_gateway.bytes,
+                activity.to_client.packets,
+                activity.to_client.bytes
+            )?;
+        }
+        let dp = self.datapath.counters();
+        writeln!(
+            out,
+            "Datapath: forwarded to SGW {}, to client {}, dropped {}",
+            dp.forwarded(CoreLeg::Gateway),
+            dp.forwarded(CoreLeg::Client),
+            dp.dropped_total()
+        )?;
+        for (reason, n) in dp.iter_dropped().filter(|(_, n)| *n > 0) {
+            writeln!(out, "  dropped {reason}: {n}")?;
+        }
+        let ike = self.ike.counters();
+        writeln!(
+            out,
+            "IKE relay: forwarded {}, duplicates answered {}, dropped: malformed {}, unknown cookies {}, \
+             tail missing {}, tail rejected {}, unauthorised {}, no SGW {}, tail content {}",
+            ike.forwarded,
+            ike.duplicates,
+            ike.malformed,
+            ike.unknown_cookies,
+            ike.tail_missing,
+            ike.tail_rejected,
+            ike.unauthorised,
+            ike.no_sgw,
+            ike.tail_content
+        )?;
+        let c = self.counters;
+        writeln!(
+            out,
+            "Adapter: IKE datagrams {}, IPsec packets {}, keepalives {}, ignored {}, entries installed {} / refused {} / expired {}, transmit queue drops {}",
+            c.ike_datagrams,
+            c.ipsec_packets,
+            c.keepalives,
+            c.ignored,
+            c.entries_installed,
+            c.entries_refused,
+            c.entries_expired,
+            self.tx.dropped()
+        )
+    }
+}
+
+fn spi_set(spis: BundleSpis) -> Result<SpiSet, String> {
+    let one = |value: Option<u32>| match value {
+        None => Ok(None),
+        Some(v) => Spi::new(v)
+            .map(Some)
+            .ok_or_else(|| format!("SPI {v} is reserved")),
+    };
+    Ok(SpiSet {
+        esp: one(spis.esp)?,
+        ah: one(spis.ah)?,
+    })
+}
+
+fn spis(spis: BundleSpis) -> String {
+    match (spis.ah, spis.esp) {
+        (Some(ah), Some(esp)) => format!("ah {ah:#010x} esp {esp:#010x}"),
+        (Some(ah), None) => format!("ah {ah:#010x}"),
+        (None, Some(esp)) => format!("esp {esp:#010x}"),
+        (None, None) => "none".into(),
+    }
+}
+
+fn spi_set_name(set: SpiSet) -> String {
+    spis(BundleSpis {
+        esp: set.esp.map(Spi::get),
+        ah: set.ah.map(Spi::get),
+    })
+}
+
+fn transport_name(t: CoreTransport) -> String {
+    match t {
+        CoreTransport::Ip => "raw IP".into(),
+        CoreTransport::Udp {
+            relay_port,
+            peer_port,
+        } => format!("UDP {relay_port} <-> {peer_port}"),
+    }
+}
+
+pub(crate) fn cookies_hex(initiator: [u8; 8], responder: [u8; 8]) -> String {
+    let mut s = String::with_capacity(33);
+    for b in initiator {
+        let _ = write!(s, "{b:02x}");
+    }
+    s.push(':');
+    for b in responder {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// How the shell sends what the datapath produced.
+fn framing_path(leg: CoreLeg, framing: Framing, bytes: &[u8]) -> Path {
+    let leg = match leg {
+        CoreLeg::Client => Leg::CSide,
+        CoreLeg::Gateway => Leg::SSide,
+    };
+    let (local, remote, transport) = match framing {
+        Framing::Ipv4 { src, dst } => (
+            IpAddr::V4(src),
+            IpAddr::V4(dst),
+            Transport::Ip {
+                protocol: IpProtocol(bytes.get(9).copied().unwrap_or(0)),
+                header_included: true,
+            },
+        ),
+        Framing::Ipv6 {
+            src,
+            dst,
+            next_header,
+        } => (
+            IpAddr::V6(src),
+            IpAddr::V6(dst),
+            Transport::Ip {
+                protocol: IpProtocol(next_header.0),
+                header_included: false,
+            },
+        ),
+        Framing::Udp { src, dst } => (
+            src.ip(),
+            dst.ip(),
+            Transport::Udp {
+                local_port: src.port(),
+                remote_port: dst.port(),
+            },
+        ),
+    };
+    Path::Net(NetPath {
+        leg,
+        local,
+        remote,
+        transport,
+    })
+}
+
+impl Endpoint for RelayEndpoint {
+    fn handle_datagram(&mut self, now: Instant, rx: &Received, datagram: &[u8]) {
+        let Path::Net(path) = rx.path else {
+            self.counters.ignored = self.counters.ignored.saturating_add(1);
+            return;
+        };
+        match path.transport {
+            Transport::Udp {
+                local_port,
+                remote_port,
+            } => self.on_udp(now, &path, local_port, remote_port, datagram),
+            Transport::Ip {
+                protocol,
+                header_included,
+            } => {
+                let arrival = match (path.remote, path.local) {
+                    (IpAddr::V6(src), IpAddr::V6(dst)) if !header_included => {
+                        Arrival::Ipv6Payload {
+                            src,
+                            dst,
+                            protocol: ipsec_xlat::wire::IpProtocol(protocol.0),
+                        }
+                    }
+                    _ => Arrival::Ip,
+                };
+                self.rewrite(now, arrival, datagram);
+            }
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.ike.handle_timeout(now);
+        self.drain_ike(now);
+        let ts = self.timestamp(now);
+        while let Some(expired) = self.datapath.table_mut().pop_expired(ts) {
+            self.counters.entries_expired = self.counters.entries_expired.saturating_add(1);
+            tracing::info!(entry = %expired.id.0, cause = ?expired.cause, "IPsec translation entry expired");
+            if let Some(t) = self.installed.remove(&expired.id) {
+                self.ike.retire(&t);
+            }
+            self.notifier.send(Notice::RelayExpired(expired.id));
+        }
+    }
+
+    fn poll_transmit(&mut self, _now: Instant, out: &mut [u8]) -> Option<Transmit> {
+        self.tx.pop_into(out)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        let table = self
+            .datapath
+            .table()
+            .next_expiry()
+            .and_then(|at| self.instant(at));
+        match (self.ike.poll_timeout(), table) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
