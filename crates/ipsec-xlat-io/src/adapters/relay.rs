@@ -487,6 +487,7 @@ impl RelayEndpoint {
         while let Some(event) = self.ike.poll_event() {
             match event {
                 RelayEvent::IkeTranslation(entry) => {
+                    let entry = self.real_ike(entry);
                     tracing::info!(
                         client = %entry.client,
                         sgw = %entry.sgw,
@@ -498,7 +499,10 @@ impl RelayEndpoint {
                     self.notifier.send(Notice::RelayIke(entry.clone()));
                     self.ike_entries.push(entry);
                 }
-                RelayEvent::IpsecTranslation(t) => self.install(now, t),
+                RelayEvent::IpsecTranslation(t) => {
+                    let t = self.real_ipsec(t);
+                    self.install(now, t)
+                }
                 RelayEvent::IpsecRetired {
                     client, c_spi_2, ..
                 } => {
@@ -526,6 +530,22 @@ impl RelayEndpoint {
                 }
             }
         }
+    }
+
+    /// An IKE entry with the ports as they are on the wire (the core reports standard ones).
+    fn real_ike(&self, mut e: IkeTranslation) -> IkeTranslation {
+        e.relay_c.set_port(self.c_ports.to_real(e.relay_c.port()));
+        e.relay_s.set_port(self.s_ports.to_real(e.relay_s.port()));
+        e.sgw = self.sgws.to_real(e.sgw);
+        e
+    }
+
+    /// An IPsec entry with the ports as they are on the wire.
+    fn real_ipsec(&self, mut t: IpsecTranslation) -> IpsecTranslation {
+        t.relay_c.set_port(self.c_ports.to_real(t.relay_c.port()));
+        t.relay_s.set_port(self.s_ports.to_real(t.relay_s.port()));
+        t.sgw = self.sgws.to_real(t.sgw);
+        t
     }
 
     fn install(&mut self, now: Instant, t: IpsecTranslation) {

@@ -3,6 +3,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod quickstart;
 mod vector;
 
 /// ipsec-xlat debugging and demo tool.
@@ -15,6 +16,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Client, relay and test-SGW in one process over loopback UDP (no root, no TUN):
+    /// establishes IKE and IPsec SAs through the relay, pings the SGW's LAN through the
+    /// tunnel, prints the relay's tables and counters; exit 0 only if every packet arrived.
+    Quickstart(quickstart::QuickstartArgs),
     /// ESP/AH known-answer vectors (format: tests/data/vectors/README.md).
     #[command(subcommand)]
     Vector(vector::VectorCommand),
@@ -22,6 +27,7 @@ enum Command {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Quickstart(args) => quickstart::run(&args),
         Command::Vector(cmd) => vector::run(cmd),
     }
 }
