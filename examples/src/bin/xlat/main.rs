@@ -3,12 +3,20 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod decode;
+mod key;
 mod quickstart;
 mod vector;
 
-/// ipsec-xlat debugging and demo tool.
+/// ipsec-xlat debugging and demo tool: `xlat quickstart` runs client, relay and test-SGW in
+/// one process; `xlat decode` shows a packet's every field; `xlat vector check` runs ESP/AH
+/// known-answer vectors; `xlat key` makes and reads Noise static keys.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(
+    version,
+    about = "ipsec-xlat debugging and demo tool",
+    after_help = "Start here: cargo run --release --bin xlat -- quickstart"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -20,6 +28,13 @@ enum Command {
     /// establishes IKE and IPsec SAs through the relay, pings the SGW's LAN through the
     /// tunnel, prints the relay's tables and counters; exit 0 only if every packet arrived.
     Quickstart(quickstart::QuickstartArgs),
+    /// Print every header field of a packet or IKE datagram: IPv4/IPv6, UDP, NAT-T
+    /// classification, ESP, AH, the ISAKMP header and payload chain with typed fields, and our
+    /// tail. Exit 0 if all decoded, 1 if a layer did not parse, 2 for bad input.
+    Decode(decode::DecodeArgs),
+    /// Noise static keys for the relay and clients: make one, or show a key's public half.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
     /// ESP/AH known-answer vectors (format: tests/data/vectors/README.md).
     #[command(subcommand)]
     Vector(vector::VectorCommand),
@@ -27,6 +42,8 @@ enum Command {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Decode(args) => decode::run(&args),
+        Command::Key(cmd) => key::run(&cmd),
         Command::Quickstart(args) => quickstart::run(&args),
         Command::Vector(cmd) => vector::run(cmd),
     }
