@@ -957,3 +957,32 @@ fn deletes_retire_relay_entries() {
     let c = net.relay.counters();
     assert_eq!((c.tail_rejected, c.tail_content, c.tail_missing), (0, 0, 0));
 }
+
+/// Dead peer detection (RFC 3706): the SGW's R-U-THERE reaches the client through the relay
+/// (header translation only) and the client's R-U-THERE-ACK, with the same sequence number
+/// and the s-side cookies as SPI, verifies at the SGW.
+#[test]
+fn dpd_is_answered_through_the_relay() {
+    let s = Scenario::default();
+    let mut net = single(&s);
+    net.run(deliver_all);
+    let cookies = net
+        .sgw_events
+        .iter()
+        .find_map(|e| match e {
+            SgwEvent::Phase1Established { cookies, .. } => Some(*cookies),
+            _ => None,
+        })
+        .unwrap();
+    for seq in [7u32, 8] {
+        net.sgw.send_dpd(&cookies, seq).unwrap();
+        net.run(deliver_all);
+        assert!(net
+            .sgw_events
+            .iter()
+            .any(|e| matches!(e, SgwEvent::DpdAck { sequence, .. } if *sequence == seq)));
+    }
+    let c = net.relay.counters();
+    assert_eq!((c.unknown_cookies, c.tail_missing), (0, 0));
+    assert!(net.client_failure(0).is_none());
+}
