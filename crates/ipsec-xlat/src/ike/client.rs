@@ -368,15 +368,15 @@ impl Client {
         payload: &[u8],
     ) {
         if remote.ip() != self.config.relay.ip() {
-            self.counters.ignored += 1;
+            self.counters.ignored = self.counters.ignored.saturating_add(1);
             return;
         }
         let Some(ike) = ike_bytes(local, remote, payload) else {
-            self.counters.ignored += 1;
+            self.counters.ignored = self.counters.ignored.saturating_add(1);
             return;
         };
         let Ok(parts) = split(ike) else {
-            self.counters.ignored += 1;
+            self.counters.ignored = self.counters.ignored.saturating_add(1);
             return;
         };
         let message = parts.message;
@@ -385,7 +385,7 @@ impl Client {
             || (!matches!(self.state, State::AwaitMm2 { .. })
                 && h.responder_cookie().0 != self.c_cookies.responder)
         {
-            self.counters.wrong_cookies += 1;
+            self.counters.wrong_cookies = self.counters.wrong_cookies.saturating_add(1);
             return;
         }
         // An unencrypted error notification ends the attempt (NO-PROPOSAL-CHOSEN before keys,
@@ -394,7 +394,7 @@ impl Client {
             if let Some(ty) = error_notification(&message) {
                 self.fail(ClientError::Notified(ty));
             } else {
-                self.counters.ignored += 1;
+                self.counters.ignored = self.counters.ignored.saturating_add(1);
             }
             return;
         }
@@ -410,10 +410,18 @@ impl Client {
         match result {
             Ok(()) => {}
             Err(Step::Reject(kind)) => match kind {
-                Reject::Tail => self.counters.tail_rejected += 1,
-                Reject::Message => self.counters.rejected += 1,
-                Reject::Duplicate => self.counters.duplicates += 1,
-                Reject::Unexpected => self.counters.ignored += 1,
+                Reject::Tail => {
+                    self.counters.tail_rejected = self.counters.tail_rejected.saturating_add(1)
+                }
+                Reject::Message => {
+                    self.counters.rejected = self.counters.rejected.saturating_add(1)
+                }
+                Reject::Duplicate => {
+                    self.counters.duplicates = self.counters.duplicates.saturating_add(1)
+                }
+                Reject::Unexpected => {
+                    self.counters.ignored = self.counters.ignored.saturating_add(1)
+                }
             },
             Err(Step::Fatal(e)) => self.fail(e),
         }

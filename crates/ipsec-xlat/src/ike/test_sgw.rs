@@ -190,12 +190,12 @@ impl TestSgw {
         payload: &[u8],
     ) {
         let Some(ike) = ike_bytes(local, remote, payload) else {
-            self.ignored += 1;
+            self.ignored = self.ignored.saturating_add(1);
             return;
         };
         // A standard responder reads the message's own length and nothing after it.
         let Ok((message, _)) = Message::parse(ike) else {
-            self.ignored += 1;
+            self.ignored = self.ignored.saturating_add(1);
             return;
         };
         let bytes = message.as_bytes().to_vec();
@@ -206,11 +206,11 @@ impl TestSgw {
             return;
         }
         let Some(sa) = self.sas.get_mut(&cky_r) else {
-            self.ignored += 1;
+            self.ignored = self.ignored.saturating_add(1);
             return;
         };
         if sa.cookies.initiator != cky_i {
-            self.ignored += 1;
+            self.ignored = self.ignored.saturating_add(1);
             return;
         }
         if let Some((req, resp)) = &sa.last {
