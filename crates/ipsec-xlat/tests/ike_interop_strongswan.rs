@@ -596,5 +596,13 @@ fn client_through_relay_against_strongswan() {
         assert!(log.contains(&heard), "SGW log lacks: {heard}");
         println!("delete round trip: {heard}");
     }
+    if std::env::var("IKE_INTEROP_SGW_DPD").is_ok_and(|v| !v.is_empty()) {
+        // The SGW's R-U-THEREs were answered; strongSwan parsed our ACKs (HASH(1) verified:
+        // it logs a failed verification otherwise).
+        let acks = log.matches("[ HASH N(DPD_ACK) ]").count();
+        assert!(acks >= 1, "no DPD_ACK reached the SGW");
+        assert!(!log.contains("verification failed"));
+        println!("DPD: {acks} R-U-THERE-ACKs accepted by the SGW");
+    }
     println!("relay counters: {:?}", relay.counters());
 }

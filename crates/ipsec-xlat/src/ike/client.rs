@@ -34,8 +34,8 @@ use super::endpoint::{
 };
 use super::phase1::{MainModeInitiator, NatState, Phase1Config, Phase1Error, Phase1Sa};
 use super::phase2::{
-    delete_message, open_informational, BundleSpis, ChildConfig, ChildProposal, ChildSa,
-    Encapsulation, Phase2Error, QuickModeInitiator, QuickModeResponder,
+    delete_message, dpd_ack, notify_message, open_informational, BundleSpis, ChildConfig,
+    ChildProposal, ChildSa, Encapsulation, Phase2Error, QuickModeInitiator, QuickModeResponder,
 };
 use super::tail_content::{
     Mm1Tail, Mm2Tail, Mm5Tail, Qm3Tail, RetireTail, SpiGrant, TailContentError, UserId,
@@ -368,15 +368,15 @@ impl Client {
         payload: &[u8],
     ) {
         if remote.ip() != self.config.relay.ip() {
-            self.counters.ignored += 1;
+            self.counters.ignored = self.counters.ignored.saturating_add(1);
             return;
         }
         let Some(ike) = ike_bytes(local, remote, payload) else {
-            self.counters.ignored += 1;
+            self.counters.ignored = self.counters.ignored.saturating_add(1);
             return;
         };
         let Ok(parts) = split(ike) else {
-            self.counters.ignored += 1;
+            self.counters.ignored = self.counters.ignored.saturating_add(1);
             return;
         };
         let message = parts.message;
@@ -385,7 +385,7 @@ impl Client {
             || (!matches!(self.state, State::AwaitMm2 { .. })
                 && h.responder_cookie().0 != self.c_cookies.responder)
         {
-            self.counters.wrong_cookies += 1;
+            self.counters.wrong_cookies = self.counters.wrong_cookies.saturating_add(1);
             return;
         }
         // An unencrypted error notification ends the attempt (NO-PROPOSAL-CHOSEN before keys,
@@ -394,7 +394,7 @@ impl Client {
             if let Some(ty) = error_notification(&message) {
                 self.fail(ClientError::Notified(ty));
             } else {
-                self.counters.ignored += 1;
+                self.counters.ignored = self.counters.ignored.saturating_add(1);
             }
             return;
         }
@@ -410,10 +410,18 @@ impl Client {
         match result {
             Ok(()) => {}
             Err(Step::Reject(kind)) => match kind {
-                Reject::Tail => self.counters.tail_rejected += 1,
-                Reject::Message => self.counters.rejected += 1,
-                Reject::Duplicate => self.counters.duplicates += 1,
-                Reject::Unexpected => self.counters.ignored += 1,
+                Reject::Tail => {
+                    self.counters.tail_rejected = self.counters.tail_rejected.saturating_add(1)
+                }
+                Reject::Message => {
+                    self.counters.rejected = self.counters.rejected.saturating_add(1)
+                }
+                Reject::Duplicate => {
+                    self.counters.duplicates = self.counters.duplicates.saturating_add(1)
+                }
+                Reject::Unexpected => {
+                    self.counters.ignored = self.counters.ignored.saturating_add(1)
+                }
             },
             Err(Step::Fatal(e)) => self.fail(e),
         }
@@ -771,14 +779,32 @@ impl Client {
         }
     }
 
-    /// An encrypted informational exchange from the SGW: DELETEs end bundles; we delete our
-    /// half too and tell the relay in the tail of our DELETE.
+    /// An encrypted informational exchange from the SGW: DELETEs end bundles (we delete our
+    /// half too and tell the relay in the tail of our DELETE); a DPD R-U-THERE is answered
+    /// with R-U-THERE-ACK (RFC 3706), which needs no tail: the relay forwards it as it is.
     fn on_informational(&mut self, msg: &[u8]) -> Result<(), Step> {
         let s_msg = self.to_s_side(msg);
-        let info = {
+        let (info, acks) = {
             let p1 = self.phase1().ok_or(Step::Reject(Reject::Unexpected))?;
-            open_informational(p1, &s_msg).map_err(|_| Step::Reject(Reject::Message))?
+            let info = open_informational(p1, &s_msg).map_err(|_| Step::Reject(Reject::Message))?;
+            let mut rng = self.rng.clone();
+            let mut acks = Vec::new();
+            for (ty, spi, data) in &info.notifies {
+                if *ty == NotifyType::R_U_THERE {
+                    let ack = notify_message(p1, &dpd_ack(spi, data), &mut rng)
+                        .map_err(|e| Step::Fatal(e.into()))?;
+                    acks.push(ack);
+                }
+            }
+            self.rng = rng;
+            (info, acks)
         };
+        let answered = !acks.is_empty();
+        for ack in acks {
+            let ack = self.to_c_side(ack);
+            let t = framed(self.config.local, self.config.relay, ack);
+            self.transmits.push_back(t);
+        }
         let mut ended = Vec::new();
         for (protocol, spis) in &info.deletes {
             for spi in spis {
@@ -796,7 +822,11 @@ impl Client {
             }
         }
         if ended.is_empty() {
-            return Err(Step::Reject(Reject::Unexpected));
+            return if answered {
+                Ok(())
+            } else {
+                Err(Step::Reject(Reject::Unexpected))
+            };
         }
         for child in ended {
             self.send_delete(&child).map_err(Step::Fatal)?;

@@ -124,7 +124,7 @@ impl Pending {
         if self.left == 0 {
             return None;
         }
-        self.left -= 1;
+        self.left = self.left.saturating_sub(1);
         self.interval = self.interval.saturating_mul(2);
         self.deadline = now.checked_add(self.interval).unwrap_or(now);
         Some(self.transmit.clone())

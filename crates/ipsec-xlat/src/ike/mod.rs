@@ -32,11 +32,26 @@
 //! directions with the relay retiring its entry from the tail of the client's DELETE, relay
 //! session expiry.
 //!
-//! Not yet: DPD (R-U-THERE / ACK) and other notifications in informational exchanges; IKE SA
-//! DELETE (ISAKMP protocol) handling at the client; client mobility (a new
+//! DPD: the client answers the SGW's R-U-THERE.
+//!
+//! Not yet: DPD initiated by the client; IKE SA DELETE (ISAKMP protocol) handling at the
+//! client; client mobility (a new
 //! c-side address for a live session); c-side NAT detection between client and relay; IKEv1
 //! fragmentation for large RSA mm5/mm6; lifetime-driven automatic rekey (callers use
 //! [`Client::rekey`] today).
+
+// Everything here handles bytes from the network; as in `wire`, the constructs that could
+// panic on them are refused (test modules opt out).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unreachable,
+    clippy::todo,
+    clippy::unimplemented
+)]
 
 pub mod crypto;
 pub mod dh;

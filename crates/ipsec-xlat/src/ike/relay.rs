@@ -330,18 +330,18 @@ impl Relay {
     fn count(&mut self, d: Drop) {
         let c = &mut self.counters;
         match d {
-            Drop::Malformed => c.malformed += 1,
-            Drop::UnknownCookies => c.unknown_cookies += 1,
-            Drop::TailMissing => c.tail_missing += 1,
-            Drop::TailRejected => c.tail_rejected += 1,
-            Drop::Unauthorised => c.unauthorised += 1,
-            Drop::NoSgw => c.no_sgw += 1,
-            Drop::TailContent => c.tail_content += 1,
+            Drop::Malformed => c.malformed = c.malformed.saturating_add(1),
+            Drop::UnknownCookies => c.unknown_cookies = c.unknown_cookies.saturating_add(1),
+            Drop::TailMissing => c.tail_missing = c.tail_missing.saturating_add(1),
+            Drop::TailRejected => c.tail_rejected = c.tail_rejected.saturating_add(1),
+            Drop::Unauthorised => c.unauthorised = c.unauthorised.saturating_add(1),
+            Drop::NoSgw => c.no_sgw = c.no_sgw.saturating_add(1),
+            Drop::TailContent => c.tail_content = c.tail_content.saturating_add(1),
         }
     }
 
     fn emit(&mut self, t: Transmit) {
-        self.counters.forwarded += 1;
+        self.counters.forwarded = self.counters.forwarded.saturating_add(1);
         self.transmits.push_back(t);
     }
 
@@ -392,7 +392,7 @@ impl Relay {
         if let Some((seen, out)) = &session.last_c {
             if seen.as_slice() == ike {
                 let out = out.clone();
-                self.counters.duplicates += 1;
+                self.counters.duplicates = self.counters.duplicates.saturating_add(1);
                 self.transmits.push_back(out);
                 return Ok(());
             }
@@ -592,7 +592,7 @@ impl Relay {
             if let Some((seen, out)) = &session.last_s {
                 if seen.as_slice() == message.as_slice() {
                     let out = out.clone();
-                    self.counters.duplicates += 1;
+                    self.counters.duplicates = self.counters.duplicates.saturating_add(1);
                     self.transmits.push_back(out);
                     return Ok(());
                 }
@@ -607,8 +607,9 @@ impl Relay {
                 && !session.quick_seen.contains(&h.message_id());
             if mm6 || new_quick {
                 let c_spis = session.c_spis.ok_or(Drop::TailContent)?;
-                let n = usize::from(c_spis.esp.is_some()) + usize::from(c_spis.ah.is_some());
-                spis.resize(n * 2, 0);
+                let n = usize::from(c_spis.esp.is_some())
+                    .saturating_add(usize::from(c_spis.ah.is_some()));
+                spis.resize(n.saturating_mul(2), 0);
             }
         }
         for s in spis.iter_mut() {
@@ -649,7 +650,11 @@ impl Relay {
             }
             .encode()
             .map_err(|_| Drop::TailContent)?;
-            let aad = tail_aad(&out, TailType::HANDSHAKE, items.len() + MM2_OVERHEAD);
+            let aad = tail_aad(
+                &out,
+                TailType::HANDSHAKE,
+                items.len().saturating_add(MM2_OVERHEAD),
+            );
             let (tails, body) = responder
                 .write_mm2(&aad, &items)
                 .map_err(|_| Drop::TailRejected)?;
@@ -693,7 +698,11 @@ impl Relay {
             let TailState::Session(tails) = &mut session.tail else {
                 return Err(Drop::TailMissing);
             };
-            let aad = tail_aad(&out, TailType::TRANSPORT, items.len() + TRANSPORT_OVERHEAD);
+            let aad = tail_aad(
+                &out,
+                TailType::TRANSPORT,
+                items.len().saturating_add(TRANSPORT_OVERHEAD),
+            );
             let body = tails.seal(&aad, &items).map_err(|_| Drop::TailRejected)?;
             join(&out, TailType::TRANSPORT, &body).map_err(|_| Drop::TailContent)?
         } else {

@@ -17,8 +17,9 @@ use super::crypto::Cookies;
 use super::endpoint::{framed, ike_bytes, Pending, RetransmitPolicy, Transmit};
 use super::phase1::{MainModeResponder, Phase1Config, Phase1Error, Phase1Sa, ProposalError};
 use super::phase2::{
-    delete_message, open_informational, BundleSpis, ChildConfig, ChildProposal, ChildProposalError,
-    ChildSa, Encapsulation, Phase2Error, QuickModeInitiator, QuickModeResponder,
+    delete_message, notify_message, open_informational, BundleSpis, ChildConfig, ChildProposal,
+    ChildProposalError, ChildSa, Encapsulation, Phase2Error, QuickModeInitiator,
+    QuickModeResponder,
 };
 use crate::wire::isakmp::{
     Cookie, Doi, ExchangeType, Message, MessageBuilder, NotifyRepr, NotifyType, ProtocolId,
@@ -60,6 +61,13 @@ pub enum SgwEvent {
         peer: SocketAddr,
         /// What it deleted.
         deletes: Vec<(ProtocolId, Vec<u32>)>,
+    },
+    /// The peer answered our DPD R-U-THERE with this sequence number.
+    DpdAck {
+        /// The peer.
+        peer: SocketAddr,
+        /// The sequence number it acknowledged.
+        sequence: u32,
     },
     /// An exchange was refused.
     Refused {
@@ -182,12 +190,12 @@ impl TestSgw {
         payload: &[u8],
     ) {
         let Some(ike) = ike_bytes(local, remote, payload) else {
-            self.ignored += 1;
+            self.ignored = self.ignored.saturating_add(1);
             return;
         };
         // A standard responder reads the message's own length and nothing after it.
         let Ok((message, _)) = Message::parse(ike) else {
-            self.ignored += 1;
+            self.ignored = self.ignored.saturating_add(1);
             return;
         };
         let bytes = message.as_bytes().to_vec();
@@ -198,11 +206,11 @@ impl TestSgw {
             return;
         }
         let Some(sa) = self.sas.get_mut(&cky_r) else {
-            self.ignored += 1;
+            self.ignored = self.ignored.saturating_add(1);
             return;
         };
         if sa.cookies.initiator != cky_i {
-            self.ignored += 1;
+            self.ignored = self.ignored.saturating_add(1);
             return;
         }
         if let Some((req, resp)) = &sa.last {
@@ -223,10 +231,25 @@ impl TestSgw {
             ExchangeType::INFORMATIONAL => match &sa.phase {
                 Phase::Established(p1) => open_informational(p1, &bytes)
                     .map(|info| {
-                        vec![Out::Event(SgwEvent::Deleted {
-                            peer: remote,
-                            deletes: info.deletes,
-                        })]
+                        let mut out: Vec<Out> = info
+                            .notifies
+                            .iter()
+                            .filter(|(ty, _, _)| *ty == NotifyType::R_U_THERE_ACK)
+                            .filter_map(|(_, _, data)| <[u8; 4]>::try_from(data.as_slice()).ok())
+                            .map(|seq| {
+                                Out::Event(SgwEvent::DpdAck {
+                                    peer: remote,
+                                    sequence: u32::from_be_bytes(seq),
+                                })
+                            })
+                            .collect();
+                        if !info.deletes.is_empty() {
+                            out.push(Out::Event(SgwEvent::Deleted {
+                                peer: remote,
+                                deletes: info.deletes,
+                            }));
+                        }
+                        out
                     })
                     .map_err(SgwError::from),
                 Phase::Negotiating(_) => Ok(Vec::new()),
@@ -499,6 +522,31 @@ impl TestSgw {
             )));
         };
         let msg = delete_message(p1, deletes, &mut self.rng)?;
+        self.transmits.push_back(framed(sa.local, sa.peer, msg));
+        Ok(())
+    }
+
+    /// Sends a DPD R-U-THERE (RFC 3706) with `sequence` to the initiator of the IKE SA with
+    /// these cookies.
+    pub fn send_dpd(&mut self, cookies: &Cookies, sequence: u32) -> Result<(), SgwError> {
+        let Some(sa) = self.sas.get(&cookies.responder) else {
+            return Err(SgwError::Phase2(Phase2Error::Unexpected("no such IKE SA")));
+        };
+        let Phase::Established(p1) = &sa.phase else {
+            return Err(SgwError::Phase2(Phase2Error::Unexpected(
+                "IKE SA not established",
+            )));
+        };
+        let mut spi = cookies.initiator.to_vec();
+        spi.extend_from_slice(&cookies.responder);
+        let notify = NotifyRepr {
+            doi: Doi::IPSEC,
+            protocol: ProtocolId::ISAKMP,
+            notify_type: NotifyType::R_U_THERE,
+            spi,
+            data: sequence.to_be_bytes().to_vec(),
+        };
+        let msg = notify_message(p1, &notify, &mut self.rng)?;
         self.transmits.push_back(framed(sa.local, sa.peer, msg));
         Ok(())
     }

@@ -12,6 +12,9 @@ set -u
 # SGW_REKEY=5s makes the SGW rekey its child SAs itself (ROLE=relay: the client answers).
 IKE=${1:-aes128-sha256-modp2048}; ESP=${2:-aes128-sha256}; ROLE=${ROLE:-initiator}; AUTH=${AUTH:-psk}
 SGW_REKEY=${SGW_REKEY:-}
+# SGW_DPD=2s makes the SGW run dead peer detection (R-U-THERE every 2 s).
+SGW_DPD=${SGW_DPD:-}
+SGW_CONN_EXTRA=""; [ -n "$SGW_DPD" ] && SGW_CONN_EXTRA="dpd_delay = $SGW_DPD"
 # SGW_LIFE=8s also makes the SGW delete each old child SA when it expires (DELETE to the client).
 SGW_LIFE=${SGW_LIFE:-120s}
 SGW_CHILD_EXTRA=""; [ -n "$SGW_REKEY" ] && SGW_CHILD_EXTRA="rekey_time = $SGW_REKEY
@@ -145,6 +148,7 @@ connections { lab { version = 1
     aggressive = no
     local_addrs = 203.0.113.1
     remote_addrs = %any
+    $SGW_CONN_EXTRA
     proposals = $IKE
     encap = no
     $(auth_block s)
@@ -165,7 +169,7 @@ ip netns exec $C dumpcap -q -P -i ikic0 -f udp -w "$D/client.pcap" >"$D/dumpcap.
 PIDS+=($!)
 sleep 0.5
 cd "$here/../../../.." || exit 1
-IKE_INTEROP_SGW_LIFE=$SGW_LIFE IKE_INTEROP_SGW_REKEY=$SGW_REKEY IKE_INTEROP_AUTH=$AUTH IKE_INTEROP_IKE=$IKE IKE_INTEROP_ESP=$ESP IKE_INTEROP_SGW_LOG=$D/s/charon.log ip netns exec $C \
+IKE_INTEROP_SGW_DPD=$SGW_DPD IKE_INTEROP_SGW_LIFE=$SGW_LIFE IKE_INTEROP_SGW_REKEY=$SGW_REKEY IKE_INTEROP_AUTH=$AUTH IKE_INTEROP_IKE=$IKE IKE_INTEROP_ESP=$ESP IKE_INTEROP_SGW_LOG=$D/s/charon.log ip netns exec $C \
   cargo test --offline -q -p ipsec-xlat --test ike_interop_strongswan -- --ignored --nocapture "$( [ "$ROLE" = relay ] && echo relay || echo initiator )"
 rc=$?
 sleep 0.3

@@ -8,8 +8,8 @@ use super::quick_mode::{open_exchange, seal_chain, Phase2Error};
 use crate::ike::crypto::{informational_hash, verify_hash, Iv};
 use crate::ike::phase1::Phase1Sa;
 use crate::wire::isakmp::{
-    ChainBuilder, DeletePayload, DeleteRepr, Doi, ExchangeType, Message, NotifyType, PayloadType,
-    ProtocolId,
+    ChainBuilder, DeletePayload, DeleteRepr, Doi, ExchangeType, Message, NotifyPayload, NotifyRepr,
+    NotifyType, PayloadType, ProtocolId,
 };
 
 /// What an informational exchange said.
@@ -17,8 +17,8 @@ use crate::wire::isakmp::{
 pub struct Informational {
     /// DELETE payloads: protocol and the SPIs the *sender* receives with.
     pub deletes: Vec<(ProtocolId, Vec<u32>)>,
-    /// Notification types.
-    pub notifies: Vec<NotifyType>,
+    /// Notifications: type, SPI and data (R-U-THERE carries a sequence number as data).
+    pub notifies: Vec<(NotifyType, Vec<u8>, Vec<u8>)>,
 }
 
 /// Builds an encrypted informational exchange deleting `spis` of `protocol` (our inbound
@@ -55,6 +55,45 @@ pub fn delete_message<R: RngCore>(
     )?)
 }
 
+/// Builds an encrypted informational exchange carrying one notification (e.g. a DPD
+/// R-U-THERE-ACK, RFC 3706 section 5) under a fresh message ID from `rng`.
+pub fn notify_message<R: RngCore>(
+    p1: &Phase1Sa,
+    notify: &NotifyRepr,
+    rng: &mut R,
+) -> Result<Vec<u8>, Phase2Error> {
+    let message_id = loop {
+        let m = rng.next_u32();
+        if m != 0 {
+            break m;
+        }
+    };
+    let mut chain = ChainBuilder::new();
+    chain.push_notification(notify)?;
+    let hash = informational_hash(&p1.keys, message_id, chain.as_bytes());
+    let iv = Iv::phase2_initial(p1.suite.hash, &p1.last_block, message_id);
+    Ok(seal_chain(
+        p1,
+        ExchangeType::INFORMATIONAL,
+        message_id,
+        &hash,
+        &chain,
+        &iv,
+    )?)
+}
+
+/// The DPD answer to an R-U-THERE (RFC 3706 section 5): same SPI (the cookies) and sequence
+/// number, type R-U-THERE-ACK.
+pub fn dpd_ack(spi: &[u8], sequence: &[u8]) -> NotifyRepr {
+    NotifyRepr {
+        doi: Doi::IPSEC,
+        protocol: ProtocolId::ISAKMP,
+        notify_type: NotifyType::R_U_THERE_ACK,
+        spi: spi.to_vec(),
+        data: sequence.to_vec(),
+    }
+}
+
 /// Opens an encrypted informational exchange: decrypts, verifies HASH(1), reads DELETE and
 /// notification payloads.
 pub fn open_informational(p1: &Phase1Sa, msg: &[u8]) -> Result<Informational, Phase2Error> {
@@ -77,13 +116,9 @@ pub fn open_informational(p1: &Phase1Sa, msg: &[u8]) -> Result<Informational, Ph
                 info.deletes.push((d.protocol(), spis));
             }
             PayloadType::NOTIFICATION => {
-                if let Some(b) = item
-                    .body
-                    .get(6..8)
-                    .and_then(|b| <[u8; 2]>::try_from(b).ok())
-                {
-                    info.notifies.push(NotifyType(u16::from_be_bytes(b)));
-                }
+                let n = NotifyPayload::parse(&item.body, 0)?;
+                info.notifies
+                    .push((n.notify_type(), n.spi().to_vec(), n.data().to_vec()));
             }
             _ => {}
         }

@@ -4,7 +4,9 @@ mod informational;
 mod proposal;
 mod quick_mode;
 
-pub use informational::{delete_message, open_informational, Informational};
+pub use informational::{
+    delete_message, dpd_ack, notify_message, open_informational, Informational,
+};
 pub use proposal::{
     accept_child, offer_child, select_child, BundleSpis, ChildProposal, ChildProposalError,
     Encapsulation, EspCipher, Integrity,

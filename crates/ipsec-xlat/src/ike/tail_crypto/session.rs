@@ -68,15 +68,16 @@ impl TailSession {
         }
         let counter = self.next_send;
         let plaintext = bound_plaintext(bound, payload);
-        let mut out = vec![0u8; COUNTER_LEN + plaintext.len() + TAG_LEN];
+        let mut out = vec![0u8; plaintext.len().saturating_add(COUNTER_LEN + TAG_LEN)];
         let (head, ciphertext) = out.split_at_mut(COUNTER_LEN);
         head.copy_from_slice(&counter.to_be_bytes());
         let n = self
             .transport
             .write_message(counter, &plaintext, ciphertext)
             .map_err(|_| TailCryptoError::Internal("transport write"))?;
-        out.truncate(COUNTER_LEN + n);
-        self.next_send = counter + 1;
+        out.truncate(n.saturating_add(COUNTER_LEN));
+        // counter < u64::MAX was checked above.
+        self.next_send = counter.saturating_add(1);
         Ok(out)
     }
 
