@@ -216,6 +216,9 @@ impl TestSgwEndpoint {
                     tracing::info!(%peer, "IKE SA established");
                 }
                 SgwEvent::ChildEstablished { peer, child } => self.install(now, peer, &child),
+                SgwEvent::DpdAck { peer, sequence } => {
+                    tracing::debug!(%peer, sequence, "DPD acknowledged");
+                }
                 SgwEvent::Refused { peer, error } => {
                     tracing::warn!(%peer, %error, "exchange refused");
                     self.notifier.send(Notice::SgwRefused {
