@@ -219,6 +219,8 @@ fn start_lab(tag: &str) -> Lab {
             &path(&client_conf),
             "--inner-socket",
             &client_sock,
+            "--status-file",
+            &path(&dir.join("client.status")),
             "-v",
         ],
         &dir,
@@ -295,6 +297,21 @@ fn client_relay_and_test_sgw_processes_carry_traffic_both_ways() {
     );
     assert_eq!(served.bad, 0);
 
+    // The client's status file names the SA by the SPIs the SGW knows: its inbound SPI is the
+    // SGW's outbound one and the other way round.
+    let status = std::fs::read_to_string(lab.dir.join("client.status")).unwrap();
+    let (c_in, c_out) = status.trim().split_once(' ').expect(&status);
+    let sgw_log = lab.sgw.log();
+    let installed = sgw_log
+        .lines()
+        .find(|l| l.contains("child SA installed"))
+        .expect(&sgw_log);
+    assert!(
+        installed.contains(&format!("spi_in={c_out}"))
+            && installed.contains(&format!("spi_out={c_in}")),
+        "client status {status:?} vs SGW {installed}"
+    );
+
     // SIGTERM: the client sends its DELETEs and exits 0; the relay retires the entry and
     // reports its tables; the test-SGW stops.
     assert_eq!(lab.client.terminate(), Some(0), "{}", diagnostics(&lab));
@@ -316,6 +333,8 @@ fn client_relay_and_test_sgw_processes_carry_traffic_both_ways() {
     }
     let client_log = lab.client.log();
     assert!(client_log.contains("child SA installed"), "{client_log}");
+    let status = std::fs::read_to_string(lab.dir.join("client.status")).unwrap();
+    assert_eq!(status, "", "no SA left after SIGTERM");
     let sgw_log = lab.sgw.log();
     assert!(sgw_log.contains("child SA installed"), "{sgw_log}");
     assert!(

@@ -2,7 +2,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ipsec_xlat_examples::daemon::{client, DaemonArgs, InnerArgs};
+use ipsec_xlat_examples::daemon::{client, ClientArgs, DaemonArgs, InnerArgs};
 use ipsec_xlat_examples::{exit, logging};
 
 const AFTER_HELP: &str = "\
@@ -24,10 +24,12 @@ struct Cli {
     daemon: DaemonArgs,
     #[command(flatten)]
     inner: InnerArgs,
+    #[command(flatten)]
+    client: ClientArgs,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(1, cli.daemon.verbose);
-    exit::finish(client::main(&cli.daemon, &cli.inner))
+    exit::finish(client::main(&cli.daemon, &cli.inner, &cli.client))
 }

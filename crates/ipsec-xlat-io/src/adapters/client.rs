@@ -105,6 +105,7 @@ pub struct ClientEndpoint {
     failed: Option<String>,
     counters: ClientAdapterCounters,
     notifier: Notifier,
+    status_file: Option<std::path::PathBuf>,
 }
 
 impl core::fmt::Debug for ClientEndpoint {
@@ -209,6 +210,7 @@ impl ClientEndpoint {
             failed: None,
             counters: ClientAdapterCounters::default(),
             notifier: Notifier::default(),
+            status_file: None,
         };
         endpoint.drain_ike(now);
         Ok((endpoint, warnings))
@@ -218,6 +220,37 @@ impl ClientEndpoint {
     pub fn with_notifier(mut self, notifier: Notifier) -> Self {
         self.notifier = notifier;
         self
+    }
+
+    /// Keep `path` up to date with the installed child SAs: one line per SA, oldest first,
+    /// `IN OUT` with the s-side SPIs in hex (ESP's, or AH's for AH alone), as
+    /// `swanctl --list-sas` shows them on the SGW with IN and OUT swapped. Scripts (the lab)
+    /// read it; it is rewritten whole (write, then rename) whenever an SA comes or goes, and
+    /// emptied when none is left.
+    pub fn with_status_file(mut self, path: std::path::PathBuf) -> Self {
+        self.status_file = Some(path);
+        self.write_status();
+        self
+    }
+
+    fn write_status(&self) {
+        let Some(path) = &self.status_file else {
+            return;
+        };
+        let mut text = String::new();
+        for child in &self.children {
+            let spi = |s: BundleSpis| s.esp.or(s.ah).unwrap_or(0);
+            text.push_str(&format!(
+                "{:08x} {:08x}\n",
+                spi(child.summary.inbound),
+                spi(child.summary.outbound)
+            ));
+        }
+        let tmp = path.with_extension("tmp");
+        let result = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
+        if let Err(error) = result {
+            tracing::warn!(%error, path = %path.display(), "cannot write the status file");
+        }
     }
 
     /// Why the client gave up, once it has.
@@ -259,6 +292,7 @@ impl ClientEndpoint {
             }
         }
         self.children.clear();
+        self.write_status();
         self.rekey_at = None;
         self.drain_ike(now);
     }
@@ -304,6 +338,7 @@ impl ClientEndpoint {
                     self.children.retain(|c| c.summary.inbound != s_spis_in);
                     if self.children.len() < before {
                         tracing::info!(by_peer, "child SA deleted");
+                        self.write_status();
                     }
                 }
             }
@@ -325,6 +360,7 @@ impl ClientEndpoint {
                 self.rekey_at =
                     now.checked_add(Duration::from_secs(lifetime.saturating_mul(85) / 100));
                 self.children.push(path);
+                self.write_status();
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot install the child SA");
@@ -566,12 +602,16 @@ impl Endpoint for ClientEndpoint {
             .filter(|c| c.outbound.sa().is_expired() && c.inbound.sa().is_expired())
             .map(|c| c.summary.inbound)
             .collect();
+        let any_expired = !expired.is_empty();
         for spis in expired {
             self.children.retain(|c| c.summary.inbound != spis);
             tracing::info!("expired child SA removed; deleting it at the SGW and the relay");
             if let Err(error) = self.ike.delete_child(spis) {
                 tracing::debug!(%error, "no DELETE sent for the expired child SA");
             }
+        }
+        if any_expired {
+            self.write_status();
         }
         self.drain_ike(now);
     }
