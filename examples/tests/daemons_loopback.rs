@@ -206,7 +206,7 @@ fn start_lab(tag: &str) -> Lab {
     let relay = Daemon::start(
         "xlat-relay",
         env!("CARGO_BIN_EXE_xlat-relay"),
-        &["--config", &path(&relay_conf), "-v"],
+        &["--config", &path(&relay_conf), "-v", "--report-every", "1"],
         &dir,
     );
     sgw.wait_for("test-SGW running");
@@ -311,6 +311,10 @@ fn client_relay_and_test_sgw_processes_carry_traffic_both_ways() {
             && installed.contains(&format!("spi_out={c_in}")),
         "client status {status:?} vs SGW {installed}"
     );
+
+    // While running, the relay logs its tables every second (--report-every 1).
+    lab.relay.wait_for("relay tables and counters:");
+    lab.relay.wait_for("traffic: client->SGW");
 
     // SIGTERM: the client sends its DELETEs and exits 0; the relay retires the entry and
     // reports its tables; the test-SGW stops.

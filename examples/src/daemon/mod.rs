@@ -46,6 +46,15 @@ pub struct InnerArgs {
     pub inner_socket: Option<PathBuf>,
 }
 
+/// Relay-only options.
+#[derive(Args, Debug, Clone)]
+pub struct RelayArgs {
+    /// Also log the translation tables and every counter (drops by reason included) every
+    /// SECS seconds while running; they are always logged at exit.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub report_every: Option<u64>,
+}
+
 /// Client-only options.
 #[derive(Args, Debug, Clone)]
 pub struct ClientArgs {
