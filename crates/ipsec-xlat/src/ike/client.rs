@@ -244,12 +244,12 @@ struct LiveChild {
 
 impl LiveChild {
     fn new(sa: &ChildSa, now: Instant) -> Self {
-        let life = Duration::from_secs(u64::from(sa.proposal.lifetime_secs));
+        let secs = u64::from(sa.proposal.lifetime_secs);
         Self {
             s_in: sa.inbound_spis,
             s_out: sa.outbound_spis,
-            soft: now.checked_add(life.saturating_mul(9) / 10),
-            hard: now.checked_add(life).unwrap_or(now),
+            soft: now.checked_add(Duration::from_secs(secs.saturating_mul(9) / 10)),
+            hard: now.checked_add(Duration::from_secs(secs)).unwrap_or(now),
         }
     }
 }
