@@ -1,0 +1,14 @@
+//! IKEv1 phase 2: quick mode proposals and exchange cores.
+
+mod informational;
+mod proposal;
+mod quick_mode;
+
+pub use informational::{
+    delete_message, dpd_ack, notify_message, open_informational, Informational,
+};
+pub use proposal::{
+    accept_child, offer_child, select_child, BundleSpis, ChildProposal, ChildProposalError,
+    Encapsulation, EspCipher, Integrity,
+};
+pub use quick_mode::{ChildConfig, ChildSa, Phase2Error, QuickModeInitiator, QuickModeResponder};

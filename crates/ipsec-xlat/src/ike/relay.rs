@@ -1,0 +1,793 @@
+//! `Relay`: the relay's IKE side, sans-IO. It translates IKE headers between the client link
+//! (c-side) and the SGW link (s-side) with cookies as the index, runs the tail channel with
+//! each client, and produces the translation entries the datapath needs. It holds no IKE or
+//! IPsec key: only its static tail key and, per client, a [`TailSession`].
+//!
+//! Per message (c = client link, s = SGW link):
+//!
+//! | msg | relay does |
+//! | --- | --- |
+//! | mm1 c→s | authorise the client (tail handshake), pick the SGW from the identification table, choose s-side CKY-I, strip the tail, forward |
+//! | mm2 s→c | record the SGW's CKY-R, choose c-side CKY-R, answer the handshake with SGW, s-address and s-cookies, report an [`IkeTranslation`] |
+//! | mm3, mm4 | header translation only |
+//! | mm5 c→s | tail: c-SPI-1 and whether to float to 4500; strip, forward (on 4500 if so) |
+//! | mm6 s→c | allocate s-SPI-2 and c-SPI-2 per protocol (an SPI grant), tail them to the client |
+//! | qm1 c→s | header translation only |
+//! | qm2 s→c (first SGW message of any quick mode) | header translation, plus a fresh grant for the next quick mode |
+//! | qm3 c→s | tail: s-SPI-3, the grant used, c-SPI-1, encapsulations; report an [`IpsecTranslation`]; strip, forward |
+//!
+//! | informational c→s (the client's DELETE) | tail: s-SPI-2 of the bundle that ended; report [`RelayEvent::IpsecRetired`], free its SPIs; strip, forward |
+//!
+//! Rekeying is a new quick mode under the same IKE SA: it uses the grant the previous one
+//! brought and yields a new [`IpsecTranslation`]; the datapath retires the old entry when its
+//! lifetime ends.
+//!
+//! Unknown cookies, missing or unauthentic tails, unauthorised clients and users without an
+//! SGW are dropped and counted, never reflected. A datagram repeated byte for byte is answered
+//! with what the first one produced (the tail replay window would otherwise refuse it).
+
+use core::net::{IpAddr, SocketAddr};
+use core::time::Duration;
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use hashbrown::{HashMap, HashSet};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{CryptoRng, RngCore, SeedableRng};
+
+use super::crypto::Cookies;
+use super::endpoint::{framed, ike_bytes, set_cookies, tail_aad, Transmit, NAT_T_PORT};
+use super::phase1::{chosen_lifetime, Chain};
+use super::phase2::BundleSpis;
+use super::tail_content::{Mm1Tail, Mm2Tail, Mm5Tail, Qm3Tail, RetireTail, SpiGrant, UserId};
+use super::tail_crypto::{
+    StaticKeypair, StaticPublicKey, TailCryptoError, TailResponder, TailSession, MM2_OVERHEAD,
+    TRANSPORT_OVERHEAD,
+};
+use crate::wire::isakmp::{ExchangeType, IdType, PayloadType, SaPayload};
+use crate::wire::tail::{join, split, TailType};
+
+/// One row of the identification table: which SGW serves which users.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentityRule {
+    /// ID type to match; `None` matches any.
+    pub id_type: Option<IdType>,
+    /// The value: exact (case-insensitive), or with one `*` standing for any run of
+    /// characters (`*@example.com`, `vpn-*`).
+    pub pattern: String,
+    /// The SGW's IKE address and port.
+    pub sgw: SocketAddr,
+    /// The s-side address to use toward it; `None` for the relay's default.
+    pub s_side: Option<IpAddr>,
+}
+
+impl IdentityRule {
+    fn matches(&self, user: &UserId) -> bool {
+        if self.id_type.is_some_and(|t| t != user.id_type) {
+            return false;
+        }
+        let Ok(value) = core::str::from_utf8(&user.value) else {
+            return false;
+        };
+        let (value, pattern) = (
+            value.to_ascii_lowercase(),
+            self.pattern.to_ascii_lowercase(),
+        );
+        match pattern.split_once('*') {
+            None => value == pattern,
+            Some((prefix, suffix)) => {
+                value.len() >= prefix.len().saturating_add(suffix.len())
+                    && value.starts_with(prefix)
+                    && value.ends_with(suffix)
+            }
+        }
+    }
+}
+
+/// Relay configuration.
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    /// The c-side IKE address and port clients send to.
+    pub c_side: SocketAddr,
+    /// The default s-side address (IKE from port 500, 4500 after floating).
+    pub s_side: IpAddr,
+    /// Our static tail key.
+    pub static_key: StaticKeypair,
+    /// Clients allowed to use the relay, by static key.
+    pub authorised_clients: Vec<StaticPublicKey>,
+    /// The identification table, first match wins.
+    pub identities: Vec<IdentityRule>,
+    /// How long an IKE session may stay without the SGW's mm2 before it is forgotten.
+    pub half_open_timeout: Duration,
+}
+
+/// The IKE translation entry, reported when mm2 completes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IkeTranslation {
+    /// The client's address.
+    pub client: SocketAddr,
+    /// Our c-side address.
+    pub relay_c: SocketAddr,
+    /// Cookies on the c-side.
+    pub c_cookies: Cookies,
+    /// Our s-side address.
+    pub relay_s: SocketAddr,
+    /// The SGW.
+    pub sgw: SocketAddr,
+    /// Cookies on the s-side.
+    pub s_cookies: Cookies,
+    /// The user the client identified as.
+    pub user: UserId,
+}
+
+/// The IPsec translation entry, reported when qm3 completes it: everything the datapath's
+/// translation table needs, and no key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IpsecTranslation {
+    /// The client's address (where c-side packets go).
+    pub client: SocketAddr,
+    /// Our c-side address.
+    pub relay_c: SocketAddr,
+    /// Our s-side address (IKE address; ESP-in-UDP uses port 4500 when `s_udp_encap`).
+    pub relay_s: SocketAddr,
+    /// The SGW.
+    pub sgw: SocketAddr,
+    /// c-SPI-1: SPIs on packets we send to the client.
+    pub c_spi_1: BundleSpis,
+    /// c-SPI-2: SPIs on packets the client sends us.
+    pub c_spi_2: BundleSpis,
+    /// s-SPI-2: SPIs on packets the SGW sends us.
+    pub s_spi_2: BundleSpis,
+    /// s-SPI-3: SPIs on packets we send to the SGW.
+    pub s_spi_3: BundleSpis,
+    /// ESP/AH on the s-side in UDP.
+    pub s_udp_encap: bool,
+    /// ESP/AH on the c-side in UDP.
+    pub c_udp_encap: bool,
+    /// Negotiated lifetime of the bundle in seconds: the entry is retired after it (a rekey
+    /// makes its successor before then).
+    pub lifetime_secs: u32,
+}
+
+/// What the relay reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RelayEvent {
+    /// An IKE translation entry is complete.
+    IkeTranslation(IkeTranslation),
+    /// An IPsec translation entry is complete.
+    IpsecTranslation(IpsecTranslation),
+    /// An SA bundle ended (the client's DELETE said so): remove the IPsec translation entry
+    /// whose s-SPI-2 this is. Its SPIs are free again.
+    IpsecRetired {
+        /// The client.
+        client: SocketAddr,
+        /// s-SPI-2 of the ended bundle.
+        s_spi_2: BundleSpis,
+        /// c-SPI-2 of the ended bundle.
+        c_spi_2: BundleSpis,
+    },
+    /// An IKE session ended (its SA lifetime passed, or it never got the SGW's answer): remove
+    /// the IKE translation entry with these cookies.
+    IkeExpired {
+        /// The client.
+        client: SocketAddr,
+        /// Cookies on the c-side.
+        c_cookies: Cookies,
+        /// Cookies on the s-side (responder half zero if mm2 never came).
+        s_cookies: Cookies,
+    },
+}
+
+/// Dropped datagrams by reason, and forwarded ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RelayCounters {
+    /// Not IKE (no non-ESP marker on 4500), or not parseable.
+    pub malformed: u64,
+    /// Cookies of no session (never reflected).
+    pub unknown_cookies: u64,
+    /// A message that needs a tail came without one, or with the wrong kind.
+    pub tail_missing: u64,
+    /// Tail failed authentication, binding or replay.
+    pub tail_rejected: u64,
+    /// Tail handshake from a client static key not in the table.
+    pub unauthorised: u64,
+    /// No identification rule for the user.
+    pub no_sgw: u64,
+    /// Tail contents unusable.
+    pub tail_content: u64,
+    /// Repeated datagrams answered from cache.
+    pub duplicates: u64,
+    /// Datagrams forwarded.
+    pub forwarded: u64,
+}
+
+enum TailState {
+    Handshake(Box<TailResponder>),
+    Session(TailSession),
+    Gone,
+}
+
+struct Session {
+    /// When mm1 arrived.
+    created: Instant,
+    /// When the IKE SA's lifetime ends (known from mm2's SA payload).
+    expires: Option<Instant>,
+    client: SocketAddr,
+    relay_c: SocketAddr,
+    c_cookies: Cookies,
+    s_cookies: Cookies,
+    sgw: SocketAddr,
+    relay_s: SocketAddr,
+    user: UserId,
+    tail: TailState,
+    /// From mm5: c-SPI-1 of the first quick mode, and the protocol set of every grant.
+    c_spis: Option<BundleSpis>,
+    /// Whether mm6 (and its grant) went out.
+    mm6_done: bool,
+    /// Grants handed out and not yet used, by their s-SPI-2.
+    grants: Vec<SpiGrant>,
+    /// Grants in use by a live bundle.
+    used: Vec<SpiGrant>,
+    /// Quick mode message IDs already seen from the SGW (each gets one grant).
+    quick_seen: HashSet<u32>,
+    c_udp_encap: bool,
+    /// Last datagram from the client and what it produced.
+    last_c: Option<(Vec<u8>, Transmit)>,
+    /// Last message from the SGW and what it produced.
+    last_s: Option<(Vec<u8>, Transmit)>,
+}
+
+/// The relay's IKE endpoint.
+pub struct Relay {
+    config: RelayConfig,
+    rng: ChaCha20Rng,
+    sessions: HashMap<u64, Session>,
+    next_id: u64,
+    by_client: HashMap<(SocketAddr, [u8; 8]), u64>,
+    by_s_cookie: HashMap<[u8; 8], u64>,
+    c_cookies_in_use: HashSet<[u8; 8]>,
+    spis_in_use: HashSet<u32>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<RelayEvent>,
+    counters: RelayCounters,
+}
+
+impl core::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Relay")
+            .field("sessions", &self.sessions.len())
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Drop {
+    Malformed,
+    UnknownCookies,
+    TailMissing,
+    TailRejected,
+    Unauthorised,
+    NoSgw,
+    TailContent,
+}
+
+impl Relay {
+    /// A relay; its randomness (cookies, SPIs, tail ephemeral keys) is seeded from `rng`.
+    pub fn new<R: RngCore + CryptoRng>(config: RelayConfig, rng: &mut R) -> Self {
+        let mut seed = [0u8; 32];
+        rng.fill_bytes(&mut seed);
+        Self {
+            config,
+            rng: ChaCha20Rng::from_seed(seed),
+            sessions: HashMap::new(),
+            next_id: 0,
+            by_client: HashMap::new(),
+            by_s_cookie: HashMap::new(),
+            c_cookies_in_use: HashSet::new(),
+            spis_in_use: HashSet::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            counters: RelayCounters::default(),
+        }
+    }
+
+    /// Adds a client static key to the authorisation table (configuration reload).
+    pub fn authorise_client(&mut self, key: StaticPublicKey) {
+        if !self.config.authorised_clients.contains(&key) {
+            self.config.authorised_clients.push(key);
+        }
+    }
+
+    /// Counters.
+    pub fn counters(&self) -> RelayCounters {
+        self.counters
+    }
+
+    /// Number of live IKE sessions.
+    pub fn sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    fn unique_cookie(&mut self, taken: impl Fn(&Self, &[u8; 8]) -> bool) -> [u8; 8] {
+        loop {
+            let mut c = [0u8; 8];
+            self.rng.fill_bytes(&mut c);
+            if c != [0; 8] && !taken(self, &c) {
+                return c;
+            }
+        }
+    }
+
+    fn unique_spi(&mut self) -> u32 {
+        loop {
+            let s = self.rng.next_u32();
+            if s > 255 && self.spis_in_use.insert(s) {
+                return s;
+            }
+        }
+    }
+
+    fn count(&mut self, d: Drop) {
+        let c = &mut self.counters;
+        match d {
+            Drop::Malformed => c.malformed = c.malformed.saturating_add(1),
+            Drop::UnknownCookies => c.unknown_cookies = c.unknown_cookies.saturating_add(1),
+            Drop::TailMissing => c.tail_missing = c.tail_missing.saturating_add(1),
+            Drop::TailRejected => c.tail_rejected = c.tail_rejected.saturating_add(1),
+            Drop::Unauthorised => c.unauthorised = c.unauthorised.saturating_add(1),
+            Drop::NoSgw => c.no_sgw = c.no_sgw.saturating_add(1),
+            Drop::TailContent => c.tail_content = c.tail_content.saturating_add(1),
+        }
+    }
+
+    fn emit(&mut self, t: Transmit) {
+        self.counters.forwarded = self.counters.forwarded.saturating_add(1);
+        self.transmits.push_back(t);
+    }
+
+    /// Feeds one UDP payload received on `local` (a c-side or s-side address) from `remote`.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        payload: &[u8],
+    ) {
+        let result = if local.ip() == self.config.c_side.ip() {
+            self.on_client_datagram(now, local, remote, payload)
+        } else {
+            self.on_sgw_datagram(now, local, remote, payload)
+        };
+        if let Err(d) = result {
+            self.count(d);
+        }
+    }
+
+    fn on_client_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        payload: &[u8],
+    ) -> Result<(), Drop> {
+        let ike = ike_bytes(local, remote, payload).ok_or(Drop::Malformed)?;
+        let parts = split(ike).map_err(|_| Drop::Malformed)?;
+        let h = parts.message.header();
+        let (cky_i, cky_r) = (h.initiator_cookie().0, h.responder_cookie().0);
+        let exchange = h.exchange_type();
+        let encrypted = parts.message.is_encrypted();
+        let message = parts.message.as_bytes().to_vec();
+        let tail = parts
+            .tail
+            .map(|t| (t.tail_type(), t.header_bytes().to_vec(), t.body().to_vec()));
+
+        let Some(&id) = self.by_client.get(&(remote, cky_i)) else {
+            if cky_r == [0; 8] && exchange == ExchangeType::IDENTITY_PROTECTION {
+                return self.new_session(now, local, remote, cky_i, &message, tail);
+            }
+            return Err(Drop::UnknownCookies);
+        };
+        let session = self.sessions.get_mut(&id).ok_or(Drop::UnknownCookies)?;
+        // A repeated datagram gets what the first one produced.
+        if let Some((seen, out)) = &session.last_c {
+            if seen.as_slice() == ike {
+                let out = out.clone();
+                self.counters.duplicates = self.counters.duplicates.saturating_add(1);
+                self.transmits.push_back(out);
+                return Ok(());
+            }
+        }
+        if cky_r != session.c_cookies.responder {
+            return Err(Drop::UnknownCookies);
+        }
+        // Tails expected from the client: mm5 (first encrypted main mode message) and qm3
+        // (the quick mode message after the IPsec SPIs were allocated, i.e. with a tail).
+        let mut ipsec = None;
+        let mut retired: Option<(SocketAddr, SpiGrant)> = None;
+        if let Some((ty, header, body)) = tail {
+            let TailState::Session(tails) = &mut session.tail else {
+                return Err(Drop::TailMissing);
+            };
+            if ty != TailType::TRANSPORT {
+                return Err(Drop::TailMissing);
+            }
+            let mut aad = message.clone();
+            aad.extend_from_slice(&header);
+            let items = tails.open(&aad, &body).map_err(|_| Drop::TailRejected)?;
+            if exchange == ExchangeType::IDENTITY_PROTECTION && encrypted {
+                let m5 = Mm5Tail::decode(&items).map_err(|_| Drop::TailContent)?;
+                session.c_spis = Some(m5.c_spis);
+                if m5.s_float {
+                    session.sgw.set_port(NAT_T_PORT);
+                    session.relay_s.set_port(NAT_T_PORT);
+                }
+            } else if exchange == ExchangeType::QUICK_MODE {
+                let q3 = Qm3Tail::decode(&items).map_err(|_| Drop::TailContent)?;
+                let used = session
+                    .grants
+                    .iter()
+                    .position(|g| g.s_spi_offer == q3.s_spi_offer)
+                    .ok_or(Drop::TailContent)?;
+                let grant = session.grants.remove(used);
+                session.used.push(grant);
+                session.c_udp_encap = q3.c_udp_encap;
+                ipsec = Some(IpsecTranslation {
+                    client: session.client,
+                    relay_c: session.relay_c,
+                    relay_s: session.relay_s,
+                    sgw: session.sgw,
+                    c_spi_1: q3.c_spi_client,
+                    c_spi_2: grant.c_spi_relay,
+                    s_spi_2: grant.s_spi_offer,
+                    s_spi_3: q3.s_spi_sgw,
+                    s_udp_encap: q3.s_udp_encap,
+                    c_udp_encap: q3.c_udp_encap,
+                    lifetime_secs: q3.lifetime_secs,
+                });
+            } else if exchange == ExchangeType::INFORMATIONAL {
+                let r = RetireTail::decode(&items).map_err(|_| Drop::TailContent)?;
+                let at = session
+                    .used
+                    .iter()
+                    .position(|g| g.s_spi_offer == r.s_spi_2)
+                    .ok_or(Drop::TailContent)?;
+                let grant = session.used.remove(at);
+                retired = Some((session.client, grant));
+            } else {
+                return Err(Drop::TailContent);
+            }
+        } else if exchange == ExchangeType::IDENTITY_PROTECTION
+            && encrypted
+            && session.c_spis.is_none()
+        {
+            return Err(Drop::TailMissing);
+        }
+        let mut out = message;
+        set_cookies(
+            &mut out,
+            session.s_cookies.initiator,
+            session.s_cookies.responder,
+        );
+        let t = framed(session.relay_s, session.sgw, out);
+        session.last_c = Some((ike.to_vec(), t.clone()));
+        if let Some(entry) = ipsec {
+            self.events.push_back(RelayEvent::IpsecTranslation(entry));
+        }
+        if let Some((client, grant)) = retired {
+            self.free_grant(&grant);
+            self.events.push_back(RelayEvent::IpsecRetired {
+                client,
+                s_spi_2: grant.s_spi_offer,
+                c_spi_2: grant.c_spi_relay,
+            });
+        }
+        self.emit(t);
+        Ok(())
+    }
+
+    fn new_session(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        cky_i: [u8; 8],
+        mm1: &[u8],
+        tail: Option<(TailType, Vec<u8>, Vec<u8>)>,
+    ) -> Result<(), Drop> {
+        let (ty, header, body) = tail.ok_or(Drop::TailMissing)?;
+        if ty != TailType::HANDSHAKE {
+            return Err(Drop::TailMissing);
+        }
+        let mut aad = mm1.to_vec();
+        aad.extend_from_slice(&header);
+        let authorised = &self.config.authorised_clients;
+        let (responder, items) = TailResponder::accept_mm1(
+            &self.config.static_key,
+            &aad,
+            &body,
+            |k| authorised.contains(k),
+            &mut self.rng,
+        )
+        .map_err(|e| match e {
+            TailCryptoError::UnauthorisedClient => Drop::Unauthorised,
+            _ => Drop::TailRejected,
+        })?;
+        let user = Mm1Tail::decode(&items)
+            .map_err(|_| Drop::TailContent)?
+            .user_id;
+        let rule = self
+            .config
+            .identities
+            .iter()
+            .find(|r| r.matches(&user))
+            .cloned()
+            .ok_or(Drop::NoSgw)?;
+        let s_cky_i = self.unique_cookie(|r, c| r.by_s_cookie.contains_key(c));
+        let c_cky_r = self.unique_cookie(|r, c| r.c_cookies_in_use.contains(c));
+        let relay_s = SocketAddr::new(rule.s_side.unwrap_or(self.config.s_side), 500);
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        let mut out = mm1.to_vec();
+        set_cookies(&mut out, s_cky_i, [0; 8]);
+        let t = framed(relay_s, rule.sgw, out);
+        self.sessions.insert(
+            id,
+            Session {
+                created: now,
+                expires: None,
+                client: remote,
+                relay_c: local,
+                c_cookies: Cookies::new(cky_i, c_cky_r),
+                s_cookies: Cookies::new(s_cky_i, [0; 8]),
+                sgw: rule.sgw,
+                relay_s,
+                user,
+                tail: TailState::Handshake(Box::new(responder)),
+                c_spis: None,
+                mm6_done: false,
+                grants: Vec::new(),
+                used: Vec::new(),
+                quick_seen: HashSet::new(),
+                c_udp_encap: false,
+                last_c: None,
+                last_s: None,
+            },
+        );
+        self.by_client.insert((remote, cky_i), id);
+        self.by_s_cookie.insert(s_cky_i, id);
+        self.c_cookies_in_use.insert(c_cky_r);
+        if let Some(s) = self.sessions.get_mut(&id) {
+            // The mm1 bytes as received, tail included: a retransmission repeats them.
+            let mut received = mm1.to_vec();
+            received.extend_from_slice(&header);
+            received.extend_from_slice(&body);
+            s.last_c = Some((received, t.clone()));
+        }
+        self.emit(t);
+        Ok(())
+    }
+
+    fn on_sgw_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        payload: &[u8],
+    ) -> Result<(), Drop> {
+        let ike = ike_bytes(local, remote, payload).ok_or(Drop::Malformed)?;
+        let parts = split(ike).map_err(|_| Drop::Malformed)?;
+        let h = parts.message.header();
+        let (cky_i, cky_r) = (h.initiator_cookie().0, h.responder_cookie().0);
+        let exchange = h.exchange_type();
+        let encrypted = parts.message.is_encrypted();
+        // A standard SGW sends no tail; anything after the message is not forwarded.
+        let message = parts.message.as_bytes().to_vec();
+        let &id = self.by_s_cookie.get(&cky_i).ok_or(Drop::UnknownCookies)?;
+        let mut spis = Vec::new();
+        {
+            let session = self.sessions.get(&id).ok_or(Drop::UnknownCookies)?;
+            if remote.ip() != session.sgw.ip() {
+                return Err(Drop::UnknownCookies);
+            }
+            if let Some((seen, out)) = &session.last_s {
+                if seen.as_slice() == message.as_slice() {
+                    let out = out.clone();
+                    self.counters.duplicates = self.counters.duplicates.saturating_add(1);
+                    self.transmits.push_back(out);
+                    return Ok(());
+                }
+            }
+            if session.s_cookies.responder != [0; 8] && session.s_cookies.responder != cky_r {
+                return Err(Drop::UnknownCookies);
+            }
+            let mm6 =
+                exchange == ExchangeType::IDENTITY_PROTECTION && encrypted && !session.mm6_done;
+            let new_quick = exchange == ExchangeType::QUICK_MODE
+                && session.mm6_done
+                && !session.quick_seen.contains(&h.message_id());
+            if mm6 || new_quick {
+                let c_spis = session.c_spis.ok_or(Drop::TailContent)?;
+                let n = usize::from(c_spis.esp.is_some())
+                    .saturating_add(usize::from(c_spis.ah.is_some()));
+                spis.resize(n.saturating_mul(2), 0);
+            }
+        }
+        for s in spis.iter_mut() {
+            *s = self.unique_spi();
+        }
+        let mut new_ike = None;
+        let session = self.sessions.get_mut(&id).ok_or(Drop::UnknownCookies)?;
+        let mut out = message.clone();
+        set_cookies(
+            &mut out,
+            session.c_cookies.initiator,
+            session.c_cookies.responder,
+        );
+        let datagram = if session.s_cookies.responder == [0; 8] {
+            // mm2: complete the IKE entry and answer the tail handshake. The chosen SA's
+            // lifetime (plaintext in mm2) bounds the entry.
+            session.s_cookies.responder = cky_r;
+            let lifetime = Chain::plaintext(&parts.message)
+                .ok()
+                .and_then(|c| {
+                    let sa = c.first(PayloadType::SECURITY_ASSOCIATION)?.body.clone();
+                    chosen_lifetime(&SaPayload::parse(&sa, 0).ok()?)
+                })
+                .unwrap_or(28_800);
+            session.expires = now.checked_add(Duration::from_secs(u64::from(lifetime)));
+            let TailState::Handshake(_) = &session.tail else {
+                return Err(Drop::TailMissing);
+            };
+            let TailState::Handshake(responder) =
+                core::mem::replace(&mut session.tail, TailState::Gone)
+            else {
+                return Err(Drop::TailMissing);
+            };
+            let items = Mm2Tail {
+                sgw: session.sgw,
+                relay_s: session.relay_s,
+                s_cookies: session.s_cookies,
+            }
+            .encode()
+            .map_err(|_| Drop::TailContent)?;
+            let aad = tail_aad(
+                &out,
+                TailType::HANDSHAKE,
+                items.len().saturating_add(MM2_OVERHEAD),
+            );
+            let (tails, body) = responder
+                .write_mm2(&aad, &items)
+                .map_err(|_| Drop::TailRejected)?;
+            session.tail = TailState::Session(tails);
+            new_ike = Some(IkeTranslation {
+                client: session.client,
+                relay_c: session.relay_c,
+                c_cookies: session.c_cookies,
+                relay_s: session.relay_s,
+                sgw: session.sgw,
+                s_cookies: session.s_cookies,
+                user: session.user.clone(),
+            });
+            join(&out, TailType::HANDSHAKE, &body).map_err(|_| Drop::TailContent)?
+        } else if !spis.is_empty() {
+            // mm6, or the first SGW message of a quick mode: grant SPIs for the next quick
+            // mode and tell the client.
+            if exchange == ExchangeType::QUICK_MODE {
+                session.quick_seen.insert(h.message_id());
+            }
+            session.mm6_done = true;
+            let c_spis = session.c_spis.ok_or(Drop::TailContent)?;
+            let mut it = spis.into_iter();
+            let mut pick = |present: bool| if present { it.next() } else { None };
+            let s_esp = pick(c_spis.esp.is_some());
+            let s_ah = pick(c_spis.ah.is_some());
+            let c_esp = pick(c_spis.esp.is_some());
+            let c_ah = pick(c_spis.ah.is_some());
+            let alloc = SpiGrant {
+                s_spi_offer: BundleSpis {
+                    esp: s_esp,
+                    ah: s_ah,
+                },
+                c_spi_relay: BundleSpis {
+                    esp: c_esp,
+                    ah: c_ah,
+                },
+            };
+            session.grants.push(alloc);
+            let items = alloc.encode().map_err(|_| Drop::TailContent)?;
+            let TailState::Session(tails) = &mut session.tail else {
+                return Err(Drop::TailMissing);
+            };
+            let aad = tail_aad(
+                &out,
+                TailType::TRANSPORT,
+                items.len().saturating_add(TRANSPORT_OVERHEAD),
+            );
+            let body = tails.seal(&aad, &items).map_err(|_| Drop::TailRejected)?;
+            join(&out, TailType::TRANSPORT, &body).map_err(|_| Drop::TailContent)?
+        } else {
+            out
+        };
+        let t = framed(session.relay_c, session.client, datagram);
+        session.last_s = Some((message, t.clone()));
+        if let Some(e) = new_ike {
+            self.events.push_back(RelayEvent::IkeTranslation(e));
+        }
+        self.emit(t);
+        Ok(())
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<RelayEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`Self::handle_timeout`] must next be called: the earliest session expiry.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.sessions
+            .values()
+            .filter_map(|s| self.deadline(s))
+            .min()
+    }
+
+    fn deadline(&self, s: &Session) -> Option<Instant> {
+        match s.expires {
+            Some(e) => Some(e),
+            None => s.created.checked_add(self.config.half_open_timeout),
+        }
+    }
+
+    /// Forgets sessions whose IKE SA lifetime passed, or that never got the SGW's mm2, and
+    /// reports each as [`RelayEvent::IkeExpired`]. SPIs granted but never used are freed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let expired: Vec<u64> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| self.deadline(s).is_some_and(|d| d <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            let Some(s) = self.sessions.remove(&id) else {
+                continue;
+            };
+            self.by_client.remove(&(s.client, s.c_cookies.initiator));
+            self.by_s_cookie.remove(&s.s_cookies.initiator);
+            self.c_cookies_in_use.remove(&s.c_cookies.responder);
+            for g in &s.grants {
+                self.free_grant(g);
+            }
+            self.events.push_back(RelayEvent::IkeExpired {
+                client: s.client,
+                c_cookies: s.c_cookies,
+                s_cookies: s.s_cookies,
+            });
+        }
+    }
+
+    fn free_grant(&mut self, g: &SpiGrant) {
+        for spi in [g.s_spi_offer, g.c_spi_relay]
+            .iter()
+            .flat_map(|b| [b.esp, b.ah])
+            .flatten()
+        {
+            self.spis_in_use.remove(&spi);
+        }
+    }
+
+    /// Frees the relay-chosen SPIs of an IPsec entry the datapath retired on its own (lifetime
+    /// ended without a DELETE), so they can be granted again.
+    pub fn retire(&mut self, entry: &IpsecTranslation) {
+        for spi in [entry.s_spi_2, entry.c_spi_2]
+            .iter()
+            .flat_map(|b| [b.esp, b.ah])
+            .flatten()
+        {
+            self.spis_in_use.remove(&spi);
+        }
+    }
+}

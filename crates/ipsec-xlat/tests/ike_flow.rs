@@ -1,0 +1,1076 @@
+//! Client, relay and test-SGW driven through the whole tail-augmented exchange on a
+//! deterministic in-memory network (virtual clock, loss and duplication injected by rule).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use core::time::Duration;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ipsec_xlat::ike::crypto::{
+    Certificate, HashAlgorithm, IkeCipherAlgorithm, RsaSigningKey, SaKeys, SecretBytes,
+};
+use ipsec_xlat::ike::dh::DhGroup;
+use ipsec_xlat::ike::phase1::{
+    Phase1Auth, Phase1Config, Phase1Credentials, Phase1Error, Phase1Proposal, RsaCredentials,
+};
+use ipsec_xlat::ike::phase2::{ChildConfig, ChildProposal, Encapsulation, EspCipher, Integrity};
+use ipsec_xlat::ike::tail_content::UserId;
+use ipsec_xlat::ike::tail_crypto::StaticKeypair;
+use ipsec_xlat::ike::*;
+use ipsec_xlat::wire::isakmp::{IdRepr, IdType, NotifyType};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+const CLIENT2: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 11);
+const RELAY_C: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+const RELAY_S: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 254);
+const SGW: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+
+fn sa(ip: Ipv4Addr, port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(ip), port)
+}
+
+const P1: Phase1Proposal = Phase1Proposal {
+    cipher: IkeCipherAlgorithm::Aes128Cbc,
+    hash: HashAlgorithm::Sha256,
+    group: DhGroup::MODP_2048,
+    auth: Phase1Auth::PreSharedKey,
+    lifetime_secs: 15840,
+};
+
+const ESP: ChildProposal = ChildProposal {
+    esp: Some((EspCipher::AesCbc128, Some(Integrity::HmacSha256_128))),
+    ah: None,
+    pfs: None,
+    mode: Encapsulation::Tunnel,
+    lifetime_secs: 3960,
+};
+
+fn client_ts() -> IdRepr {
+    IdRepr::address(Ipv4Addr::new(10, 8, 0, 1).into())
+}
+
+fn lan_ts() -> IdRepr {
+    IdRepr::ipv4_subnet(Ipv4Addr::new(10, 9, 0, 0), Ipv4Addr::new(255, 255, 255, 0))
+}
+
+/// What a scenario varies.
+#[derive(Clone)]
+struct Scenario {
+    p1: Phase1Proposal,
+    child: ChildProposal,
+    client_psk: &'static str,
+    sgw_psk: &'static str,
+    rsa: bool,
+    user: &'static str,
+    authorised: bool,
+    auto_rekey: bool,
+    seed: u64,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Self {
+            p1: P1,
+            child: ESP,
+            client_psk: "lab-only-psk",
+            sgw_psk: "lab-only-psk",
+            rsa: false,
+            user: "alice@example.com",
+            authorised: true,
+            auto_rekey: false,
+            seed: 1,
+        }
+    }
+}
+
+fn pki(file: &str) -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/ike_captures/pki")
+            .join(file),
+    )
+    .unwrap()
+}
+
+fn creds(s: &Scenario, name: &str, psk: &str) -> (Phase1Credentials, IdRepr) {
+    if s.rsa {
+        let c = RsaCredentials {
+            key: RsaSigningKey::from_pem(&pki(&format!("{name}.key"))).unwrap(),
+            cert: Certificate::from_pem(&pki(&format!("{name}.crt"))).unwrap(),
+            trusted_cas: vec![Certificate::from_pem(&pki("ca.crt")).unwrap()],
+            now_unix_secs: 1_800_000_000,
+        };
+        (
+            Phase1Credentials::Rsa(Arc::new(c)),
+            IdRepr::fqdn(&format!("{name}.lab.test")),
+        )
+    } else {
+        (
+            Phase1Credentials::PreSharedKey(SecretBytes::from_slice(psk.as_bytes())),
+            IdRepr::user_fqdn("alice@example.com"),
+        )
+    }
+}
+
+struct Net {
+    now: Instant,
+    clients: Vec<(Ipv4Addr, Client)>,
+    relay: Relay,
+    sgw: TestSgw,
+    relay_key: StaticKeypair,
+    /// Every datagram that went over the wire, with its fate.
+    log: Vec<(Transmit, Fate)>,
+    client_events: Vec<Vec<ClientEvent>>,
+    relay_events: Vec<RelayEvent>,
+    sgw_events: Vec<SgwEvent>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fate {
+    Delivered,
+    Dropped,
+    Duplicated,
+    /// Delivered with its last byte flipped.
+    Corrupted,
+    /// Delivered with the byte at this position (modulo the length) XORed with the mask.
+    Mutated(usize, u8),
+}
+
+impl Net {
+    fn new(s: &Scenario) -> Self {
+        let mut rng = StdRng::seed_from_u64(s.seed);
+        let relay_key = StaticKeypair::generate(&mut rng);
+        let (sgw_creds, sgw_id) = creds(s, "sgw", s.sgw_psk);
+        let sgw = TestSgw::new(
+            TestSgwConfig {
+                phase1: Phase1Config {
+                    suites: vec![Phase1Proposal {
+                        auth: if s.rsa {
+                            Phase1Auth::RsaSignatures
+                        } else {
+                            Phase1Auth::PreSharedKey
+                        },
+                        ..s.p1
+                    }],
+                    credentials: sgw_creds,
+                    local_id: sgw_id,
+                    local_addr: sa(SGW, 500),
+                    initial_contact: false,
+                },
+                child: ChildConfig {
+                    proposals: vec![s.child],
+                    local_ts: lan_ts(),
+                    remote_ts: client_ts(),
+                },
+                retransmit: RetransmitPolicy::default(),
+            },
+            &mut rng,
+        );
+        let relay = Relay::new(
+            RelayConfig {
+                c_side: sa(RELAY_C, 500),
+                s_side: IpAddr::V4(RELAY_S),
+                static_key: relay_key.clone(),
+                authorised_clients: Vec::new(),
+                identities: vec![IdentityRule {
+                    id_type: Some(IdType::USER_FQDN),
+                    pattern: "*@example.com".into(),
+                    sgw: sa(SGW, 500),
+                    s_side: None,
+                }],
+                half_open_timeout: core::time::Duration::from_secs(30),
+            },
+            &mut rng,
+        );
+        Self {
+            now: Instant::now(),
+            clients: Vec::new(),
+            relay,
+            sgw,
+            relay_key,
+            log: Vec::new(),
+            client_events: Vec::new(),
+            relay_events: Vec::new(),
+            sgw_events: Vec::new(),
+        }
+    }
+
+    /// Adds a client at `ip` and authorises its key at the relay (if `authorised`).
+    fn add_client(&mut self, s: &Scenario, ip: Ipv4Addr, seed: u64) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let key = StaticKeypair::generate(&mut rng);
+        if s.authorised {
+            // The relay's table is configuration: rebuild the relay with the key added only
+            // before any traffic, which is when tests call this.
+            self.relay_authorise(key.public());
+        }
+        let (credentials, local_id) = creds(s, "client", s.client_psk);
+        let config = ClientConfig {
+            local: sa(ip, 500),
+            relay: sa(RELAY_C, 500),
+            static_key: key,
+            relay_key: self.relay_key.public(),
+            user_id: UserId {
+                id_type: IdType::USER_FQDN,
+                value: s.user.as_bytes().to_vec(),
+            },
+            phase1: Phase1Config {
+                suites: vec![Phase1Proposal {
+                    auth: if s.rsa {
+                        Phase1Auth::RsaSignatures
+                    } else {
+                        Phase1Auth::PreSharedKey
+                    },
+                    ..s.p1
+                }],
+                credentials,
+                local_id,
+                local_addr: sa(ip, 500),
+                initial_contact: true,
+            },
+            child: ChildConfig {
+                proposals: vec![s.child],
+                local_ts: client_ts(),
+                remote_ts: lan_ts(),
+            },
+            c_udp_encap: true,
+            retransmit: RetransmitPolicy::default(),
+            auto_rekey: s.auto_rekey,
+        };
+        let client = Client::new(config, self.now, &mut rng).unwrap();
+        self.clients.push((ip, client));
+        self.client_events.push(Vec::new());
+    }
+
+    fn relay_authorise(&mut self, key: ipsec_xlat::ike::tail_crypto::StaticPublicKey) {
+        self.relay.authorise_client(key);
+    }
+
+    fn deliver(&mut self, t: Transmit) {
+        let to = match t.remote.ip() {
+            IpAddr::V4(ip) => ip,
+            IpAddr::V6(_) => return,
+        };
+        let (local, remote) = (t.remote, t.local);
+        if to == RELAY_C || to == RELAY_S {
+            self.relay
+                .handle_datagram(self.now, local, remote, &t.payload);
+        } else if to == SGW {
+            self.sgw
+                .handle_datagram(self.now, local, remote, &t.payload);
+        } else if let Some((_, c)) = self.clients.iter_mut().find(|(ip, _)| *ip == to) {
+            c.handle_datagram(self.now, local, remote, &t.payload);
+        }
+    }
+
+    fn collect(&mut self) -> VecDeque<Transmit> {
+        let mut out = VecDeque::new();
+        for (i, (_, c)) in self.clients.iter_mut().enumerate() {
+            while let Some(t) = c.poll_transmit() {
+                out.push_back(t);
+            }
+            while let Some(e) = c.poll_event() {
+                self.client_events[i].push(e);
+            }
+        }
+        while let Some(t) = self.relay.poll_transmit() {
+            out.push_back(t);
+        }
+        while let Some(e) = self.relay.poll_event() {
+            self.relay_events.push(e);
+        }
+        while let Some(t) = self.sgw.poll_transmit() {
+            out.push_back(t);
+        }
+        while let Some(e) = self.sgw.poll_event() {
+            self.sgw_events.push(e);
+        }
+        out
+    }
+
+    /// Runs until nothing is in flight and no timer is armed (or a bound is hit). `fate`
+    /// decides each datagram's fate from its index in the run and the datagram.
+    fn run(&mut self, mut fate: impl FnMut(usize, &Transmit) -> Fate) {
+        // Timers further out than this (SA lifetimes) are left for `advance`.
+        let horizon = self.now + Duration::from_secs(600);
+        for _ in 0..10_000 {
+            let mut queue = self.collect();
+            if queue.is_empty() {
+                let next = [self.sgw.poll_timeout(), self.relay.poll_timeout()]
+                    .into_iter()
+                    .chain(self.clients.iter().map(|(_, c)| c.poll_timeout()))
+                    .flatten()
+                    .min();
+                let Some(next) = next.filter(|n| *n <= horizon) else {
+                    return;
+                };
+                self.now = self.now.max(next);
+                for (_, c) in self.clients.iter_mut() {
+                    c.handle_timeout(self.now);
+                }
+                self.sgw.handle_timeout(self.now);
+                self.relay.handle_timeout(self.now);
+                continue;
+            }
+            while let Some(t) = queue.pop_front() {
+                let f = fate(self.log.len(), &t);
+                self.log.push((t.clone(), f));
+                match f {
+                    Fate::Delivered => self.deliver(t),
+                    Fate::Dropped => {}
+                    Fate::Duplicated => {
+                        self.deliver(t.clone());
+                        self.deliver(t);
+                    }
+                    Fate::Corrupted => {
+                        let mut t = t;
+                        if let Some(b) = t.payload.last_mut() {
+                            *b ^= 0x01;
+                        }
+                        self.deliver(t);
+                    }
+                    Fate::Mutated(at, mask) => {
+                        let mut t = t;
+                        let n = t.payload.len();
+                        if n > 0 {
+                            t.payload[at % n] ^= mask;
+                        }
+                        self.deliver(t);
+                    }
+                }
+            }
+            self.now += Duration::from_millis(1);
+        }
+        panic!("network did not settle");
+    }
+
+    fn client_child(&self, i: usize) -> Option<&ClientChild> {
+        self.client_children(i).into_iter().last()
+    }
+
+    fn client_children(&self, i: usize) -> Vec<&ClientChild> {
+        self.client_events[i]
+            .iter()
+            .filter_map(|e| match e {
+                ClientEvent::ChildEstablished(c) => Some(&**c),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn client_failure(&self, i: usize) -> Option<&ClientError> {
+        self.client_events[i].iter().find_map(|e| match e {
+            ClientEvent::Failed(e) => Some(e),
+            _ => None,
+        })
+    }
+
+    fn sgw_children(&self) -> Vec<(&SocketAddr, &ipsec_xlat::ike::phase2::ChildSa)> {
+        self.sgw_events
+            .iter()
+            .filter_map(|e| match e {
+                SgwEvent::ChildEstablished { peer, child } => Some((peer, &**child)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn ipsec_entries(&self) -> Vec<&IpsecTranslation> {
+        self.relay_events
+            .iter()
+            .filter_map(|e| match e {
+                RelayEvent::IpsecTranslation(t) => Some(t),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn same(a: &Option<SaKeys>, b: &Option<SaKeys>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            a.encryption.ct_eq(b.encryption.expose()) && a.integrity.ct_eq(b.integrity.expose())
+        }
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+/// Everything agrees end to end: keys, s-side SPIs, the relay's entry.
+fn assert_consistent(net: &Net, i: usize) {
+    let client = net.client_child(i).expect("client established");
+    let entries = net.ipsec_entries();
+    let entry = entries
+        .iter()
+        .rev()
+        .find(|e| e.client.ip() == IpAddr::V4(net.clients[i].0))
+        .expect("relay entry for this client");
+    assert_eq!(entry.c_spi_1, client.c_spis_in);
+    let (peer, sgw) = net
+        .sgw_children()
+        .into_iter()
+        .find(|(_, c)| c.inbound_spis == entry.s_spi_3)
+        .expect("SGW child for this entry");
+    // The SGW talked to the relay's s-side address, never to the client.
+    assert_eq!(peer.ip(), IpAddr::V4(RELAY_S));
+    // Keys agree (client seals with what the SGW opens and vice versa).
+    assert!(same(&client.sa.esp_out, &sgw.esp_in) && same(&client.sa.esp_in, &sgw.esp_out));
+    assert!(same(&client.sa.ah_out, &sgw.ah_in) && same(&client.sa.ah_in, &sgw.ah_out));
+    // The client's keys were derived with the s-side SPIs the SGW used.
+    assert_eq!(client.sa.outbound_spis, sgw.inbound_spis);
+    assert_eq!(client.sa.inbound_spis, sgw.outbound_spis);
+    // The relay's entry maps each side onto the other.
+    assert_eq!(entry.s_spi_3, sgw.inbound_spis);
+    assert_eq!(entry.s_spi_2, sgw.outbound_spis);
+    assert_eq!(entry.c_spi_2, client.c_spis_out);
+    assert_eq!(entry.client.ip(), IpAddr::V4(net.clients[i].0));
+    assert_eq!(entry.sgw.ip(), IpAddr::V4(SGW));
+    assert_eq!(entry.s_udp_encap, client.s_udp_encap);
+    // c-side and s-side SPIs are different numbers (translation is real).
+    assert_ne!(entry.c_spi_1, entry.s_spi_2);
+    assert_ne!(entry.c_spi_2, entry.s_spi_3);
+}
+
+fn deliver_all(_: usize, _: &Transmit) -> Fate {
+    Fate::Delivered
+}
+
+fn single(s: &Scenario) -> Net {
+    let mut net = Net::new(s);
+    net.add_client(s, CLIENT, s.seed + 100);
+    net
+}
+
+#[test]
+fn psk_exchange_through_the_relay() {
+    let s = Scenario::default();
+    let mut net = single(&s);
+    net.run(deliver_all);
+    assert_consistent(&net, 0);
+    // The relay saw no datagram it had to drop, and the SGW nothing it ignored.
+    let c = net.relay.counters();
+    assert_eq!(
+        (
+            c.malformed,
+            c.unknown_cookies,
+            c.tail_rejected,
+            c.tail_missing
+        ),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(net.sgw.ignored, 0);
+    // Nine IKE messages crossed each link: the relay forwarded 9 and nothing else.
+    assert_eq!(c.forwarded, 9);
+    // Tails exist only on the c-side: nothing the SGW received carries one.
+    for (t, _) in &net.log {
+        if t.remote.ip() == IpAddr::V4(SGW) {
+            let ike = if t.remote.port() == 4500 {
+                &t.payload[4..]
+            } else {
+                &t.payload[..]
+            };
+            let len = u32::from_be_bytes(ike[24..28].try_into().unwrap()) as usize;
+            assert_eq!(len, ike.len(), "no tail toward the SGW");
+        }
+    }
+}
+
+#[test]
+fn every_group_esp_ah_and_bundles() {
+    let mut seed = 10;
+    for group in DhGroup::SUPPORTED {
+        for child in [
+            ESP,
+            ChildProposal {
+                esp: None,
+                ah: Some(Integrity::HmacSha256_128),
+                ..ESP
+            },
+            ChildProposal {
+                esp: Some((EspCipher::AesGcm16_128, None)),
+                ah: Some(Integrity::HmacSha1_96),
+                pfs: Some(group),
+                ..ESP
+            },
+        ] {
+            seed += 1;
+            let s = Scenario {
+                p1: Phase1Proposal { group, ..P1 },
+                child,
+                seed,
+                ..Scenario::default()
+            };
+            let mut net = single(&s);
+            net.run(deliver_all);
+            assert_consistent(&net, 0);
+        }
+    }
+}
+
+#[test]
+fn rsa_exchange_through_the_relay() {
+    let s = Scenario {
+        rsa: true,
+        ..Scenario::default()
+    };
+    let mut net = single(&s);
+    net.run(deliver_all);
+    assert_consistent(&net, 0);
+}
+
+#[test]
+fn recovers_from_loss_of_each_message() {
+    // Drop the first transmission of the k-th datagram, for every position in the exchange.
+    for k in 0..17 {
+        let s = Scenario {
+            seed: 200 + k as u64,
+            ..Scenario::default()
+        };
+        let mut net = single(&s);
+        net.run(|n, _| {
+            if n == k {
+                Fate::Dropped
+            } else {
+                Fate::Delivered
+            }
+        });
+        assert!(net.client_failure(0).is_none(), "k={k}");
+        assert_consistent(&net, 0);
+    }
+}
+
+#[test]
+fn duplicated_datagrams_change_nothing() {
+    for k in 0..17 {
+        let s = Scenario {
+            seed: 300 + k as u64,
+            ..Scenario::default()
+        };
+        let mut net = single(&s);
+        net.run(|n, _| {
+            if n == k {
+                Fate::Duplicated
+            } else {
+                Fate::Delivered
+            }
+        });
+        assert!(net.client_failure(0).is_none(), "k={k}");
+        assert_consistent(&net, 0);
+        assert_eq!(
+            net.ipsec_entries().len(),
+            1,
+            "one entry despite duplicates, k={k}"
+        );
+    }
+}
+
+#[test]
+fn two_clients_with_the_same_initiator_cookie() {
+    let s = Scenario::default();
+    let mut net = Net::new(&s);
+    // Same seed: both clients draw the same cookie (and everything else).
+    net.add_client(&s, CLIENT, 7);
+    net.add_client(&s, CLIENT2, 7);
+    net.run(deliver_all);
+    assert_consistent(&net, 0);
+    assert_consistent(&net, 1);
+    let e = net.ipsec_entries();
+    assert_eq!(e.len(), 2);
+    assert_ne!(e[0].s_spi_2, e[1].s_spi_2);
+}
+
+#[test]
+fn wrong_psk_is_a_typed_failure() {
+    let s = Scenario {
+        client_psk: "wrong",
+        ..Scenario::default()
+    };
+    let mut net = single(&s);
+    net.run(deliver_all);
+    assert_eq!(
+        net.client_failure(0),
+        Some(&ClientError::Notified(NotifyType::AUTHENTICATION_FAILED))
+    );
+    assert!(net.ipsec_entries().is_empty());
+    assert!(matches!(
+        net.sgw_events.last(),
+        Some(SgwEvent::Refused {
+            error: SgwError::Phase1(Phase1Error::AuthenticationFailed),
+            ..
+        })
+    ));
+}
+
+#[test]
+fn no_proposal_chosen_is_a_typed_failure() {
+    let mut s = Scenario::default();
+    let mut net = Net::new(&s);
+    s.p1.group = DhGroup::ECP_256; // the client offers ECP, the SGW wants MODP 2048
+    net.add_client(&s, CLIENT, 5);
+    net.run(deliver_all);
+    assert_eq!(
+        net.client_failure(0),
+        Some(&ClientError::Notified(NotifyType::NO_PROPOSAL_CHOSEN))
+    );
+}
+
+#[test]
+fn unauthorised_client_is_dropped_and_counted() {
+    let s = Scenario {
+        authorised: false,
+        ..Scenario::default()
+    };
+    let mut net = single(&s);
+    net.run(deliver_all);
+    assert!(matches!(
+        net.client_failure(0),
+        Some(ClientError::Timeout(_))
+    ));
+    let c = net.relay.counters();
+    assert_eq!(
+        c.unauthorised,
+        1 + RetransmitPolicy::default().max_retransmissions as u64
+    );
+    assert_eq!(c.forwarded, 0, "nothing reached the SGW");
+    assert_eq!(net.relay.sessions(), 0);
+}
+
+#[test]
+fn user_without_sgw_is_dropped_and_counted() {
+    let s = Scenario {
+        user: "mallory@example.org",
+        ..Scenario::default()
+    };
+    let mut net = single(&s);
+    net.run(deliver_all);
+    assert!(matches!(
+        net.client_failure(0),
+        Some(ClientError::Timeout(_))
+    ));
+    assert!(net.relay.counters().no_sgw > 0);
+    assert_eq!(net.relay.counters().forwarded, 0);
+}
+
+/// Whether a datagram carries an encrypted main mode message (mm5 or mm6).
+fn is_encrypted_main_mode(t: &Transmit) -> bool {
+    let ike = if t.remote.port() == 4500 || t.local.port() == 4500 {
+        &t.payload[4..]
+    } else {
+        &t.payload[..]
+    };
+    ike[18] == 2 && ike[19] & 1 == 1
+}
+
+#[test]
+fn tampered_tails_are_dropped_and_the_exchange_recovers() {
+    // mm5's tail (client -> relay) and mm6's tail (relay -> client), each corrupted once.
+    for from in [CLIENT, RELAY_C] {
+        let s = Scenario::default();
+        let mut net = single(&s);
+        let mut done = false;
+        net.run(|_, t| {
+            if !done && t.local.ip() == IpAddr::V4(from) && is_encrypted_main_mode(t) {
+                done = true;
+                Fate::Corrupted
+            } else {
+                Fate::Delivered
+            }
+        });
+        assert!(done);
+        assert_consistent(&net, 0);
+        if from == CLIENT {
+            assert_eq!(net.relay.counters().tail_rejected, 1);
+        } else {
+            assert_eq!(net.clients[0].1.counters().tail_rejected, 1);
+        }
+    }
+}
+
+/// The relay's outputs carry no IKE or IPsec key. Its entries are addresses, cookies, SPIs
+/// and flags (pinned below by exhaustive destructuring: adding a field fails to compile and
+/// forces a review here); its state holds only `TailSession`s, by construction in relay.rs.
+#[test]
+fn relay_outputs_hold_no_ike_or_ipsec_key() {
+    let s = Scenario::default();
+    let mut net = single(&s);
+    net.run(deliver_all);
+    let client = net.client_child(0).unwrap();
+    let shown = format!("{:?}", net.relay_events);
+    assert!(shown.contains("IpsecTranslation") && shown.contains("IkeTranslation"));
+    for keys in [
+        client.sa.esp_out.as_ref().unwrap(),
+        client.sa.esp_in.as_ref().unwrap(),
+    ] {
+        for key in [keys.encryption.expose(), keys.integrity.expose()] {
+            assert!(!shown.contains(&format!("{key:?}")));
+            assert!(!shown.contains(&hex_of(key)));
+        }
+    }
+    for e in &net.relay_events {
+        match e.clone() {
+            RelayEvent::IkeTranslation(IkeTranslation {
+                client: _,
+                relay_c: _,
+                c_cookies: _,
+                relay_s: _,
+                sgw: _,
+                s_cookies: _,
+                user: _,
+            }) => {}
+            RelayEvent::IpsecTranslation(IpsecTranslation {
+                client: _,
+                relay_c: _,
+                relay_s: _,
+                sgw: _,
+                c_spi_1: _,
+                c_spi_2: _,
+                s_spi_2: _,
+                s_spi_3: _,
+                s_udp_encap: _,
+                c_udp_encap: _,
+                lifetime_secs: _,
+            }) => {}
+            RelayEvent::IkeExpired {
+                client: _,
+                c_cookies: _,
+                s_cookies: _,
+            } => {}
+            RelayEvent::IpsecRetired {
+                client: _,
+                s_spi_2: _,
+                c_spi_2: _,
+            } => {}
+        }
+    }
+}
+
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Rekeying: a second (and third) quick mode under the same IKE SA, each using the SPI grant
+/// the previous one brought, gives new keys, new SPIs on both legs and a new relay entry.
+#[test]
+fn rekey_makes_new_entries_under_the_same_ike_sa() {
+    let s = Scenario::default();
+    let mut net = single(&s);
+    net.run(deliver_all);
+    for round in 1..=2 {
+        let now = net.now;
+        net.clients[0].1.rekey(now).unwrap();
+        net.run(deliver_all);
+        assert_eq!(net.client_children(0).len(), round + 1);
+        assert_consistent(&net, 0);
+    }
+    let children = net.client_children(0);
+    let entries = net.ipsec_entries();
+    assert_eq!(entries.len(), 3);
+    assert_eq!(net.sgw_children().len(), 3);
+    // All SPIs distinct across the three bundles, on every leg.
+    for pick in [
+        |e: &IpsecTranslation| e.s_spi_2.esp,
+        |e: &IpsecTranslation| e.s_spi_3.esp,
+        |e: &IpsecTranslation| e.c_spi_1.esp,
+        |e: &IpsecTranslation| e.c_spi_2.esp,
+    ] {
+        let mut v: Vec<_> = entries.iter().map(|e| pick(e)).collect();
+        v.sort();
+        v.dedup();
+        assert_eq!(v.len(), 3);
+    }
+    // Fresh keys each time.
+    let k = |c: &ClientChild| c.sa.esp_out.as_ref().unwrap().encryption.expose().to_vec();
+    assert_ne!(k(children[0]), k(children[1]));
+    assert_ne!(k(children[1]), k(children[2]));
+    // One IKE SA throughout.
+    let ike: Vec<_> = net
+        .relay_events
+        .iter()
+        .filter(|e| matches!(e, RelayEvent::IkeTranslation(_)))
+        .collect();
+    assert_eq!(ike.len(), 1);
+}
+
+#[test]
+fn rekey_before_establishment_is_refused() {
+    let s = Scenario::default();
+    let mut net = single(&s);
+    let now = net.now;
+    assert_eq!(net.clients[0].1.rekey(now), Err(ClientError::NotReady));
+    net.run(deliver_all);
+    assert_consistent(&net, 0);
+}
+
+/// The relay forgets an IKE session when the SA's lifetime (read from mm2's SA payload) ends,
+/// and a half-open one when the SGW never answers.
+#[test]
+fn relay_expires_ike_sessions() {
+    let s = Scenario::default();
+    let mut net = single(&s);
+    net.run(deliver_all);
+    assert_consistent(&net, 0);
+    assert_eq!(net.relay.sessions(), 1);
+    let entry = net.ipsec_entries()[0].clone();
+    assert_eq!(
+        entry.lifetime_secs, 3960,
+        "the child lifetime reaches the relay"
+    );
+    let expiry = net.relay.poll_timeout().unwrap();
+    let left = expiry - net.now;
+    assert!(
+        left <= Duration::from_secs(15840) && left > Duration::from_secs(15839),
+        "expires with the 15840 s phase-1 lifetime, {left:?} left"
+    );
+    net.relay.handle_timeout(expiry - Duration::from_secs(1));
+    assert_eq!(net.relay.sessions(), 1);
+    net.relay.handle_timeout(expiry);
+    assert_eq!(net.relay.sessions(), 0);
+    assert!(matches!(
+        net.relay.poll_event(),
+        Some(RelayEvent::IkeExpired { .. })
+    ));
+    // Its cookies are unknown now: a late message is dropped, not forwarded.
+    net.relay.retire(&entry);
+
+    // Half-open: the SGW is silent.
+    let mut net = single(&s);
+    net.run(|_, t| {
+        if t.remote.ip() == IpAddr::V4(SGW) {
+            Fate::Dropped
+        } else {
+            Fate::Delivered
+        }
+    });
+    assert!(matches!(
+        net.client_failure(0),
+        Some(ClientError::Timeout(_))
+    ));
+    assert_eq!(net.relay.sessions(), 0, "half-open session forgotten");
+    assert!(net
+        .relay_events
+        .iter()
+        .any(|e| matches!(e, RelayEvent::IkeExpired { .. })));
+}
+
+/// The SGW rekeys (starts a quick mode itself, as strongSwan does when its rekey time comes
+/// first): the relay's grant rides on the SGW's qm1, the client answers as quick mode
+/// responder and reports the bundle on qm2's tail, and everything agrees again. Loss of the
+/// SGW's first qm1 and of the client's first qm2 is recovered.
+#[test]
+fn sgw_initiated_rekey_through_the_relay() {
+    for lose in [None, Some(0), Some(1)] {
+        let s = Scenario::default();
+        let mut net = single(&s);
+        net.run(deliver_all);
+        let cookies = net
+            .sgw_events
+            .iter()
+            .find_map(|e| match e {
+                SgwEvent::Phase1Established { cookies, .. } => Some(*cookies),
+                _ => None,
+            })
+            .unwrap();
+        let now = net.now;
+        net.sgw.start_quick_mode(now, &cookies).unwrap();
+        let start = net.log.len();
+        net.run(|n, _| {
+            if lose.is_some_and(|k| n == start + k) {
+                Fate::Dropped
+            } else {
+                Fate::Delivered
+            }
+        });
+        assert_eq!(net.client_children(0).len(), 2, "lose {lose:?}");
+        assert_eq!(net.ipsec_entries().len(), 2);
+        assert_consistent(&net, 0);
+        // The client can still rekey itself afterwards with its spare grant.
+        let now = net.now;
+        net.clients[0].1.rekey(now).unwrap();
+        net.run(deliver_all);
+        assert_eq!(net.client_children(0).len(), 3);
+        assert_consistent(&net, 0);
+    }
+}
+
+/// A bundle ends with an encrypted informational DELETE: when the SGW deletes, the client
+/// drops its half and sends its own DELETE; when the client deletes, it sends one. Either
+/// way the client's DELETE carries a tail that makes the relay retire exactly that entry.
+#[test]
+fn deletes_retire_relay_entries() {
+    use ipsec_xlat::wire::isakmp::ProtocolId;
+    let s = Scenario::default();
+    let mut net = single(&s);
+    net.run(deliver_all);
+    let now = net.now;
+    net.clients[0].1.rekey(now).unwrap();
+    net.run(deliver_all);
+    let entries: Vec<IpsecTranslation> = net.ipsec_entries().into_iter().cloned().collect();
+    assert_eq!(entries.len(), 2);
+    let cookies = net
+        .sgw_events
+        .iter()
+        .find_map(|e| match e {
+            SgwEvent::Phase1Established { cookies, .. } => Some(*cookies),
+            _ => None,
+        })
+        .unwrap();
+
+    // The SGW deletes its inbound SA of the first bundle (s-SPI-3).
+    net.sgw
+        .delete_child(
+            &cookies,
+            &[(ProtocolId::IPSEC_ESP, vec![entries[0].s_spi_3.esp.unwrap()])],
+        )
+        .unwrap();
+    net.run(deliver_all);
+    assert!(net.client_events[0].iter().any(|e| matches!(
+        e,
+        ClientEvent::ChildDeleted { s_spis_out, by_peer: true, .. } if *s_spis_out == entries[0].s_spi_3
+    )));
+    let retired: Vec<_> = net
+        .relay_events
+        .iter()
+        .filter_map(|e| match e {
+            RelayEvent::IpsecRetired {
+                s_spi_2, c_spi_2, ..
+            } => Some((*s_spi_2, *c_spi_2)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(retired, vec![(entries[0].s_spi_2, entries[0].c_spi_2)]);
+    // The SGW heard the client's DELETE for the other half (the client's inbound s-SPI-2).
+    assert!(net.sgw_events.iter().any(|e| matches!(
+        e,
+        SgwEvent::Deleted { deletes, .. } if deletes == &vec![(ProtocolId::IPSEC_ESP, vec![entries[0].s_spi_2.esp.unwrap()])]
+    )));
+
+    // Now the client retires the second bundle itself.
+    let second_in = net.client_child(0).unwrap().sa.inbound_spis;
+    assert_eq!(second_in, entries[1].s_spi_2);
+    net.clients[0].1.delete_child(second_in).unwrap();
+    net.run(deliver_all);
+    let retired = net
+        .relay_events
+        .iter()
+        .filter(|e| matches!(e, RelayEvent::IpsecRetired { .. }))
+        .count();
+    assert_eq!(retired, 2);
+    assert!(net.client_events[0]
+        .iter()
+        .any(|e| matches!(e, ClientEvent::ChildDeleted { by_peer: false, .. })));
+    assert_eq!(
+        net.clients[0].1.delete_child(second_in),
+        Err(ClientError::NotReady),
+        "already gone"
+    );
+    let c = net.relay.counters();
+    assert_eq!((c.tail_rejected, c.tail_content, c.tail_missing), (0, 0, 0));
+}
+
+/// Dead peer detection (RFC 3706): the SGW's R-U-THERE reaches the client through the relay
+/// (header translation only) and the client's R-U-THERE-ACK, with the same sequence number
+/// and the s-side cookies as SPI, verifies at the SGW.
+#[test]
+fn dpd_is_answered_through_the_relay() {
+    let s = Scenario::default();
+    let mut net = single(&s);
+    net.run(deliver_all);
+    let cookies = net
+        .sgw_events
+        .iter()
+        .find_map(|e| match e {
+            SgwEvent::Phase1Established { cookies, .. } => Some(*cookies),
+            _ => None,
+        })
+        .unwrap();
+    for seq in [7u32, 8] {
+        net.sgw.send_dpd(&cookies, seq).unwrap();
+        net.run(deliver_all);
+        assert!(net
+            .sgw_events
+            .iter()
+            .any(|e| matches!(e, SgwEvent::DpdAck { sequence, .. } if *sequence == seq)));
+    }
+    let c = net.relay.counters();
+    assert_eq!((c.unknown_cookies, c.tail_missing), (0, 0));
+    assert!(net.client_failure(0).is_none());
+}
+
+/// Any single byte of any datagram of the exchange, damaged in transit: nothing panics, the
+/// damaged datagram is refused, and the exchange either completes consistently (after a
+/// retransmission) or ends in a typed failure. (A damaged byte in a cleartext payload the SGW
+/// hashes can only be caught by authentication, so failure is allowed; success with
+/// mismatched keys is not.)
+#[test]
+fn any_damaged_byte_is_refused_or_survived() {
+    let mut rng = StdRng::seed_from_u64(99);
+    use rand::Rng;
+    let mut completed = 0;
+    for k in 0..18 {
+        for _ in 0..3 {
+            let at: usize = rng.gen();
+            let mask: u8 = rng.gen_range(1..=255);
+            let s = Scenario {
+                seed: 1000 + k as u64,
+                ..Scenario::default()
+            };
+            let mut net = single(&s);
+            net.run(|n, _| {
+                if n == k {
+                    Fate::Mutated(at, mask)
+                } else {
+                    Fate::Delivered
+                }
+            });
+            match (net.client_child(0), net.client_failure(0)) {
+                (Some(_), None) => {
+                    assert_consistent(&net, 0);
+                    completed += 1;
+                }
+                (None, Some(_)) => {}
+                other => panic!("k={k}: neither established nor failed: {:?}", other.1),
+            }
+        }
+    }
+    assert!(
+        completed > 30,
+        "most damage is survived by retransmission ({completed}/54)"
+    );
+}
+
+/// With `auto_rekey`, the client rekeys each bundle at 90 % of its lifetime and deletes it
+/// when the lifetime ends: over ten minutes of 100-second bundles the SGW and the relay see a
+/// steady chain of new entries and retirements, and only the newest bundle is alive.
+#[test]
+fn auto_rekey_keeps_a_chain_of_bundles() {
+    let s = Scenario {
+        child: ChildProposal {
+            lifetime_secs: 100,
+            ..ESP
+        },
+        auto_rekey: true,
+        ..Scenario::default()
+    };
+    let mut net = single(&s);
+    net.run(deliver_all);
+    let children = net.client_children(0).len();
+    assert!(children >= 6, "{children} bundles in 600 s");
+    assert_consistent(&net, 0);
+    let retired = net
+        .relay_events
+        .iter()
+        .filter(|e| matches!(e, RelayEvent::IpsecRetired { .. }))
+        .count();
+    let deleted = net
+        .sgw_events
+        .iter()
+        .filter(|e| matches!(e, SgwEvent::Deleted { .. }))
+        .count();
+    assert_eq!(retired, deleted);
+    assert!(retired >= children - 2, "{retired} retired of {children}");
+    assert!(net.client_failure(0).is_none());
+}
