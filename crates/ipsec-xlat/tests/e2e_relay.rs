@@ -244,6 +244,7 @@ struct World {
 }
 
 /// The client's SA: `sa`'s translating one, or a plain one driven by [`reserved_carrier`].
+#[allow(clippy::large_enum_variant)]
 enum Client<T> {
     Translating(T),
     Carrier(CarrierSa),
