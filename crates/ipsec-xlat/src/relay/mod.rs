@@ -71,6 +71,7 @@ mod action;
 mod arrival;
 mod batch;
 mod counters;
+mod decide;
 mod entry;
 mod expiry;
 mod index;
