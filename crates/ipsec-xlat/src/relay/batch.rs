@@ -85,17 +85,20 @@ impl Relay {
             let received = packet.buf.get(packet.start..).unwrap_or_default();
             *out = arrival::parse(&packet.arrival, received);
         }
-        // 2. Look every SPI up and copy out what the packet path needs of its entry: independent
-        //    misses, in flight together.
-        let mut found: [Result<(Role, Route), DropReason>; CHUNK] =
+        // 2. Look every SPI up, then copy out what the packet path needs of each entry: two
+        //    short loops of independent cache misses, which the CPU keeps in flight together.
+        let mut roles: [Result<Role, DropReason>; CHUNK] =
             array::from_fn(|_| Err(DropReason::Truncated));
-        for (out, parsed) in found.iter_mut().zip(parsed.iter()) {
+        for (out, parsed) in roles.iter_mut().zip(parsed.iter()) {
             *out = match parsed {
-                Ok(parsed) => self
-                    .lookup(parsed.spi)
-                    .and_then(|role| Ok((role, self.route(role)?))),
+                Ok(parsed) => self.lookup(parsed.spi),
                 Err(reason) => Err(*reason),
             };
+        }
+        let mut found: [Result<(Role, Route), DropReason>; CHUNK] =
+            array::from_fn(|_| Err(DropReason::Truncated));
+        for (out, role) in found.iter_mut().zip(roles.iter()) {
+            *out = role.and_then(|role| Ok((role, self.route(role)?)));
         }
         // 3. Decide and write each packet; its entry is in cache by now.
         for ((packet, parsed), found) in chunk.iter_mut().zip(parsed.iter()).zip(found.iter()) {
