@@ -1,6 +1,6 @@
 //! The translation table: entries in a slab, found by SPI through one hashbrown index.
 //!
-//! The per-packet path is [`Table::find`] (one hash lookup) followed by a slot read and an
+//! The per-packet path is `Table::find` (one hash lookup) followed by a slot read and an
 //! update of the entry's activity; nothing there allocates. Control-plane operations (insert,
 //! path update for mobility, remove, expiry, SPI allocation) keep the index consistent with the
 //! slab: every relay SPI of every live entry is indexed exactly once, pointing at its slot, and
