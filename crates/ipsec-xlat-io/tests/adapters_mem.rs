@@ -457,8 +457,8 @@ fn client_rekeys_before_the_lifetime_ends_and_traffic_continues() {
     let mut net = build(&configs);
     net.settle(1000);
     let _ = net.notices();
-    // IPsec lifetime 3600 s: the client rekeys at 85% (3060 s); the old bundle's hard end
-    // (lifetime + 10%) makes the client delete it, and the relay retires its entry.
+    // IPsec lifetime 3600 s: the client's IKE core rekeys at 90% (3240 s) and deletes the old
+    // bundle when its lifetime ends; the relay retires its entry.
     for _ in 0..60 {
         net.advance(Duration::from_secs(80));
     }

@@ -10,15 +10,16 @@
 //!   IP.
 //! - relay → TUN: the SA whose c-side inbound SPI the packet carries restores the s-side SPI,
 //!   verifies and opens ([`ClientInboundSa`]).
-//! - A child is rekeyed (a new quick mode under the same IKE SA) at 85% of its lifetime;
-//!   older children keep receiving until their own lifetime ends.
+//! - The IKE core rekeys a child (a new quick mode under the same IKE SA) at 90% of its
+//!   lifetime and deletes it when the lifetime ends; the datapath follows its events, the
+//!   newest child sending and every live one receiving.
 //!
 //! AH is refused at setup: the client would need the relay's s-side address and the SGW's
 //! address to compute AH's ICV over the header the SGW sees, and the IKE core does not hand
 //! them to the datapath yet.
 
 use core::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ipsec_xlat::ike::phase1::Phase1Config;
 use ipsec_xlat::ike::phase2::{BundleSpis, ChildConfig};
@@ -49,9 +50,6 @@ use crate::path::{IpProtocol, Leg, NetPath, Path, Received, Transmit, Transport}
 /// Room for what sealing adds to an inner packet (outer IPv6 header, ESP header, IV, padding,
 /// trailer, ICV, AH).
 const SEAL_OVERHEAD: usize = 256;
-
-/// Retry delay when a rekey cannot start yet (e.g. the relay's next SPI grant has not come).
-const REKEY_RETRY: Duration = Duration::from_secs(5);
 
 /// The client datapath's own counters (each SA counts its errors too).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -101,7 +99,6 @@ pub struct ClientEndpoint {
     rng: StdRng,
     scratch: Vec<u8>,
     tx: TxQueue,
-    rekey_at: Option<Instant>,
     failed: Option<String>,
     counters: ClientAdapterCounters,
     notifier: Notifier,
@@ -184,6 +181,8 @@ impl ClientEndpoint {
                 child,
                 c_udp_encap,
                 retransmit: RetransmitPolicy::default(),
+                // The core rekeys at 90% of a bundle's lifetime and deletes it at the end.
+                auto_rekey: true,
             },
             now,
             rng,
@@ -206,7 +205,6 @@ impl ClientEndpoint {
             rng: StdRng::from_seed(seed),
             scratch: Vec::with_capacity(65_536),
             tx: TxQueue::default(),
-            rekey_at: None,
             failed: None,
             counters: ClientAdapterCounters::default(),
             notifier: Notifier::default(),
@@ -293,7 +291,6 @@ impl ClientEndpoint {
         }
         self.children.clear();
         self.write_status();
-        self.rekey_at = None;
         self.drain_ike(now);
     }
 
@@ -356,9 +353,6 @@ impl ClientEndpoint {
                 );
                 self.notifier
                     .send(Notice::ClientChild(path.summary.clone()));
-                let lifetime = u64::from(child.sa.proposal.lifetime_secs);
-                self.rekey_at =
-                    now.checked_add(Duration::from_secs(lifetime.saturating_mul(85) / 100));
                 self.children.push(path);
                 self.write_status();
             }
@@ -580,37 +574,17 @@ impl Endpoint for ClientEndpoint {
 
     fn handle_timeout(&mut self, now: Instant) {
         self.ike.handle_timeout(now);
-        if self.rekey_at.is_some_and(|at| at <= now) {
-            self.rekey_at = match self.ike.rekey(now) {
-                Ok(()) => {
-                    tracing::info!("rekeying: new quick mode started");
-                    None
-                }
-                Err(error) => {
-                    tracing::debug!(%error, "rekey not started yet");
-                    now.checked_add(REKEY_RETRY)
-                }
-            };
-        }
         for child in &mut self.children {
             child.outbound.sa_mut().handle_timeout(now);
             child.inbound.sa_mut().handle_timeout(now);
         }
-        let expired: Vec<BundleSpis> = self
-            .children
-            .iter()
-            .filter(|c| c.outbound.sa().is_expired() && c.inbound.sa().is_expired())
-            .map(|c| c.summary.inbound)
-            .collect();
-        let any_expired = !expired.is_empty();
-        for spis in expired {
-            self.children.retain(|c| c.summary.inbound != spis);
-            tracing::info!("expired child SA removed; deleting it at the SGW and the relay");
-            if let Err(error) = self.ike.delete_child(spis) {
-                tracing::debug!(%error, "no DELETE sent for the expired child SA");
-            }
-        }
-        if any_expired {
+        // The core deletes a bundle when its lifetime ends (ChildDeleted); an SA whose hard
+        // limit passed without that (the DELETE was lost) goes here.
+        let before = self.children.len();
+        self.children
+            .retain(|c| !(c.outbound.sa().is_expired() && c.inbound.sa().is_expired()));
+        if self.children.len() < before {
+            tracing::info!("expired child SA removed");
             self.write_status();
         }
         self.drain_ike(now);
@@ -631,11 +605,7 @@ impl Endpoint for ClientEndpoint {
                 ]
             })
             .flatten();
-        [self.ike.poll_timeout(), self.rekey_at]
-            .into_iter()
-            .flatten()
-            .chain(sa)
-            .min()
+        self.ike.poll_timeout().into_iter().chain(sa).min()
     }
 
     fn is_drained(&self) -> bool {
