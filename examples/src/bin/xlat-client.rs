@@ -1,4 +1,5 @@
 //! `xlat-client`: keeps a standard IKEv1/IPsec connection to an SGW through the relay.
+#![forbid(unsafe_code)]
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -1,4 +1,5 @@
 //! `xlat-relay`: the relay between clients and unmodified IPsec gateways.
+#![forbid(unsafe_code)]
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -62,6 +62,10 @@ pub struct QuickstartArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
     timeout: u64,
+    /// Keep the generated configuration files and keys (their directory is printed) instead
+    /// of removing them at exit, to read them or start the daemons from them.
+    #[arg(long)]
+    keep: bool,
     /// Log what the three endpoints do (stderr): -v info, -vv debug, -vvv trace.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -80,8 +84,8 @@ pub fn run(args: &QuickstartArgs) -> ExitCode {
     }
 }
 
-/// A temporary directory for the configurations and keys, removed on drop.
-struct Workdir(PathBuf);
+/// A temporary directory for the configurations and keys, removed on drop unless kept.
+struct Workdir(PathBuf, bool);
 
 impl Workdir {
     fn create() -> Result<Self, Failure> {
@@ -93,7 +97,7 @@ impl Workdir {
             std::env::temp_dir().join(format!("xlat-quickstart-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&path)
             .map_err(|e| Failure::System(format!("cannot create {}: {e}", path.display())))?;
-        Ok(Self(path))
+        Ok(Self(path, false))
     }
 
     fn write(&self, name: &str, text: &str) -> Result<PathBuf, Failure> {
@@ -106,7 +110,9 @@ impl Workdir {
 
 impl Drop for Workdir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if !self.1 {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 
@@ -275,7 +281,8 @@ fn wait_established(notices: &Receiver<Notice>, until: Instant) -> Result<(), Fa
 
 fn quickstart(args: &QuickstartArgs) -> Result<bool, Failure> {
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
-    let dir = Workdir::create()?;
+    let mut dir = Workdir::create()?;
+    dir.1 = args.keep;
     let relay_key = random_hex(32);
     let client_key = random_hex(32);
     let key_bytes = |h: &str| -> Result<[u8; 32], Failure> {
