@@ -116,7 +116,8 @@ pub fn run(args: &DecodeArgs) -> ExitCode {
             }
         }
     }
-    print!("{}", out.text);
+    // A closed pipe (`xlat decode ... | head`) is not an error worth a panic.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), out.text.as_bytes());
     if out.errors == 0 {
         ExitCode::SUCCESS
     } else {
