@@ -4,10 +4,10 @@
 //!
 //! The client and the SGW are `sa`'s: the client computes every ICV over the gateway-leg
 //! values and writes the client-leg ones (`ClientOutboundSa`/`ClientInboundSa`); the SGW is a
-//! plain `OutboundSa`/`InboundSa` that knows nothing of the relay. Where `sa`'s translation
-//! does not cover a leg combination (AH with a client leg of another IP version, or over UDP),
-//! `reserved_carrier` below plays the client's part as the relay's module docs define it:
-//! the gateway leg's IPv4 Identification in AH's Reserved field.
+//! plain `OutboundSa`/`InboundSa` that knows nothing of the relay. For AH with a client leg
+//! of another IP version or over UDP, the gateway leg's IPv4 Identification crosses the
+//! client leg in AH's Reserved field (the relay's module docs); the wire bytes of that
+//! carriage are checked here independently of both implementations.
 //!
 //! The translation is sufficient (every packet opens) and necessary: a relay that leaves the
 //! client-leg SPI, or gets an immutable outer field wrong, makes the SGW's ICV check fail,
@@ -30,7 +30,7 @@ use ipsec_xlat::relay::{
 use ipsec_xlat::sa::{
     AhConfig, ClientInboundSa, ClientOutboundSa, EspConfig, EspSuite, InboundSa, Integrity,
     Lifetime, Mode, OutboundSa, SaConfig, SaError, SecretKey, SideValues, Translation,
-    TunnelHeader, UdpEncap, DEFAULT_REPLAY_WINDOW,
+    TunnelHeader, UdpEncap, DEFAULT_REPLAY_WINDOW, INBOUND_ROOM,
 };
 use ipsec_xlat::wire::ipv4::{Ipv4Options, Ipv4Repr};
 use ipsec_xlat::wire::ipv6::Ipv6Repr;
@@ -72,12 +72,6 @@ impl Scenario {
             self.client,
             self.gateway
         )
-    }
-
-    /// Whether `sa`'s client translation covers this leg combination (else the client's part
-    /// is played by [`reserved_carrier`]).
-    fn sa_translates(&self) -> bool {
-        self.ah.is_none() || self.client == self.gateway
     }
 }
 
@@ -235,24 +229,12 @@ fn udp_of(path: &ipsec_xlat::relay::Path, from_peer: bool) -> Option<UdpEncap> {
 struct World {
     s: Scenario,
     relay: Relay,
-    client_out: Client<ClientOutboundSa>,
-    client_in: Client<ClientInboundSa>,
+    client_out: ClientOutboundSa,
+    client_in: ClientInboundSa,
     sgw_in: InboundSa,
     sgw_out: OutboundSa,
     now: Instant,
     iv: u8,
-}
-
-/// The client's SA: `sa`'s translating one, or a plain one driven by [`reserved_carrier`].
-#[allow(clippy::large_enum_variant)]
-enum Client<T> {
-    Translating(T),
-    Carrier(CarrierSa),
-}
-
-enum CarrierSa {
-    Out(OutboundSa),
-    In(InboundSa),
 }
 
 impl World {
@@ -275,23 +257,10 @@ impl World {
             s_side: side(&s, gp.peer_addr, gp.relay_addr, S2, down.udp_encap),
             c_side: side(&s, cp.relay_addr, cp.peer_addr, C1, udp_of(&cp, false)),
         };
-        let (client_out, client_in) = if s.sa_translates() {
-            (
-                Client::Translating(
-                    ClientOutboundSa::new(OutboundSa::new(&up, now).unwrap(), up_translation)
-                        .unwrap(),
-                ),
-                Client::Translating(
-                    ClientInboundSa::new(InboundSa::new(&down, now).unwrap(), down_translation)
-                        .unwrap(),
-                ),
-            )
-        } else {
-            (
-                Client::Carrier(CarrierSa::Out(OutboundSa::new(&up, now).unwrap())),
-                Client::Carrier(CarrierSa::In(InboundSa::new(&down, now).unwrap())),
-            )
-        };
+        let client_out =
+            ClientOutboundSa::new(OutboundSa::new(&up, now).unwrap(), up_translation).unwrap();
+        let client_in =
+            ClientInboundSa::new(InboundSa::new(&down, now).unwrap(), down_translation).unwrap();
         Self {
             s,
             relay,
@@ -313,25 +282,13 @@ impl World {
     fn client_sends(&mut self, inner: &[u8]) -> Vec<u8> {
         let iv = self.next_iv();
         let mut out = vec![0u8; inner.len() + 200];
-        match &mut self.client_out {
-            Client::Translating(sa) => {
-                let n = sa
-                    .seal(inner, &iv[..sa.sa().iv_len()], self.now, &mut out)
-                    .unwrap()
-                    .len;
-                out.truncate(n);
-                out
-            }
-            Client::Carrier(CarrierSa::Out(sa)) => {
-                let n = sa
-                    .seal(inner, &iv[..sa.iv_len()], self.now, &mut out)
-                    .unwrap()
-                    .len;
-                out.truncate(n);
-                reserved_carrier::to_client_leg(&self.s, &out, C2)
-            }
-            Client::Carrier(CarrierSa::In(_)) => unreachable!(),
-        }
+        let sa = &mut self.client_out;
+        let n = sa
+            .seal(inner, &iv[..sa.sa().iv_len()], self.now, &mut out)
+            .unwrap()
+            .len;
+        out.truncate(n);
+        out
     }
 
     /// The SGW seals `inner`: the whole gateway-leg packet.
@@ -359,16 +316,13 @@ impl World {
     }
 
     /// The client opens a whole client-leg packet.
+    /// The buffer has `INBOUND_ROOM` spare bytes after the packet, as `ClientInboundSa::open`
+    /// asks.
     fn client_receives(&mut self, mut packet: Vec<u8>) -> Result<Vec<u8>, SaError> {
-        match &mut self.client_in {
-            Client::Translating(sa) => sa.open(&mut packet, self.now).map(|o| o.packet.to_vec()),
-            Client::Carrier(CarrierSa::In(sa)) => {
-                let mut gateway_leg = reserved_carrier::to_gateway_leg(&self.s, &packet, C1, S2)?;
-                sa.open(&mut gateway_leg, self.now)
-                    .map(|o| o.packet.to_vec())
-            }
-            Client::Carrier(CarrierSa::Out(_)) => unreachable!(),
-        }
+        packet.resize(packet.len() + INBOUND_ROOM, 0xee);
+        self.client_in
+            .open(&mut packet, self.now)
+            .map(|o| o.packet.to_vec())
     }
 }
 
@@ -481,138 +435,6 @@ fn with_ip_header(src: IpAddr, dst: IpAddr, protocol: IpProtocol, payload: &[u8]
         _ => panic!("mixed addresses"),
     };
     [header, payload.to_vec()].concat()
-}
-
-/// The client's side of the relay's AH contract where `sa`'s translation does not reach: the
-/// gateway leg's IPv4 Identification travels in AH's Reserved field on a client leg that has
-/// no IPv4 header of its own (see `ipsec_xlat::relay`).
-mod reserved_carrier {
-    use super::*;
-
-    /// The AH SPI and, in a bundle, the inner ESP SPI, within the IPsec part.
-    fn spis_in(s: &Scenario, part: &[u8]) -> (u32, u32) {
-        let at = |o: usize| u32::from_be_bytes(part[o..o + 4].try_into().unwrap());
-        match s.shape() {
-            BundleShape::Esp => (0, at(0)),
-            BundleShape::Ah => (at(4), 0),
-            BundleShape::AhEsp => (at(4), at((usize::from(part[1]) + 2) * 4)),
-        }
-    }
-
-    /// Writes the AH SPI and, in a bundle, the inner ESP SPI, within the IPsec part.
-    fn write_spis(s: &Scenario, part: &mut [u8], (ah, esp): (u32, u32)) {
-        match s.shape() {
-            BundleShape::Esp => part[0..4].copy_from_slice(&esp.to_be_bytes()),
-            BundleShape::Ah | BundleShape::AhEsp => {
-                part[4..8].copy_from_slice(&ah.to_be_bytes());
-                if s.shape() == BundleShape::AhEsp {
-                    let ah_len = (usize::from(part[1]) + 2) * 4;
-                    part[ah_len..ah_len + 4].copy_from_slice(&esp.to_be_bytes());
-                }
-            }
-        }
-    }
-
-    /// Outbound: the gateway-leg packet the client sealed, as it goes on the client leg.
-    pub fn to_client_leg(s: &Scenario, sealed: &[u8], spis: (u32, u32)) -> Vec<u8> {
-        let path = client_path(s.client);
-        let ident = (sealed[0] >> 4 == 4).then(|| u16::from_be_bytes([sealed[4], sealed[5]]));
-        let mut part = sealed[ip_header_len(sealed)..].to_vec();
-        write_spis(s, &mut part, spis);
-        let client_v4_header = s.client == Kind::Ipv4;
-        if let (Some(ident), false) = (ident, client_v4_header) {
-            part[2..4].copy_from_slice(&ident.to_be_bytes());
-        }
-        match udp_of(&path, true) {
-            None => {
-                let h = with_ip_header(path.peer_addr, path.relay_addr, IpProtocol::AH, &part);
-                match ident {
-                    // A raw IPv4 client leg carries the Identification in its own header.
-                    Some(ident) if client_v4_header => set_ident(h, ident),
-                    _ => h,
-                }
-            }
-            Some(udp) => {
-                let payload = [AH_IN_UDP_MARKER.to_vec(), part].concat();
-                let transmit = Transmit {
-                    leg: ipsec_xlat::relay::Leg::Gateway,
-                    framing: Framing::Udp {
-                        src: SocketAddr::new(path.peer_addr, udp.src_port),
-                        dst: SocketAddr::new(path.relay_addr, udp.dst_port),
-                    },
-                    bytes: &payload,
-                };
-                as_sent(&transmit)
-            }
-        }
-    }
-
-    fn set_ident(mut packet: Vec<u8>, ident: u16) -> Vec<u8> {
-        packet[4..6].copy_from_slice(&ident.to_be_bytes());
-        packet[10..12].fill(0);
-        let sum = checksum(&packet[..20]);
-        packet[10..12].copy_from_slice(&sum.to_be_bytes());
-        packet
-    }
-
-    fn checksum(header: &[u8]) -> u16 {
-        let mut sum = 0u32;
-        for pair in header.chunks(2) {
-            sum += u32::from(u16::from_be_bytes([pair[0], pair[1]]));
-        }
-        while sum > 0xffff {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
-        !(sum as u16)
-    }
-
-    /// Inbound: a client-leg packet from the relay carrying `expected` SPIs, rebuilt as the
-    /// SGW sent it with `spis`.
-    pub fn to_gateway_leg(
-        s: &Scenario,
-        packet: &[u8],
-        expected: (u32, u32),
-        spis: (u32, u32),
-    ) -> Result<Vec<u8>, SaError> {
-        let gp = gateway_path(s.gateway);
-        let ip = ip_header_len(packet);
-        let (client_leg_ident, mut part) = match s.client {
-            Kind::Ipv4 => (
-                Some(u16::from_be_bytes([packet[4], packet[5]])),
-                packet[ip..].to_vec(),
-            ),
-            Kind::Ipv6 => (None, packet[ip..].to_vec()),
-            Kind::UdpV4 | Kind::UdpV6 => {
-                let payload = &packet[ip + 8..];
-                assert!(
-                    payload.starts_with(&AH_IN_UDP_MARKER),
-                    "AH over UDP without its marker"
-                );
-                (None, payload[4..].to_vec())
-            }
-        };
-        let (want_ah, want_esp) = spis_of(s, expected);
-        let (found_ah, found_esp) = spis_in(s, &part);
-        for (found, want) in [(found_ah, want_ah), (found_esp, want_esp)] {
-            if let Some(want) = want {
-                if found != want {
-                    return Err(SaError::SpiMismatch {
-                        found,
-                        expected: want,
-                    });
-                }
-            }
-        }
-        let ident = client_leg_ident.unwrap_or(u16::from_be_bytes([part[2], part[3]]));
-        part[2..4].fill(0);
-        write_spis(s, &mut part, spis);
-        let rebuilt = with_ip_header(gp.peer_addr, gp.relay_addr, IpProtocol::AH, &part);
-        Ok(if gp.peer_addr.is_ipv4() {
-            set_ident(rebuilt, ident)
-        } else {
-            rebuilt
-        })
-    }
 }
 
 fn inner(len: usize, fill: u8) -> Vec<u8> {
@@ -859,5 +681,119 @@ fn the_relay_never_holds_what_it_would_need_to_decrypt() {
     let shown = format!("{e:?}");
     for word in ["key", "Key", "secret", "Secret"] {
         assert!(!shown.contains(word), "{shown}");
+    }
+}
+
+/// The AH header of a whole packet on a leg of kind `kind`: its offset, after the UDP header
+/// and the marker on a UDP leg.
+fn ah_at(kind: Kind, packet: &[u8]) -> usize {
+    let ip = ip_header_len(packet);
+    match kind {
+        Kind::Ipv4 | Kind::Ipv6 => ip,
+        Kind::UdpV4 | Kind::UdpV6 => {
+            assert_eq!(
+                packet[ip + 8..ip + 12],
+                AH_IN_UDP_MARKER,
+                "AH over UDP without its marker"
+            );
+            ip + 12
+        }
+    }
+}
+
+fn reserved_at(packet: &[u8], ah: usize) -> u16 {
+    u16::from_be_bytes([packet[ah + 2], packet[ah + 3]])
+}
+
+fn ident_of(packet: &[u8]) -> u16 {
+    u16::from_be_bytes([packet[4], packet[5]])
+}
+
+#[test]
+fn ah_identification_crosses_the_client_leg_as_the_relay_contract_says() {
+    for s in scenarios().into_iter().filter(|s| s.ah.is_some()) {
+        let mut w = World::new(s);
+        w.client_out.sa_mut().set_next_ident(0x1234);
+        w.sgw_out.set_next_ident(0xabcd);
+        let gateway_v4 = matches!(s.gateway, Kind::Ipv4);
+        let carried_in_reserved = gateway_v4 && s.client != Kind::Ipv4;
+
+        // Up: the client's Identification rides in Reserved unless its leg is raw IPv4, and
+        // the gateway leg gets it in its IPv4 header with Reserved 0.
+        let on_client_leg = w.client_sends(&inner(100, 1));
+        let ah = ah_at(s.client, &on_client_leg);
+        let expected_reserved = if carried_in_reserved { 0x1234 } else { 0 };
+        assert_eq!(
+            reserved_at(&on_client_leg, ah),
+            expected_reserved,
+            "{} up",
+            s.name()
+        );
+        if s.client == Kind::Ipv4 && gateway_v4 {
+            assert_eq!(ident_of(&on_client_leg), 0x1234, "{} up", s.name());
+        }
+        let on_gateway_leg = w.relay(s.client, &on_client_leg);
+        assert_eq!(
+            reserved_at(&on_gateway_leg, ip_header_len(&on_gateway_leg)),
+            0
+        );
+        if gateway_v4 {
+            assert_eq!(ident_of(&on_gateway_leg), 0x1234, "{} up", s.name());
+        }
+        assert_eq!(sgw_opens(&s, &on_gateway_leg), Ok(()), "{}", s.name());
+
+        // Down: the SGW's Identification reaches the client the same way.
+        let from_sgw = w.sgw_sends(&inner(100, 2));
+        let to_client = w.relay(s.gateway, &from_sgw);
+        let ah = ah_at(s.client, &to_client);
+        let expected_reserved = if carried_in_reserved { 0xabcd } else { 0 };
+        assert_eq!(
+            reserved_at(&to_client, ah),
+            expected_reserved,
+            "{} down",
+            s.name()
+        );
+        if s.client == Kind::Ipv4 && gateway_v4 {
+            assert_eq!(ident_of(&to_client), 0xabcd, "{} down", s.name());
+        }
+        assert!(w.client_receives(to_client).is_ok(), "{} down", s.name());
+    }
+}
+
+#[test]
+fn a_wrong_carried_identification_fails_the_client() {
+    // The carried Identification is covered: a relay that lost it (Reserved zeroed, or the
+    // client-leg header's Identification changed) makes the client's ICV check fail.
+    for s in scenarios()
+        .into_iter()
+        .filter(|s| s.ah.is_some() && s.gateway == Kind::Ipv4)
+    {
+        let mut w = World::new(s);
+        w.sgw_out.set_next_ident(0xabcd);
+        let from_sgw = w.sgw_sends(&inner(100, 3));
+        let good = w.relay(s.gateway, &from_sgw);
+        let wrong = if s.client == Kind::Ipv4 {
+            flipped(&good, 5, 0x01)
+        } else {
+            let mut p = good.clone();
+            let ah = ah_at(s.client, &p);
+            p[ah + 3] ^= 0x01;
+            if matches!(s.client, Kind::UdpV6) {
+                // Keep the UDP checksum right: only the ICV should judge.
+                let ip = ip_header_len(&p);
+                let (IpAddr::V6(src), IpAddr::V6(dst)) = addresses(&p) else {
+                    unreachable!()
+                };
+                UdpPacket::new_unchecked(&mut p[ip..]).fill_checksum_ipv6(src, dst);
+            }
+            p
+        };
+        assert_eq!(
+            w.client_receives(wrong),
+            Err(SaError::BadIcv),
+            "{}",
+            s.name()
+        );
+        assert!(w.client_receives(good).is_ok(), "{}", s.name());
     }
 }

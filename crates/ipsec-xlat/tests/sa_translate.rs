@@ -18,9 +18,10 @@ mod sa_support;
 use std::net::IpAddr;
 use std::time::Instant;
 
+use ipsec_xlat::relay::AH_IN_UDP_MARKER;
 use ipsec_xlat::sa::{
-    AhConfig, ClientInboundSa, ClientOutboundSa, EspConfig, InboundSa, Integrity, Mode, OutboundSa,
-    SaConfig, SaError, SideValues, Translation, TunnelHeader, UdpEncap,
+    AhConfig, ClientInboundSa, ClientOutboundSa, EspConfig, EspSuite, InboundSa, Integrity, Mode,
+    OutboundSa, SaConfig, SaError, SideValues, Translation, TunnelHeader, UdpEncap, INBOUND_ROOM,
 };
 use proptest::prelude::*;
 use sa_support::{ah, esp, esp_suites, inner_v4, inner_v6, relay_rewrite};
@@ -379,25 +380,135 @@ fn p_sgw(s: &Scenario) -> IpAddr {
     plan(s.c_v6, s.s_v6).sgw
 }
 
+/// AH with a client leg of another form than the gateway leg's: pre-translation gives the
+/// relay's client-leg form (s-side Identification in AH's Reserved unless the client leg is
+/// raw IPv4; UDP with the marker), and post-translation of that form gives back exactly the
+/// bytes the client sealed — the SGW's packet.
 #[test]
-fn ah_cannot_change_ip_version() {
-    let s = Scenario {
-        name: "ah v6 c-side, v4 s-side".into(),
-        esp: None,
-        ah: Some(ah(0, Integrity::HmacSha256_128, false)),
-        c_v6: true,
-        s_v6: false,
-        c_udp: None,
-        s_udp: None,
+fn ah_changes_form_and_carries_identification_in_reserved() {
+    let ah_in_udp = UdpEncap {
+        src_port: 61_000,
+        dst_port: 4500,
     };
-    let mut p = parties(&s);
-    let mut buf = vec![0u8; 4096];
-    let e = p
-        .client_out
-        .seal(&inner(false, 80, 1), &[], Instant::now(), &mut buf)
-        .unwrap_err();
-    assert!(matches!(e, SaError::Untranslatable { .. }), "{e:?}");
-    assert_eq!(p.client_out.sa().counters().local_errors, 1);
+    for esp_too in [false, true] {
+        for s_v6 in [false, true] {
+            for (c_v6, c_udp) in [
+                (false, None),
+                (true, None),
+                (false, Some(ah_in_udp)),
+                (true, Some(ah_in_udp)),
+            ] {
+                let s = Scenario {
+                    name: format!(
+                        "ah esp={esp_too} s-v6={s_v6} c-v6={c_v6} c-udp={}",
+                        c_udp.is_some()
+                    ),
+                    esp: esp_too.then(|| esp(0, EspSuite::AES_GCM_16, 20, false)),
+                    ah: Some(ah(0, Integrity::HmacSha1_96, false)),
+                    c_v6,
+                    s_v6,
+                    c_udp,
+                    s_udp: None,
+                };
+                let p = plan(c_v6, s_v6);
+                let cfg = config(&s, p.relay_s, p.sgw, S_UP.0, S_UP.1);
+                let translation = Translation {
+                    s_side: side(&s, p.relay_s, p.sgw, S_UP.0, S_UP.1, None),
+                    c_side: side(&s, p.client, p.relay_c, C_UP.0, C_UP.1, c_udp),
+                };
+                let now = Instant::now();
+                let mut plain = OutboundSa::new(&cfg, now).unwrap();
+                plain.set_next_ident(0x4321);
+                let mut sealed = vec![0u8; 4096];
+                let iv = vec![9u8; plain.iv_len()];
+                let n = plain
+                    .seal(&inner(false, 90, 4), &iv, now, &mut sealed)
+                    .unwrap()
+                    .len;
+                sealed.truncate(n);
+
+                let mut buf = sealed.clone();
+                buf.resize(4096, 0);
+                let len = translation.to_c_side(&mut buf, n).unwrap();
+                let c_form = buf[..len].to_vec();
+                let ip = if c_v6 { 40 } else { 20 };
+                let ah_at = match c_udp {
+                    None => ip,
+                    Some(_) => {
+                        assert_eq!(c_form[ip + 8..ip + 12], AH_IN_UDP_MARKER, "{}", s.name);
+                        assert_eq!(
+                            usize::from(u16::from_be_bytes([c_form[ip + 4], c_form[ip + 5]])),
+                            len - ip,
+                            "{}",
+                            s.name
+                        );
+                        ip + 12
+                    }
+                };
+                let carried = !s_v6 && (c_v6 || c_udp.is_some());
+                let reserved = u16::from_be_bytes([c_form[ah_at + 2], c_form[ah_at + 3]]);
+                assert_eq!(reserved, if carried { 0x4321 } else { 0 }, "{}", s.name);
+                assert_eq!(
+                    c_form[ah_at + 4..ah_at + 8],
+                    C_UP.1.to_be_bytes(),
+                    "{}",
+                    s.name
+                );
+                // After AH's SPI (and, in a bundle, after ESP's SPI) every byte is the sealed one.
+                let s_ah = if s_v6 { 40 } else { 20 };
+                let ah_len = (usize::from(sealed[s_ah + 1]) + 2) * 4;
+                assert_eq!(
+                    c_form[ah_at + 8..ah_at + ah_len],
+                    sealed[s_ah + 8..s_ah + ah_len],
+                    "{}",
+                    s.name
+                );
+                if esp_too {
+                    assert_eq!(
+                        c_form[ah_at + ah_len..ah_at + ah_len + 4],
+                        C_UP.0.to_be_bytes()
+                    );
+                    assert_eq!(
+                        c_form[ah_at + ah_len + 4..],
+                        sealed[s_ah + ah_len + 4..],
+                        "{}",
+                        s.name
+                    );
+                }
+
+                // Back: the c-side form, with room after it, restores the sealed packet exactly.
+                let mut received = c_form.clone();
+                received.resize(len + INBOUND_ROOM, 0xee);
+                let range = translation.to_s_side(&mut received).unwrap();
+                assert_eq!(
+                    hex::encode(&received[range]),
+                    hex::encode(&sealed),
+                    "{}",
+                    s.name
+                );
+
+                // Without the room, an IPv4 client leg (raw, or UDP: 32 bytes) cannot grow into an IPv6
+                // gateway leg's 40-byte header.
+                let mut tight = c_form.clone();
+                let r = translation.to_s_side(&mut tight);
+                if s_v6 && !c_v6 {
+                    assert!(
+                        matches!(r, Err(SaError::BufferTooSmall { .. })),
+                        "{}: {r:?}",
+                        s.name
+                    );
+                    assert_eq!(tight, c_form, "{}: refused but changed", s.name);
+                } else {
+                    assert_eq!(
+                        hex::encode(&tight[r.unwrap()]),
+                        hex::encode(&sealed),
+                        "{}",
+                        s.name
+                    );
+                }
+            }
+        }
+    }
 }
 
 proptest! {

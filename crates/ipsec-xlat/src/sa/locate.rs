@@ -11,6 +11,8 @@ use crate::wire::ipv6::{self, Ipv6Packet};
 use crate::wire::udp::UdpPacket;
 use crate::wire::{IpProtocol, IpVersion};
 
+use crate::relay::AH_IN_UDP_MARKER;
+
 use super::error::{HeaderError, SaError};
 
 /// Where the IPsec headers of a packet lie (offsets from the start of the IP packet).
@@ -26,7 +28,8 @@ pub(crate) struct Located {
     /// IP packet length (IPv4 Total Length or 40 + IPv6 Payload Length); bytes beyond it are
     /// link-layer padding and are ignored.
     pub packet_len: usize,
-    /// Offset of the UDP header, for RFC 3948 encapsulation.
+    /// Offset of the UDP header, for RFC 3948 encapsulation (or, on the relay's client leg,
+    /// for AH behind [`AH_IN_UDP_MARKER`]).
     pub udp: Option<usize>,
     /// Offset and header length of AH.
     pub ah: Option<(usize, usize)>,
@@ -62,7 +65,18 @@ pub(crate) fn write_u32(buf: &mut [u8], offset: usize, value: u32) {
 }
 
 /// Parses the outer headers of `packet` down to ESP (or AH followed, optionally, by ESP).
+/// AH behind UDP is not IPsec any SGW sends: only the relay's client leg has it.
 pub(crate) fn locate(packet: &[u8]) -> Result<Located, SaError> {
+    locate_with(packet, false)
+}
+
+/// Like [`locate`], for a packet on the relay's client leg, where AH may also travel in UDP
+/// behind [`AH_IN_UDP_MARKER`] (then `udp` and `ah` are both set).
+pub(crate) fn locate_client_leg(packet: &[u8]) -> Result<Located, SaError> {
+    locate_with(packet, true)
+}
+
+fn locate_with(packet: &[u8], ah_in_udp: bool) -> Result<Located, SaError> {
     let version = match IpVersion::of_packet(packet) {
         Some(v) => v,
         None => {
@@ -120,6 +134,14 @@ pub(crate) fn locate(packet: &[u8]) -> Result<Located, SaError> {
             let udp_bytes = packet.get(ip_header_len..).unwrap_or_default();
             let udp =
                 UdpPacket::new_checked(udp_bytes).map_err(|e| shift(e.into(), ip_header_len))?;
+            if ah_in_udp && udp.payload().starts_with(&AH_IN_UDP_MARKER) {
+                let ah_off = ip_header_len
+                    .saturating_add(crate::wire::udp::HEADER_LEN)
+                    .saturating_add(AH_IN_UDP_MARKER.len());
+                locate_ah(packet, ah_off, &mut loc)?;
+                loc.udp = Some(ip_header_len);
+                return finish(packet, loc);
+            }
             match encap::classify(udp.payload()) {
                 Encapsulated::Esp(_) => {}
                 _ => {
@@ -133,15 +155,7 @@ pub(crate) fn locate(packet: &[u8]) -> Result<Located, SaError> {
             loc.udp = Some(ip_header_len);
             loc.esp = Some(ip_header_len.saturating_add(crate::wire::udp::HEADER_LEN));
         }
-        IpProtocol::AH => {
-            let ah_bytes = packet.get(ip_header_len..).unwrap_or_default();
-            let ah = AhPacket::new_checked(ah_bytes).map_err(|e| shift(e.into(), ip_header_len))?;
-            let ah_len = ah.header_len();
-            loc.ah = Some((ip_header_len, ah_len));
-            if ah.next_header() == IpProtocol::ESP {
-                loc.esp = Some(ip_header_len.saturating_add(ah_len));
-            }
-        }
+        IpProtocol::AH => locate_ah(packet, ip_header_len, &mut loc)?,
         other => {
             return Err(SaError::WrongProtocol {
                 found: other.0,
@@ -149,6 +163,23 @@ pub(crate) fn locate(packet: &[u8]) -> Result<Located, SaError> {
             })
         }
     }
+    finish(packet, loc)
+}
+
+/// Records AH at `ah_off` (and ESP after it in a bundle).
+fn locate_ah(packet: &[u8], ah_off: usize, loc: &mut Located) -> Result<(), SaError> {
+    let ah_bytes = packet.get(ah_off..).unwrap_or_default();
+    let ah = AhPacket::new_checked(ah_bytes).map_err(|e| shift(e.into(), ah_off))?;
+    let ah_len = ah.header_len();
+    loc.ah = Some((ah_off, ah_len));
+    if ah.next_header() == IpProtocol::ESP {
+        loc.esp = Some(ah_off.saturating_add(ah_len));
+    }
+    Ok(())
+}
+
+/// Checks that a located ESP header is all there.
+fn finish(packet: &[u8], loc: Located) -> Result<Located, SaError> {
     if let Some(esp) = loc.esp {
         let needed = esp.saturating_add(crate::wire::esp::HEADER_LEN);
         if packet.len() < needed {

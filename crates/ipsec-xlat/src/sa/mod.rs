@@ -59,4 +59,4 @@ pub use outer::{Mode, TunnelHeader, TunnelV4, TunnelV6, UdpEncap};
 pub use replay::{ReplayWindow, MAX_WINDOW, MIN_WINDOW};
 pub use sad::InboundSad;
 pub use sequence::SequenceCounter;
-pub use translate::{ClientInboundSa, ClientOutboundSa, SideValues, Translation};
+pub use translate::{ClientInboundSa, ClientOutboundSa, SideValues, Translation, INBOUND_ROOM};
