@@ -493,6 +493,9 @@ impl ClientEndpoint {
             wrap(src, dst, protocol, bytes, &mut packet)
         };
         let spi = built.and_then(|()| outer_spi(&packet));
+        // Room to rebuild a longer SGW-side header in place (IPv4 client leg, IPv6 SGW leg);
+        // the SA code reads the packet's length from its IP header, not from the slice.
+        packet.resize(packet.len().saturating_add(ipsec_xlat::sa::INBOUND_ROOM), 0);
         let child = spi.and_then(|spi| self.children.iter_mut().find(|c| c.c_lookup == spi));
         match child {
             None => self.counters.unknown_spi = self.counters.unknown_spi.saturating_add(1),

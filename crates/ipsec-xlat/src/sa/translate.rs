@@ -16,7 +16,7 @@
 //! Everything after the SPIs — sequence numbers, IV, ciphertext, ICV — passes the relay bit for
 //! bit. The outer header's mutable fields (TOS/traffic class, flags, TTL/hop limit, checksum,
 //! flow label) do not: the relay writes its own TTL and copies TOS and DF, which AH's ICV
-//! ignores. Exactly these fields are listed in `docs/PROTOCOL-esp-ah.md`.
+//! ignores. Exactly these fields are listed in `docs/PROTOCOL.md` §3.
 
 use core::net::IpAddr;
 use core::ops::Range;
