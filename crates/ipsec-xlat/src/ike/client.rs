@@ -18,6 +18,10 @@
 //! qm2 also brings, in its tail, the relay's SPI grant for the *next* quick mode, which
 //! [`Client::rekey`] uses: a rekey is steps 4 and 5 again under the same IKE SA.
 //!
+//! [`Client::delete_phase1`] ends it all (shutdown): DELETEs for the bundles, then the
+//! ISAKMP-SA DELETE, whose tail makes the relay forget the IKE entry. An ISAKMP-SA DELETE
+//! from the SGW ends the client too ([`ClientEvent::Phase1Deleted`]).
+//!
 //! Requests are retransmitted with backoff until answered; a repeated qm2 is answered with
 //! the same qm3. Failures reach the caller as [`ClientEvent::Failed`] with a typed error.
 
