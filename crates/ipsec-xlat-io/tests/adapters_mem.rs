@@ -482,3 +482,34 @@ fn client_rekeys_before_the_lifetime_ends_and_traffic_continues() {
     net.settle(100);
     assert_eq!(net.client.2.take().as_deref(), Some(&down[..]));
 }
+
+/// SIGTERM at the client: DELETEs for the bundle and then for the IKE SA go out in one turn;
+/// the relay retires the IPsec entry and forgets the IKE entry, so nothing of the session is
+/// left (a restarted client starts from scratch, and the SGW was told the same).
+#[test]
+fn shutdown_deletes_the_bundles_and_the_ike_sa() {
+    let dir = tempfile::tempdir().unwrap();
+    let configs = configs(dir.path(), &V4);
+    let mut net = build(&configs);
+    net.settle(1000);
+    let _ = net.notices();
+    assert_eq!(net.relay.1.ike_entries().len(), 1);
+    assert_eq!(net.relay.1.datapath().table().len(), 1);
+    let now = net.net.now();
+    net.client.1.begin_shutdown(now);
+    net.client.0.turn(&mut net.client.1);
+    net.settle(100);
+    let notices = net.notices();
+    assert!(
+        notices.iter().any(|n| matches!(n, Notice::RelayExpired(_))),
+        "{notices:?}"
+    );
+    assert_eq!(net.relay.1.datapath().table().len(), 0);
+    assert!(net.relay.1.ike_entries().is_empty(), "IKE entry forgotten");
+    let c = net.relay.1.ike_counters();
+    assert_eq!(
+        (c.tail_rejected, c.tail_content, c.unknown_cookies),
+        (0, 0, 0)
+    );
+    assert!(net.client.1.failure().is_none());
+}

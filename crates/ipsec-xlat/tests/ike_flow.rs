@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ipsec_xlat::ike::crypto::{
-    Certificate, HashAlgorithm, IkeCipherAlgorithm, RsaSigningKey, SaKeys, SecretBytes,
+    Certificate, Cookies, HashAlgorithm, IkeCipherAlgorithm, RsaSigningKey, SaKeys, SecretBytes,
 };
 use ipsec_xlat::ike::dh::DhGroup;
 use ipsec_xlat::ike::phase1::{
@@ -738,6 +738,11 @@ fn relay_outputs_hold_no_ike_or_ipsec_key() {
                 client: _,
                 c_cookies: _,
                 s_cookies: _,
+            }
+            | RelayEvent::IkeRetired {
+                client: _,
+                c_cookies: _,
+                s_cookies: _,
             } => {}
             RelayEvent::IpsecRetired {
                 client: _,
@@ -969,6 +974,222 @@ fn deletes_retire_relay_entries() {
     );
     let c = net.relay.counters();
     assert_eq!((c.tail_rejected, c.tail_content, c.tail_missing), (0, 0, 0));
+}
+
+fn sgw_cookies(net: &Net) -> Vec<Cookies> {
+    net.sgw_events
+        .iter()
+        .filter_map(|e| match e {
+            SgwEvent::Phase1Established { cookies, .. } => Some(*cookies),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Replaces client 0 by a fresh one at the same address with the same key and seed, as a
+/// restarted client process would be: the same c-side initiator cookie comes again, which
+/// only works if the relay really forgot the old entry.
+fn restart_client(net: &mut Net, s: &Scenario) {
+    net.clients.clear();
+    net.client_events.clear();
+    net.add_client(s, CLIENT, s.seed + 100);
+}
+
+/// Shutdown (`swanctl --terminate` style): the client deletes its bundles and then its IKE
+/// SA. The ISAKMP-SA DELETE (SPI = the s-side cookie pair) verifies at the SGW, which forgets
+/// the IKE SA; the relay forwards it, forgets its entry (reporting `IkeRetired`), and counts
+/// later datagrams with those cookies as unknown. A new main mode through the same relay
+/// then succeeds, even with the same c-side initiator cookie.
+#[test]
+fn ike_delete_retires_the_relay_entry_and_allows_a_new_start() {
+    use ipsec_xlat::wire::isakmp::ProtocolId;
+    let s = Scenario::default();
+    let mut net = single(&s);
+    net.run(deliver_all);
+    let entry = net.ipsec_entries()[0].clone();
+    let first = sgw_cookies(&net)[0];
+    assert_eq!((net.relay.sessions(), net.sgw.ike_sas()), (1, 1));
+    let c_cookies = net
+        .relay_events
+        .iter()
+        .find_map(|e| match e {
+            RelayEvent::IkeTranslation(t) => Some(t.c_cookies),
+            _ => None,
+        })
+        .unwrap();
+
+    let sent_before = net.log.len();
+    net.clients[0].1.delete_phase1().unwrap();
+    net.run(deliver_all);
+
+    // Order on the wire: the bundle's DELETE, then the IKE SA's, each once toward the SGW.
+    let to_sgw: Vec<&Transmit> = net.log[sent_before..]
+        .iter()
+        .map(|(t, _)| t)
+        .filter(|t| t.remote.ip() == IpAddr::V4(SGW))
+        .collect();
+    assert_eq!(to_sgw.len(), 2);
+    let sgw_seen: Vec<&SgwEvent> = net
+        .sgw_events
+        .iter()
+        .filter(|e| matches!(e, SgwEvent::Deleted { .. } | SgwEvent::Phase1Deleted { .. }))
+        .collect();
+    assert!(matches!(
+        sgw_seen.as_slice(),
+        [SgwEvent::Deleted { deletes, .. }, SgwEvent::Phase1Deleted { cookies, peer }]
+            if deletes == &vec![(ProtocolId::IPSEC_ESP, vec![entry.s_spi_2.esp.unwrap()])]
+                && *cookies == first
+                && peer.ip() == IpAddr::V4(RELAY_S)
+    ));
+    assert_eq!(net.sgw.ike_sas(), 0, "the SGW forgot the IKE SA");
+    // The relay retired the bundle, then the IKE entry.
+    let ends: Vec<&RelayEvent> = net
+        .relay_events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                RelayEvent::IpsecRetired { .. } | RelayEvent::IkeRetired { .. }
+            )
+        })
+        .collect();
+    assert!(matches!(
+        ends.as_slice(),
+        [RelayEvent::IpsecRetired { s_spi_2, .. }, RelayEvent::IkeRetired { c_cookies: c, s_cookies, .. }]
+            if *s_spi_2 == entry.s_spi_2 && *c == c_cookies && *s_cookies == first
+    ));
+    assert_eq!(net.relay.sessions(), 0);
+    let events = &net.client_events[0];
+    assert!(matches!(
+        events.last(),
+        Some(ClientEvent::Phase1Deleted { cookies, by_peer: false }) if *cookies == first
+    ));
+    assert!(net.clients[0].1.is_idle());
+    assert_eq!(
+        net.clients[0].1.delete_phase1(),
+        Err(ClientError::NotReady),
+        "already gone"
+    );
+
+    // Anything later with those cookies is unknown at the relay, from either side.
+    let unknown = net.relay.counters().unknown_cookies;
+    let (last_c, _) = net.log[sent_before..]
+        .iter()
+        .rev()
+        .find(|(t, _)| t.remote.ip() == IpAddr::V4(RELAY_C))
+        .cloned()
+        .unwrap();
+    net.deliver(last_c);
+    let (last_s, _) = net.log[sent_before..]
+        .iter()
+        .rev()
+        .find(|(t, _)| t.remote.ip() == IpAddr::V4(SGW))
+        .cloned()
+        .unwrap();
+    let mut from_sgw = last_s.clone();
+    core::mem::swap(&mut from_sgw.local, &mut from_sgw.remote);
+    net.deliver(from_sgw);
+    assert_eq!(net.relay.counters().unknown_cookies, unknown + 2);
+    assert!(net.relay.poll_transmit().is_none(), "nothing reflected");
+    let c = net.relay.counters();
+    assert_eq!((c.tail_rejected, c.tail_content, c.tail_missing), (0, 0, 0));
+
+    // A new start through the same relay works.
+    restart_client(&mut net, &s);
+    net.run(deliver_all);
+    assert!(net.client_failure(0).is_none());
+    assert_consistent(&net, 0);
+    let cookies = sgw_cookies(&net);
+    assert_eq!(cookies.len(), 2);
+    assert_ne!(cookies[1], first);
+    assert_eq!((net.relay.sessions(), net.sgw.ike_sas()), (1, 1));
+}
+
+/// The SGW deletes the IKE SA (after its bundles, as strongSwan's `swanctl --terminate
+/// --ike` does): the client tears everything down and reports `Phase1Deleted { by_peer }`,
+/// and its tail makes the relay forget the entry without forwarding anything to the SGW,
+/// which no longer knows the cookies. A DELETE naming other cookies changes nothing.
+#[test]
+fn sgw_ike_delete_tears_down_the_client_and_the_relay_entry() {
+    use ipsec_xlat::wire::isakmp::ProtocolId;
+    let s = Scenario::default();
+    let mut net = single(&s);
+    net.run(deliver_all);
+    let entry = net.ipsec_entries()[0].clone();
+    let cookies = sgw_cookies(&net)[0];
+
+    net.sgw
+        .delete_child(
+            &cookies,
+            &[(ProtocolId::IPSEC_ESP, vec![entry.s_spi_3.esp.unwrap()])],
+        )
+        .unwrap();
+    net.sgw.delete_phase1(&cookies).unwrap();
+    assert_eq!(net.sgw.ike_sas(), 0);
+    let sent_before = net.log.len();
+    net.run(deliver_all);
+
+    let events = &net.client_events[0];
+    assert!(events.iter().any(|e| matches!(
+        e,
+        ClientEvent::ChildDeleted { by_peer: true, s_spis_out, .. } if *s_spis_out == entry.s_spi_3
+    )));
+    assert!(matches!(
+        events.last(),
+        Some(ClientEvent::Phase1Deleted { cookies: c, by_peer: true }) if *c == cookies
+    ));
+    assert!(net.client_failure(0).is_none());
+    assert!(net.clients[0].1.is_idle());
+    assert!(net
+        .relay_events
+        .iter()
+        .any(|e| matches!(e, RelayEvent::IkeRetired { s_cookies, .. } if *s_cookies == cookies)));
+    assert_eq!(net.relay.sessions(), 0);
+    // Toward the SGW only the client's DELETE of the bundle went (its IKE SA still existed
+    // when it was sent); the carrier of the IKE retire tail stayed at the relay.
+    let to_sgw = net.log[sent_before..]
+        .iter()
+        .filter(|(t, _)| t.remote.ip() == IpAddr::V4(SGW))
+        .count();
+    assert_eq!(to_sgw, 1);
+    let c = net.relay.counters();
+    assert_eq!((c.tail_rejected, c.tail_content, c.tail_missing), (0, 0, 0));
+
+    restart_client(&mut net, &s);
+    net.run(deliver_all);
+    assert!(net.client_failure(0).is_none());
+    assert_consistent(&net, 0);
+}
+
+/// The SGW deleting one client's IKE SA ends that session only: the other client's IKE SA,
+/// relay entry and SGW state stay, and it can still rekey.
+#[test]
+fn sgw_ike_delete_ends_only_that_session() {
+    let s = Scenario::default();
+    let mut net = single(&s);
+    net.run(deliver_all);
+    let cookies = sgw_cookies(&net)[0];
+    // A second IKE SA at the SGW from another client, deleted by the SGW: its DELETE goes to
+    // the relay under that session's cookies and never reaches client 0.
+    net.add_client(&s, CLIENT2, 7);
+    net.run(deliver_all);
+    let other = sgw_cookies(&net)[1];
+    net.sgw.delete_phase1(&other).unwrap();
+    net.run(deliver_all);
+    assert!(!net.client_events[0]
+        .iter()
+        .any(|e| matches!(e, ClientEvent::Phase1Deleted { .. })));
+    assert!(net.client_events[1]
+        .iter()
+        .any(|e| matches!(e, ClientEvent::Phase1Deleted { cookies: c, .. } if *c == other)));
+    assert_eq!(net.relay.sessions(), 1);
+    assert_eq!(net.sgw.ike_sas(), 1);
+    // Client 0 still works: a rekey completes.
+    let now = net.now;
+    net.clients[0].1.rekey(now).unwrap();
+    net.run(deliver_all);
+    assert_eq!(net.client_children(0).len(), 2);
+    assert_ne!(cookies, other);
 }
 
 /// Dead peer detection (RFC 3706): the SGW's R-U-THERE reaches the client through the relay

@@ -605,5 +605,45 @@ fn client_through_relay_against_strongswan() {
         assert!(!log.contains("verification failed"));
         println!("DPD: {acks} R-U-THERE-ACKs accepted by the SGW");
     }
+    // Shutdown as the client adapter does it: DELETEs for the bundles, then for the IKE SA.
+    // strongSwan must verify the ISAKMP-SA DELETE (SPI = the s-side cookie pair) and drop
+    // the IKE SA; the relay must forget its entry.
+    client.delete_phase1().expect("IKE SA to delete");
+    let mut ike_retired = false;
+    let end = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < end && !ike_retired {
+        while let Some(t) = client.poll_transmit() {
+            send(t);
+        }
+        while let Some(t) = relay.poll_transmit() {
+            send(t);
+        }
+        while let Some(e) = relay.poll_event() {
+            println!("relay: {e:?}");
+            ike_retired |= matches!(e, RelayEvent::IkeRetired { .. });
+        }
+        let now = std::time::Instant::now();
+        for (local, s) in &sockets {
+            if let Ok((n, from)) = s.recv_from(&mut buf) {
+                if local.ip() != IpAddr::V4(client_ip) {
+                    relay.handle_datagram(now, *local, from, &buf[..n]);
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    while let Some(t) = relay.poll_transmit() {
+        send(t);
+    }
+    assert!(ike_retired, "the relay retired the IKE entry");
+    assert_eq!(relay.sessions(), 0);
+    std::thread::sleep(Duration::from_millis(500));
+    let log = std::fs::read_to_string(std::env::var("IKE_INTEROP_SGW_LOG").unwrap()).unwrap();
+    assert!(
+        log.contains("received DELETE for IKE_SA"),
+        "the SGW did not accept our ISAKMP-SA DELETE"
+    );
+    assert!(!log.contains("verification failed"));
+    println!("IKE SA delete accepted by the SGW");
     println!("relay counters: {:?}", relay.counters());
 }

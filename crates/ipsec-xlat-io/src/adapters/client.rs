@@ -279,15 +279,19 @@ impl ClientEndpoint {
             .collect()
     }
 
-    /// Before exiting (SIGTERM): sends a DELETE for every child SA, so that the SGW and the
-    /// relay retire them at once, as `swanctl --terminate` does. The DELETEs are queued; let
-    /// the driver run one more turn to send them.
+    /// Before exiting (SIGTERM): sends a DELETE for every child SA and then for the IKE SA,
+    /// so that the SGW and the relay retire them at once, as `swanctl --terminate` does (an
+    /// SGW left holding the IKE SA would trip over the next start). The DELETEs are queued;
+    /// let the driver run one more turn to send them.
     pub fn begin_shutdown(&mut self, now: Instant) {
         let all: Vec<BundleSpis> = self.children.iter().map(|c| c.summary.inbound).collect();
         for spis in all {
             if let Err(error) = self.ike.delete_child(spis) {
                 tracing::debug!(%error, "no DELETE sent for a child SA");
             }
+        }
+        if let Err(error) = self.ike.delete_phase1() {
+            tracing::debug!(%error, "no DELETE sent for the IKE SA");
         }
         self.children.clear();
         self.write_status();
@@ -327,6 +331,17 @@ impl ClientEndpoint {
                     let text = error.to_string();
                     self.notifier.send(Notice::ClientFailed(text.clone()));
                     self.failed = Some(text);
+                }
+                ClientEvent::Phase1Deleted { cookies, by_peer } => {
+                    let cookies = cookies_hex(cookies.initiator, cookies.responder);
+                    tracing::info!(s_cookies = %cookies, by_peer, "IKE SA deleted");
+                    if by_peer {
+                        // Nothing is left to carry traffic or rekey: stop, as after a failure,
+                        // so that whoever runs us starts over.
+                        let text = "the SGW deleted the IKE SA".to_string();
+                        self.notifier.send(Notice::ClientFailed(text.clone()));
+                        self.failed = Some(text);
+                    }
                 }
                 ClientEvent::ChildDeleted {
                     s_spis_in, by_peer, ..

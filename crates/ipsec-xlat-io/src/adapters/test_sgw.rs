@@ -216,6 +216,9 @@ impl TestSgwEndpoint {
                     tracing::info!(%peer, "IKE SA established");
                 }
                 SgwEvent::ChildEstablished { peer, child } => self.install(now, peer, &child),
+                SgwEvent::Phase1Deleted { peer, .. } => {
+                    tracing::info!(%peer, "IKE SA deleted by the peer");
+                }
                 SgwEvent::DpdAck { peer, sequence } => {
                     tracing::debug!(%peer, sequence, "DPD acknowledged");
                 }

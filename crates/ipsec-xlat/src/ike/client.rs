@@ -18,6 +18,10 @@
 //! qm2 also brings, in its tail, the relay's SPI grant for the *next* quick mode, which
 //! [`Client::rekey`] uses: a rekey is steps 4 and 5 again under the same IKE SA.
 //!
+//! [`Client::delete_phase1`] ends it all (shutdown): DELETEs for the bundles, then the
+//! ISAKMP-SA DELETE, whose tail makes the relay forget the IKE entry. An ISAKMP-SA DELETE
+//! from the SGW ends the client too ([`ClientEvent::Phase1Deleted`]).
+//!
 //! Requests are retransmitted with backoff until answered; a repeated qm2 is answered with
 //! the same qm3. Failures reach the caller as [`ClientEvent::Failed`] with a typed error.
 
@@ -35,11 +39,13 @@ use super::endpoint::{
 };
 use super::phase1::{MainModeInitiator, NatState, Phase1Config, Phase1Error, Phase1Sa};
 use super::phase2::{
-    delete_message, dpd_ack, notify_message, open_informational, BundleSpis, ChildConfig,
-    ChildProposal, ChildSa, Encapsulation, Phase2Error, QuickModeInitiator, QuickModeResponder,
+    delete_message, delete_phase1_message, dpd_ack, notify_message, open_informational, BundleSpis,
+    ChildConfig, ChildProposal, ChildSa, Encapsulation, Phase2Error, QuickModeInitiator,
+    QuickModeResponder,
 };
 use super::tail_content::{
-    Mm1Tail, Mm2Tail, Mm5Tail, Qm3Tail, RetireTail, SpiGrant, TailContentError, UserId,
+    IkeRetireTail, Mm1Tail, Mm2Tail, Mm5Tail, Qm3Tail, RetireTail, SpiGrant, TailContentError,
+    UserId,
 };
 use super::tail_crypto::{
     StaticKeypair, StaticPublicKey, TailCryptoError, TailInitiator, TailSession, MM1_OVERHEAD,
@@ -117,6 +123,16 @@ pub enum ClientEvent {
         s_spis_in: BundleSpis,
         /// s-SPI-3: its outbound SPIs.
         s_spis_out: BundleSpis,
+        /// Whether the SGW asked for it.
+        by_peer: bool,
+    },
+    /// The IKE SA ended: we deleted it with [`Client::delete_phase1`] (after deleting every
+    /// bundle), or the SGW sent an ISAKMP-SA DELETE for it (bundles still live were reported
+    /// as [`ClientEvent::ChildDeleted`] just before). Either way the relay was told in the
+    /// tail of our ISAKMP-SA DELETE; the client is finished, a new [`Client`] starts over.
+    Phase1Deleted {
+        /// The s-side cookies of the IKE SA.
+        cookies: Cookies,
         /// Whether the SGW asked for it.
         by_peer: bool,
     },
@@ -229,6 +245,8 @@ enum State {
         qm2: Transmit,
     },
     Failed,
+    /// The IKE SA was deleted (by us or by the SGW): nothing more to do.
+    Deleted,
 }
 
 /// A live bundle, by its s-side SPIs.
@@ -792,6 +810,7 @@ impl Client {
                 }
             }
             State::Failed => (State::Failed, Err(Step::Reject(Reject::Unexpected))),
+            State::Deleted => (State::Deleted, Err(Step::Reject(Reject::Unexpected))),
         }
     }
 
@@ -800,9 +819,12 @@ impl Client {
     /// with R-U-THERE-ACK (RFC 3706), which needs no tail: the relay forwards it as it is.
     fn on_informational(&mut self, msg: &[u8]) -> Result<(), Step> {
         let s_msg = self.to_s_side(msg);
-        let (info, acks) = {
+        let (info, acks, ike_gone) = {
             let p1 = self.phase1().ok_or(Step::Reject(Reject::Unexpected))?;
             let info = open_informational(p1, &s_msg).map_err(|_| Step::Reject(Reject::Message))?;
+            // Only a DELETE naming our own cookie pair ends the IKE SA (strongSwan ignores
+            // one for another IKE SA the same way).
+            let ike_gone = info.ike_deletes.contains(&p1.cookies);
             let mut rng = self.rng.clone();
             let mut acks = Vec::new();
             for (ty, spi, data) in &info.notifies {
@@ -813,7 +835,7 @@ impl Client {
                 }
             }
             self.rng = rng;
-            (info, acks)
+            (info, acks, ike_gone)
         };
         let answered = !acks.is_empty();
         for ack in acks {
@@ -837,7 +859,7 @@ impl Client {
                 }
             }
         }
-        if ended.is_empty() {
+        if ended.is_empty() && !ike_gone {
             return if answered {
                 Ok(())
             } else {
@@ -852,6 +874,76 @@ impl Client {
                 by_peer: true,
             });
         }
+        if ike_gone {
+            // The SGW forgot the IKE SA; the relay still has its entry and only our tail can
+            // tell it. A failure to build that message must not keep a dead SA alive: the
+            // relay's entry then ends with its lifetime.
+            if let Ok(t) = self.phase1_delete_datagram(true) {
+                self.transmits.push_back(t);
+            }
+            self.close(true);
+        }
+        Ok(())
+    }
+
+    /// Our ISAKMP-SA DELETE (RFC 2408 section 3.15, SPI = the s-side cookie pair) with the
+    /// tail that makes the relay forget the IKE entry. `s_deleted`: the SGW deleted it first,
+    /// so the relay must not forward the message to it.
+    fn phase1_delete_datagram(&mut self, s_deleted: bool) -> Result<Transmit, ClientError> {
+        let (message, s_cookies) = {
+            let p1 = self.phase1().ok_or(ClientError::NotReady)?;
+            let mut rng = self.rng.clone();
+            let m = delete_phase1_message(p1, &mut rng)?;
+            let cookies = p1.cookies;
+            self.rng = rng;
+            (m, cookies)
+        };
+        let message = self.to_c_side(message);
+        let items = IkeRetireTail {
+            s_cookies,
+            s_deleted,
+        }
+        .encode()?;
+        let session = self.session().ok_or(ClientError::NotReady)?;
+        let d = Self::with_tail(session, message, &items)?;
+        Ok(framed(self.config.local, self.config.relay, d))
+    }
+
+    /// Ends the IKE SA locally: bundles still live end with it, nothing is retransmitted.
+    fn close(&mut self, by_peer: bool) {
+        let cookies = self.phase1().map(|p1| p1.cookies).unwrap_or(self.s_cookies);
+        for child in core::mem::take(&mut self.children) {
+            self.events.push_back(ClientEvent::ChildDeleted {
+                s_spis_in: child.s_in,
+                s_spis_out: child.s_out,
+                by_peer,
+            });
+        }
+        self.state = State::Deleted;
+        self.pending = None;
+        self.events
+            .push_back(ClientEvent::Phase1Deleted { cookies, by_peer });
+    }
+
+    /// Deletes the IKE SA itself, as `swanctl --terminate` does: a DELETE for every live
+    /// bundle first (each retiring its relay entry), then the ISAKMP-SA DELETE, whose tail
+    /// makes the relay forward it and forget the IKE entry. Without it the SGW would keep the
+    /// IKE SA and refuse or confuse the next main mode from the same identity. The DELETEs
+    /// are queued for [`Self::poll_transmit`]; the client is finished afterwards
+    /// ([`ClientEvent::Phase1Deleted`]). `NotReady` before main mode completed (there is no
+    /// IKE SA to delete yet).
+    pub fn delete_phase1(&mut self) -> Result<(), ClientError> {
+        if self.phase1().is_none() {
+            return Err(ClientError::NotReady);
+        }
+        let all: Vec<BundleSpis> = self.children.iter().map(|c| c.s_in).collect();
+        for s_in in all {
+            self.delete_child(s_in)?;
+        }
+        let t = self.phase1_delete_datagram(false)?;
+        // IKEv1 informational exchanges are not acknowledged, so not retransmitted.
+        self.transmits.push_back(t);
+        self.close(false);
         Ok(())
     }
 

@@ -30,10 +30,11 @@
 //! (timeout, error notifications, authentication, proposals); rekeying by new quick modes with
 //! relay SPI grants, started by the client (by hand or at 90 % of the lifetime) or by the SGW;
 //! DELETE of bundles both ways with the relay retiring its entry from the tail of the client's
-//! DELETE; DPD answers; relay session expiry.
+//! DELETE; DELETE of the IKE SA itself both ways (ISAKMP protocol, SPI = the s-side cookie
+//! pair, as strongSwan sends and accepts it), the relay forgetting its IKE entry from the
+//! tail of the client's ISAKMP-SA DELETE; DPD answers; relay session expiry.
 //!
-//! Not yet: DPD started by the client; DELETE of the IKE SA itself (ISAKMP protocol) at the
-//! client, and telling the relay (the same retire-tail pattern applies); main mode started by
+//! Not yet: DPD started by the client; main mode started by
 //! the SGW toward the relay (IKEv1 reauthentication): the relay drops it as unknown cookies;
 //! client mobility (a new c-side address for a live session); NAT detection between client and
 //! relay (the c-side transport is the client's configuration); IKEv1 fragmentation for large

@@ -17,6 +17,7 @@
 //! | qm3 c→s | tail: s-SPI-3, the grant used, c-SPI-1, encapsulations; report an [`IpsecTranslation`]; strip, forward |
 //!
 //! | informational c→s (the client's DELETE) | tail: s-SPI-2 of the bundle that ended; report [`RelayEvent::IpsecRetired`], free its SPIs; strip, forward |
+//! | informational c→s (the client's ISAKMP-SA DELETE) | tail: the s-side cookies; strip, forward (not if the SGW deleted first), forget the session, report [`RelayEvent::IkeRetired`] |
 //!
 //! Rekeying is a new quick mode under the same IKE SA: it uses the grant the previous one
 //! brought and yields a new [`IpsecTranslation`]; the datapath retires the old entry when its
@@ -39,7 +40,9 @@ use super::crypto::Cookies;
 use super::endpoint::{framed, ike_bytes, set_cookies, tail_aad, Transmit, NAT_T_PORT};
 use super::phase1::{chosen_lifetime, Chain};
 use super::phase2::BundleSpis;
-use super::tail_content::{Mm1Tail, Mm2Tail, Mm5Tail, Qm3Tail, RetireTail, SpiGrant, UserId};
+use super::tail_content::{
+    IkeRetireTail, Mm1Tail, Mm2Tail, Mm5Tail, Qm3Tail, RetireTail, SpiGrant, UserId,
+};
 use super::tail_crypto::{
     StaticKeypair, StaticPublicKey, TailCryptoError, TailResponder, TailSession, MM2_OVERHEAD,
     TRANSPORT_OVERHEAD,
@@ -165,6 +168,17 @@ pub enum RelayEvent {
         s_spi_2: BundleSpis,
         /// c-SPI-2 of the ended bundle.
         c_spi_2: BundleSpis,
+    },
+    /// The client deleted its IKE SA (the tail of its ISAKMP-SA DELETE said so): remove the
+    /// IKE translation entry with these cookies. Bundles still live under it were reported
+    /// as [`RelayEvent::IpsecRetired`] just before.
+    IkeRetired {
+        /// The client.
+        client: SocketAddr,
+        /// Cookies on the c-side.
+        c_cookies: Cookies,
+        /// Cookies on the s-side.
+        s_cookies: Cookies,
     },
     /// An IKE session ended (its SA lifetime passed, or it never got the SGW's answer): remove
     /// the IKE translation entry with these cookies.
@@ -404,6 +418,7 @@ impl Relay {
         // (the quick mode message after the IPsec SPIs were allocated, i.e. with a tail).
         let mut ipsec = None;
         let mut retired: Option<(SocketAddr, SpiGrant)> = None;
+        let mut ike_retired: Option<IkeRetireTail> = None;
         if let Some((ty, header, body)) = tail {
             let TailState::Session(tails) = &mut session.tail else {
                 return Err(Drop::TailMissing);
@@ -445,14 +460,23 @@ impl Relay {
                     lifetime_secs: q3.lifetime_secs,
                 });
             } else if exchange == ExchangeType::INFORMATIONAL {
-                let r = RetireTail::decode(&items).map_err(|_| Drop::TailContent)?;
-                let at = session
-                    .used
-                    .iter()
-                    .position(|g| g.s_spi_offer == r.s_spi_2)
-                    .ok_or(Drop::TailContent)?;
-                let grant = session.used.remove(at);
-                retired = Some((session.client, grant));
+                // Either a bundle's DELETE or the IKE SA's own: each tail refuses the other's
+                // critical item, so at most one decodes.
+                if let Ok(r) = IkeRetireTail::decode(&items) {
+                    if r.s_cookies != session.s_cookies {
+                        return Err(Drop::TailContent);
+                    }
+                    ike_retired = Some(r);
+                } else {
+                    let r = RetireTail::decode(&items).map_err(|_| Drop::TailContent)?;
+                    let at = session
+                        .used
+                        .iter()
+                        .position(|g| g.s_spi_offer == r.s_spi_2)
+                        .ok_or(Drop::TailContent)?;
+                    let grant = session.used.remove(at);
+                    retired = Some((session.client, grant));
+                }
             } else {
                 return Err(Drop::TailContent);
             }
@@ -469,6 +493,16 @@ impl Relay {
             session.s_cookies.responder,
         );
         let t = framed(session.relay_s, session.sgw, out);
+        if let Some(r) = ike_retired {
+            // The IKE SA is over: forward its DELETE (unless the SGW deleted it first and
+            // would not know the cookies any more), then forget the session. Later datagrams
+            // with these cookies are unknown.
+            if !r.s_deleted {
+                self.emit(t);
+            }
+            self.forget(id, true);
+            return Ok(());
+        }
         session.last_c = Some((ike.to_vec(), t.clone()));
         if let Some(entry) = ipsec {
             self.events.push_back(RelayEvent::IpsecTranslation(entry));
@@ -752,21 +786,46 @@ impl Relay {
             .map(|(id, _)| *id)
             .collect();
         for id in expired {
-            let Some(s) = self.sessions.remove(&id) else {
-                continue;
-            };
-            self.by_client.remove(&(s.client, s.c_cookies.initiator));
-            self.by_s_cookie.remove(&s.s_cookies.initiator);
-            self.c_cookies_in_use.remove(&s.c_cookies.responder);
-            for g in &s.grants {
-                self.free_grant(g);
-            }
+            self.forget(id, false);
+        }
+    }
+
+    /// Removes a session and frees what it held. `retired`: the client deleted the IKE SA
+    /// ([`RelayEvent::IkeRetired`]), and every bundle still live under it ended with it
+    /// ([`RelayEvent::IpsecRetired`] each; normally none, the client deletes bundles first).
+    /// Otherwise it expired ([`RelayEvent::IkeExpired`]) and live bundles are left to their
+    /// own lifetimes in the datapath.
+    fn forget(&mut self, id: u64, retired: bool) {
+        let Some(s) = self.sessions.remove(&id) else {
+            return;
+        };
+        self.by_client.remove(&(s.client, s.c_cookies.initiator));
+        self.by_s_cookie.remove(&s.s_cookies.initiator);
+        self.c_cookies_in_use.remove(&s.c_cookies.responder);
+        for g in &s.grants {
+            self.free_grant(g);
+        }
+        if !retired {
             self.events.push_back(RelayEvent::IkeExpired {
                 client: s.client,
                 c_cookies: s.c_cookies,
                 s_cookies: s.s_cookies,
             });
+            return;
         }
+        for g in &s.used {
+            self.free_grant(g);
+            self.events.push_back(RelayEvent::IpsecRetired {
+                client: s.client,
+                s_spi_2: g.s_spi_offer,
+                c_spi_2: g.c_spi_relay,
+            });
+        }
+        self.events.push_back(RelayEvent::IkeRetired {
+            client: s.client,
+            c_cookies: s.c_cookies,
+            s_cookies: s.s_cookies,
+        });
     }
 
     fn free_grant(&mut self, g: &SpiGrant) {

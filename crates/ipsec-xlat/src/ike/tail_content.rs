@@ -11,6 +11,7 @@
 //! | qm3 | client → relay | S_SPI_SGW (s-SPI-3), S_SPI_OFFER (which grant), C_SPI (c-SPI-1), S_UDP_ENCAP, C_UDP_ENCAP, LIFETIME |
 //!
 //! | an informational exchange with DELETE | client → relay | S_SPI_OFFER: the s-SPI-2 of the bundle that ended ([`RetireTail`]) |
+//! | an informational exchange with the ISAKMP-SA DELETE | client → relay | S_COOKIES of the IKE SA that ended, S_DELETED ([`IkeRetireTail`]) |
 //!
 //! Why grants: the client must put s-SPI-2 (the relay's s-side SPI) in qm1's encrypted SA
 //! payload, so the relay allocates it *before* each quick mode. One grant comes with mm6 for
@@ -54,6 +55,9 @@ pub mod item {
     pub const C_UDP_ENCAP: u8 = TailItem::CRITICAL | 11;
     /// Lifetime of the negotiated SA bundle in seconds (4 bytes).
     pub const LIFETIME: u8 = TailItem::CRITICAL | 12;
+    /// Whether the SGW already deleted the IKE SA (one byte): the relay retires its entry
+    /// and does not forward the carrier message to an SGW that no longer knows the cookies.
+    pub const S_DELETED: u8 = TailItem::CRITICAL | 13;
 }
 
 /// Why a tail's contents could not be read.
@@ -274,6 +278,50 @@ impl RetireTail {
     }
 }
 
+/// Tail on the client's DELETE of the IKE SA itself: the relay cannot read the encrypted
+/// DELETE, so the tail names the IKE SA by its s-side cookies (a check against the session
+/// the message arrived on) and says whether the SGW deleted it first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IkeRetireTail {
+    /// The s-side cookie pair of the IKE SA that ended.
+    pub s_cookies: Cookies,
+    /// The SGW deleted it already: retire without forwarding.
+    pub s_deleted: bool,
+}
+
+impl IkeRetireTail {
+    /// The item list.
+    pub fn encode(&self) -> Result<Vec<u8>, TailError> {
+        let mut out = Vec::new();
+        let mut c = self.s_cookies.initiator.to_vec();
+        c.extend_from_slice(&self.s_cookies.responder);
+        write_item(&mut out, item::S_COOKIES, &c)?;
+        put_flag(&mut out, item::S_DELETED, self.s_deleted)?;
+        Ok(out)
+    }
+
+    /// Reads an item list.
+    pub fn decode(plaintext: &[u8]) -> Result<Self, TailContentError> {
+        let found = collect(plaintext, &[item::S_COOKIES, item::S_DELETED])?;
+        Ok(Self {
+            s_cookies: get_cookies(value(&found, item::S_COOKIES)?)?,
+            s_deleted: get_flag(item::S_DELETED, value(&found, item::S_DELETED)?)?,
+        })
+    }
+}
+
+/// A cookie pair, CKY-I then CKY-R, 16 bytes exactly.
+fn get_cookies(v: &[u8]) -> Result<Cookies, TailContentError> {
+    let bad = |_| TailContentError::Malformed(item::S_COOKIES);
+    let (i, r) = v
+        .split_at_checked(8)
+        .ok_or(TailContentError::Malformed(item::S_COOKIES))?;
+    Ok(Cookies::new(
+        i.try_into().map_err(bad)?,
+        r.try_into().map_err(bad)?,
+    ))
+}
+
 impl Mm1Tail {
     /// The item list.
     pub fn encode(&self) -> Result<Vec<u8>, TailError> {
@@ -315,15 +363,10 @@ impl Mm2Tail {
     /// Reads an item list.
     pub fn decode(plaintext: &[u8]) -> Result<Self, TailContentError> {
         let found = collect(plaintext, &[item::SGW, item::RELAY_S_ADDR, item::S_COOKIES])?;
-        let c = value(&found, item::S_COOKIES)?;
-        let (i, r) = c
-            .split_at_checked(8)
-            .ok_or(TailContentError::Malformed(item::S_COOKIES))?;
-        let bad = |_| TailContentError::Malformed(item::S_COOKIES);
         Ok(Self {
             sgw: get_addr(item::SGW, value(&found, item::SGW)?)?,
             relay_s: get_addr(item::RELAY_S_ADDR, value(&found, item::RELAY_S_ADDR)?)?,
-            s_cookies: Cookies::new(i.try_into().map_err(bad)?, r.try_into().map_err(bad)?),
+            s_cookies: get_cookies(value(&found, item::S_COOKIES)?)?,
         })
     }
 }
@@ -458,6 +501,48 @@ mod tests {
             lifetime_secs: 3960,
         };
         assert_eq!(Qm3Tail::decode(&q3.encode().unwrap()).unwrap(), q3);
+        for s_deleted in [false, true] {
+            let ike = IkeRetireTail {
+                s_cookies: Cookies::new([3; 8], [4; 8]),
+                s_deleted,
+            };
+            assert_eq!(IkeRetireTail::decode(&ike.encode().unwrap()).unwrap(), ike);
+        }
+    }
+
+    /// The two retire tails cannot be taken for each other: each refuses the other's
+    /// critical item, which is how the relay tells them apart.
+    #[test]
+    fn retire_tails_are_distinct() {
+        let child = RetireTail {
+            s_spi_2: BundleSpis {
+                esp: Some(0x1234_5678),
+                ah: None,
+            },
+        }
+        .encode()
+        .unwrap();
+        let ike = IkeRetireTail {
+            s_cookies: Cookies::new([3; 8], [4; 8]),
+            s_deleted: false,
+        }
+        .encode()
+        .unwrap();
+        assert_eq!(
+            IkeRetireTail::decode(&child).unwrap_err(),
+            TailContentError::UnknownCritical(item::S_SPI_OFFER)
+        );
+        assert_eq!(
+            RetireTail::decode(&ike).unwrap_err(),
+            TailContentError::UnknownCritical(item::S_COOKIES)
+        );
+        let mut short = Vec::new();
+        write_item(&mut short, item::S_COOKIES, &[1; 15]).unwrap();
+        put_flag(&mut short, item::S_DELETED, false).unwrap();
+        assert_eq!(
+            IkeRetireTail::decode(&short).unwrap_err(),
+            TailContentError::Malformed(item::S_COOKIES)
+        );
     }
 
     #[test]

@@ -17,9 +17,9 @@ use super::crypto::Cookies;
 use super::endpoint::{framed, ike_bytes, Pending, RetransmitPolicy, Transmit};
 use super::phase1::{MainModeResponder, Phase1Config, Phase1Error, Phase1Sa, ProposalError};
 use super::phase2::{
-    delete_message, notify_message, open_informational, BundleSpis, ChildConfig, ChildProposal,
-    ChildProposalError, ChildSa, Encapsulation, Phase2Error, QuickModeInitiator,
-    QuickModeResponder,
+    delete_message, delete_phase1_message, notify_message, open_informational, BundleSpis,
+    ChildConfig, ChildProposal, ChildProposalError, ChildSa, Encapsulation, Phase2Error,
+    QuickModeInitiator, QuickModeResponder,
 };
 use crate::wire::isakmp::{
     Cookie, Doi, ExchangeType, Message, MessageBuilder, NotifyRepr, NotifyType, ProtocolId,
@@ -61,6 +61,14 @@ pub enum SgwEvent {
         peer: SocketAddr,
         /// What it deleted.
         deletes: Vec<(ProtocolId, Vec<u32>)>,
+    },
+    /// The peer deleted the IKE SA (an ISAKMP-SA DELETE naming its cookie pair); we forgot
+    /// it, so later messages with these cookies are ignored and a new main mode starts over.
+    Phase1Deleted {
+        /// The peer.
+        peer: SocketAddr,
+        /// The cookie pair.
+        cookies: Cookies,
     },
     /// The peer answered our DPD R-U-THERE with this sequence number.
     DpdAck {
@@ -249,6 +257,13 @@ impl TestSgw {
                                 deletes: info.deletes,
                             }));
                         }
+                        // As strongSwan's isakmp_delete: only our own cookie pair counts.
+                        if info.ike_deletes.contains(&sa.cookies) {
+                            out.push(Out::Event(SgwEvent::Phase1Deleted {
+                                peer: remote,
+                                cookies: sa.cookies,
+                            }));
+                        }
                         out
                     })
                     .map_err(SgwError::from),
@@ -268,14 +283,21 @@ impl TestSgw {
         };
         match result {
             Ok(out) => {
+                let mut gone = false;
                 for o in out {
                     match o {
                         Out::Send(t) => {
                             sa.last = Some((bytes.clone(), t.clone()));
                             self.transmits.push_back(t);
                         }
-                        Out::Event(e) => self.events.push_back(e),
+                        Out::Event(e) => {
+                            gone |= matches!(e, SgwEvent::Phase1Deleted { .. });
+                            self.events.push_back(e);
+                        }
                     }
+                }
+                if gone {
+                    self.forget(&Cookies::new(cky_i, cky_r));
                 }
             }
             Err(error) => {
@@ -524,6 +546,36 @@ impl TestSgw {
         let msg = delete_message(p1, deletes, &mut self.rng)?;
         self.transmits.push_back(framed(sa.local, sa.peer, msg));
         Ok(())
+    }
+
+    /// Deletes the IKE SA with these cookies, as `swanctl --terminate --ike` does on
+    /// strongSwan: an encrypted ISAKMP-SA DELETE to the initiator, then the SA is forgotten.
+    /// (strongSwan deletes the bundles first; a test does that with [`Self::delete_child`].)
+    pub fn delete_phase1(&mut self, cookies: &Cookies) -> Result<(), SgwError> {
+        let Some(sa) = self.sas.get(&cookies.responder) else {
+            return Err(SgwError::Phase2(Phase2Error::Unexpected("no such IKE SA")));
+        };
+        let Phase::Established(p1) = &sa.phase else {
+            return Err(SgwError::Phase2(Phase2Error::Unexpected(
+                "IKE SA not established",
+            )));
+        };
+        let msg = delete_phase1_message(p1, &mut self.rng)?;
+        self.transmits.push_back(framed(sa.local, sa.peer, msg));
+        self.forget(cookies);
+        Ok(())
+    }
+
+    /// Forgets an IKE SA and its half-open record.
+    fn forget(&mut self, cookies: &Cookies) {
+        if self.sas.remove(&cookies.responder).is_some() {
+            self.half_open.retain(|_, r| *r != cookies.responder);
+        }
+    }
+
+    /// Number of IKE SAs (established or in main mode) we hold.
+    pub fn ike_sas(&self) -> usize {
+        self.sas.len()
     }
 
     /// Sends a DPD R-U-THERE (RFC 3706) with `sequence` to the initiator of the IKE SA with

@@ -462,6 +462,9 @@ impl RelayEndpoint {
                 }
                 RelayEvent::IkeExpired {
                     client, c_cookies, ..
+                }
+                | RelayEvent::IkeRetired {
+                    client, c_cookies, ..
                 } => {
                     tracing::info!(%client, c_cookies = %cookies_hex(c_cookies.initiator, c_cookies.responder), "IKE session ended");
                     self.ike_entries.retain(|e| {

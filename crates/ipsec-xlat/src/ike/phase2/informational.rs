@@ -5,7 +5,7 @@
 use rand_core::RngCore;
 
 use super::quick_mode::{open_exchange, seal_chain, Phase2Error};
-use crate::ike::crypto::{informational_hash, verify_hash, Iv};
+use crate::ike::crypto::{informational_hash, verify_hash, Cookies, Iv};
 use crate::ike::phase1::Phase1Sa;
 use crate::wire::isakmp::{
     ChainBuilder, DeletePayload, DeleteRepr, Doi, ExchangeType, Message, NotifyPayload, NotifyRepr,
@@ -15,8 +15,11 @@ use crate::wire::isakmp::{
 /// What an informational exchange said.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Informational {
-    /// DELETE payloads: protocol and the SPIs the *sender* receives with.
+    /// DELETE payloads of IPsec SAs: protocol and the SPIs the *sender* receives with.
     pub deletes: Vec<(ProtocolId, Vec<u32>)>,
+    /// DELETE payloads of ISAKMP SAs (RFC 2408 section 3.15: protocol ISAKMP, SPI size 16,
+    /// SPI = CKY-I | CKY-R), one cookie pair per SPI.
+    pub ike_deletes: Vec<Cookies>,
     /// Notifications: type, SPI and data (R-U-THERE carries a sequence number as data).
     pub notifies: Vec<(NotifyType, Vec<u8>, Vec<u8>)>,
 }
@@ -43,6 +46,41 @@ pub fn delete_message<R: RngCore>(
             spis: spis.iter().map(|s| s.to_be_bytes().to_vec()).collect(),
         })?;
     }
+    let hash = informational_hash(&p1.keys, message_id, chain.as_bytes());
+    let iv = Iv::phase2_initial(p1.suite.hash, &p1.last_block, message_id);
+    Ok(seal_chain(
+        p1,
+        ExchangeType::INFORMATIONAL,
+        message_id,
+        &hash,
+        &chain,
+        &iv,
+    )?)
+}
+
+/// Builds an encrypted informational exchange deleting the ISAKMP SA `p1` itself (RFC 2408
+/// section 3.15): protocol ISAKMP, SPI size 16, SPI = CKY-I | CKY-R of `p1`, which is how
+/// strongSwan sends it and the only form it accepts (it ignores a DELETE naming other
+/// cookies). Nothing answers it, so it is sent once.
+pub fn delete_phase1_message<R: RngCore>(
+    p1: &Phase1Sa,
+    rng: &mut R,
+) -> Result<Vec<u8>, Phase2Error> {
+    let message_id = loop {
+        let m = rng.next_u32();
+        if m != 0 {
+            break m;
+        }
+    };
+    let mut spi = p1.cookies.initiator.to_vec();
+    spi.extend_from_slice(&p1.cookies.responder);
+    let mut chain = ChainBuilder::new();
+    chain.push_delete(&DeleteRepr {
+        doi: Doi::IPSEC,
+        protocol: ProtocolId::ISAKMP,
+        spi_size: 16,
+        spis: vec![spi],
+    })?;
     let hash = informational_hash(&p1.keys, message_id, chain.as_bytes());
     let iv = Iv::phase2_initial(p1.suite.hash, &p1.last_block, message_id);
     Ok(seal_chain(
@@ -109,6 +147,16 @@ pub fn open_informational(p1: &Phase1Sa, msg: &[u8]) -> Result<Informational, Ph
         match item.kind {
             PayloadType::DELETE => {
                 let d = DeletePayload::parse(&item.body, 0)?;
+                if d.protocol() == ProtocolId::ISAKMP {
+                    // Only the 16-byte cookie pair names an ISAKMP SA; other sizes are
+                    // ignored as strongSwan does.
+                    let pairs = d.spis().filter_map(|s| {
+                        let (i, r) = s.split_at_checked(8)?;
+                        Some(Cookies::new(i.try_into().ok()?, r.try_into().ok()?))
+                    });
+                    info.ike_deletes.extend(pairs);
+                    continue;
+                }
                 let spis = d
                     .spis()
                     .filter_map(|s| <[u8; 4]>::try_from(s).ok().map(u32::from_be_bytes))

@@ -5,7 +5,8 @@ mod proposal;
 mod quick_mode;
 
 pub use informational::{
-    delete_message, dpd_ack, notify_message, open_informational, Informational,
+    delete_message, delete_phase1_message, dpd_ack, notify_message, open_informational,
+    Informational,
 };
 pub use proposal::{
     accept_child, offer_child, select_child, BundleSpis, ChildProposal, ChildProposalError,
