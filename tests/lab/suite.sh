@@ -131,11 +131,12 @@ drv_direct_setup() {
 drv_direct_initiate() { sw_initiate "$CLI"; }
 drv_direct_terminate() { sw_terminate "$CLI"; }
 drv_direct_installed() { sw_child_installed "$CLI"; }
-drv_direct_idle() { sw_no_sas "$CLI"; }
+drv_direct_idle() { sw_no_sas "$CLI" && sw_no_sas "$SGW"; }
 drv_direct_spis() { sw_child_spis "$CLI"; }
 drv_direct_can_rekey() { return 0; }
 drv_direct_rekey() { sw_rekey_child "$CLI"; }
 drv_direct_stop() { sw_stop "$CLI"; }
+drv_direct_gap() { return 1; }
 
 # --- the "xlat" driver: OUR CLIENT AND RELAY (hook for issue 5) ---------------------------------
 # ============================================================================================
@@ -258,14 +259,29 @@ EOF
     lab_wait_until 10 udp_listening "$LAB_NS_RELAY" 4500 && kill -0 "$XLAT_RELAY_PID" 2>/dev/null
 }
 udp_listening() { ip netns exec "$1" ss -Hlun "sport = :$2" | grep . >/dev/null; }
+XLAT_STARTS=0
 drv_xlat_initiate() {
-    bg "$LAB_NS_CLIENT" "$XL/client.log" "$(xlat_bin xlat-client)" --config "$XL/client.toml" -v
+    # One log per client run (client.1.log, client.2.log, ...), so a restart keeps the last one.
+    XLAT_STARTS=$((XLAT_STARTS + 1))
+    bg "$LAB_NS_CLIENT" "$XL/client.$XLAT_STARTS.log" "$(xlat_bin xlat-client)" --config "$XL/client.toml" -v
     XLAT_CLIENT_PID=$BG_PID
     lab_wait_until 30 sw_child_installed "$SGW"
 }
 drv_xlat_terminate() { lab_kill_pid "${XLAT_CLIENT_PID:-}" 5; }
 drv_xlat_installed() { kill -0 "${XLAT_CLIENT_PID:-0}" 2>/dev/null && sw_child_installed "$SGW"; }
-drv_xlat_idle() { ! kill -0 "${XLAT_CLIENT_PID:-0}" 2>/dev/null; }
+# Idle: the client is gone and the SGW has no CHILD_SA left. Its IKE_SA may stay (known gap
+# ike-delete below); the next client's main mode carries INITIAL_CONTACT, which makes the SGW
+# drop it.
+drv_xlat_idle() { ! kill -0 "${XLAT_CLIENT_PID:-0}" 2>/dev/null && ! sw_child_installed "$SGW"; }
+# Known gaps of the client side (see lab_gap): what the IKE core does not do yet, in the words
+# of crates/ipsec-xlat/src/ike/mod.rs. Remove a line when the gap closes; the check then counts.
+drv_xlat_gap() {
+    case $1 in
+        reauth) echo "the relay drops main mode started by the SGW (IKEv1 reauthentication) as unknown cookies" ;;
+        ike-delete) echo "xlat-client deletes its CHILD_SAs on SIGTERM but not the ISAKMP SA" ;;
+        *) return 1 ;;
+    esac
+}
 drv_xlat_spis() { :; }
 drv_xlat_can_rekey() { return 1; }
 drv_xlat_rekey() { return 1; }
@@ -282,9 +298,24 @@ drv() {
 }
 
 # --- checks -----------------------------------------------------------------------------------------
-# both_installed: a CHILD_SA installed on the SGW and on the client; both_idle: no SA on either.
+# check_or_gap KEY DESCRIPTION CMD...: a check, or a known gap when the driver names KEY as one
+# (something the client side does not do yet; see lab_gap in common.sh).
+check_or_gap() {
+    local key=$1 desc=$2 reason
+    shift 2
+    if reason=$(drv gap "$key"); then lab_gap "$reason" "$desc" "$@"; else lab_check "$desc" "$@"; fi
+}
+
+REAUTH_OK=0
+reauth_done() {
+    REAUTH_OK=0
+    lab_wait_until 30 sgw_has_new_ike "$REAUTH_BEFORE" && lab_wait_until 10 sw_child_installed "$SGW" &&
+        ping_both 5 && REAUTH_OK=1
+}
+# both_installed: a CHILD_SA installed on the SGW and on the client; both_idle: ready for the
+# next establishment (the driver says what that takes on both ends).
 both_installed() { sw_child_installed "$SGW" && drv installed; }
-both_idle() { sw_no_sas "$SGW" && drv idle; }
+both_idle() { drv idle; }
 
 sgw_established_more() { (($(sgw_established_count) > $1)); }
 sgw_established_count() { grep -c "CHILD_SA $LAB_CHILD{[0-9]*} established" "$SGW/events.log" || true; }
@@ -544,7 +575,7 @@ lab_suite_main() {
 # Timestamps come from charon's events.log (epoch ms), not from polling, so they are exact to 1 ms.
 establish_once() {
     local n0 t0 t1 t_cli t_start
-    EST_WALL_MS='' EST_EXCH_MS=''
+    EST_WALL_MS='' EST_EXCH_MS='' EST_SGW_MS=''
     n0=$(sgw_established_count)
     t0=$(lab_now_ms)
     # A failed initiate command (direct driver) still gets a moment, for the SGW side to settle.
@@ -560,6 +591,13 @@ establish_once() {
     fi
     [[ $t1 =~ ^[0-9]+$ ]] || return 1
     EST_WALL_MS=$((t1 - t0))
+    # The same span for every driver, from the SGW's own log: main mode 1 received -> its
+    # CHILD_SA established (the round trips through the relay or router, both ends' crypto).
+    local t_mm1 t_sgw
+    t_mm1=$(last_ts "$SGW/events.log" "is initiating a Main Mode IKE_SA")
+    t_sgw=$(last_ts "$SGW/events.log" "CHILD_SA ${LAB_CHILD}[{][0-9]+[}] established")
+    [[ $t_mm1 =~ ^[0-9]+$ && $t_sgw =~ ^[0-9]+$ ]] && ((t_sgw >= t_mm1)) && EST_SGW_MS=$((t_sgw - t_mm1))
+    return 0
 }
 
 # Everything that needs the tunnel up: pings, transfers with rekeys, throughput, timing.
@@ -613,12 +651,21 @@ lab_suite_traffic() {
     local ike_before
     ike_before=$(sw_ike_cookies "$SGW" | sort) || true
     sw_swanctl "$SGW" --rekey --ike "$LAB_CHILD" --reauth >>"$SGW/rekey.out" 2>&1 || true
-    if lab_wait_until 30 sgw_has_new_ike "$ike_before" && lab_wait_until 10 sw_child_installed "$SGW" &&
-        ping_both 5; then
-        lab_ok "SGW-initiated IKE_SA reauthentication (new main mode from the SGW): new IKE_SA, CHILD_SA kept, ping both ways"
-    else
-        lab_notok "SGW-initiated IKE_SA reauthentication (new main mode from the SGW): new IKE_SA, CHILD_SA kept, ping both ways"
+    REAUTH_BEFORE=$ike_before
+    check_or_gap reauth "SGW-initiated IKE_SA reauthentication (new main mode from the SGW): new IKE_SA, CHILD_SA kept, ping both ways" \
+        reauth_done
+    if ((!REAUTH_OK)); then
         lab_log "SGW IKE_SAs before: $(tr '\n' ' ' <<<"$ike_before"); now: $(sw_ike_cookies "$SGW" | tr '\n' ' ')"
+        # What follows must not inherit the failure: the SGW would retransmit its main mode
+        # for minutes and then delete the session. Start over from a clean SGW.
+        lab_log "recovering: terminating the SGW's IKE_SAs and establishing again"
+        sw_swanctl "$SGW" --terminate --ike "$LAB_CHILD" --force --timeout 5 >>"$SGW/terminate.out" 2>&1 || true
+        drv terminate || true
+        if lab_wait_until 15 both_idle && establish_once && ping_both 3; then
+            lab_ok "established again after the failed reauthentication"
+        else
+            lab_notok "established again after the failed reauthentication"
+        fi
     fi
 
     # 4. Throughput
@@ -639,12 +686,17 @@ lab_suite_traffic() {
     record tcp_down_mbps "${down:-NA}" "iperf3 ${S_IPERF_SECS}s host -> client"
 
     # 5. Establishment timing: terminate, then initiate again, S_SAMPLES times.
-    local i wall=() exch=() fails=0
+    local i wall=() exch=() sgwx=() fails=0
     for ((i = 0; i < S_SAMPLES; i++)); do
         drv terminate || true
+        if ((i == 0)); then
+            check_or_gap ike-delete "client terminate: the SGW deletes the IKE_SA and the CHILD_SAs (IKEv1 DELETEs)" \
+                lab_wait_until 10 sw_no_sas "$SGW"
+        fi
         if lab_wait_until 15 both_idle && establish_once; then
             wall+=("$EST_WALL_MS")
             [[ -z $EST_EXCH_MS ]] || exch+=("$EST_EXCH_MS")
+            [[ -z $EST_SGW_MS ]] || sgwx+=("$EST_SGW_MS")
         else
             fails=$((fails + 1))
         fi
@@ -658,6 +710,8 @@ lab_suite_traffic() {
     record establish_ms_min "$(printf '%s\n' "${wall[@]}" | sort -n | awk 'NR == 1')"
     ((${#exch[@]} == 0)) ||
         record exchange_ms_median "$(lab_median "${exch[@]}")" "first main mode packet -> both CHILD_SAs installed (from charon logs)"
+    ((${#sgwx[@]} == 0)) ||
+        record sgw_exchange_ms_median "$(lab_median "${sgwx[@]}")" "SGW: main mode 1 received -> its CHILD_SA established, n=${#sgwx[@]}: ${sgwx[*]}"
     lab_check "ping after re-establishment" ping_ok "$LAB_NS_CLIENT" 5 "$LAB_HOST_ADDR" -I "$LAB_CLIENT_INNER"
 }
 
