@@ -245,7 +245,11 @@ sw_ike_cookies() {
 }
 sw_ike_established() { sw_list_sas "$1" | grep ', ESTABLISHED, IKEv1' >/dev/null; }
 sw_child_installed() { [[ -n $(sw_child_spis "$1") ]]; }
-sw_no_sas() { [[ -z $(sw_list_sas "$1" | grep -E 'ESTABLISHED|INSTALLED|CONNECTING') ]]; }
+sw_no_sas() {
+    local out
+    out=$(sw_list_sas "$1") || return 1
+    ! grep -E 'ESTABLISHED|INSTALLED|CONNECTING' <<<"$out" >/dev/null
+}
 
 sw_stop() {
     local d=$1

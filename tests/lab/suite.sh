@@ -137,6 +137,7 @@ drv_direct_can_rekey() { return 0; }
 drv_direct_rekey() { sw_rekey_child "$CLI"; }
 drv_direct_stop() { sw_stop "$CLI"; }
 drv_direct_gap() { return 1; }
+drv_direct_has_relay() { return 1; }
 
 # --- the "xlat" driver: OUR CLIENT AND RELAY (hook for issue 5) ---------------------------------
 # ============================================================================================
@@ -202,14 +203,14 @@ addresses = ["$LAB_RELAY_C_ADDR"]
 ike_port = 500
 natt_port = 4500
 raw_esp = true
-raw_ah = false
+raw_ah = true
 raw_header_included = false
 [s_side]
 address = "$LAB_RELAY_S_ADDR"
 ike_port = 500
 natt_port = 4500
 raw_esp = true
-raw_ah = false
+raw_ah = true
 raw_header_included = true
 [[authorized_clients]]
 name = "lab-client"
@@ -288,7 +289,9 @@ drv_xlat_rekey() { return 1; }
 drv_xlat_stop() {
     lab_kill_pid "${XLAT_CLIENT_PID:-}" 5
     lab_kill_pid "${XLAT_RELAY_PID:-}" 5
+    check_relay_drops "$XL/relay.log"
 }
+drv_xlat_has_relay() { return 0; }
 # ============================================================================================
 
 drv() {
@@ -417,10 +420,11 @@ iperf_mbps() {
 }
 
 # capture_start NS IFACE FILE: dumpcap with a filter that keeps all IKE, small ESP (pings, ACKs)
-# and anything that is not UDP, but not the bulk of the TCP transfers.
+# and anything that is not UDP, but not the bulk of the TCP transfers, nor the bad-input burst
+# (its own capture checks what the relay sends back to its sender).
 capture_start() {
     bg "$1" "$3.log" dumpcap -q -i "$2" -w "$3" \
-        -f 'not udp or udp port 500 or (udp port 4500 and (udp[8:4] = 0 or less 400))'
+        -f "not host $LAB_ATTACKER_C and not host $LAB_ATTACKER_S and (not udp or udp port 500 or (udp port 4500 and (udp[8:4] = 0 or less 400)))"
     CAPTURE_PIDS+=("$BG_PID")
     lab_wait_until 10 test -s "$3"
 }
@@ -472,7 +476,7 @@ cap_no_tail() {
     fields=$(ts "$1" -Y isakmp -T fields -E separator=, -e frame.number -e udp.length \
         -e udpencap.non_esp_marker -e isakmp.length) || { CAP_WHY="tshark failed"; return 1; }
     tails=$(awk -F, '{ m = ($3 != "") ? 4 : 0; if ($2 - 8 - m != $4) printf " %s", $1 }' <<<"$fields")
-    CAP_WHY="frames with bytes beyond the ISAKMP length:${tails:- none}"
+    CAP_WHY="frames with bytes beyond the ISAKMP length:$(cut -d' ' -f1-21 <<<"${tails:- none}")$( (($(wc -w <<<"$tails") > 20)) && echo " ... ($(wc -w <<<"$tails") frames)")"
     [[ -z $tails ]]
 }
 # cap_known_vids FILE: every vendor ID is one strongSwan itself sends.
@@ -513,7 +517,7 @@ check_capture() {
 # --- the run ------------------------------------------------------------------------------------
 lab_suite_main() {
     lab_require_root
-    lab_need ip nft swanctl pki tshark dumpcap iperf3 socat ping ss sha256sum unshare timeout openssl
+    lab_need ip nft swanctl pki tshark dumpcap iperf3 socat ping ss sha256sum unshare timeout openssl python3
     lab_install_traps
     local mode
     T_RUN0=$(lab_now_ms)
@@ -713,6 +717,94 @@ lab_suite_traffic() {
     ((${#sgwx[@]} == 0)) ||
         record sgw_exchange_ms_median "$(lab_median "${sgwx[@]}")" "SGW: main mode 1 received -> its CHILD_SA established, n=${#sgwx[@]}: ${sgwx[*]}"
     lab_check "ping after re-establishment" ping_ok "$LAB_NS_CLIENT" 5 "$LAB_HOST_ADDR" -I "$LAB_CLIENT_INNER"
+
+    # 6. Bad input at the running relay (only where there is one).
+    if drv has_relay; then bad_input_burst; fi
+}
+
+# --- bad input at the relay -------------------------------------------------------------------
+# Random and malformed IKE, ESP-in-UDP, ESP and AH at the relay's c-side and s-side sockets,
+# sent from an extra address on each neighbouring link (the "attacker": 198.51.100.66 next to
+# the client, 203.0.113.66 next to the SGW), while pings run both ways through the tunnel.
+# Checks: the relay keeps running, no ping is lost, the relay sends nothing to the attacker
+# (no reflection: capture of everything the relay namespace addresses to it). Its drop
+# counters are checked when it stops and prints them (check_relay_drops).
+BURST_COUNT=${LAB_BURST_COUNT:-1500} # per kind and leg: 2 legs x 4 kinds x 1500 = 12 000 datagrams
+BURST_SENT=0
+bad_input_burst() {
+    local cap=$RUN/attacker-replies.pcapng c_out=$RUN/burst-c.out s_out=$RUN/burst-s.out
+    local p_up p_down b_c b_s rc_up=0 rc_down=0 sent_c sent_s replies
+    ip -n "$LAB_NS_CLIENT" addr add "$LAB_ATTACKER_C/24" dev "$LAB_IF_CLIENT"
+    ip -n "$LAB_NS_SGW" addr add "$LAB_ATTACKER_S/24" dev "$LAB_IF_SGW"
+    # (dumpcap: a -f before the first -i applies to every interface)
+    bg "$LAB_NS_RELAY" "$cap.log" dumpcap -q -f "ip dst host $LAB_ATTACKER_C or ip dst host $LAB_ATTACKER_S" \
+        -i "$LAB_IF_RELAY_C" -i "$LAB_IF_RELAY_S" -w "$cap"
+    local cap_pid=$BG_PID
+    lab_wait_until 10 test -s "$cap" || lab_log "attacker capture did not start"
+
+    # Pings both ways for the whole burst (60 x 50 ms), every reply expected.
+    ( ping_ok "$LAB_NS_CLIENT" 60 "$LAB_HOST_ADDR" -I "$LAB_CLIENT_INNER" ) &
+    p_up=$!
+    ( ping_ok "$LAB_NS_HOST" 60 "$LAB_CLIENT_INNER" ) &
+    p_down=$!
+    bg "$LAB_NS_CLIENT" "$c_out" timeout 60 python3 "$LAB_DIR/burst.py" --src "$LAB_ATTACKER_C" \
+        --dst "$LAB_RELAY_C_ADDR" --count "$BURST_COUNT" --pps 2000 --seed "$RANDOM"
+    b_c=$BG_PID
+    bg "$LAB_NS_SGW" "$s_out" timeout 60 python3 "$LAB_DIR/burst.py" --src "$LAB_ATTACKER_S" \
+        --dst "$LAB_RELAY_S_ADDR" --count "$BURST_COUNT" --pps 2000 --seed "$RANDOM"
+    b_s=$BG_PID
+    wait_pid "$b_c" 70 || lab_log "c-side burst: exit $?"
+    wait_pid "$b_s" 70 || lab_log "s-side burst: exit $?"
+    wait "$p_up" || rc_up=$?
+    wait "$p_down" || rc_down=$?
+    sent_c=$(awk '$1 == "total" { print $2 }' "$c_out")
+    sent_s=$(awk '$1 == "total" { print $2 }' "$s_out")
+    BURST_SENT=$((${sent_c:-0} + ${sent_s:-0}))
+    lab_log "burst sent: c-side $(grep -v total "$c_out" | tr '\n' ' '); s-side $(grep -v total "$s_out" | tr '\n' ' ')"
+    record burst_sent "$BURST_SENT" "random/malformed IKE, ESP-in-UDP, ESP, AH at both legs"
+    if ((BURST_SENT > 0)) && kill -0 "$XLAT_RELAY_PID" 2>/dev/null; then
+        lab_ok "bad input: relay still running after $BURST_SENT random/malformed datagrams at its UDP 500/4500 and raw ESP/AH sockets (both legs)"
+    else
+        lab_notok "bad input: relay still running after the burst (sent ${BURST_SENT})"
+    fi
+    if ((rc_up == 0 && rc_down == 0)); then
+        lab_ok "bad input: pings both ways through the tunnel during the burst, none lost"
+    else
+        lab_notok "bad input: pings both ways through the tunnel during the burst (up rc=$rc_up, down rc=$rc_down)"
+    fi
+    lab_check "bad input: ping both ways after the burst" ping_both 5
+    sleep 0.3
+    kill -INT "$cap_pid" 2>/dev/null || true
+    wait_pid "$cap_pid" 10 || true
+    replies=$(ts_count "$cap" 'ip') || replies='?'
+    if [[ $replies == 0 ]]; then
+        lab_ok "bad input: the relay sent nothing back to the sender of the bad input (no reflection, no ICMP)"
+    else
+        lab_notok "bad input: the relay sent $replies packets to the sender of the bad input"
+    fi
+    ip -n "$LAB_NS_CLIENT" addr del "$LAB_ATTACKER_C/24" dev "$LAB_IF_CLIENT" 2>/dev/null || true
+    ip -n "$LAB_NS_SGW" addr del "$LAB_ATTACKER_S/24" dev "$LAB_IF_SGW" 2>/dev/null || true
+}
+
+# check_relay_drops LOG: after the relay stopped, its exit report (tables and counters) must
+# account for the burst: IKE relay drops + datapath drops >= 90 % of what was sent (the rest
+# may have been lost in socket buffers; the report shows each reason).
+check_relay_drops() {
+    local log=$1 report ike_drops dp_drops total
+    ((BURST_SENT > 0)) || return 0
+    report=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | sed -n '/tables at exit/,/I\/O counters/p')
+    ike_drops=$(awk -F'dropped: ' '/^IKE relay:/ { n = split($2, a, ", "); s = 0; for (i = 1; i <= n; i++) { m = split(a[i], w, " "); s += w[m] } print s }' <<<"$report")
+    dp_drops=$(awk '/^Datapath:/ { print $NF }' <<<"$report")
+    lab_log "relay exit report:"
+    grep -E '^(Datapath|  dropped|IKE relay|Adapter)' <<<"$report" | sed 's/^/#   /' >&2 || true
+    total=$((${ike_drops:-0} + ${dp_drops:-0}))
+    record relay_drops_ike "${ike_drops:-NA}"
+    record relay_drops_datapath "${dp_drops:-NA}"
+    if [[ -n $ike_drops && -n $dp_drops ]] && ((total * 10 >= BURST_SENT * 9)); then
+        lab_ok "bad input: relay drop counters account for the burst ($total dropped: IKE $ike_drops, datapath $dp_drops; $BURST_SENT sent)"
+    else
+        lab_notok "bad input: relay drop counters account for the burst (IKE '${ike_drops}', datapath '${dp_drops}'; $BURST_SENT sent)"
+    fi
 }
 
 # Captures, logs, teardown and the summary line; runs whether or not anything got established.
