@@ -1,29 +1,42 @@
-//! Relay datapath benches: the rewrite of a 1400-byte ESP packet against a table of 1,000,000
-//! live entries, the table's memory per entry, and (with the SA code) a "terminating" relay
-//! that decrypts and re-encrypts the same packets, as the prior art does.
+//! Relay datapath benches: the rewrite of 1400-byte ESP packets against 1,000,000 live
+//! entries, the table's memory per entry, and a "terminating" relay (decrypt with one SA,
+//! re-encrypt with another, as the prior art does) on the same packets.
 //!
 //! Run: `cargo bench -p ipsec-xlat-benches --bench relay`. Figures go to BENCHMARKS.md.
 //!
-//! SPI mixes: `uniform` picks each packet's entry uniformly among all 1,000,000 (every lookup
-//! likely a cache miss: the worst case); `skewed` sends 90 % of packets to a hot set of 10,000
-//! entries and 10 % uniformly (live relays see few busy flows among many idle SAs).
+//! Every iteration handles 32 packets (one `recvmmsg` batch), so time per packet is the
+//! reported time / 32, and the throughput line counts packets.
+//!
+//! Clock: per-thread CPU time by default (`CLOCK_THREAD_CPUTIME_ID`), because the machines
+//! this runs on are shared and wall time then mostly measures the other tenants;
+//! `RELAY_BENCH_CLOCK=wall` measures wall time instead.
+//!
+//! SPI mixes over the 1,000,000 entries: `uniform` picks each packet's entry uniformly (every
+//! lookup likely misses every cache: the worst case); `skewed` sends 90 % of packets to a hot
+//! set of 10,000 entries and 10 % uniformly (a relay with many idle SAs and some busy ones).
+//! `1k` is a table of 1,000 entries, all in cache: the cost of the work itself.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, Criterion, Throughput};
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{BatchSize, Criterion, Throughput};
 use ipsec_xlat::relay::{
-    Action, Arrival, Entry, Partition, Path, Relay, RelayConfig, Spi, SpiSet, Table, TableConfig,
-    Timestamp, Transport, HEADROOM,
+    Action, Arrival, BatchPacket, Entry, Partition, Path, Relay, RelayConfig, Spi, SpiSet, Table,
+    TableConfig, Timestamp, Transport, Verdict, HEADROOM,
+};
+use ipsec_xlat::sa::{
+    EspConfig, EspSuite, InboundSa, Mode, OutboundSa, SaConfig, SecretKey, TunnelHeader, UdpEncap,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 
-/// Counts heap bytes and allocations, to measure the table and to prove the packet path
-/// allocates nothing.
+// ---------------------------------------------------------------------------------------
+// Counting allocator: the table's memory, and proof that the packet path allocates nothing.
+
 struct Counting;
 
 static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
@@ -51,8 +64,58 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-const ENTRIES: usize = 1_000_000;
+// ---------------------------------------------------------------------------------------
+// Clock: thread CPU time or wall time, chosen at run time.
+
+struct Clock {
+    cpu: bool,
+}
+
+static WALL: WallTime = WallTime;
+
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into the valid struct we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+impl Measurement for Clock {
+    type Intermediate = (Instant, u64);
+    type Value = u64;
+
+    fn start(&self) -> Self::Intermediate {
+        (Instant::now(), if self.cpu { thread_cpu_ns() } else { 0 })
+    }
+    fn end(&self, (wall, cpu): Self::Intermediate) -> u64 {
+        if self.cpu {
+            thread_cpu_ns() - cpu
+        } else {
+            wall.elapsed().as_nanos() as u64
+        }
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, value: &u64) -> f64 {
+        *value as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        WALL.formatter()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Tables and packets
+
 const PACKET: usize = 1400;
+const BATCH: usize = 32;
 const PICKS: usize = 1 << 20;
 const HOT: usize = 10_000;
 
@@ -67,7 +130,7 @@ struct Flow {
     client: SocketAddr,
 }
 
-fn spi(rng: &mut StdRng, table: &Table) -> Spi {
+fn fresh_spi(rng: &mut StdRng, table: &Table) -> Spi {
     loop {
         if let Some(spi) = Spi::new(rng.next_u32()) {
             if !table.spi_taken(spi) {
@@ -77,20 +140,21 @@ fn spi(rng: &mut StdRng, table: &Table) -> Spi {
     }
 }
 
-/// A table of `ENTRIES` ESP entries: clients behind NATs (UDP, varied addresses and ports) on
-/// the client leg, one SGW on the gateway leg over `gateway`.
-fn build(gateway: Transport) -> (Table, Vec<Flow>) {
+/// A table of `entries` ESP entries: clients behind NATs (UDP, varied addresses and ports) on
+/// the client leg, one SGW on the gateway leg over `gateway`. SPIs at random, as the relay
+/// allocates them.
+fn build(entries: usize, gateway: Transport) -> (Table, Vec<Flow>) {
     let mut rng = StdRng::seed_from_u64(0x5eed);
-    let mut table = Table::with_capacity(TableConfig::default(), ENTRIES);
-    let mut flows = Vec::with_capacity(ENTRIES);
-    for n in 0..ENTRIES {
+    let mut table = Table::with_capacity(TableConfig::default(), entries);
+    let mut flows = Vec::with_capacity(entries);
+    for n in 0..entries {
         let client = SocketAddr::new(
             IpAddr::V4(Ipv4Addr::new(198, 51, 100, (n % 250) as u8 + 2)),
             1024 + (n / 250) as u16,
         );
-        let c2 = spi(&mut rng, &table);
+        let c2 = fresh_spi(&mut rng, &table);
         let s2 = loop {
-            let s = spi(&mut rng, &table);
+            let s = fresh_spi(&mut rng, &table);
             if s != c2 {
                 break s;
             }
@@ -131,10 +195,11 @@ fn build(gateway: Transport) -> (Table, Vec<Flow>) {
 /// The sequence of flows the bench sends packets of.
 fn picks(flows: &[Flow], skewed: bool) -> Vec<Flow> {
     let mut rng = StdRng::seed_from_u64(0x91c5);
+    let hot = HOT.min(flows.len());
     (0..PICKS)
         .map(|_| {
             let n = if skewed && rng.gen_bool(0.9) {
-                rng.gen_range(0..HOT)
+                rng.gen_range(0..hot)
             } else {
                 rng.gen_range(0..flows.len())
             };
@@ -143,13 +208,17 @@ fn picks(flows: &[Flow], skewed: bool) -> Vec<Flow> {
         .collect()
 }
 
-/// A 1400-byte ESP packet (UDP payload) at `buf[HEADROOM..]`.
-fn packet_buffer() -> Vec<u8> {
-    let mut buf = vec![0u8; HEADROOM + PACKET];
-    for (i, b) in buf[HEADROOM + 8..].iter_mut().enumerate() {
-        *b = i as u8;
-    }
-    buf
+/// `BATCH` buffers, each a 1400-byte ESP packet (a UDP payload) at `[HEADROOM..]`.
+fn buffers() -> Vec<Vec<u8>> {
+    (0..BATCH)
+        .map(|_| {
+            let mut buf = vec![0u8; HEADROOM + PACKET];
+            for (i, b) in buf[HEADROOM + 8..].iter_mut().enumerate() {
+                *b = i as u8;
+            }
+            buf
+        })
+        .collect()
 }
 
 fn arrival(flow: &Flow) -> Arrival {
@@ -159,8 +228,9 @@ fn arrival(flow: &Flow) -> Arrival {
     }
 }
 
-fn bench_rewrite(c: &mut Criterion) {
-    for (gateway, name) in [
+/// Benches one table: single-packet and batched rewrites, for each SPI mix.
+fn bench_table(c: &mut Criterion<Clock>, label: &str, entries: usize, mixes: &[bool]) {
+    for (gateway, path) in [
         (
             Transport::Udp {
                 relay_port: 4500,
@@ -170,97 +240,241 @@ fn bench_rewrite(c: &mut Criterion) {
         ),
         (Transport::Ip, "udp_to_ipv4"),
     ] {
-        let (table, flows) = build(gateway);
+        let (table, flows) = build(entries, gateway);
         let mut relay = Relay::new(table, RelayConfig::default());
-        let mut group = c.benchmark_group(format!("relay_rewrite_1M/{name}"));
-        group.throughput(Throughput::Elements(1));
-        for skewed in [false, true] {
+        let mut group = c.benchmark_group(format!("relay_rewrite_1400B/{label}/{path}"));
+        group.throughput(Throughput::Elements(BATCH as u64));
+        for &skewed in mixes {
             let picks = picks(&flows, skewed);
             let mix = if skewed { "skewed" } else { "uniform" };
-            let mut buf = packet_buffer();
+            let mut bufs = buffers();
             let mut i = 0usize;
-            group.bench_function(format!("in_place/{mix}"), |b| {
+            group.bench_function(format!("single/{mix}"), |b| {
                 b.iter(|| {
-                    let flow = &picks[i & (PICKS - 1)];
-                    i = i.wrapping_add(1);
-                    buf[HEADROOM..HEADROOM + 4].copy_from_slice(&flow.spi.to_be_bytes());
-                    let action = relay.rewrite_in_place(
-                        Timestamp::from_millis(1),
-                        arrival(flow),
-                        &mut buf,
-                        HEADROOM,
-                    );
-                    assert!(matches!(action, Action::Forward(_)));
-                    black_box(action);
+                    for buf in bufs.iter_mut() {
+                        let flow = &picks[i & (PICKS - 1)];
+                        i = i.wrapping_add(1);
+                        buf[HEADROOM..HEADROOM + 4].copy_from_slice(&flow.spi.to_be_bytes());
+                        let action = relay.rewrite_in_place(
+                            Timestamp::from_millis(1),
+                            arrival(flow),
+                            buf,
+                            HEADROOM,
+                        );
+                        debug_assert!(matches!(action, Action::Forward(_)));
+                        black_box(action);
+                    }
                 })
             });
-            let mut input = packet_buffer().split_off(HEADROOM);
-            let mut out = vec![0u8; HEADROOM + PACKET];
-            group.bench_function(format!("copy/{mix}"), |b| {
+            group.bench_function(format!("batch32/{mix}"), |b| {
                 b.iter(|| {
-                    let flow = &picks[i & (PICKS - 1)];
-                    i = i.wrapping_add(1);
-                    input[..4].copy_from_slice(&flow.spi.to_be_bytes());
-                    let action =
-                        relay.rewrite(Timestamp::from_millis(1), arrival(flow), &input, &mut out);
-                    assert!(matches!(action, Action::Forward(_)));
-                    black_box(action);
+                    let mut batch: [Option<BatchPacket<'_>>; BATCH] = Default::default();
+                    for (slot, buf) in batch.iter_mut().zip(bufs.iter_mut()) {
+                        let flow = &picks[i & (PICKS - 1)];
+                        i = i.wrapping_add(1);
+                        buf[HEADROOM..HEADROOM + 4].copy_from_slice(&flow.spi.to_be_bytes());
+                        *slot = Some(BatchPacket::new(arrival(flow), buf, HEADROOM));
+                    }
+                    let mut batch = batch.map(Option::unwrap);
+                    relay.rewrite_batch(Timestamp::from_millis(1), &mut batch);
+                    debug_assert!(matches!(batch[0].verdict, Verdict::Forward { .. }));
+                    black_box(&batch);
                 })
             });
         }
         group.finish();
-        // The packet path allocates nothing: count allocations over many rewrites.
-        let picks = picks(&flows, false);
-        let mut buf = packet_buffer();
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
-        for flow in picks.iter().take(100_000) {
+        assert_no_allocation(&mut relay, &flows);
+    }
+}
+
+/// The packet path allocates nothing: count allocations over many rewrites, single and
+/// batched (the batch itself on the stack).
+fn assert_no_allocation(relay: &mut Relay, flows: &[Flow]) {
+    let picks = picks(flows, false);
+    let mut bufs = buffers();
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for chunk in picks[..100_000].chunks(BATCH) {
+        for (flow, buf) in chunk.iter().zip(bufs.iter_mut()) {
             buf[HEADROOM..HEADROOM + 4].copy_from_slice(&flow.spi.to_be_bytes());
             black_box(relay.rewrite_in_place(
                 Timestamp::from_millis(2),
                 arrival(flow),
-                &mut buf,
+                buf,
                 HEADROOM,
             ));
         }
-        let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
-        println!("relay_rewrite_1M/{name}: allocations during 100000 rewrites: {allocations}");
-        assert_eq!(allocations, 0);
     }
+    let between = ALLOCATIONS.load(Ordering::Relaxed);
+    for chunk in picks[100_000..200_000].chunks(BATCH) {
+        let mut batch: [Option<BatchPacket<'_>>; BATCH] = Default::default();
+        for ((slot, flow), buf) in batch.iter_mut().zip(chunk).zip(bufs.iter_mut()) {
+            buf[HEADROOM..HEADROOM + 4].copy_from_slice(&flow.spi.to_be_bytes());
+            *slot = Some(BatchPacket::new(arrival(flow), buf, HEADROOM));
+        }
+        let mut batch = batch.map(Option::unwrap);
+        relay.rewrite_batch(Timestamp::from_millis(2), &mut batch);
+        black_box(&batch);
+    }
+    let (single, batched) = (
+        between - before,
+        ALLOCATIONS.load(Ordering::Relaxed) - between,
+    );
+    println!(
+        "allocations during 100000 single and 100000 batched rewrites: {single} and {batched}"
+    );
+    assert_eq!((single, batched), (0, 0));
+}
+
+// ---------------------------------------------------------------------------------------
+// The terminating relay: open with the client's SA, seal again with the SGW's.
+
+fn esp_config(suite: EspSuite, enc_len: usize, spi: u32, src: Ipv4Addr, dst: Ipv4Addr) -> SaConfig {
+    let mut config = SaConfig::esp(
+        Mode::Tunnel(TunnelHeader::between(IpAddr::V4(src), IpAddr::V4(dst)).unwrap()),
+        EspConfig {
+            spi,
+            suite,
+            encryption_key: SecretKey::new(&vec![0x42; enc_len]),
+            integrity_key: suite.integrity.map_or_else(SecretKey::default, |i| {
+                SecretKey::new(&vec![0x17; i.key_len()])
+            }),
+            esn: false,
+        },
+    );
+    config.udp_encap = Some(UdpEncap::NAT_T);
+    config
+}
+
+fn inner_packet() -> Vec<u8> {
+    // An IPv4 packet 10.8.0.1 -> 10.9.0.5 sized so that the sealed ESP packet is ~1400 bytes.
+    let len = PACKET - 60;
+    let mut p = vec![0xa5u8; len];
+    p[..20].copy_from_slice(&[
+        0x45,
+        0,
+        (len >> 8) as u8,
+        len as u8,
+        0,
+        1,
+        0x40,
+        0,
+        64,
+        17,
+        0,
+        0,
+        10,
+        8,
+        0,
+        1,
+        10,
+        9,
+        0,
+        5,
+    ]);
+    p
+}
+
+fn bench_terminating(c: &mut Criterion<Clock>) {
+    let mut group = c.benchmark_group("relay_terminating_1400B");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    let now = Instant::now();
+    for (name, suite, enc_len) in [
+        ("aes128gcm16", EspSuite::AES_GCM_16, 20),
+        ("aes128cbc_sha256", EspSuite::AES_CBC_HMAC_SHA256, 16),
+    ] {
+        // Client -> relay on the client leg; relay -> SGW on the gateway leg.
+        let client_leg = esp_config(
+            suite,
+            enc_len,
+            0xc2c2_0002,
+            Ipv4Addr::new(198, 51, 100, 10),
+            RELAY_C,
+        );
+        let gateway_leg = esp_config(suite, enc_len, 0x5353_0003, RELAY_S, SGW);
+        let mut client = OutboundSa::new(&client_leg, now).unwrap();
+        let mut relay_in = InboundSa::new(&client_leg, now).unwrap();
+        let mut relay_out = OutboundSa::new(&gateway_leg, now).unwrap();
+        let inner = inner_packet();
+        let iv = [0x11u8; 16];
+        let mut plain = vec![0u8; 2048];
+        let mut out = vec![0u8; 2048];
+        let mut sealed_len = 0;
+        group.bench_function(format!("{name}/open_then_seal"), |b| {
+            b.iter_batched_ref(
+                || {
+                    // Fresh packets (new sequence numbers) from the client; not timed.
+                    (0..BATCH)
+                        .map(|_| {
+                            let mut p = vec![0u8; 2048];
+                            let n = client
+                                .seal(&inner, &iv[..client.iv_len()], now, &mut p)
+                                .unwrap()
+                                .len;
+                            p.truncate(n);
+                            p
+                        })
+                        .collect::<Vec<_>>()
+                },
+                |packets| {
+                    for packet in packets.iter_mut() {
+                        sealed_len = packet.len();
+                        let opened = relay_in.open(packet, now).unwrap();
+                        let n = opened.packet.len();
+                        plain[..n].copy_from_slice(opened.packet);
+                        let sealed = relay_out
+                            .seal(&plain[..n], &iv[..relay_out.iv_len()], now, &mut out)
+                            .unwrap();
+                        black_box(sealed);
+                    }
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        if sealed_len > 0 {
+            println!("relay_terminating_1400B/{name}: sealed client-leg packet {sealed_len} bytes");
+        }
+    }
+    group.finish();
 }
 
 /// Memory of a 1,000,000-entry table: by the table's own account (capacities) and by the
-/// allocator (bytes live after building minus before).
+/// allocator (bytes live after building, minus the bench's own list of flows).
 fn report_memory() {
     let before = ALLOCATED.load(Ordering::Relaxed);
-    let (table, flows) = build(Transport::Ip);
+    let (table, flows) = build(1_000_000, Transport::Ip);
     let flows_bytes = flows.capacity() * std::mem::size_of::<Flow>();
     let measured = ALLOCATED.load(Ordering::Relaxed) - before - flows_bytes;
     let usage = table.memory_usage();
     println!(
-        "relay_table_memory: {} entries, allocator {} B ({:.1} B/entry), table's account {} B ({:.1} B/entry): \
-         slots {} index {} expiry {} free {} reservations {}",
+        "relay_table_memory: {} entries: allocator {} B = {:.1} B/entry; table's account {} B = {:.1} B/entry \
+         (slots {}, index {}, expiry {}, free list {}, reservations {})",
         table.len(),
         measured,
-        measured as f64 / ENTRIES as f64,
+        measured as f64 / table.len() as f64,
         usage.total(),
-        usage.total() as f64 / ENTRIES as f64,
+        usage.total() as f64 / table.len() as f64,
         usage.slots,
         usage.index,
         usage.expiry,
         usage.free_list,
         usage.reservations,
     );
-    drop((table, flows));
-}
-
-criterion_group! {
-    name = benches;
-    config = Criterion::default().measurement_time(Duration::from_secs(5));
-    targets = bench_rewrite
 }
 
 fn main() {
+    let cpu = std::env::var("RELAY_BENCH_CLOCK").map_or(true, |v| v != "wall");
+    println!(
+        "clock: {}",
+        if cpu { "thread CPU time" } else { "wall time" }
+    );
     report_memory();
-    benches();
-    Criterion::default().configure_from_args().final_summary();
+    let mut c = Criterion::default()
+        .with_measurement(Clock { cpu })
+        .measurement_time(Duration::from_secs(4))
+        .sample_size(40)
+        .configure_from_args();
+    bench_table(&mut c, "1k", 1_000, &[false]);
+    bench_table(&mut c, "1M", 1_000_000, &[false, true]);
+    bench_terminating(&mut c);
+    c.final_summary();
 }

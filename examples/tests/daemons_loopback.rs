@@ -206,7 +206,7 @@ fn start_lab(tag: &str) -> Lab {
     let relay = Daemon::start(
         "xlat-relay",
         env!("CARGO_BIN_EXE_xlat-relay"),
-        &["--config", &path(&relay_conf), "-v"],
+        &["--config", &path(&relay_conf), "-v", "--report-every", "1"],
         &dir,
     );
     sgw.wait_for("test-SGW running");
@@ -219,6 +219,8 @@ fn start_lab(tag: &str) -> Lab {
             &path(&client_conf),
             "--inner-socket",
             &client_sock,
+            "--status-file",
+            &path(&dir.join("client.status")),
             "-v",
         ],
         &dir,
@@ -295,6 +297,25 @@ fn client_relay_and_test_sgw_processes_carry_traffic_both_ways() {
     );
     assert_eq!(served.bad, 0);
 
+    // The client's status file names the SA by the SPIs the SGW knows: its inbound SPI is the
+    // SGW's outbound one and the other way round.
+    let status = std::fs::read_to_string(lab.dir.join("client.status")).unwrap();
+    let (c_in, c_out) = status.trim().split_once(' ').expect(&status);
+    let sgw_log = lab.sgw.log();
+    let installed = sgw_log
+        .lines()
+        .find(|l| l.contains("child SA installed"))
+        .expect(&sgw_log);
+    assert!(
+        installed.contains(&format!("spi_in={c_out}"))
+            && installed.contains(&format!("spi_out={c_in}")),
+        "client status {status:?} vs SGW {installed}"
+    );
+
+    // While running, the relay logs its tables every second (--report-every 1).
+    lab.relay.wait_for("relay tables and counters:");
+    lab.relay.wait_for("traffic: client->SGW");
+
     // SIGTERM: the client sends its DELETEs and exits 0; the relay retires the entry and
     // reports its tables; the test-SGW stops.
     assert_eq!(lab.client.terminate(), Some(0), "{}", diagnostics(&lab));
@@ -316,6 +337,8 @@ fn client_relay_and_test_sgw_processes_carry_traffic_both_ways() {
     }
     let client_log = lab.client.log();
     assert!(client_log.contains("child SA installed"), "{client_log}");
+    let status = std::fs::read_to_string(lab.dir.join("client.status")).unwrap();
+    assert_eq!(status, "", "no SA left after SIGTERM");
     let sgw_log = lab.sgw.log();
     assert!(sgw_log.contains("child SA installed"), "{sgw_log}");
     assert!(

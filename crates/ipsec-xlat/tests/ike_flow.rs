@@ -67,6 +67,7 @@ struct Scenario {
     rsa: bool,
     user: &'static str,
     authorised: bool,
+    auto_rekey: bool,
     seed: u64,
 }
 
@@ -80,6 +81,7 @@ impl Default for Scenario {
             rsa: false,
             user: "alice@example.com",
             authorised: true,
+            auto_rekey: false,
             seed: 1,
         }
     }
@@ -237,6 +239,7 @@ impl Net {
             },
             c_udp_encap: true,
             retransmit: RetransmitPolicy::default(),
+            auto_rekey: s.auto_rekey,
         };
         let client = Client::new(config, self.now, &mut rng).unwrap();
         self.clients.push((ip, client));
@@ -1037,4 +1040,37 @@ fn any_damaged_byte_is_refused_or_survived() {
         completed > 30,
         "most damage is survived by retransmission ({completed}/54)"
     );
+}
+
+/// With `auto_rekey`, the client rekeys each bundle at 90 % of its lifetime and deletes it
+/// when the lifetime ends: over ten minutes of 100-second bundles the SGW and the relay see a
+/// steady chain of new entries and retirements, and only the newest bundle is alive.
+#[test]
+fn auto_rekey_keeps_a_chain_of_bundles() {
+    let s = Scenario {
+        child: ChildProposal {
+            lifetime_secs: 100,
+            ..ESP
+        },
+        auto_rekey: true,
+        ..Scenario::default()
+    };
+    let mut net = single(&s);
+    net.run(deliver_all);
+    let children = net.client_children(0).len();
+    assert!(children >= 6, "{children} bundles in 600 s");
+    assert_consistent(&net, 0);
+    let retired = net
+        .relay_events
+        .iter()
+        .filter(|e| matches!(e, RelayEvent::IpsecRetired { .. }))
+        .count();
+    let deleted = net
+        .sgw_events
+        .iter()
+        .filter(|e| matches!(e, SgwEvent::Deleted { .. }))
+        .count();
+    assert_eq!(retired, deleted);
+    assert!(retired >= children - 2, "{retired} retired of {children}");
+    assert!(net.client_failure(0).is_none());
 }

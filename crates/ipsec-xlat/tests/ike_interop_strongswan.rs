@@ -446,6 +446,7 @@ fn client_through_relay_against_strongswan() {
             },
             c_udp_encap: true,
             retransmit: RetransmitPolicy::default(),
+            auto_rekey: false,
         },
         std::time::Instant::now(),
         &mut rng,

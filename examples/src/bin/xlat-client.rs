@@ -1,8 +1,9 @@
 //! `xlat-client`: keeps a standard IKEv1/IPsec connection to an SGW through the relay.
+#![forbid(unsafe_code)]
 use std::process::ExitCode;
 
 use clap::Parser;
-use ipsec_xlat_examples::daemon::{client, DaemonArgs, InnerArgs};
+use ipsec_xlat_examples::daemon::{client, ClientArgs, DaemonArgs, InnerArgs};
 use ipsec_xlat_examples::{exit, logging};
 
 const AFTER_HELP: &str = "\
@@ -24,10 +25,12 @@ struct Cli {
     daemon: DaemonArgs,
     #[command(flatten)]
     inner: InnerArgs,
+    #[command(flatten)]
+    client: ClientArgs,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(1, cli.daemon.verbose);
-    exit::finish(client::main(&cli.daemon, &cli.inner))
+    exit::finish(client::main(&cli.daemon, &cli.inner, &cli.client))
 }

@@ -1,8 +1,9 @@
 //! `xlat-relay`: the relay between clients and unmodified IPsec gateways.
+#![forbid(unsafe_code)]
 use std::process::ExitCode;
 
 use clap::Parser;
-use ipsec_xlat_examples::daemon::{relay, DaemonArgs};
+use ipsec_xlat_examples::daemon::{relay, DaemonArgs, RelayArgs};
 use ipsec_xlat_examples::{exit, logging};
 
 const AFTER_HELP: &str = "\
@@ -21,10 +22,12 @@ Ports below 1024 and raw ESP/AH sockets need root or CAP_NET_BIND_SERVICE/CAP_NE
 struct Cli {
     #[command(flatten)]
     daemon: DaemonArgs,
+    #[command(flatten)]
+    relay: RelayArgs,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(1, cli.daemon.verbose);
-    exit::finish(relay::main(&cli.daemon))
+    exit::finish(relay::main(&cli.daemon, &cli.relay))
 }

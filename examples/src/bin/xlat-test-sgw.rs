@@ -1,4 +1,5 @@
 //! `xlat-test-sgw`: a plain IKEv1 responder and IPsec gateway for tests.
+#![forbid(unsafe_code)]
 use std::process::ExitCode;
 
 use clap::Parser;

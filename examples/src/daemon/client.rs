@@ -8,13 +8,14 @@ use ipsec_xlat_io::{Exit, Leg, Reactor};
 use rand::rngs::OsRng;
 
 use super::{
-    driver, leg_ports, log_stats, log_warnings, now, open_inner, print_warnings, run, DaemonArgs,
-    InnerArgs,
+    driver, leg_ports, log_stats, log_warnings, now, open_inner, print_warnings, run, ClientArgs,
+    DaemonArgs, InnerArgs,
 };
 use crate::exit::Failure;
 
 /// Runs the client with `args` until SIGINT/SIGTERM, or until IKE fails for good (exit 1).
-pub fn main(args: &DaemonArgs, inner: &InnerArgs) -> Result<(), Failure> {
+pub fn main(args: &DaemonArgs, inner: &InnerArgs, client: &ClientArgs) -> Result<(), Failure> {
+    let status_file = client.status_file.clone();
     let config = ClientConfig::load(&args.config).map_err(|e| Failure::Config(e.to_string()))?;
     if args.check_config {
         let (_, warnings) = ClientEndpoint::new(
@@ -42,7 +43,10 @@ pub fn main(args: &DaemonArgs, inner: &InnerArgs) -> Result<(), Failure> {
     let (client, warnings) = ClientEndpoint::new(&config, own, now(), &mut OsRng)
         .map_err(|e| Failure::Config(e.to_string()))?;
     log_warnings(&warnings);
-    let mut client = client;
+    let mut client = match status_file {
+        Some(path) => client.with_status_file(path),
+        None => client,
+    };
     let mut driver = driver(ports)?;
     tracing::info!(relay = %config.relay.ike, "client running: IKE through the relay started");
     let exit = run(&mut driver, &mut client, |_| {

@@ -46,6 +46,25 @@ pub struct InnerArgs {
     pub inner_socket: Option<PathBuf>,
 }
 
+/// Relay-only options.
+#[derive(Args, Debug, Clone)]
+pub struct RelayArgs {
+    /// Also log the translation tables and every counter (drops by reason included) every
+    /// SECS seconds while running; they are always logged at exit.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub report_every: Option<u64>,
+}
+
+/// Client-only options.
+#[derive(Args, Debug, Clone)]
+pub struct ClientArgs {
+    /// Keep FILE up to date with the installed IPsec SAs: one line per SA, "IN OUT" SPIs in hex
+    /// as the SGW knows them (swanctl --list-sas on the SGW shows them swapped). Emptied when
+    /// none is left. For scripts and the lab.
+    #[arg(long, value_name = "FILE")]
+    pub status_file: Option<PathBuf>,
+}
+
 /// The real ports of a leg: from the opened sockets, or (nothing opened, `--check-config`) as
 /// configured.
 pub(crate) fn leg_ports(

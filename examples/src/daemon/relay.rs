@@ -7,11 +7,13 @@ use ipsec_xlat_io::sys::SocketOptions;
 use ipsec_xlat_io::{Exit, Leg};
 use rand::rngs::OsRng;
 
-use super::{driver, leg_ports, log_stats, log_warnings, print_warnings, run, DaemonArgs};
+use super::{
+    driver, leg_ports, log_stats, log_warnings, print_warnings, run, DaemonArgs, RelayArgs,
+};
 use crate::exit::Failure;
 
 /// Runs the relay with `args` until SIGINT/SIGTERM.
-pub fn main(args: &DaemonArgs) -> Result<(), Failure> {
+pub fn main(args: &DaemonArgs, relay_args: &RelayArgs) -> Result<(), Failure> {
     let config = RelayConfig::load(&args.config).map_err(|e| Failure::Config(e.to_string()))?;
     let c_listen = relay_listen(&config.c_side, "c_side").map_err(config_failure)?;
     let s_listen = relay_listen(&config.s_side.listen, "s_side").map_err(config_failure)?;
@@ -49,9 +51,13 @@ pub fn main(args: &DaemonArgs) -> Result<(), Failure> {
     );
     let c_ports = leg_ports(&ports, Leg::CSide, &c_listen);
     let s_ports = leg_ports(&ports, Leg::SSide, &s_listen);
-    let (mut relay, warnings) =
+    let (relay, warnings) =
         RelayEndpoint::new(&config, c_ports, s_ports, &mut OsRng).map_err(config_failure)?;
     log_warnings(&warnings);
+    let mut relay = match relay_args.report_every {
+        Some(secs) => relay.with_report_every(std::time::Duration::from_secs(secs), super::now()),
+        None => relay,
+    };
     let mut driver = driver(ports)?;
     tracing::info!(
         c_side = ?c_listen.addresses,

@@ -10,15 +10,16 @@
 //!   IP.
 //! - relay → TUN: the SA whose c-side inbound SPI the packet carries restores the s-side SPI,
 //!   verifies and opens ([`ClientInboundSa`]).
-//! - A child is rekeyed (a new quick mode under the same IKE SA) at 85% of its lifetime;
-//!   older children keep receiving until their own lifetime ends.
+//! - The IKE core rekeys a child (a new quick mode under the same IKE SA) at 90% of its
+//!   lifetime and deletes it when the lifetime ends; the datapath follows its events, the
+//!   newest child sending and every live one receiving.
 //!
 //! AH is refused at setup: the client would need the relay's s-side address and the SGW's
 //! address to compute AH's ICV over the header the SGW sees, and the IKE core does not hand
 //! them to the datapath yet.
 
 use core::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ipsec_xlat::ike::phase1::Phase1Config;
 use ipsec_xlat::ike::phase2::{BundleSpis, ChildConfig};
@@ -49,9 +50,6 @@ use crate::path::{IpProtocol, Leg, NetPath, Path, Received, Transmit, Transport}
 /// Room for what sealing adds to an inner packet (outer IPv6 header, ESP header, IV, padding,
 /// trailer, ICV, AH).
 const SEAL_OVERHEAD: usize = 256;
-
-/// Retry delay when a rekey cannot start yet (e.g. the relay's next SPI grant has not come).
-const REKEY_RETRY: Duration = Duration::from_secs(5);
 
 /// The client datapath's own counters (each SA counts its errors too).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -101,10 +99,10 @@ pub struct ClientEndpoint {
     rng: StdRng,
     scratch: Vec<u8>,
     tx: TxQueue,
-    rekey_at: Option<Instant>,
     failed: Option<String>,
     counters: ClientAdapterCounters,
     notifier: Notifier,
+    status_file: Option<std::path::PathBuf>,
 }
 
 impl core::fmt::Debug for ClientEndpoint {
@@ -183,6 +181,8 @@ impl ClientEndpoint {
                 child,
                 c_udp_encap,
                 retransmit: RetransmitPolicy::default(),
+                // The core rekeys at 90% of a bundle's lifetime and deletes it at the end.
+                auto_rekey: true,
             },
             now,
             rng,
@@ -205,10 +205,10 @@ impl ClientEndpoint {
             rng: StdRng::from_seed(seed),
             scratch: Vec::with_capacity(65_536),
             tx: TxQueue::default(),
-            rekey_at: None,
             failed: None,
             counters: ClientAdapterCounters::default(),
             notifier: Notifier::default(),
+            status_file: None,
         };
         endpoint.drain_ike(now);
         Ok((endpoint, warnings))
@@ -218,6 +218,37 @@ impl ClientEndpoint {
     pub fn with_notifier(mut self, notifier: Notifier) -> Self {
         self.notifier = notifier;
         self
+    }
+
+    /// Keep `path` up to date with the installed child SAs: one line per SA, oldest first,
+    /// `IN OUT` with the s-side SPIs in hex (ESP's, or AH's for AH alone), as
+    /// `swanctl --list-sas` shows them on the SGW with IN and OUT swapped. Scripts (the lab)
+    /// read it; it is rewritten whole (write, then rename) whenever an SA comes or goes, and
+    /// emptied when none is left.
+    pub fn with_status_file(mut self, path: std::path::PathBuf) -> Self {
+        self.status_file = Some(path);
+        self.write_status();
+        self
+    }
+
+    fn write_status(&self) {
+        let Some(path) = &self.status_file else {
+            return;
+        };
+        let mut text = String::new();
+        for child in &self.children {
+            let spi = |s: BundleSpis| s.esp.or(s.ah).unwrap_or(0);
+            text.push_str(&format!(
+                "{:08x} {:08x}\n",
+                spi(child.summary.inbound),
+                spi(child.summary.outbound)
+            ));
+        }
+        let tmp = path.with_extension("tmp");
+        let result = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
+        if let Err(error) = result {
+            tracing::warn!(%error, path = %path.display(), "cannot write the status file");
+        }
     }
 
     /// Why the client gave up, once it has.
@@ -259,7 +290,7 @@ impl ClientEndpoint {
             }
         }
         self.children.clear();
-        self.rekey_at = None;
+        self.write_status();
         self.drain_ike(now);
     }
 
@@ -304,6 +335,7 @@ impl ClientEndpoint {
                     self.children.retain(|c| c.summary.inbound != s_spis_in);
                     if self.children.len() < before {
                         tracing::info!(by_peer, "child SA deleted");
+                        self.write_status();
                     }
                 }
             }
@@ -321,10 +353,8 @@ impl ClientEndpoint {
                 );
                 self.notifier
                     .send(Notice::ClientChild(path.summary.clone()));
-                let lifetime = u64::from(child.sa.proposal.lifetime_secs);
-                self.rekey_at =
-                    now.checked_add(Duration::from_secs(lifetime.saturating_mul(85) / 100));
                 self.children.push(path);
+                self.write_status();
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot install the child SA");
@@ -544,34 +574,18 @@ impl Endpoint for ClientEndpoint {
 
     fn handle_timeout(&mut self, now: Instant) {
         self.ike.handle_timeout(now);
-        if self.rekey_at.is_some_and(|at| at <= now) {
-            self.rekey_at = match self.ike.rekey(now) {
-                Ok(()) => {
-                    tracing::info!("rekeying: new quick mode started");
-                    None
-                }
-                Err(error) => {
-                    tracing::debug!(%error, "rekey not started yet");
-                    now.checked_add(REKEY_RETRY)
-                }
-            };
-        }
         for child in &mut self.children {
             child.outbound.sa_mut().handle_timeout(now);
             child.inbound.sa_mut().handle_timeout(now);
         }
-        let expired: Vec<BundleSpis> = self
-            .children
-            .iter()
-            .filter(|c| c.outbound.sa().is_expired() && c.inbound.sa().is_expired())
-            .map(|c| c.summary.inbound)
-            .collect();
-        for spis in expired {
-            self.children.retain(|c| c.summary.inbound != spis);
-            tracing::info!("expired child SA removed; deleting it at the SGW and the relay");
-            if let Err(error) = self.ike.delete_child(spis) {
-                tracing::debug!(%error, "no DELETE sent for the expired child SA");
-            }
+        // The core deletes a bundle when its lifetime ends (ChildDeleted); an SA whose hard
+        // limit passed without that (the DELETE was lost) goes here.
+        let before = self.children.len();
+        self.children
+            .retain(|c| !(c.outbound.sa().is_expired() && c.inbound.sa().is_expired()));
+        if self.children.len() < before {
+            tracing::info!("expired child SA removed");
+            self.write_status();
         }
         self.drain_ike(now);
     }
@@ -591,11 +605,7 @@ impl Endpoint for ClientEndpoint {
                 ]
             })
             .flatten();
-        [self.ike.poll_timeout(), self.rekey_at]
-            .into_iter()
-            .flatten()
-            .chain(sa)
-            .min()
+        self.ike.poll_timeout().into_iter().chain(sa).min()
     }
 
     fn is_drained(&self) -> bool {

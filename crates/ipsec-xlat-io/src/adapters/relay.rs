@@ -90,6 +90,8 @@ pub struct RelayEndpoint {
     tx: TxQueue,
     counters: RelayAdapterCounters,
     notifier: Notifier,
+    /// Log the report this often (and when).
+    report_every: Option<(Duration, Instant)>,
 }
 
 impl fmt::Debug for RelayEndpoint {
@@ -265,6 +267,7 @@ impl RelayEndpoint {
                 tx: TxQueue::default(),
                 counters: RelayAdapterCounters::default(),
                 notifier: Notifier::default(),
+                report_every: None,
             },
             warnings,
         ))
@@ -273,6 +276,14 @@ impl RelayEndpoint {
     /// Send notices to `notifier`.
     pub fn with_notifier(mut self, notifier: Notifier) -> Self {
         self.notifier = notifier;
+        self
+    }
+
+    /// Log [`Self::report`] at info level every `interval` (operators watching counters, the
+    /// lab's bad-input checks); `interval` is at least one second.
+    pub fn with_report_every(mut self, interval: Duration, now: Instant) -> Self {
+        let interval = interval.max(Duration::from_secs(1));
+        self.report_every = now.checked_add(interval).map(|at| (interval, at));
         self
     }
 
@@ -870,6 +881,12 @@ impl Endpoint for RelayEndpoint {
     fn handle_timeout(&mut self, now: Instant) {
         self.ike.handle_timeout(now);
         self.drain_ike(now);
+        if let Some((interval, at)) = self.report_every {
+            if at <= now {
+                tracing::info!("relay tables and counters:\n{}", self.report());
+                self.report_every = now.checked_add(interval).map(|next| (interval, next));
+            }
+        }
         let ts = self.timestamp(now);
         while let Some(expired) = self.datapath.table_mut().pop_expired(ts) {
             self.counters.entries_expired = self.counters.entries_expired.saturating_add(1);
@@ -891,9 +908,13 @@ impl Endpoint for RelayEndpoint {
             .table()
             .next_expiry()
             .and_then(|at| self.instant(at));
-        match (self.ike.poll_timeout(), table) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.ike.poll_timeout(),
+            table,
+            self.report_every.map(|(_, at)| at),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }

@@ -285,7 +285,14 @@ impl TestSgwEndpoint {
             outbound: child.outbound_spis,
             c_side: None,
         };
-        tracing::info!(%peer, suite = %summary.suite, "child SA installed");
+        let spi = |s: BundleSpis| format!("{:08x}", s.esp.or(s.ah).unwrap_or(0));
+        tracing::info!(
+            %peer,
+            suite = %summary.suite,
+            spi_in = %spi(summary.inbound),
+            spi_out = %spi(summary.outbound),
+            "child SA installed"
+        );
         self.notifier.send(Notice::SgwChild {
             peer,
             child: summary,

@@ -22,6 +22,7 @@
 //! the same qm3. Failures reach the caller as [`ClientEvent::Failed`] with a typed error.
 
 use core::net::SocketAddr;
+use core::time::Duration;
 use std::collections::VecDeque;
 use std::time::Instant;
 
@@ -70,6 +71,10 @@ pub struct ClientConfig {
     pub c_udp_encap: bool,
     /// Request retransmission.
     pub retransmit: RetransmitPolicy,
+    /// Rekey each bundle at 90 % of its lifetime and delete it when the lifetime ends (as
+    /// strongSwan's default rekey_time/life_time ratio does). Off: the caller drives
+    /// [`Client::rekey`] and [`Client::delete_child`].
+    pub auto_rekey: bool,
 }
 
 /// Everything the client's datapath needs for one SA bundle.
@@ -231,6 +236,22 @@ enum State {
 struct LiveChild {
     s_in: BundleSpis,
     s_out: BundleSpis,
+    /// When to start its successor (auto-rekey), until done.
+    soft: Option<Instant>,
+    /// When its lifetime ends.
+    hard: Instant,
+}
+
+impl LiveChild {
+    fn new(sa: &ChildSa, now: Instant) -> Self {
+        let secs = u64::from(sa.proposal.lifetime_secs);
+        Self {
+            s_in: sa.inbound_spis,
+            s_out: sa.outbound_spis,
+            soft: now.checked_add(Duration::from_secs(secs.saturating_mul(9) / 10)),
+            hard: now.checked_add(Duration::from_secs(secs)).unwrap_or(now),
+        }
+    }
 }
 
 /// The client endpoint.
@@ -328,6 +349,7 @@ impl Client {
     fn fail(&mut self, error: ClientError) {
         self.state = State::Failed;
         self.pending = None;
+        self.children.clear();
         self.events.push_back(ClientEvent::Failed(error));
     }
 
@@ -622,10 +644,7 @@ impl Client {
                     let qm3 = self.to_c_side(qm3);
                     let d = Self::with_tail(&mut session, qm3, &items).map_err(Step::Fatal)?;
                     let t = self.send(now, d, false);
-                    self.children.push(LiveChild {
-                        s_in: sa.inbound_spis,
-                        s_out: sa.outbound_spis,
-                    });
+                    self.children.push(LiveChild::new(&sa, now));
                     self.events
                         .push_back(ClientEvent::ChildEstablished(Box::new(ClientChild {
                             sa,
@@ -735,10 +754,7 @@ impl Client {
                 match qm.handle_qm3(&p1, &self.to_s_side(msg)) {
                     Ok(sa) => {
                         self.pending = None;
-                        self.children.push(LiveChild {
-                            s_in: sa.inbound_spis,
-                            s_out: sa.outbound_spis,
-                        });
+                        self.children.push(LiveChild::new(&sa, now));
                         let s_udp_encap = sa.proposal.mode == Encapsulation::UdpTunnel;
                         self.events
                             .push_back(ClientEvent::ChildEstablished(Box::new(ClientChild {
@@ -1069,19 +1085,51 @@ impl Client {
         }
     }
 
-    /// Retransmits the pending request, or fails after the last retransmission.
+    /// Retransmits the pending request (or fails after the last retransmission), and with
+    /// `auto_rekey` rekeys bundles at 90 % of their lifetime and deletes them at its end.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let Some(p) = self.pending.as_mut() else {
-            return;
-        };
-        if p.deadline > now {
+        if let Some(p) = self.pending.as_mut() {
+            if p.deadline <= now {
+                match p.fire(now) {
+                    Some(t) => self.transmits.push_back(t),
+                    None => {
+                        let tries = self.config.retransmit.max_retransmissions;
+                        self.fail(ClientError::Timeout(tries));
+                        return;
+                    }
+                }
+            }
+        }
+        if !self.config.auto_rekey {
             return;
         }
-        match p.fire(now) {
-            Some(t) => self.transmits.push_back(t),
-            None => {
-                let tries = self.config.retransmit.max_retransmissions;
-                self.fail(ClientError::Timeout(tries));
+        let expired: Vec<BundleSpis> = self
+            .children
+            .iter()
+            .filter(|c| c.hard <= now)
+            .map(|c| c.s_in)
+            .collect();
+        for s_in in expired {
+            // A failure here leaves the bundle to the SGW's own expiry.
+            let _ = self.delete_child(s_in);
+        }
+        let due = self
+            .children
+            .iter()
+            .position(|c| c.soft.is_some_and(|s| s <= now));
+        if let Some(i) = due {
+            match self.rekey(now) {
+                Ok(()) => {
+                    if let Some(c) = self.children.get_mut(i) {
+                        c.soft = None;
+                    }
+                }
+                // Another quick mode runs or no grant yet: try again shortly.
+                Err(_) => {
+                    if let Some(c) = self.children.get_mut(i) {
+                        c.soft = now.checked_add(Duration::from_secs(1));
+                    }
+                }
             }
         }
     }
@@ -1093,7 +1141,18 @@ impl Client {
 
     /// When [`Self::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.pending.as_ref().map(|p| p.deadline)
+        let lifetimes = self
+            .children
+            .iter()
+            .filter(|_| self.config.auto_rekey)
+            .flat_map(|c| [c.soft, Some(c.hard)])
+            .flatten();
+        self.pending
+            .as_ref()
+            .map(|p| p.deadline)
+            .into_iter()
+            .chain(lifetimes)
+            .min()
     }
 
     /// The next event.

@@ -25,20 +25,19 @@
 //! # State of the flow and what is next
 //!
 //! Done and tested (in memory, and against an unmodified strongSwan in `tests/ike_captures/`):
-//! main mode (PSK, RSA) and quick mode through the relay with tails, NAT-T floating on the
-//! s-side, retransmission with backoff, duplicate handling at every hop, typed failures
-//! (timeout, error notifications, authentication, proposals), rekeying by new quick modes with
-//! relay SPI grants (started by the client or by the SGW), DELETE of bundles in both
-//! directions with the relay retiring its entry from the tail of the client's DELETE, relay
-//! session expiry.
+//! main mode (PSK, RSA) and quick mode through the relay with tails; NAT-T floating on the
+//! s-side; retransmission with backoff and duplicate handling at every hop; typed failures
+//! (timeout, error notifications, authentication, proposals); rekeying by new quick modes with
+//! relay SPI grants, started by the client (by hand or at 90 % of the lifetime) or by the SGW;
+//! DELETE of bundles both ways with the relay retiring its entry from the tail of the client's
+//! DELETE; DPD answers; relay session expiry.
 //!
-//! DPD: the client answers the SGW's R-U-THERE.
-//!
-//! Not yet: DPD initiated by the client; IKE SA DELETE (ISAKMP protocol) handling at the
-//! client; client mobility (a new
-//! c-side address for a live session); c-side NAT detection between client and relay; IKEv1
-//! fragmentation for large RSA mm5/mm6; lifetime-driven automatic rekey (callers use
-//! [`Client::rekey`] today).
+//! Not yet: DPD started by the client; DELETE of the IKE SA itself (ISAKMP protocol) at the
+//! client, and telling the relay (the same retire-tail pattern applies); main mode started by
+//! the SGW toward the relay (IKEv1 reauthentication): the relay drops it as unknown cookies;
+//! client mobility (a new c-side address for a live session); NAT detection between client and
+//! relay (the c-side transport is the client's configuration); IKEv1 fragmentation for large
+//! RSA mm5/mm6.
 
 // Everything here handles bytes from the network; as in `wire`, the constructs that could
 // panic on them are refused (test modules opt out).

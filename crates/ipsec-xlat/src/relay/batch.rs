@@ -14,9 +14,10 @@ use core::ops::Range;
 use super::action::Framing;
 use super::arrival::{self, Arrival, Parsed};
 use super::counters::DropReason;
+use super::decide::{decide, Route};
 use super::entry::Leg;
 use super::index::Role;
-use super::rewrite::{decide, Relay, Route};
+use super::rewrite::Relay;
 use super::time::Timestamp;
 
 /// Packets handled together; enough to cover memory latency, small enough for the stack.
@@ -78,32 +79,33 @@ impl Relay {
 
     fn rewrite_chunk(&mut self, now: Timestamp, chunk: &mut [BatchPacket<'_>]) {
         // 1. Parse: the packets are in cache, this is arithmetic.
-        let mut parsed: [Option<Result<Parsed, DropReason>>; CHUNK] = array::from_fn(|_| None);
-        for (slot, packet) in parsed.iter_mut().zip(chunk.iter()) {
+        let mut parsed: [Result<Parsed, DropReason>; CHUNK] =
+            array::from_fn(|_| Err(DropReason::Truncated));
+        for (out, packet) in parsed.iter_mut().zip(chunk.iter()) {
             let received = packet.buf.get(packet.start..).unwrap_or_default();
-            *slot = Some(arrival::parse(&packet.arrival, received));
+            *out = arrival::parse(&packet.arrival, received);
         }
-        // 2. Look every SPI up and copy out what the packet path needs of its entry: independent
-        //    misses, in flight together.
-        let mut found: [Option<Result<(Role, Route), DropReason>>; CHUNK] =
-            array::from_fn(|_| None);
-        for (out, parsed) in found.iter_mut().zip(parsed.iter()) {
-            if let Some(Ok(parsed)) = parsed {
-                *out = Some(
-                    self.lookup(parsed.spi)
-                        .and_then(|role| Ok((role, self.route(role)?))),
-                );
-            }
+        // 2. Look every SPI up, then copy out what the packet path needs of each entry: two
+        //    short loops of independent cache misses, which the CPU keeps in flight together.
+        let mut roles: [Result<Role, DropReason>; CHUNK] =
+            array::from_fn(|_| Err(DropReason::Truncated));
+        for (out, parsed) in roles.iter_mut().zip(parsed.iter()) {
+            *out = match parsed {
+                Ok(parsed) => self.lookup(parsed.spi),
+                Err(reason) => Err(*reason),
+            };
+        }
+        let mut found: [Result<(Role, Route), DropReason>; CHUNK] =
+            array::from_fn(|_| Err(DropReason::Truncated));
+        for (out, role) in found.iter_mut().zip(roles.iter()) {
+            *out = role.and_then(|role| Ok((role, self.route(role)?)));
         }
         // 3. Decide and write each packet; its entry is in cache by now.
-        for ((packet, parsed), found) in chunk.iter_mut().zip(parsed).zip(found) {
+        for ((packet, parsed), found) in chunk.iter_mut().zip(parsed.iter()).zip(found.iter()) {
             let received = packet.buf.get(packet.start..).unwrap_or_default();
             let plan = match (parsed, found) {
-                (Some(Ok(parsed)), Some(Ok((role, route)))) => {
-                    decide(&parsed, role, &route, received)
-                }
-                (Some(Err(reason)), _) | (_, Some(Err(reason))) => Err(reason),
-                _ => Err(DropReason::Truncated),
+                (Ok(parsed), Ok((role, route))) => decide(parsed, *role, route.as_ref(), received),
+                (Err(reason), _) | (_, Err(reason)) => Err(*reason),
             };
             packet.verdict = match plan.and_then(|plan| {
                 let range = plan

@@ -123,13 +123,6 @@ pub enum EntryError {
     AhOverUdpToGateway,
 }
 
-impl Partition {
-    /// The role (leg, protocol) of each relay SPI of this partition.
-    pub(crate) fn relay_roles(&self) -> impl Iterator<Item = (IpsecProtocol, Spi)> {
-        self.relay_spis.iter()
-    }
-}
-
 impl Entry {
     /// The partition of `leg`.
     pub const fn partition(&self, leg: Leg) -> &Partition {
@@ -157,10 +150,15 @@ impl Entry {
 
     /// Every relay SPI of the entry with the leg and protocol it stands for.
     pub fn relay_spis(&self) -> impl Iterator<Item = (Leg, IpsecProtocol, Spi)> + '_ {
-        let client = self.client.relay_roles().map(|(p, s)| (Leg::Client, p, s));
+        let client = self
+            .client
+            .relay_spis
+            .iter()
+            .map(|(p, s)| (Leg::Client, p, s));
         let gateway = self
             .gateway
-            .relay_roles()
+            .relay_spis
+            .iter()
             .map(|(p, s)| (Leg::Gateway, p, s));
         client.chain(gateway)
     }

@@ -82,7 +82,7 @@ impl SpiIndex {
     }
 
     /// The role of `spi`, if a live entry receives on it.
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, spi: u32) -> Option<Role> {
         self.map.get(&spi).map(|packed| packed.unpack())
     }

@@ -4,12 +4,11 @@
 //! Only these bytes change between legs: the outer header (IP or UDP framing), the SPI of
 //! each IPsec header of the bundle, and AH's Reserved field, which carries the gateway leg's
 //! IPv4 Identification on a client leg without an IPv4 header of its own (see the module docs
-//! of [`relay`](super)). The
-//! sequence numbers and everything after them are copied (or left in place) bit for bit.
+//! of [`relay`](super)). The sequence numbers and everything after them are copied (or left
+//! in place) bit for bit.
 //!
-//! The work is split in two so that nothing large is moved on the packet path: [`Plan`]
-//! (a few words) is decided from the received bytes and the entry; `finish` then writes the
-//! outer header and SPIs, reading the outgoing path from the entry, which is still in cache.
+//! The decision is `decide`'s; this module looks the entry up, writes the bytes the decision
+//! calls for, and counts.
 
 use core::net::{IpAddr, SocketAddr};
 
@@ -19,11 +18,12 @@ use crate::wire::ipv4::{self, Ipv4Packet};
 use crate::wire::IpProtocol;
 
 use super::action::{Action, Framing, Transmit};
-use super::arrival::{self, Arrival, Parsed, AH_IN_UDP_MARKER};
+use super::arrival::{self, Arrival, AH_IN_UDP_MARKER};
 use super::counters::{Counters, DropReason};
-use super::entry::{Leg, Path, Transport};
+use super::decide::{decide, Plan, Route, RouteRef};
+use super::entry::{Leg, Transport};
 use super::index::Role;
-use super::spi::{BundleShape, IpsecProtocol, Spi, SpiSet};
+use super::spi::IpsecProtocol;
 use super::table::{Found, Table};
 use super::time::Timestamp;
 
@@ -52,60 +52,6 @@ pub struct Relay {
     table: Table,
     counters: Counters,
     config: RelayConfig,
-}
-
-/// What the packet path needs of an entry, seen from the leg a packet arrived on.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Route {
-    /// The arrival leg's path, to check the packet against.
-    here: Path,
-    /// The other leg's path, to send by.
-    there: Path,
-    /// The SPIs to write (the other leg's peer's).
-    out_spis: SpiSet,
-    /// The arrival leg's relay ESP SPI, to check a bundle's inner ESP against.
-    here_esp: Option<Spi>,
-    /// The entry's bundle shape.
-    shape: BundleShape,
-}
-
-/// Everything decided about a packet before any byte is written.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Plan {
-    /// Slot of the entry.
-    slot: u32,
-    /// Leg it arrived on.
-    from: Leg,
-    /// Protocol of the outermost IPsec header.
-    protocol: IpsecProtocol,
-    /// The IPsec part within the received bytes.
-    start: usize,
-    end: usize,
-    /// Bytes to write in front of the IPsec part.
-    prefix_len: usize,
-    /// The path it leaves by.
-    out: Path,
-    /// SPI for the outermost header.
-    outer_spi: u32,
-    /// For AH: the Reserved value to write, and the header length (where a bundle's ESP is).
-    ah: Option<(u16, usize)>,
-    /// For an AH+ESP bundle: the inner ESP SPI to write.
-    inner_esp_spi: Option<u32>,
-    /// IPv4 header fields, should the way out be raw IPv4.
-    ident: u16,
-    tos: u8,
-    dont_frag: bool,
-}
-
-impl Plan {
-    /// Where the outgoing packet lies in a buffer whose received bytes start at `start`: the
-    /// prefix goes right before the IPsec part, which stays where it is.
-    pub(super) fn region_in_place(&self, start: usize) -> Option<core::ops::Range<usize>> {
-        let begin = start
-            .checked_add(self.start)?
-            .checked_sub(self.prefix_len)?;
-        Some(begin..start.checked_add(self.end)?)
-    }
 }
 
 impl Relay {
@@ -205,8 +151,8 @@ impl Relay {
     fn plan(&self, arrival: &Arrival, bytes: &[u8]) -> Result<Plan, DropReason> {
         let parsed = arrival::parse(arrival, bytes)?;
         let role = self.lookup(parsed.spi)?;
-        let route = self.route(role)?;
-        decide(&parsed, role, &route, bytes)
+        let slot = self.table.slot(role.slot).ok_or(DropReason::UnknownSpi)?;
+        decide(&parsed, role, RouteRef::of(slot, role.leg), bytes)
     }
 
     /// The role of a received SPI: the one hash lookup of the packet path.
@@ -225,17 +171,7 @@ impl Relay {
     #[inline(always)]
     pub(super) fn route(&self, role: Role) -> Result<Route, DropReason> {
         let slot = self.table.slot(role.slot).ok_or(DropReason::UnknownSpi)?;
-        let (here, there) = (
-            slot.entry.partition(role.leg),
-            slot.entry.partition(role.leg.other()),
-        );
-        Ok(Route {
-            here: here.path,
-            there: there.path,
-            out_spis: there.peer_spis,
-            here_esp: here.relay_spis.esp,
-            shape: slot.shape,
-        })
+        Ok(Route::of(slot, role.leg))
     }
 
     /// Writes the outer header and SPIs into `region` (the prefix, then the IPsec part already
@@ -250,7 +186,11 @@ impl Relay {
     ) -> Result<(Leg, Framing), DropReason> {
         let ttl = self.config.ttl;
         let to = plan.from.other();
-        let path = plan.out;
+        let slot = self
+            .table
+            .slot_mut(plan.slot)
+            .ok_or(DropReason::UnknownSpi)?;
+        let path = &slot.entry.partition(to).path;
         let ipsec_len = region.len().saturating_sub(plan.prefix_len);
         let (head, body) = region.split_at_mut(plan.prefix_len.min(region.len()));
         let protocol = IpProtocol(plan.protocol.number());
@@ -280,7 +220,8 @@ impl Relay {
                 let mut header = Ipv4Packet::new_unchecked(head);
                 header.set_version_ihl(4, 5);
                 header.set_tos(plan.tos);
-                header.set_total_len(u16::try_from(region_len(ipsec_len)).unwrap_or(u16::MAX));
+                let total_len = ipsec_len.saturating_add(ipv4::MIN_HEADER_LEN);
+                header.set_total_len(u16::try_from(total_len).unwrap_or(u16::MAX));
                 header.set_ident(plan.ident);
                 header.set_flags_frag(plan.dont_frag, false, 0);
                 header.set_ttl(ttl);
@@ -304,9 +245,7 @@ impl Relay {
                 }
             }
         }
-        if let Some(slot) = self.table.slot_mut(plan.slot) {
-            slot.activity.record(plan.from, ipsec_len, now);
-        }
+        slot.activity.record(plan.from, ipsec_len, now);
         self.counters.count_forwarded(to);
         Ok((to, framing))
     }
@@ -319,165 +258,5 @@ impl Relay {
     fn dropped<'a>(&mut self, reason: DropReason) -> Action<'a> {
         self.counters.count_dropped(reason);
         Action::Drop(reason)
-    }
-}
-
-/// Decides the way out of a parsed packet whose SPI has `role`, in the entry `route` was
-/// copied from.
-#[inline(always)]
-pub(super) fn decide(
-    parsed: &Parsed,
-    role: Role,
-    route: &Route,
-    bytes: &[u8],
-) -> Result<Plan, DropReason> {
-    if role.protocol != parsed.protocol {
-        return Err(DropReason::ProtocolMismatch);
-    }
-    let from = role.leg;
-    if !arrived_on(&route.here, parsed) {
-        return Err(DropReason::PathMismatch);
-    }
-    let outer_spi = route
-        .out_spis
-        .get(parsed.protocol)
-        .ok_or(DropReason::UnknownSpi)?;
-    let inner_esp_spi = check_bundle(route, parsed, bytes)?;
-    let prefix_len = prefix_len(&route.there, parsed.protocol)?;
-    let (ah, ident) = match parsed.ah {
-        None => (None, parsed.outer.ident.unwrap_or(0)),
-        Some(fields) => {
-            let carried = carry_identification(from, parsed, fields.reserved, prefix_len)?;
-            (Some((carried.reserved, fields.header_len)), carried.ident)
-        }
-    };
-    let ipsec_len = parsed.ipsec.len();
-    if prefix_len == ipv4::MIN_HEADER_LEN
-        && ipsec_len > usize::from(u16::MAX).saturating_sub(ipv4::MIN_HEADER_LEN)
-    {
-        return Err(DropReason::TooLong);
-    }
-    Ok(Plan {
-        slot: role.slot,
-        from,
-        protocol: parsed.protocol,
-        start: parsed.ipsec.start,
-        end: parsed.ipsec.end,
-        prefix_len,
-        out: route.there,
-        outer_spi: outer_spi.get(),
-        ah,
-        inner_esp_spi: inner_esp_spi.map(Spi::get),
-        ident,
-        tos: parsed.outer.tos,
-        // Linux replaces Identification 0 with a random value when DF is clear; DF is
-        // mutable for AH, so setting it keeps a signed 0 intact.
-        dont_frag: parsed.outer.dont_frag || ident == 0,
-    })
-}
-
-/// Total Length of an IPv4 packet carrying `ipsec_len` bytes after a bare header.
-fn region_len(ipsec_len: usize) -> usize {
-    ipsec_len.saturating_add(ipv4::MIN_HEADER_LEN)
-}
-
-/// What the relay writes in front of the IPsec part on `path`: an IPv4 header for raw IPv4
-/// (the relay owns every field AH covers), AH's marker for UDP, nothing otherwise (the kernel
-/// writes IPv6 and UDP headers).
-fn prefix_len(path: &Path, protocol: IpsecProtocol) -> Result<usize, DropReason> {
-    match (path.transport, path.relay_addr, path.peer_addr, protocol) {
-        (Transport::Udp { .. }, _, _, IpsecProtocol::Ah) => Ok(AH_IN_UDP_MARKER.len()),
-        (Transport::Udp { .. }, _, _, IpsecProtocol::Esp) => Ok(0),
-        (Transport::Ip, IpAddr::V4(_), IpAddr::V4(_), _) => Ok(ipv4::MIN_HEADER_LEN),
-        (Transport::Ip, IpAddr::V6(_), IpAddr::V6(_), _) => Ok(0),
-        // A validated path never mixes address families.
-        (Transport::Ip, _, _, _) => Err(DropReason::PathMismatch),
-    }
-}
-
-/// Whether the packet came by `path`: from the peer, to the relay, over the same transport.
-#[inline(always)]
-fn arrived_on(path: &Path, parsed: &Parsed) -> bool {
-    let transport = match (path.transport, parsed.ports) {
-        (Transport::Ip, None) => true,
-        (
-            Transport::Udp {
-                relay_port,
-                peer_port,
-            },
-            Some((src_port, dst_port)),
-        ) => src_port == peer_port && dst_port == relay_port,
-        _ => false,
-    };
-    transport && parsed.src == path.peer_addr && parsed.dst == path.relay_addr
-}
-
-/// For an AH+ESP bundle, checks that AH is followed by ESP with the bundle's ESP SPI on the
-/// arrival leg and returns the ESP SPI for the other leg; `None` for a single-protocol entry.
-#[inline]
-fn check_bundle(route: &Route, parsed: &Parsed, bytes: &[u8]) -> Result<Option<Spi>, DropReason> {
-    if route.shape != BundleShape::AhEsp {
-        return Ok(None);
-    }
-    let Some(ah) = parsed.ah else {
-        return Err(DropReason::BundleMismatch); // the inner ESP SPI arrived outermost
-    };
-    if ah.next_header != IpProtocol::ESP {
-        return Err(DropReason::BundleMismatch);
-    }
-    let esp_start = parsed.ipsec.start.saturating_add(ah.header_len);
-    let inner = bytes
-        .get(esp_start..parsed.ipsec.end)
-        .ok_or(DropReason::Truncated)?;
-    let esp = EspPacket::new_checked(inner).map_err(arrival::esp_reason)?;
-    if Some(esp.spi()) != route.here_esp.map(Spi::get) {
-        return Err(DropReason::BundleMismatch);
-    }
-    route
-        .out_spis
-        .esp
-        .map(Some)
-        .ok_or(DropReason::BundleMismatch)
-}
-
-/// Where an AH packet's gateway-leg IPv4 Identification goes on the way out.
-struct Carried {
-    /// AH's Reserved field.
-    reserved: u16,
-    /// The Identification of the IPv4 header the relay writes, if it writes one.
-    ident: u16,
-}
-
-/// Moves the gateway leg's IPv4 Identification, which AH's ICV covers, across the relay (see
-/// the module docs of `relay`). On the client leg it travels in the client-leg packet's own
-/// IPv4 header when that is raw IPv4, and in AH's Reserved field otherwise (IPv6 or UDP);
-/// on the gateway leg Reserved is 0, as RFC 4302 requires, and an SGW's packet with anything
-/// else there is refused (the client could not verify it).
-#[inline]
-fn carry_identification(
-    from: Leg,
-    parsed: &Parsed,
-    reserved: u16,
-    out_prefix_len: usize,
-) -> Result<Carried, DropReason> {
-    match from {
-        // From the client: its IPv4 header's Identification, or Reserved if it has none.
-        Leg::Client => Ok(Carried {
-            reserved: 0,
-            ident: parsed.outer.ident.unwrap_or(reserved),
-        }),
-        Leg::Gateway if reserved != 0 => Err(DropReason::AhReservedNonZero),
-        Leg::Gateway => {
-            // The SGW's Identification (0 when the gateway leg is IPv6, where there is none).
-            let ident = parsed.outer.ident.unwrap_or(0);
-            if out_prefix_len == ipv4::MIN_HEADER_LEN {
-                Ok(Carried { reserved: 0, ident })
-            } else {
-                Ok(Carried {
-                    reserved: ident,
-                    ident: 0,
-                })
-            }
-        }
     }
 }

@@ -1,4 +1,5 @@
 //! `xlat`: the ipsec-xlat command-line tool.
+#![forbid(unsafe_code)]
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

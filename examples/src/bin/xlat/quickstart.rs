@@ -16,6 +16,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+
+/// `println!` that does not panic when stdout is gone (`xlat quickstart | head`).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
 use ipsec_xlat::ike::phase2::BundleSpis;
 use ipsec_xlat::ike::tail_crypto::StaticKeypair;
 use ipsec_xlat_examples::echo;
@@ -62,6 +70,10 @@ pub struct QuickstartArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
     timeout: u64,
+    /// Keep the generated configuration files and keys (their directory is printed) instead
+    /// of removing them at exit, to read them or start the daemons from them.
+    #[arg(long)]
+    keep: bool,
     /// Log what the three endpoints do (stderr): -v info, -vv debug, -vvv trace.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -74,14 +86,14 @@ pub fn run(args: &QuickstartArgs) -> ExitCode {
         Ok(true) => ExitCode::from(exit::OK),
         Ok(false) => ExitCode::from(exit::RUNTIME),
         Err(failure) => {
-            println!("FAIL: {failure}");
+            say!("FAIL: {failure}");
             ExitCode::from(failure.code())
         }
     }
 }
 
-/// A temporary directory for the configurations and keys, removed on drop.
-struct Workdir(PathBuf);
+/// A temporary directory for the configurations and keys, removed on drop unless kept.
+struct Workdir(PathBuf, bool);
 
 impl Workdir {
     fn create() -> Result<Self, Failure> {
@@ -93,7 +105,7 @@ impl Workdir {
             std::env::temp_dir().join(format!("xlat-quickstart-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&path)
             .map_err(|e| Failure::System(format!("cannot create {}: {e}", path.display())))?;
-        Ok(Self(path))
+        Ok(Self(path, false))
     }
 
     fn write(&self, name: &str, text: &str) -> Result<PathBuf, Failure> {
@@ -106,7 +118,9 @@ impl Workdir {
 
 impl Drop for Workdir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if !self.1 {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 
@@ -226,7 +240,7 @@ fn wait_established(notices: &Receiver<Notice>, until: Instant) -> Result<(), Fa
         match notice {
             Notice::RelayIke(e) => {
                 state.ike_entry = true;
-                println!(
+                say!(
                     "[ok] relay: IKE translation entry for {} (c-side {} <-> s-side {} -> SGW {})",
                     String::from_utf8_lossy(&e.user.value),
                     e.client,
@@ -236,25 +250,25 @@ fn wait_established(notices: &Receiver<Notice>, until: Instant) -> Result<(), Fa
             }
             Notice::ClientPhase1 { cookies, nat_t } => {
                 state.client_phase1 = true;
-                println!(
+                say!(
                     "[ok] client: IKE SA with the test-SGW through the relay (cookies the SGW sees {cookies}; NAT-T toward the SGW: {})",
                     if nat_t { "yes" } else { "no" }
                 );
             }
             Notice::ClientChild(child) => {
                 state.client_child = true;
-                println!("[ok] client: IPsec SA installed: {}", describe(&child));
+                say!("[ok] client: IPsec SA installed: {}", describe(&child));
             }
             Notice::SgwChild { peer, child } => {
                 state.sgw_child = true;
-                println!(
+                say!(
                     "[ok] test-SGW: IPsec SA with {peer} installed: {}",
                     describe(&child)
                 );
             }
             Notice::RelayIpsec { id, .. } => {
                 state.relay_entry = true;
-                println!("[ok] relay: IPsec translation entry {} installed", id.0);
+                say!("[ok] relay: IPsec translation entry {} installed", id.0);
             }
             Notice::ClientFailed(why) => {
                 return Err(Failure::Runtime(format!("client: IKE failed: {why}")))
@@ -275,7 +289,8 @@ fn wait_established(notices: &Receiver<Notice>, until: Instant) -> Result<(), Fa
 
 fn quickstart(args: &QuickstartArgs) -> Result<bool, Failure> {
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
-    let dir = Workdir::create()?;
+    let mut dir = Workdir::create()?;
+    dir.1 = args.keep;
     let relay_key = random_hex(32);
     let client_key = random_hex(32);
     let key_bytes = |h: &str| -> Result<[u8; 32], Failure> {
@@ -373,26 +388,32 @@ fn quickstart(args: &QuickstartArgs) -> Result<bool, Failure> {
     let (client_tun, client_inner) = UnixTunPort::pair().map_err(system_failure)?;
     client_ports.push(Box::new(client_tun));
 
-    println!(
+    say!(
         "xlat quickstart: client, relay and test-SGW in one process over loopback UDP (no root, no TUN)"
     );
-    println!(
+    say!(
         "  test-SGW  {SGW_ADDR} IKE :{} NAT-T :{}, LAN {LAN} (host {LAN_HOST}) on a TUN stand-in",
-        sgw_own.ike, sgw_own.natt
+        sgw_own.ike,
+        sgw_own.natt
     );
-    println!(
+    say!(
         "  relay     c-side {RELAY_C_ADDR} IKE :{} NAT-T :{}; s-side {RELAY_S_ADDR} IKE :{} NAT-T :{}",
         c_ports.ike, c_ports.natt, s_ports.ike, s_ports.natt
     );
-    println!(
+    say!(
         "  client    {CLIENT_ADDR} IKE/NAT-T :{}, user {USER}, inner {CLIENT_INNER} on a TUN stand-in",
         client_own.natt
     );
-    println!(
-        "  proposals IKE {ike} (PSK), ESP {esp}; configs and fresh keys in {}",
-        dir.0.display()
+    say!(
+        "  proposals IKE {ike} (PSK), ESP {esp}; configs and fresh keys in {}{}",
+        dir.0.display(),
+        if args.keep {
+            " (kept)"
+        } else {
+            " (removed at exit; --keep keeps them)"
+        }
     );
-    println!();
+    say!();
 
     let sgw_run = start("test-sgw", sgw_ports, sgw)?;
     let relay_run = start("relay", relay_ports, relay)?;
@@ -416,22 +437,22 @@ fn quickstart(args: &QuickstartArgs) -> Result<bool, Failure> {
     let (relay, relay_stats, _) = stop(relay_run)?;
     let (sgw, sgw_stats, _) = stop(sgw_run)?;
 
-    println!();
-    println!("Relay translation tables and counters:");
+    say!();
+    say!("Relay translation tables and counters:");
     for line in relay.report().lines() {
-        println!("  {line}");
+        say!("  {line}");
     }
     let cc = client.counters();
-    println!(
+    say!(
         "Client datapath: inner packets sealed {} (no SA {}, errors {}), opened {} (unknown SPI {}, refused {})",
         cc.sealed, cc.no_sa, cc.seal_errors, cc.opened, cc.unknown_spi, cc.open_errors
     );
     let sc = sgw.counters();
-    println!(
+    say!(
         "Test-SGW datapath: opened {} (unknown SPI {}, refused {}), sealed {} (no SA {}, errors {})",
         sc.opened, sc.unknown_spi, sc.open_errors, sc.sealed, sc.no_sa, sc.seal_errors
     );
-    println!(
+    say!(
         "UDP/TUN I/O: client rx {} tx {}, relay rx {} tx {}, test-SGW rx {} tx {} (send errors {})",
         client_stats.rx_packets,
         client_stats.tx_packets,
@@ -441,7 +462,7 @@ fn quickstart(args: &QuickstartArgs) -> Result<bool, Failure> {
         sgw_stats.tx_packets,
         client_stats.tx_errors + relay_stats.tx_errors + sgw_stats.tx_errors
     );
-    println!();
+    say!();
 
     established?;
     let (pinged, served) = traffic.ok_or_else(|| Failure::Runtime("no traffic ran".into()))??;
@@ -453,7 +474,7 @@ fn quickstart(args: &QuickstartArgs) -> Result<bool, Failure> {
         .table()
         .iter()
         .any(|(_, _, a)| a.to_gateway.packets >= n as u64 && a.to_client.packets >= n as u64);
-    println!(
+    say!(
         "[{}] {}/{} echo requests client -> LAN host arrived intact{}",
         mark(requests_ok),
         served.requests.len(),
@@ -464,7 +485,7 @@ fn quickstart(args: &QuickstartArgs) -> Result<bool, Failure> {
             String::new()
         }
     );
-    println!(
+    say!(
         "[{}] {}/{} echo replies LAN host -> client arrived intact{}",
         mark(replies_ok),
         pinged.replies.len(),
@@ -475,15 +496,15 @@ fn quickstart(args: &QuickstartArgs) -> Result<bool, Failure> {
             String::new()
         }
     );
-    println!(
+    say!(
         "[{}] the relay forwarded them by its translation table (no key, no decryption)",
         mark(forwarded_ok)
     );
     let pass = requests_ok && replies_ok && forwarded_ok;
     if pass {
-        println!("PASS: IKE and IPsec SAs through the relay; {n} packets each way, all intact.");
+        say!("PASS: IKE and IPsec SAs through the relay; {n} packets each way, all intact.");
     } else {
-        println!("FAIL: not every packet arrived intact (run with -v for the endpoints' logs).");
+        say!("FAIL: not every packet arrived intact (run with -v for the endpoints' logs).");
     }
     Ok(pass)
 }

@@ -1,6 +1,6 @@
 //! The translation table: entries in a slab, found by SPI through one hashbrown index.
 //!
-//! The per-packet path is [`Table::find`] (one hash lookup) followed by a slot read and an
+//! The per-packet path is `Table::find` (one hash lookup) followed by a slot read and an
 //! update of the entry's activity; nothing there allocates. Control-plane operations (insert,
 //! path update for mobility, remove, expiry, SPI allocation) keep the index consistent with the
 //! slab: every relay SPI of every live entry is indexed exactly once, pointing at its slot, and
@@ -456,7 +456,7 @@ impl Table {
     }
 
     /// What `spi` stands for: the one lookup of the per-packet path.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn find(&self, spi: u32) -> Found {
         match self.index.get(spi) {
             Some(role) => Found::Live(role),
@@ -466,13 +466,13 @@ impl Table {
     }
 
     /// The occupied slot `slot_no`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn slot(&self, slot_no: u32) -> Option<&Slot> {
         self.slots.get(slot_no as usize).and_then(Option::as_ref)
     }
 
     /// The occupied slot `slot_no`, mutably.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn slot_mut(&mut self, slot_no: u32) -> Option<&mut Slot> {
         self.slots
             .get_mut(slot_no as usize)

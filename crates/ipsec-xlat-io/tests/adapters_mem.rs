@@ -1,0 +1,484 @@
+//! Client, relay and test-SGW adapters on the in-memory network: configuration files as the
+//! daemons read them, the drivers they run, and traffic through TUN stand-ins. The network
+//! needs no root, so the paths the loopback quickstart cannot take run here: standard ports
+//! (no NAT: raw ESP on the s-side, the relay writing the outer IPv4 header), IPv6 on both legs,
+//! and a relay on non-standard ports (looks NAT-ed to the SGW: ESP-in-UDP on the s-side).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use ipsec_xlat::ike::tail_crypto::StaticKeypair;
+use ipsec_xlat::relay::Transport as CoreTransport;
+use ipsec_xlat::wire::ipv4::{Ipv4Options, Ipv4Repr};
+use ipsec_xlat::wire::ipv6::Ipv6Repr;
+use ipsec_xlat::wire::IpProtocol;
+use ipsec_xlat_io::adapters::{
+    relay_listen, ClientEndpoint, Notice, Notifier, PortPair, RelayEndpoint, TestSgwEndpoint,
+};
+use ipsec_xlat_io::config::{ClientConfig, RelayConfig, TestSgwConfig};
+use ipsec_xlat_io::mem::{MemNetwork, MemTun};
+use ipsec_xlat_io::setup::open_mem_leg;
+use ipsec_xlat_io::{Driver, DriverConfig, Leg, MemReactor, PacketPort};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+struct Plan {
+    client: &'static str,
+    relay_c: &'static str,
+    relay_s: &'static str,
+    sgw: &'static str,
+    inner_client: &'static str,
+    inner_lan: &'static str,
+    lan_host: &'static str,
+    relay_s_ports: (u16, u16),
+    esp: &'static str,
+}
+
+const V4: Plan = Plan {
+    client: "198.51.100.10",
+    relay_c: "198.51.100.1",
+    relay_s: "203.0.113.254",
+    sgw: "203.0.113.1",
+    inner_client: "10.8.0.1/32",
+    inner_lan: "10.9.0.0/24",
+    lan_host: "10.9.0.7",
+    relay_s_ports: (500, 4500),
+    esp: "aes128gcm16",
+};
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn q(a: &str) -> String {
+    format!("\"{a}\"")
+}
+
+struct Configs {
+    client: ClientConfig,
+    relay: RelayConfig,
+    sgw: TestSgwConfig,
+    relay_file: std::path::PathBuf,
+}
+
+fn configs(dir: &Path, plan: &Plan) -> Configs {
+    write(dir, "relay.key", &hex::encode([7u8; 32]));
+    write(dir, "client.key", &hex::encode([9u8; 32]));
+    write(dir, "psk", "in-memory-psk");
+    let relay_pub = hex::encode(StaticKeypair::from_private_bytes([7; 32]).public().0);
+    let client_pub = hex::encode(StaticKeypair::from_private_bytes([9; 32]).public().0);
+    let sgw_file = write(
+        dir,
+        "sgw.toml",
+        &format!(
+            "lan = [{lan}]\n[listen]\naddresses = [{sgw}]\nraw_esp = true\n\
+             raw_header_included = {hdr}\n[auth]\npsk_file = \"psk\"\n[proposals]\n\
+             ike = [\"aes128-sha256-modp2048\"]\nesp = [{esp}]\n[tun]\nname = \"s\"\n\
+             routes = [{inner}]\n",
+            lan = q(plan.inner_lan),
+            sgw = q(plan.sgw),
+            hdr = plan.sgw.contains('.'),
+            esp = q(plan.esp),
+            inner = q(plan.inner_client),
+        ),
+    );
+    let relay_file = write(
+        dir,
+        "relay.toml",
+        &format!(
+            "noise_private_key_file = \"relay.key\"\n[c_side]\naddresses = [{c}]\n\
+             [s_side]\naddress = {s}\nike_port = {sp}\nnatt_port = {sn}\nraw_esp = true\n\
+             [[authorized_clients]]\nname = \"c\"\npublic_key = \"{client_pub}\"\n\
+             [[identification]]\nid_type = \"user_fqdn\"\nid = \"*@example.com\"\nsgw = {sgw}\n",
+            c = q(plan.relay_c),
+            s = q(plan.relay_s),
+            sp = plan.relay_s_ports.0,
+            sn = plan.relay_s_ports.1,
+            sgw = q(plan.sgw),
+        ),
+    );
+    let client_file = write(
+        dir,
+        "client.toml",
+        &format!(
+            "noise_private_key_file = \"client.key\"\n[identity]\ntype = \"user_fqdn\"\n\
+             value = \"bob@example.com\"\n[relay]\naddress = {c}\n\
+             noise_public_key = \"{relay_pub}\"\n[local]\naddresses = [{client}]\n\
+             [auth]\npsk_file = \"psk\"\n[proposals]\nike = [\"aes128-sha256-modp2048\"]\n\
+             esp = [{esp}]\n[traffic_selectors]\nlocal = [{inner}]\nremote = [{lan}]\n\
+             [tun]\nname = \"c\"\n",
+            c = q(plan.relay_c),
+            client = q(plan.client),
+            esp = q(plan.esp),
+            inner = q(plan.inner_client),
+            lan = q(plan.inner_lan),
+        ),
+    );
+    Configs {
+        client: ClientConfig::load(&client_file).unwrap(),
+        relay: RelayConfig::load(&relay_file).unwrap(),
+        sgw: TestSgwConfig::load(&sgw_file).unwrap(),
+        relay_file,
+    }
+}
+
+struct Net {
+    net: MemNetwork,
+    client: (Driver<MemReactor>, ClientEndpoint, MemTun),
+    relay: (Driver<MemReactor>, RelayEndpoint),
+    sgw: (Driver<MemReactor>, TestSgwEndpoint, MemTun),
+    notices: mpsc::Receiver<Notice>,
+}
+
+fn driver(net: &MemNetwork, ports: Vec<Box<dyn PacketPort>>) -> Driver<MemReactor> {
+    Driver::new(MemReactor::new(net.clone()), ports, DriverConfig::default()).unwrap()
+}
+
+fn build(c: &Configs) -> Net {
+    let net = MemNetwork::new();
+    let (tx, notices) = mpsc::channel();
+    let mut rng = StdRng::seed_from_u64(5);
+
+    let mut sgw_ports = open_mem_leg(&net, Leg::SSide, &c.sgw.listen).unwrap();
+    let sgw_own = PortPair::of_leg(&sgw_ports, Leg::SSide).unwrap();
+    let (sgw_tun_port, sgw_tun) = net.tun();
+    sgw_ports.push(Box::new(sgw_tun_port));
+    let (sgw, _) = TestSgwEndpoint::new(&c.sgw, sgw_own, &mut rng).unwrap();
+
+    let c_listen = relay_listen(&c.relay.c_side, "c_side").unwrap();
+    let s_listen = relay_listen(&c.relay.s_side.listen, "s_side").unwrap();
+    let mut relay_ports = open_mem_leg(&net, Leg::CSide, &c_listen).unwrap();
+    relay_ports.extend(open_mem_leg(&net, Leg::SSide, &s_listen).unwrap());
+    let (relay, _) = RelayEndpoint::new(
+        &c.relay,
+        PortPair::of_leg(&relay_ports, Leg::CSide).unwrap(),
+        PortPair::of_leg(&relay_ports, Leg::SSide).unwrap(),
+        &mut rng,
+    )
+    .unwrap();
+
+    let mut client_ports = open_mem_leg(&net, Leg::CSide, &c.client.local).unwrap();
+    let own = PortPair::of_leg(&client_ports, Leg::CSide).unwrap();
+    let (client_tun_port, client_tun) = net.tun();
+    client_ports.push(Box::new(client_tun_port));
+    let (client, _) = ClientEndpoint::new(&c.client, own, net.now(), &mut rng).unwrap();
+
+    Net {
+        client: (
+            driver(&net, client_ports),
+            client.with_notifier(Notifier::new(tx.clone())),
+            client_tun,
+        ),
+        relay: (
+            driver(&net, relay_ports),
+            relay.with_notifier(Notifier::new(tx.clone())),
+        ),
+        sgw: (
+            driver(&net, sgw_ports),
+            sgw.with_notifier(Notifier::new(tx)),
+            sgw_tun,
+        ),
+        net,
+        notices,
+    }
+}
+
+impl Net {
+    /// Turns every driver until the network is quiet, jumping the virtual clock to the next
+    /// timer when nothing is in flight; at most `max_turns` rounds.
+    fn settle(&mut self, max_turns: usize) {
+        for _ in 0..max_turns {
+            self.client.0.turn(&mut self.client.1);
+            self.relay.0.turn(&mut self.relay.1);
+            self.sgw.0.turn(&mut self.sgw.1);
+            if self.in_flight() > 0 {
+                continue;
+            }
+            return;
+        }
+    }
+
+    fn in_flight(&self) -> usize {
+        // TUN output waits for the test to take it; everything else is in flight.
+        self.net.queued()
+    }
+
+    fn advance(&mut self, by: Duration) {
+        self.net.advance_to(self.net.now() + by);
+        self.settle(1000);
+    }
+
+    fn notices(&self) -> Vec<Notice> {
+        self.notices.try_iter().collect()
+    }
+}
+
+fn inner_v4(src: &str, dst: &str, seq: u16) -> Vec<u8> {
+    let body: Vec<u8> = (0..64).map(|i| (i as u8) ^ (seq as u8)).collect();
+    let repr = Ipv4Repr {
+        src_addr: src.parse().unwrap(),
+        dst_addr: dst.parse().unwrap(),
+        protocol: IpProtocol(253),
+        payload_len: body.len(),
+        ttl: 64,
+        tos: 0,
+        ident: seq,
+        dont_frag: true,
+        more_frags: false,
+        frag_offset: 0,
+        options: Ipv4Options::EMPTY,
+    };
+    let mut p = vec![0; 20];
+    repr.emit(&mut p).unwrap();
+    p.extend_from_slice(&body);
+    p
+}
+
+fn inner_v6(src: &str, dst: &str, seq: u16) -> Vec<u8> {
+    let body: Vec<u8> = (0..48).map(|i| (i as u8).wrapping_add(seq as u8)).collect();
+    let repr = Ipv6Repr {
+        src_addr: src.parse().unwrap(),
+        dst_addr: dst.parse().unwrap(),
+        next_header: IpProtocol(253),
+        payload_len: body.len(),
+        hop_limit: 64,
+        traffic_class: 0,
+        flow_label: u32::from(seq),
+    };
+    let mut p = vec![0; 40];
+    repr.emit(&mut p).unwrap();
+    p.extend_from_slice(&body);
+    p
+}
+
+/// Establishes, then sends `n` packets each way and checks every one arrived unchanged.
+fn run(plan: &Plan, inner: fn(&str, &str, u16) -> Vec<u8>, n: u16) -> (Net, Vec<Notice>) {
+    let dir = tempfile::tempdir().unwrap();
+    let configs = configs(dir.path(), plan);
+    let mut net = build(&configs);
+    net.settle(1000);
+    let notices = net.notices();
+    assert!(
+        notices
+            .iter()
+            .any(|n| matches!(n, Notice::RelayIpsec { .. })),
+        "no IPsec entry: {notices:?}"
+    );
+    assert!(net.client.1.is_established(), "{notices:?}");
+    let client_addr = plan.inner_client.split('/').next().unwrap();
+    for seq in 0..n {
+        let up = inner(client_addr, plan.lan_host, seq);
+        net.client.2.inject(&up);
+        net.settle(100);
+        assert_eq!(
+            net.sgw.2.take().as_deref(),
+            Some(&up[..]),
+            "client -> LAN {seq}"
+        );
+        let down = inner(plan.lan_host, client_addr, seq);
+        net.sgw.2.inject(&down);
+        net.settle(100);
+        assert_eq!(
+            net.client.2.take().as_deref(),
+            Some(&down[..]),
+            "LAN -> client {seq}"
+        );
+    }
+    (net, notices)
+}
+
+fn gateway_transport(net: &Net) -> CoreTransport {
+    let table = net.relay.1.datapath().table();
+    let (_, entry, _) = table.iter().next().unwrap();
+    entry.gateway.path.transport
+}
+
+#[test]
+fn standard_ports_no_nat_raw_esp_on_the_s_side() {
+    let (net, notices) = run(&V4, inner_v4, 20);
+    // The SGW's view saw no NAT: quick mode chose plain tunnel mode, and the relay forwards
+    // ESP to it by raw IPv4 with a header of its own making.
+    assert_eq!(gateway_transport(&net), CoreTransport::Ip);
+    let client_phase1 = notices
+        .iter()
+        .find_map(|n| match n {
+            Notice::ClientPhase1 { nat_t, .. } => Some(*nat_t),
+            _ => None,
+        })
+        .unwrap();
+    assert!(!client_phase1, "no NAT between relay and SGW");
+    let dp = net.relay.1.datapath().counters();
+    assert_eq!(dp.dropped_total(), 0);
+    let relay_report = net.relay.1.report();
+    assert!(
+        relay_report.contains("s-side: relay 203.0.113.254 <-> peer 203.0.113.1 via raw IP"),
+        "{relay_report}"
+    );
+    assert!(
+        relay_report
+            .contains("c-side: relay 198.51.100.1 <-> peer 198.51.100.10 via UDP 4500 <-> 4500"),
+        "{relay_report}"
+    );
+    assert!(
+        relay_report.contains("client->SGW 20 packets"),
+        "{relay_report}"
+    );
+}
+
+#[test]
+fn relay_on_other_ports_looks_natted_and_uses_esp_in_udp() {
+    let plan = Plan {
+        relay_s_ports: (1500, 14500),
+        esp: "aes256-sha1",
+        ..V4
+    };
+    let (net, notices) = run(&plan, inner_v4, 10);
+    assert_eq!(
+        gateway_transport(&net),
+        CoreTransport::Udp {
+            relay_port: 14500,
+            peer_port: 4500
+        }
+    );
+    assert!(notices
+        .iter()
+        .any(|n| matches!(n, Notice::ClientPhase1 { nat_t: true, .. })));
+}
+
+#[test]
+fn ipv6_on_both_legs_and_inside() {
+    let plan = Plan {
+        client: "2001:db8:c::10",
+        relay_c: "2001:db8:c::1",
+        relay_s: "2001:db8:5::fe",
+        sgw: "2001:db8:5::1",
+        inner_client: "2001:db8:8::1/128",
+        inner_lan: "2001:db8:9::/64",
+        lan_host: "2001:db8:9::7",
+        ..V4
+    };
+    let (net, _) = run(&plan, inner_v6, 10);
+    assert_eq!(gateway_transport(&net), CoreTransport::Ip);
+    let report = net.relay.1.report();
+    assert!(report.contains("peer 2001:db8:5::1 via raw IP"), "{report}");
+}
+
+#[test]
+fn garbage_at_the_relay_is_counted_and_traffic_still_flows() {
+    let (mut net, _) = run(&V4, inner_v4, 2);
+    let mut attacker = net
+        .net
+        .bind_udp(Leg::CSide, "198.51.100.66:4500".parse().unwrap())
+        .unwrap();
+    let relay_c: IpAddr = "198.51.100.1".parse().unwrap();
+    let mut junk = Vec::new();
+    for i in 0u32..200 {
+        let mut d = (i.wrapping_mul(2_654_435_761)).to_be_bytes().to_vec();
+        d.extend_from_slice(&[i as u8; 40]);
+        junk.push(d);
+    }
+    let datagrams: Vec<_> = junk
+        .iter()
+        .flat_map(|d| {
+            [500u16, 4500].map(|port| ipsec_xlat_io::OutDatagram {
+                bytes: d,
+                remote: relay_c,
+                remote_port: port,
+            })
+        })
+        .collect();
+    attacker.send_batch(&datagrams).unwrap();
+    net.settle(1000);
+    let dp = net.relay.1.datapath().counters().dropped_total();
+    let ike = net.relay.1.ike_counters();
+    assert!(dp > 0, "ESP-looking junk counted by the datapath");
+    assert!(
+        ike.malformed + ike.unknown_cookies + ike.tail_missing > 0,
+        "{ike:?}"
+    );
+    // Nothing was reflected to the attacker.
+    let mut batch = ipsec_xlat_io::RecvBatch::new(8, 2048);
+    assert!(attacker.recv_batch(&mut batch).is_err());
+    // Established traffic still flows.
+    let up = inner_v4("10.8.0.1", "10.9.0.7", 999);
+    net.client.2.inject(&up);
+    net.settle(100);
+    assert_eq!(net.sgw.2.take().as_deref(), Some(&up[..]));
+}
+
+#[test]
+fn reload_adds_clients_and_reports_what_needs_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let configs = configs(dir.path(), &V4);
+    let mut net = build(&configs);
+    net.settle(1000);
+    let text = std::fs::read_to_string(&configs.relay_file).unwrap();
+    let added = hex::encode(StaticKeypair::from_private_bytes([3; 32]).public().0);
+    let edited = text.replace(
+        "[[identification]]",
+        &format!(
+            "[[authorized_clients]]\nname = \"second\"\npublic_key = \"{added}\"\n\n[[identification]]"
+        ),
+    );
+    std::fs::write(&configs.relay_file, &edited).unwrap();
+    let outcome = net.relay.1.reload().unwrap();
+    assert_eq!(outcome.clients_added, 1);
+    assert!(outcome.not_applied.is_empty(), "{outcome:?}");
+    std::fs::write(
+        &configs.relay_file,
+        edited.replace("*@example.com", "*@example.org"),
+    )
+    .unwrap();
+    let outcome = net.relay.1.reload().unwrap();
+    assert_eq!(outcome.clients_added, 0);
+    assert!(outcome
+        .not_applied
+        .iter()
+        .any(|l| l.contains("identification")));
+    // A broken file changes nothing and says why.
+    std::fs::write(&configs.relay_file, "not toml [").unwrap();
+    assert!(net.relay.1.reload().is_err());
+    // The established session survived every reload.
+    let up = inner_v4("10.8.0.1", "10.9.0.7", 1);
+    net.client.2.inject(&up);
+    net.settle(100);
+    assert_eq!(net.sgw.2.take().as_deref(), Some(&up[..]));
+}
+
+#[test]
+fn client_rekeys_before_the_lifetime_ends_and_traffic_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let configs = configs(dir.path(), &V4);
+    let mut net = build(&configs);
+    net.settle(1000);
+    let _ = net.notices();
+    // IPsec lifetime 3600 s: the client's IKE core rekeys at 90% (3240 s) and deletes the old
+    // bundle when its lifetime ends; the relay retires its entry.
+    for _ in 0..60 {
+        net.advance(Duration::from_secs(80));
+    }
+    let notices = net.notices();
+    let installed = notices
+        .iter()
+        .filter(|n| matches!(n, Notice::RelayIpsec { .. }))
+        .count();
+    let retired = notices
+        .iter()
+        .filter(|n| matches!(n, Notice::RelayExpired(_)))
+        .count();
+    assert_eq!((installed, retired), (1, 1), "{notices:?}");
+    assert_eq!(net.relay.1.datapath().table().len(), 1);
+    let up = inner_v4("10.8.0.1", "10.9.0.7", 2);
+    net.client.2.inject(&up);
+    net.settle(100);
+    assert_eq!(net.sgw.2.take().as_deref(), Some(&up[..]));
+    let down = inner_v4("10.9.0.7", "10.8.0.1", 2);
+    net.sgw.2.inject(&down);
+    net.settle(100);
+    assert_eq!(net.client.2.take().as_deref(), Some(&down[..]));
+}
