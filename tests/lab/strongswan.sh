@@ -116,6 +116,8 @@ EOF
 sw_write_swanctl() {
     local d=$1 role=$2 local_addr=$3 remote_addr=$4 lts=$5 rts=$6 ike=$7 esp=$8 auth=$9
     local pki=${10:-} me peer local_auth remote_auth secrets=''
+    # Proposal lists: "a,b" in the lab's options, "a, b" in swanctl.conf.
+    ike=${ike//,/, } esp=${esp//,/, }
     [[ $role == initiator || $role == responder ]] || lab_die "role must be initiator|responder"
     [[ $role == responder ]] && remote_addr=%any
     if [[ $role == responder ]]; then me=sgw peer=client; else me=client peer=sgw; fi

@@ -17,6 +17,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/strongswan.sh"
 # --- parameters (set by lab_suite_parse_args) ---------------------------------------------------
 S_IKE=aes128-sha256-modp2048
 S_ESP=aes128-sha256
+S_OFFER_IKE='' # what the client offers; default: the SGW's proposals
+S_OFFER_ESP=''
 S_AUTH=psk
 S_NAT=none
 S_LOSS=''
@@ -41,8 +43,13 @@ S_KNOWN_VIDS=(
 lab_suite_usage() {
     cat <<EOF
 usage: ${0##*/} [options]
-  --ike PROPOSAL     IKE (phase 1) proposal, strongSwan syntax    [$S_IKE]
-  --esp PROPOSAL     ESP (phase 2) proposal, strongSwan syntax    [$S_ESP]
+  --ike PROPOSALS    IKE (phase 1) proposal(s) of the SGW, strongSwan syntax,
+                     comma-separated                              [$S_IKE]
+  --esp PROPOSALS    ESP (phase 2) proposal(s) of the SGW         [$S_ESP]
+  --offer-ike LIST   what the client offers, in order (default: the SGW's), e.g.
+                     aes256-sha256-modp2048,aes128-sha256-ecp256: the SGW must pick
+                     the one it has from several
+  --offer-esp LIST   the same for ESP
   --auth psk|rsa     main mode authentication                     [$S_AUTH]
   --nat none|client  NAT the client leg in the relay namespace    [$S_NAT]
   --loss PCT         drop PCT% of UDP/ESP/AH arriving at the relay namespace on both links
@@ -62,6 +69,8 @@ lab_suite_parse_args() {
         case $1 in
             --ike) S_IKE=$2 && shift ;;
             --esp) S_ESP=$2 && shift ;;
+            --offer-ike) S_OFFER_IKE=$2 && shift ;;
+            --offer-esp) S_OFFER_ESP=$2 && shift ;;
             --auth) S_AUTH=$2 && shift ;;
             --nat) S_NAT=$2 && shift ;;
             --loss) S_LOSS=$2 && shift ;;
@@ -77,12 +86,18 @@ lab_suite_parse_args() {
     done
     [[ $S_AUTH == psk || $S_AUTH == rsa ]] || lab_die "--auth psk|rsa"
     [[ $S_NAT == none || $S_NAT == client ]] || lab_die "--nat none|client"
-    [[ $S_IKE =~ ^[a-z0-9_-]+$ && $S_ESP =~ ^[a-z0-9_-]+$ ]] || lab_die "bad proposal syntax"
+    S_OFFER_IKE=${S_OFFER_IKE:-$S_IKE} S_OFFER_ESP=${S_OFFER_ESP:-$S_ESP}
+    local p
+    for p in "$S_IKE" "$S_ESP" "$S_OFFER_IKE" "$S_OFFER_ESP"; do
+        [[ $p =~ ^[a-z0-9_-]+(,[a-z0-9_-]+)*$ ]] || lab_die "bad proposal syntax: $p"
+    done
     [[ -z $S_LOSS || $S_LOSS =~ ^[0-9]+$ ]] || lab_die "--loss PCT"
     [[ $S_SAMPLES =~ ^[1-9][0-9]*$ && $S_XFER_MB =~ ^[1-9][0-9]*$ ]] || lab_die "bad number"
     [[ $S_IPERF_SECS =~ ^[1-9][0-9]*$ ]] || lab_die "bad --iperf-secs"
     ((S_XFER_MB >= 20)) || lab_log "warning: a transfer under 20 MB may end before its rekey does (~300 Mbit/s here)"
-    [[ -n $S_NAME ]] || S_NAME="$S_AUTH ike=$S_IKE esp=$S_ESP nat=$S_NAT${S_LOSS:+ loss=$S_LOSS%}"
+    local offer=''
+    [[ $S_OFFER_IKE == "$S_IKE" && $S_OFFER_ESP == "$S_ESP" ]] || offer=" offer=$S_OFFER_IKE/$S_OFFER_ESP"
+    [[ -n $S_NAME ]] || S_NAME="$S_AUTH ike=$S_IKE esp=$S_ESP$offer nat=$S_NAT${S_LOSS:+ loss=$S_LOSS%}"
 }
 
 # record KEY VALUE: a measurement, printed and (with --results) stored.
@@ -125,7 +140,7 @@ drv_direct_setup() {
     mkdir -p "$CLI"
     sw_write_strongswan_conf "$CLI"
     sw_write_swanctl "$CLI" initiator "$LAB_CLIENT_ADDR" "$LAB_SGW_ADDR" "$LAB_CLIENT_INNER/32" \
-        "$LAB_LAN_NET" "$S_IKE" "$S_ESP" "$S_AUTH" "$RUN/pki"
+        "$LAB_LAN_NET" "$S_OFFER_IKE" "$S_OFFER_ESP" "$S_AUTH" "$RUN/pki"
     sw_start "$CLI" "$LAB_NS_CLIENT" && sw_load "$CLI"
 }
 drv_direct_initiate() { sw_initiate "$CLI"; }
@@ -239,8 +254,8 @@ raw_esp = false
 [auth]
 $auth
 [proposals]
-ike = ["$S_IKE"]
-esp = ["$S_ESP"]
+ike = $(toml_list "$S_OFFER_IKE")
+esp = $(toml_list "$S_OFFER_ESP")
 ah = []
 [traffic_selectors]
 local = ["$LAB_CLIENT_INNER/32"]
@@ -260,6 +275,8 @@ EOF
     XLAT_RELAY_PID=$BG_PID
     lab_wait_until 10 udp_listening "$LAB_NS_RELAY" 4500 && kill -0 "$XLAT_RELAY_PID" 2>/dev/null
 }
+# toml_list "a,b": ["a", "b"]
+toml_list() { awk -F, '{ printf "["; for (i = 1; i <= NF; i++) printf "%s\"%s\"", (i > 1 ? ", " : ""), $i; print "]" }' <<<"$1"; }
 udp_listening() { ip netns exec "$1" ss -Hlun "sport = :$2" | grep . >/dev/null; }
 XLAT_STARTS=0
 drv_xlat_initiate() {
@@ -312,7 +329,7 @@ check_or_gap() {
 REAUTH_OK=0
 reauth_done() {
     REAUTH_OK=0
-    lab_wait_until 30 sgw_has_new_ike "$REAUTH_BEFORE" && lab_wait_until 10 sw_child_installed "$SGW" &&
+    lab_wait_until 15 sgw_has_new_ike "$REAUTH_BEFORE" && lab_wait_until 10 sw_child_installed "$SGW" &&
         ping_both 5 && REAUTH_OK=1
 }
 # both_installed: a CHILD_SA installed on the SGW and on the client; both_idle: ready for the
@@ -514,6 +531,41 @@ check_capture() {
     done
 }
 
+# middle_transit: how long the middle namespace (relay process or kernel router) holds each IKE
+# message, from the two captures' timestamps: the last S_SAMPLES main mode + quick mode
+# exchanges (9 messages each) on the client leg paired in order with those on the SGW leg.
+# Recorded as the median over the exchanges of the sum over their 9 messages, in ms, and the
+# client's and the SGW's own time (between receiving a message and sending the next) likewise.
+middle_transit() {
+    local n=$((S_SAMPLES * 9)) c s out
+    c=$(ts "$RUN/client-side.pcapng" -Y 'isakmp.exchangetype == 2 or isakmp.exchangetype == 32' \
+        -T fields -e frame.time_epoch -e ip.dst | tail -n "$n") || return 0
+    s=$(ts "$RUN/sgw-side.pcapng" -Y 'isakmp.exchangetype == 2 or isakmp.exchangetype == 32' \
+        -T fields -e frame.time_epoch -e ip.dst | tail -n "$n") || return 0
+    if (($(grep -c . <<<"$c") != n || $(grep -c . <<<"$s") != n)); then
+        lab_log "middle transit not measured: fewer than $n IKE messages on a link"
+        return 0
+    fi
+    # Per line: c-time c-dst s-time s-dst. Toward the SGW when the SGW leg's dst is the SGW.
+    out=$(paste <(echo "$c") <(echo "$s") | awk -v sgw="$LAB_SGW_ADDR" '
+        { i = NR - 1; ex = int(i / 9); m = i % 9
+          up = ($4 == sgw); d = up ? $3 - $1 : $1 - $3
+          if (d < 0 || d > 1) bad = 1
+          transit[ex] += d
+          if (m > 0) { if (up) cli[ex] += $1 - prev_c; else srv[ex] += $3 - prev_s }
+          prev_c = $1; prev_s = $3 }
+        END { if (bad) { print "bad"; exit }
+              for (e in transit) printf "%.3f %.3f %.3f\n", transit[e] * 1000, cli[e] * 1000, srv[e] * 1000 }')
+    if [[ -z $out || $out == bad ]]; then
+        lab_log "middle transit not measured: the two links' IKE messages do not pair up"
+        return 0
+    fi
+    med() { awk -v k="$1" '{ print $k }' <<<"$out" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+    record middle_transit_ms_median "$(med 1)" "relay/router time per exchange (9 IKE messages), n=$(grep -c . <<<"$out"): $(awk '{ printf "%s ", $1 }' <<<"$out")"
+    record client_think_ms_median "$(med 2)" "client: message received -> next one sent, summed per exchange"
+    record sgw_think_ms_median "$(med 3)" "SGW: message received -> next one sent, summed per exchange"
+}
+
 # --- the run ------------------------------------------------------------------------------------
 lab_suite_main() {
     lab_require_root
@@ -695,7 +747,7 @@ lab_suite_traffic() {
         drv terminate || true
         if ((i == 0)); then
             check_or_gap ike-delete "client terminate: the SGW deletes the IKE_SA and the CHILD_SAs (IKEv1 DELETEs)" \
-                lab_wait_until 10 sw_no_sas "$SGW"
+                lab_wait_until 5 sw_no_sas "$SGW"
         fi
         if lab_wait_until 15 both_idle && establish_once; then
             wall+=("$EST_WALL_MS")
@@ -825,6 +877,7 @@ lab_suite_finish() {
     capture_stop
     check_capture "$RUN/sgw-side.pcapng" "relay-SGW link" 1
     check_capture "$RUN/client-side.pcapng" "client-relay link" 0
+    middle_transit
 
     # 7. Nothing in the SGW's log says it disliked a packet.
     local complaints
