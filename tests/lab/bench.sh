@@ -30,8 +30,9 @@ done
 [[ -n $out ]] || out=$(mktemp -d /tmp/xlat-bench.XXXXXX)
 mkdir -p "$out"
 echo "# results in $out; $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)"
-keys=(establish_ms_median sgw_exchange_ms_median middle_transit_ms_median client_think_ms_median
-    sgw_think_ms_median tunnel_rtt_median_ms tunnel_rtt_min_ms outer_rtt_median_ms tcp_up_mbps tcp_down_mbps)
+keys=(establish_ms_median first_establish_ms sgw_exchange_ms_median middle_transit_ms_median client_think_ms_median
+    sgw_think_ms_median tunnel_rtt_median_ms tunnel_rtt_min_ms outer_rtt_median_ms middle_esp_up_us_median
+    middle_esp_down_us_median tcp_up_mbps tcp_down_mbps)
 
 value() { awk -F= -v k="$2" '$1 == k { print $2 }' "$1"; }
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)]; else print "NA" }'; }

@@ -59,6 +59,9 @@ case $client in
         ;;
     *) echo "ci.sh: LAB_CLIENT must be auto, xlat or direct" >&2 && exit 2 ;;
 esac
+if [[ $client == xlat && -z ${XLAT_BIN_DIR:-} && ! -x $here/../../target/release/xlat-relay ]]; then
+    echo "# NOTE: no release build: the debug binaries are much slower (build with cargo build --release --bins)"
+fi
 
 # Two proposals of each kind are on the wire in one exchange in row 3: the client offers the
 # first, which the SGW does not have, and the SGW must pick the second.

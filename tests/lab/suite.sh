@@ -566,6 +566,31 @@ middle_transit() {
     record sgw_think_ms_median "$(med 3)" "SGW: message received -> next one sent, summed per exchange"
 }
 
+# middle_esp_transit: how long the middle namespace holds an ESP packet, each way: the small ESP
+# packets both captures hold (pings, ACKs) are paired by direction, ESP sequence number and
+# length (the relay rewrites addresses and SPIs, never the sequence number or the length) with
+# the nearest match within 50 ms. Medians in microseconds; what the relay adds to a ping's RTT
+# is the sum of the two directions minus the router's.
+middle_esp_transit() {
+    local c s out
+    c=$(ts "$RUN/client-side.pcapng" -Y esp -T fields -e frame.time_epoch -e ip.dst -e esp.sequence -e frame.len) || return 0
+    s=$(ts "$RUN/sgw-side.pcapng" -Y esp -T fields -e frame.time_epoch -e ip.dst -e esp.sequence -e frame.len) || return 0
+    out=$(awk -v cli="$LAB_CLIENT_ADDR" -v sgw="$LAB_SGW_ADDR" '
+        FNR == NR { k = ($2 == sgw) SUBSEP $3 SUBSEP $4; n[k]++; t[k, n[k]] = $1; next }
+        { up = ($2 != cli); k = up SUBSEP $3 SUBSEP $4; best = -1
+          for (i = 1; i <= n[k]; i++) { d = up ? t[k, i] - $1 : $1 - t[k, i]
+                                        if (d >= 0 && d < 0.05 && (best < 0 || d < best)) best = d }
+          if (best >= 0) print (up ? "up" : "down"), best * 1e6 }' <(echo "$s") <(echo "$c"))
+    [[ -n $out ]] || return 0
+    local dir v nn
+    for dir in up down; do
+        v=$(awk -v d="$dir" '$1 == d { print $2 }' <<<"$out" | sort -g | awk '{ a[NR] = $1 } END { if (NR) printf "%.1f %d", a[int((NR + 1) / 2)], NR }')
+        read -r v nn <<<"$v"
+        [[ -n ${v:-} ]] && record "middle_esp_${dir}_us_median" "$v" "ESP packet held by the middle namespace, $dir (toward the $([[ $dir == up ]] && echo SGW || echo client)), n=$nn"
+    done
+    return 0
+}
+
 # --- the run ------------------------------------------------------------------------------------
 lab_suite_main() {
     lab_require_root
@@ -878,6 +903,7 @@ lab_suite_finish() {
     check_capture "$RUN/sgw-side.pcapng" "relay-SGW link" 1
     check_capture "$RUN/client-side.pcapng" "client-relay link" 0
     middle_transit
+    middle_esp_transit
 
     # 7. Nothing in the SGW's log says it disliked a packet.
     local complaints
