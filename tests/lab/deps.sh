@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Debian packages the namespace lab needs. CI calls this as root before tests/lab/ci.sh; the lab
-# scripts themselves never install anything.
-#   tests/lab/deps.sh          apt-get install what is missing (root)
-#   tests/lab/deps.sh --check  only report what is missing; exit 1 if anything is
+# Debian packages the namespace lab needs, and the independent oracle's Python virtualenv
+# (tests/lab/venv.sh: scapy + cryptography from PyPI, for ah.sh). CI calls this as root before
+# tests/lab/ci.sh; the lab scripts themselves never install anything (ci.sh only makes the
+# virtualenv when it is missing, through the same idempotent venv.sh).
+#   tests/lab/deps.sh          apt-get install what is missing (root), then make the virtualenv
+#   tests/lab/deps.sh --check  only report missing packages; exit 1 if any is
 set -euo pipefail
 
 PACKAGES=(
@@ -22,6 +24,8 @@ PACKAGES=(
     util-linux                     # unshare
     coreutils
     openssl                        # X25519 public halves of Noise keys (xlat driver)
+    python3                        # burst.py (bad input at the relay), verify_capture.py
+    python3-venv                   # the oracle's virtualenv (venv.sh)
 )
 
 missing=()
@@ -38,8 +42,12 @@ if [[ ${1:-} == --check ]]; then
     exit 0
 fi
 
-((${#missing[@]} == 0)) && { echo "all lab packages installed"; exit 0; }
-[[ $(id -u) -eq 0 ]] || { echo "deps.sh: run as root to install: ${missing[*]}" >&2; exit 1; }
-export DEBIAN_FRONTEND=noninteractive
-apt-get update
-apt-get install -y --no-install-recommends "${missing[@]}"
+if ((${#missing[@]} == 0)); then
+    echo "all lab packages installed"
+else
+    [[ $(id -u) -eq 0 ]] || { echo "deps.sh: run as root to install: ${missing[*]}" >&2; exit 1; }
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update
+    apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+echo "oracle virtualenv: $("$(dirname "$0")/venv.sh")"

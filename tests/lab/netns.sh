@@ -31,6 +31,9 @@ LAB_HOST_ADDR=10.9.0.2
 LAB_LAN_NET=10.9.0.0/24
 LAB_CLIENT_INNER=10.8.0.1
 LAB_NAT_CLIENT_ADDR=198.51.100.200 # the client as the relay sees it with --nat client (relay mode)
+# Sources of the bad-input burst (suite.sh), added next to the client and the SGW for it only
+LAB_ATTACKER_C=198.51.100.66
+LAB_ATTACKER_S=203.0.113.66
 # IPv6 analogues, only configured with --ipv6
 LAB_CLIENT_ADDR6=2001:db8:c::10
 LAB_RELAY_C_ADDR6=2001:db8:c::1

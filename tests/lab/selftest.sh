@@ -2,6 +2,8 @@
 # Self-test of the lab's capture checks: each must fail on a capture built to violate it, and pass
 # on a clean one. Needs no root and no namespaces (text2pcap + tshark only), so it is cheap enough
 # to run first in CI; it proves the interop suite's "only standard ISAKMP/ESP" checks can fail.
+# With the oracle's virtualenv (tests/lab/venv.sh) it also proves that ah.sh's oracle check fails
+# on AH packets whose covered fields changed.
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/suite.sh
 source "$(dirname "$0")/suite.sh"
@@ -45,4 +47,18 @@ expect fail cap_decodes_clean short
 expect fail cap_only_ipsec other
 # A capture tshark cannot read must fail every check, never pass for lack of output.
 for p in cap_decodes_clean cap_only_ipsec cap_no_tail cap_known_vids; do expect fail "$p" garbage; done
+
+# The AH oracle check of ah.sh (verify_capture.py) must fail too when a covered field changes.
+if py=$("$LAB_DIR/venv.sh" --check 2>/dev/null); then
+    mkdir -p "$RUN/oracle"
+    while IFS= read -r line; do
+        case $line in
+            "ok - "*) lab_ok "${line#ok - }" ;;
+            "not ok - "*) lab_notok "${line#not ok - }" ;;
+            *) lab_log "$line" ;;
+        esac
+    done < <(timeout 120 "$py" "$LAB_DIR/verify_capture.py" --selftest "$RUN/oracle" 2>&1 || echo "not ok - oracle self-test ran to the end")
+else
+    lab_log "oracle self-test skipped: no oracle virtualenv (tests/lab/venv.sh; deps.sh makes it)"
+fi
 lab_summary

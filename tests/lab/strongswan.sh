@@ -116,6 +116,8 @@ EOF
 sw_write_swanctl() {
     local d=$1 role=$2 local_addr=$3 remote_addr=$4 lts=$5 rts=$6 ike=$7 esp=$8 auth=$9
     local pki=${10:-} me peer local_auth remote_auth secrets=''
+    # Proposal lists: "a,b" in the lab's options, "a, b" in swanctl.conf.
+    ike=${ike//,/, } esp=${esp//,/, }
     [[ $role == initiator || $role == responder ]] || lab_die "role must be initiator|responder"
     [[ $role == responder ]] && remote_addr=%any
     if [[ $role == responder ]]; then me=sgw peer=client; else me=client peer=sgw; fi
@@ -245,7 +247,11 @@ sw_ike_cookies() {
 }
 sw_ike_established() { sw_list_sas "$1" | grep ', ESTABLISHED, IKEv1' >/dev/null; }
 sw_child_installed() { [[ -n $(sw_child_spis "$1") ]]; }
-sw_no_sas() { [[ -z $(sw_list_sas "$1" | grep -E 'ESTABLISHED|INSTALLED|CONNECTING') ]]; }
+sw_no_sas() {
+    local out
+    out=$(sw_list_sas "$1") || return 1
+    ! grep -E 'ESTABLISHED|INSTALLED|CONNECTING' <<<"$out" >/dev/null
+}
 
 sw_stop() {
     local d=$1

@@ -417,6 +417,9 @@ fn assert_consistent(net: &Net, i: usize) {
         .expect("SGW child for this entry");
     // The SGW talked to the relay's s-side address, never to the client.
     assert_eq!(peer.ip(), IpAddr::V4(RELAY_S));
+    // The client knows that path as the SGW sees it (AH seals over it).
+    assert_eq!(client.s_path.0.ip(), IpAddr::V4(RELAY_S));
+    assert_eq!(client.s_path.1.ip(), IpAddr::V4(SGW));
     // Keys agree (client seals with what the SGW opens and vice versa).
     assert!(same(&client.sa.esp_out, &sgw.esp_in) && same(&client.sa.esp_in, &sgw.esp_out));
     assert!(same(&client.sa.ah_out, &sgw.ah_in) && same(&client.sa.ah_in, &sgw.ah_out));

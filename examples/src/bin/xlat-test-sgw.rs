@@ -11,6 +11,7 @@ Examples:
   xlat-test-sgw --config /etc/ipsec-xlat/test-sgw.toml -v
   xlat-test-sgw --config test-sgw.toml --check-config
   xlat-test-sgw --config test-sgw.toml --inner-socket /tmp/xlat-sgw.sock   (no TUN, no root)
+  xlat-test-sgw --config test-sgw.toml --key-log /tmp/sa-keys.jsonl   (verify captures with an oracle)
 
 It knows nothing of relays: like strongSwan, it answers main mode and quick mode, and
 carries ESP (and AH) between its peers and its TUN device (the LAN). SIGINT/SIGTERM stop it.";
@@ -24,10 +25,19 @@ struct Cli {
     daemon: DaemonArgs,
     #[command(flatten)]
     inner: InnerArgs,
+    /// Append every installed SA's keys to FILE (created 0600), one JSON line per SA and
+    /// direction in the independent oracle's format, to verify captured ESP/AH packets. A test
+    /// gateway's equivalent of strongSwan's key logging: never use it with real traffic.
+    #[arg(long, value_name = "FILE")]
+    key_log: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(1, cli.daemon.verbose);
-    exit::finish(test_sgw::main(&cli.daemon, &cli.inner))
+    exit::finish(test_sgw::main(
+        &cli.daemon,
+        &cli.inner,
+        cli.key_log.as_deref(),
+    ))
 }

@@ -1,5 +1,9 @@
 //! `xlat-test-sgw`: the test gateway daemon.
 
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
 use ipsec_xlat_io::adapters::TestSgwEndpoint;
 use ipsec_xlat_io::config::TestSgwConfig;
 use ipsec_xlat_io::setup::open_leg;
@@ -13,8 +17,9 @@ use super::{
 };
 use crate::exit::Failure;
 
-/// Runs the test-SGW with `args` until SIGINT/SIGTERM.
-pub fn main(args: &DaemonArgs, inner: &InnerArgs) -> Result<(), Failure> {
+/// Runs the test-SGW with `args` until SIGINT/SIGTERM; with `key_log`, appends each installed
+/// SA's keys to that file (see [`ipsec_xlat_io::adapters::key_log`]).
+pub fn main(args: &DaemonArgs, inner: &InnerArgs, key_log: Option<&Path>) -> Result<(), Failure> {
     let config = TestSgwConfig::load(&args.config).map_err(|e| Failure::Config(e.to_string()))?;
     if args.check_config {
         let (_, warnings) = TestSgwEndpoint::new(
@@ -42,6 +47,16 @@ pub fn main(args: &DaemonArgs, inner: &InnerArgs) -> Result<(), Failure> {
     let (mut sgw, warnings) = TestSgwEndpoint::new(&config, own, &mut OsRng)
         .map_err(|e| Failure::Config(e.to_string()))?;
     log_warnings(&warnings);
+    if let Some(path) = key_log {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| Failure::System(format!("cannot open key log {}: {e}", path.display())))?;
+        tracing::warn!(file = %path.display(), "logging every SA's keys (test use only)");
+        sgw = sgw.with_key_log(Box::new(file));
+    }
     let mut driver = driver(ports)?;
     tracing::info!(
         listen = ?config.listen.addresses,

@@ -14,9 +14,12 @@
 //!   lifetime and deletes it when the lifetime ends; the datapath follows its events, the
 //!   newest child sending and every live one receiving.
 //!
-//! AH is refused at setup: the client would need the relay's s-side address and the SGW's
-//! address to compute AH's ICV over the header the SGW sees, and the IKE core does not hand
-//! them to the datapath yet.
+//! - AH (alone or in an ESP+AH bundle) covers the outer IP header, so it is sealed over the
+//!   header the SGW will see (the relay's s-side address to the SGW's, from the IKE core)
+//!   with our own Identification, and then carries the c-side addresses and SPIs. It travels
+//!   by raw IP with the header written here (`local.raw_ah` and `local.raw_header_included`):
+//!   AH cannot be UDP-encapsulated, and the Identification and Total Length the ICV covers
+//!   must leave exactly as sealed. The relay reproduces them on the s-side.
 
 use core::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -126,14 +129,23 @@ impl ClientEndpoint {
         rng: &mut R,
     ) -> Result<(Self, Vec<String>), SetupError> {
         let mut warnings = Vec::new();
-        if !config.proposals.ah.is_empty() {
-            return Err(SetupError::unsupported(
-                "proposals.ah",
-                "AH through the relay needs the relay's s-side and the SGW's addresses in the \
-                 client datapath, which the IKE core does not hand over yet; use ESP",
-            ));
-        }
         let relay = config.relay.ike.ip();
+        if !config.proposals.ah.is_empty() {
+            if !config.local.raw_ah {
+                return Err(SetupError::unsupported(
+                    "local.raw_ah",
+                    "AH covers the outer IP header and cannot be UDP-encapsulated: with \
+                     `proposals.ah` the client sends AH by raw IP (raw_ah = true)",
+                ));
+            }
+            if relay.is_ipv4() && !config.local.raw_header_included {
+                return Err(SetupError::unsupported(
+                    "local.raw_header_included",
+                    "AH over IPv4 covers the Identification and Total Length, so the client \
+                     writes the IPv4 header itself (raw_header_included = true)",
+                ));
+            }
+        }
         let local = config
             .local
             .addresses
@@ -380,14 +392,31 @@ impl ClientEndpoint {
         }
     }
 
-    /// The datapath of one child. ESP's ICV covers neither outer address, so the header the
-    /// SA writes carries our c-side addresses on both sides of the translation; only the SPIs
-    /// differ between the s-side (what the keys were derived with) and the c-side.
-    fn child_path(&self, now: Instant, child: &ClientChild) -> Result<ChildPath, SetupError> {
+    /// The datapath of one child. ESP's ICV covers neither outer address, so for ESP alone the
+    /// header the SA writes carries our c-side addresses on both sides of the translation;
+    /// only the SPIs differ between the s-side (what the keys were derived with) and the
+    /// c-side. AH's ICV covers the outer addresses: its s-side is the path the SGW sees, the
+    /// relay's s-side address and the SGW's, and the outbound header starts from a random
+    /// Identification (DF set, so the kernel keeps whatever we write).
+    fn child_path(&mut self, now: Instant, child: &ClientChild) -> Result<ChildPath, SetupError> {
         let sa = &child.sa;
-        let out_header = TunnelHeader::between(self.local, self.relay)
+        let (s_src, s_dst) = if sa.proposal.ah.is_some() {
+            let (relay_s, sgw) = child.s_path;
+            if relay_s.ip().is_unspecified() || sgw.ip().is_unspecified() {
+                return Err(SetupError::Inconsistent(
+                    "AH child SA without the s-side path from the relay".into(),
+                ));
+            }
+            (relay_s.ip(), sgw.ip())
+        } else {
+            (self.local, self.relay)
+        };
+        let mut out_header = TunnelHeader::between(s_src, s_dst)
             .map_err(|e| SetupError::Inconsistent(e.to_string()))?;
-        let in_header = TunnelHeader::between(self.relay, self.local)
+        if let TunnelHeader::V4(h) = &mut out_header {
+            h.ident = u16::try_from(self.rng.next_u32() >> 16).unwrap_or(1);
+        }
+        let in_header = TunnelHeader::between(s_dst, s_src)
             .map_err(|e| SetupError::Inconsistent(e.to_string()))?;
         let out_config = convert::sa_config(sa, Direction::Outbound, out_header)?;
         let in_config = convert::sa_config(sa, Direction::Inbound, in_header)?;
@@ -402,7 +431,7 @@ impl ClientEndpoint {
         let outbound = ClientOutboundSa::new(
             OutboundSa::new(&out_config, now).map_err(bad)?,
             Translation {
-                s_side: side(self.local, self.relay, sa.outbound_spis),
+                s_side: side(s_src, s_dst, sa.outbound_spis),
                 c_side: side(self.local, self.relay, child.c_spis_out),
             },
         )
@@ -410,7 +439,7 @@ impl ClientEndpoint {
         let inbound = ClientInboundSa::new(
             InboundSa::new(&in_config, now).map_err(bad)?,
             Translation {
-                s_side: side(self.relay, self.local, sa.inbound_spis),
+                s_side: side(s_dst, s_src, sa.inbound_spis),
                 c_side: side(self.relay, self.local, child.c_spis_in),
             },
         )

@@ -23,6 +23,7 @@
 
 pub mod convert;
 mod iv;
+pub mod key_log;
 mod notice;
 pub mod packet;
 pub mod ports;

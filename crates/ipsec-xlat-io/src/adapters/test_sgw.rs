@@ -26,6 +26,7 @@ use rand::{CryptoRng, RngCore, SeedableRng};
 
 use super::convert::{self, describe_child, Direction, SetupError};
 use super::iv::IvSource;
+use super::key_log::key_log_lines;
 use super::notice::{ChildSummary, Notice, Notifier};
 use super::packet::{inner_addresses, ipsec_part, outer_spi, wrap};
 use super::ports::PortPair;
@@ -91,6 +92,8 @@ pub struct TestSgwEndpoint {
     tx: TxQueue,
     counters: SgwAdapterCounters,
     notifier: Notifier,
+    /// Where to write each installed SA's keys (see [`super::key_log`]), if asked to.
+    key_log: Option<Box<dyn std::io::Write + Send>>,
 }
 
 impl core::fmt::Debug for TestSgwEndpoint {
@@ -173,6 +176,7 @@ impl TestSgwEndpoint {
                 tx: TxQueue::default(),
                 counters: SgwAdapterCounters::default(),
                 notifier: Notifier::default(),
+                key_log: None,
             },
             warnings,
         ))
@@ -247,6 +251,36 @@ impl TestSgwEndpoint {
         }
     }
 
+    /// Write every installed SA's keys to `sink`, one JSON line per SA and direction, in the
+    /// independent oracle's format (a test gateway's equivalent of strongSwan's key logging;
+    /// see [`super::key_log`]).
+    pub fn with_key_log(mut self, sink: Box<dyn std::io::Write + Send>) -> Self {
+        self.key_log = Some(sink);
+        self
+    }
+
+    fn log_keys(&mut self, peer: SocketAddr, local: IpAddr, child: &ChildSa) {
+        let Some(sink) = self.key_log.as_mut() else {
+            return;
+        };
+        let udp = child.proposal.mode == Encapsulation::UdpTunnel;
+        let mut lines = key_log_lines(child, Direction::Inbound, peer.ip(), local, udp);
+        lines.extend(key_log_lines(
+            child,
+            Direction::Outbound,
+            local,
+            peer.ip(),
+            udp,
+        ));
+        for line in lines {
+            if let Err(error) = writeln!(sink, "{line}").and_then(|()| sink.flush()) {
+                tracing::warn!(%error, "cannot write the key log; no more keys are logged");
+                self.key_log = None;
+                return;
+            }
+        }
+    }
+
     fn install(&mut self, now: Instant, peer: SocketAddr, child: &ChildSa) {
         let local = self
             .local_for
@@ -300,6 +334,7 @@ impl TestSgwEndpoint {
             peer,
             child: summary,
         });
+        self.log_keys(peer, local, child);
         let iv = IvSource::new(
             outbound.iv_len(),
             child.proposal.esp.is_some_and(|(c, _)| c.is_aead()),

@@ -100,6 +100,9 @@ pub struct ClientChild {
     pub c_udp_encap: bool,
     /// The relay, where our ESP/AH goes.
     pub relay: SocketAddr,
+    /// The relay's s-side address and the SGW's, as the SGW sees the path (from mm2's tail).
+    /// AH's ICV covers the outer addresses, so an AH datapath seals over this header.
+    pub s_path: (SocketAddr, SocketAddr),
     /// Whether we started this quick mode (false: the SGW rekeyed and we answered).
     pub we_initiated: bool,
 }
@@ -281,6 +284,8 @@ pub struct Client {
     c_cookies: Cookies,
     /// The s-side pair (from mm2's tail).
     s_cookies: Cookies,
+    /// The relay's s-side address and the SGW's (from mm2's tail; unspecified before).
+    s_path: (SocketAddr, SocketAddr),
     state: State,
     pending: Option<Pending>,
     transmits: VecDeque<Transmit>,
@@ -295,6 +300,15 @@ impl core::fmt::Debug for Client {
             .field("s_cookies", &self.s_cookies)
             .finish_non_exhaustive()
     }
+}
+
+/// The unspecified address of `like`'s family, port 0: a placeholder until mm2 names it.
+fn unspecified(like: SocketAddr) -> SocketAddr {
+    let ip = match like {
+        SocketAddr::V4(_) => core::net::IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
+        SocketAddr::V6(_) => core::net::IpAddr::V6(core::net::Ipv6Addr::UNSPECIFIED),
+    };
+    SocketAddr::new(ip, 0)
 }
 
 fn random_spi<R: RngCore>(rng: &mut R) -> u32 {
@@ -334,6 +348,7 @@ impl Client {
             rng,
             c_cookies,
             s_cookies: Cookies::new([0; 8], [0; 8]),
+            s_path: (unspecified(config.relay), unspecified(config.relay)),
             state: State::AwaitMm2 {
                 tail: Box::new(tail),
                 core: Box::new(core),
@@ -513,6 +528,7 @@ impl Client {
                     self.s_cookies = mm2t.s_cookies;
                     core.set_initiator_cookie(mm2t.s_cookies.initiator);
                     core.set_nat_view(mm2t.relay_s, mm2t.sgw);
+                    self.s_path = (mm2t.relay_s, mm2t.sgw);
                     let mm3 = core
                         .handle_mm2(&self.to_s_side(msg), &mut self.rng)
                         .map_err(|e| match phase1_step(e) {
@@ -671,6 +687,7 @@ impl Client {
                             s_udp_encap,
                             c_udp_encap: self.config.c_udp_encap,
                             relay: self.config.relay,
+                            s_path: self.s_path,
                             we_initiated: true,
                         })));
                     Ok((t, next_grant))
@@ -782,6 +799,7 @@ impl Client {
                                 s_udp_encap,
                                 c_udp_encap: self.config.c_udp_encap,
                                 relay: self.config.relay,
+                                s_path: self.s_path,
                                 we_initiated: false,
                             })));
                         (
