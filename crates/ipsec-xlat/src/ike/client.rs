@@ -965,6 +965,12 @@ impl Client {
         Ok(())
     }
 
+    /// SKEYID and SKEYID_d/a/e of the current IKE SA, if one is established. For audits and
+    /// tests that check where key material ends up (the relay must never hold it).
+    pub fn phase1_keys(&self) -> Option<&crate::ike::crypto::Phase1Keys> {
+        self.phase1().map(|p1| &p1.keys)
+    }
+
     fn phase1(&self) -> Option<&Phase1Sa> {
         match &self.state {
             State::Established { p1, .. }

@@ -215,12 +215,14 @@ pub struct RelayCounters {
     pub forwarded: u64,
 }
 
+#[derive(Debug)]
 enum TailState {
     Handshake(Box<TailResponder>),
     Session(TailSession),
     Gone,
 }
 
+#[derive(Debug)]
 struct Session {
     /// When mm1 arrived.
     created: Instant,
@@ -268,8 +270,18 @@ pub struct Relay {
 
 impl core::fmt::Debug for Relay {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // Every piece of state is printed (an audit can then check that no IKE or IPsec key
+        // is among it); only the random generator's state is left out.
         f.debug_struct("Relay")
-            .field("sessions", &self.sessions.len())
+            .field("config", &self.config)
+            .field("sessions", &self.sessions)
+            .field("next_id", &self.next_id)
+            .field("by_client", &self.by_client)
+            .field("by_s_cookie", &self.by_s_cookie)
+            .field("c_cookies_in_use", &self.c_cookies_in_use)
+            .field("spis_in_use", &self.spis_in_use)
+            .field("transmits", &self.transmits)
+            .field("events", &self.events)
             .field("counters", &self.counters)
             .finish_non_exhaustive()
     }

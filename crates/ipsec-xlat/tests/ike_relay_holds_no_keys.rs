@@ -1,0 +1,368 @@
+//! The relay never holds IKE or IPsec key material: a complete exchange client -> relay ->
+//! test SGW is driven in memory, every secret the two ends derived is collected, and the
+//! relay's whole state (its `Debug`, which prints every field of every session, its events
+//! and every datagram it sent) is searched for each of them as raw bytes, lowercase hex and
+//! Rust's `[1, 2, 3]` list form.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use core::time::Duration;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ipsec_xlat::ike::crypto::{
+    expand_encryption_key, Certificate, HashAlgorithm, IkeCipherAlgorithm, RsaSigningKey, SaKeys,
+    SecretBytes,
+};
+use ipsec_xlat::ike::dh::DhGroup;
+use ipsec_xlat::ike::phase1::{
+    Phase1Auth, Phase1Config, Phase1Credentials, Phase1Proposal, RsaCredentials,
+};
+use ipsec_xlat::ike::phase2::{ChildConfig, ChildProposal, Encapsulation, EspCipher, Integrity};
+use ipsec_xlat::ike::tail_content::UserId;
+use ipsec_xlat::ike::tail_crypto::StaticKeypair;
+use ipsec_xlat::ike::*;
+use ipsec_xlat::wire::isakmp::{IdRepr, IdType};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+const RELAY_C: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+const RELAY_S: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 254);
+const SGW: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+
+fn sa(ip: Ipv4Addr, port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(ip), port)
+}
+
+const P1: Phase1Proposal = Phase1Proposal {
+    cipher: IkeCipherAlgorithm::Aes128Cbc,
+    hash: HashAlgorithm::Sha256,
+    group: DhGroup::MODP_2048,
+    auth: Phase1Auth::PreSharedKey,
+    lifetime_secs: 15840,
+};
+
+fn child(pfs: Option<DhGroup>, ah: bool) -> ChildProposal {
+    ChildProposal {
+        esp: Some((EspCipher::AesCbc128, Some(Integrity::HmacSha256_128))),
+        ah: ah.then_some(Integrity::HmacSha256_128),
+        pfs,
+        mode: Encapsulation::Tunnel,
+        lifetime_secs: 3960,
+    }
+}
+
+fn client_ts() -> IdRepr {
+    IdRepr::address(Ipv4Addr::new(10, 8, 0, 1).into())
+}
+
+fn lan_ts() -> IdRepr {
+    IdRepr::ipv4_subnet(Ipv4Addr::new(10, 9, 0, 0), Ipv4Addr::new(255, 255, 255, 0))
+}
+
+fn pki(file: &str) -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/ike_captures/pki")
+            .join(file),
+    )
+    .unwrap()
+}
+
+fn creds(rsa: bool, name: &str) -> (Phase1Credentials, IdRepr, Phase1Auth) {
+    if rsa {
+        let c = RsaCredentials {
+            key: RsaSigningKey::from_pem(&pki(&format!("{name}.key"))).unwrap(),
+            cert: Certificate::from_pem(&pki(&format!("{name}.crt"))).unwrap(),
+            trusted_cas: vec![Certificate::from_pem(&pki("ca.crt")).unwrap()],
+            now_unix_secs: 1_800_000_000,
+        };
+        (
+            Phase1Credentials::Rsa(Arc::new(c)),
+            IdRepr::fqdn(&format!("{name}.lab.test")),
+            Phase1Auth::RsaSignatures,
+        )
+    } else {
+        (
+            Phase1Credentials::PreSharedKey(SecretBytes::from_slice(b"lab-only-psk")),
+            IdRepr::user_fqdn("alice@example.com"),
+            Phase1Auth::PreSharedKey,
+        )
+    }
+}
+
+/// What one complete exchange left behind.
+struct Outcome {
+    /// Every secret either end derived, at least 16 bytes long.
+    secrets: Vec<(String, Vec<u8>)>,
+    /// The relay's state rendered as text: its `Debug` (plain and pretty) and its events.
+    relay_text: String,
+    /// Every byte the relay emitted, and the text above as bytes.
+    relay_bytes: Vec<u8>,
+    /// The relay's IPsec translation entries (to prove the exchange really completed).
+    ipsec_entries: usize,
+}
+
+fn run(rsa: bool, child_proposal: ChildProposal, seed: u64) -> Outcome {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let relay_key = StaticKeypair::generate(&mut rng);
+    let client_key = StaticKeypair::generate(&mut rng);
+    let (sgw_creds, sgw_id, auth) = creds(rsa, "sgw");
+    let mut sgw = TestSgw::new(
+        TestSgwConfig {
+            phase1: Phase1Config {
+                suites: vec![Phase1Proposal { auth, ..P1 }],
+                credentials: sgw_creds,
+                local_id: sgw_id,
+                local_addr: sa(SGW, 500),
+                initial_contact: false,
+            },
+            child: ChildConfig {
+                proposals: vec![child_proposal],
+                local_ts: lan_ts(),
+                remote_ts: client_ts(),
+            },
+            retransmit: RetransmitPolicy::default(),
+        },
+        &mut rng,
+    );
+    let mut relay = Relay::new(
+        RelayConfig {
+            c_side: sa(RELAY_C, 500),
+            s_side: IpAddr::V4(RELAY_S),
+            static_key: relay_key.clone(),
+            authorised_clients: vec![client_key.public()],
+            identities: vec![IdentityRule {
+                id_type: Some(IdType::USER_FQDN),
+                pattern: "*@example.com".into(),
+                sgw: sa(SGW, 500),
+                s_side: None,
+            }],
+            half_open_timeout: Duration::from_secs(30),
+        },
+        &mut rng,
+    );
+    let (credentials, local_id, auth) = creds(rsa, "client");
+    let mut now = Instant::now();
+    let mut client = Client::new(
+        ClientConfig {
+            local: sa(CLIENT, 500),
+            relay: sa(RELAY_C, 500),
+            static_key: client_key,
+            relay_key: relay_key.public(),
+            user_id: UserId {
+                id_type: IdType::USER_FQDN,
+                value: b"alice@example.com".to_vec(),
+            },
+            phase1: Phase1Config {
+                suites: vec![Phase1Proposal { auth, ..P1 }],
+                credentials,
+                local_id,
+                local_addr: sa(CLIENT, 500),
+                initial_contact: true,
+            },
+            child: ChildConfig {
+                proposals: vec![child_proposal],
+                local_ts: client_ts(),
+                remote_ts: lan_ts(),
+            },
+            c_udp_encap: true,
+            retransmit: RetransmitPolicy::default(),
+            auto_rekey: false,
+        },
+        now,
+        &mut rng,
+    )
+    .unwrap();
+
+    let (mut client_events, mut relay_events, mut sgw_events) =
+        (Vec::new(), Vec::new(), Vec::new());
+    let mut relay_sent: Vec<u8> = Vec::new();
+    for _ in 0..1000 {
+        let mut queue = Vec::new();
+        while let Some(t) = client.poll_transmit() {
+            queue.push(t);
+        }
+        while let Some(t) = relay.poll_transmit() {
+            relay_sent.extend_from_slice(&t.payload);
+            queue.push(t);
+        }
+        while let Some(t) = sgw.poll_transmit() {
+            queue.push(t);
+        }
+        while let Some(e) = client.poll_event() {
+            client_events.push(e);
+        }
+        while let Some(e) = relay.poll_event() {
+            relay_events.push(e);
+        }
+        while let Some(e) = sgw.poll_event() {
+            sgw_events.push(e);
+        }
+        if queue.is_empty() {
+            break;
+        }
+        for t in queue {
+            let (local, remote) = (t.remote, t.local);
+            match t.remote.ip() {
+                IpAddr::V4(ip) if ip == RELAY_C || ip == RELAY_S => {
+                    relay.handle_datagram(now, local, remote, &t.payload)
+                }
+                IpAddr::V4(ip) if ip == SGW => sgw.handle_datagram(now, local, remote, &t.payload),
+                IpAddr::V4(ip) if ip == CLIENT => {
+                    client.handle_datagram(now, local, remote, &t.payload)
+                }
+                _ => panic!("datagram to nowhere: {t:?}"),
+            }
+        }
+        now += Duration::from_millis(1);
+    }
+
+    let mut secrets = Vec::new();
+    let p1 = client.phase1_keys().expect("IKE SA established");
+    secrets.push(("SKEYID".to_owned(), p1.skeyid().expose().to_vec()));
+    secrets.push(("SKEYID_d".to_owned(), p1.skeyid_d().expose().to_vec()));
+    secrets.push(("SKEYID_a".to_owned(), p1.skeyid_a().expose().to_vec()));
+    secrets.push(("SKEYID_e".to_owned(), p1.skeyid_e().expose().to_vec()));
+    let ka = expand_encryption_key(P1.hash, p1.skeyid_e(), P1.cipher.key_len());
+    secrets.push(("IKE encryption key".to_owned(), ka.expose().to_vec()));
+    let mut push_sa = |who: &str, c: &ipsec_xlat::ike::phase2::ChildSa| {
+        let keys: [(&str, &Option<SaKeys>); 4] = [
+            ("esp_in", &c.esp_in),
+            ("esp_out", &c.esp_out),
+            ("ah_in", &c.ah_in),
+            ("ah_out", &c.ah_out),
+        ];
+        for (name, k) in keys {
+            if let Some(k) = k {
+                secrets.push((format!("{who} {name} enc"), k.encryption.expose().to_vec()));
+                secrets.push((format!("{who} {name} integ"), k.integrity.expose().to_vec()));
+            }
+        }
+    };
+    let mut children = 0;
+    for e in &client_events {
+        if let ClientEvent::ChildEstablished(c) = e {
+            children += 1;
+            push_sa("client", &c.sa);
+        }
+    }
+    for e in &sgw_events {
+        if let SgwEvent::ChildEstablished { child, .. } = e {
+            children += 1;
+            push_sa("sgw", child);
+        }
+    }
+    assert_eq!(children, 2, "one child on each end");
+    secrets.retain(|(_, s)| s.len() >= 16);
+
+    let relay_text = format!("{relay:?}\n{relay:#?}\n{relay_events:?}\n{relay_events:#?}");
+    let mut relay_bytes = relay_sent;
+    relay_bytes.extend_from_slice(relay_text.as_bytes());
+    let ipsec_entries = relay_events
+        .iter()
+        .filter(|e| matches!(e, RelayEvent::IpsecTranslation(_)))
+        .count();
+    Outcome {
+        secrets,
+        relay_text,
+        relay_bytes,
+        ipsec_entries,
+    }
+}
+
+/// The forms in which `secret` would show up if it leaked: found in `text` or `bytes`?
+fn leaks(secret: &[u8], text: &str, bytes: &[u8]) -> Option<&'static str> {
+    if bytes.windows(secret.len()).any(|w| w == secret) {
+        return Some("raw bytes");
+    }
+    let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    if text.to_ascii_lowercase().contains(&hex) {
+        return Some("hex");
+    }
+    let list = format!("{secret:?}");
+    let inner = list.trim_start_matches('[').trim_end_matches(']');
+    if text.contains(inner) {
+        return Some("Debug list");
+    }
+    // Pretty Debug puts each element on its own line; compare with whitespace removed.
+    let squeezed: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let inner_squeezed: String = inner.chars().filter(|c| !c.is_whitespace()).collect();
+    if squeezed.contains(&inner_squeezed) {
+        return Some("pretty Debug list");
+    }
+    None
+}
+
+fn assert_no_keys(o: &Outcome) {
+    assert!(o.ipsec_entries >= 1, "the exchange completed at the relay");
+    assert!(
+        o.secrets.len() >= 9,
+        "secrets collected: {}",
+        o.secrets.len()
+    );
+    // The dump really is the relay's state, not an empty summary.
+    assert!(o.relay_text.contains("sessions"));
+    assert!(o.relay_text.contains("TailSession"));
+    assert!(o.relay_text.contains("IpsecTranslation"));
+    for (name, secret) in &o.secrets {
+        assert_eq!(
+            leaks(secret, &o.relay_text, &o.relay_bytes),
+            None,
+            "{name} found in the relay's state"
+        );
+    }
+}
+
+#[test]
+fn psk_main_and_quick_mode() {
+    assert_no_keys(&run(false, child(None, false), 1));
+}
+
+#[test]
+fn psk_quick_mode_with_pfs_and_ah() {
+    assert_no_keys(&run(false, child(Some(DhGroup::MODP_2048), true), 2));
+}
+
+#[test]
+fn rsa_signatures() {
+    assert_no_keys(&run(true, child(None, false), 3));
+}
+
+/// The search is not vacuous: a secret put into the relay's rendered state is found in each form.
+#[test]
+fn search_finds_an_injected_secret() {
+    let o = run(false, child(None, false), 4);
+    let (_, secret) = &o.secrets[0];
+    let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    let forms = [
+        (
+            format!("{}{}", o.relay_text, hex.to_uppercase()),
+            Vec::new(),
+            "hex",
+        ),
+        (
+            format!("{}{:?}", o.relay_text, secret),
+            Vec::new(),
+            "Debug list",
+        ),
+        (
+            format!("{}{:#?}", o.relay_text, secret),
+            Vec::new(),
+            "pretty Debug list",
+        ),
+        (
+            o.relay_text.clone(),
+            {
+                let mut b = o.relay_bytes.clone();
+                b.extend_from_slice(secret);
+                b
+            },
+            "raw bytes",
+        ),
+    ];
+    for (text, bytes, form) in forms {
+        assert_eq!(leaks(secret, &text, &bytes), Some(form));
+    }
+}
