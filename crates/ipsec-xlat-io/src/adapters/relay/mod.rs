@@ -12,7 +12,7 @@
 //! it. Entries leave the table at the negotiated lifetime (plus a margin); their relay SPIs are
 //! then handed back to the IKE relay. Nothing here sees a key.
 
-use core::fmt::{self, Write as _};
+use core::fmt;
 use core::net::{IpAddr, SocketAddr};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use ipsec_xlat::ike::phase2::BundleSpis;
 use ipsec_xlat::ike::tail_crypto::{StaticKeypair, StaticPublicKey};
 use ipsec_xlat::ike::{
-    IdentityRule, IkeTranslation, IpsecTranslation, Relay as IkeRelay, RelayConfig as IkeConfig,
-    RelayCounters, RelayEvent, Transmit as IkeTransmit,
+    IkeTranslation, IpsecTranslation, Relay as IkeRelay, RelayConfig as IkeConfig, RelayCounters,
+    RelayEvent, Transmit as IkeTransmit,
 };
 use ipsec_xlat::relay::{
     Action, Arrival, DropReason, Entry, EntryId, Framing, Leg as CoreLeg, Partition,
@@ -31,11 +31,19 @@ use ipsec_xlat::relay::{
 use ipsec_xlat::wire::encap::{classify, Encapsulated};
 use rand::{CryptoRng, RngCore};
 
+mod report;
+mod setup;
+
+pub use setup::{identity_rules, relay_listen};
+
+pub(crate) use report::cookies_hex;
+use report::spis;
+
 use super::convert::SetupError;
 use super::notice::{Notice, Notifier};
 use super::ports::{PeerPorts, PortPair};
 use super::queue::TxQueue;
-use crate::config::{IdPattern, IdType, ListenConfig, RelayConfig};
+use crate::config::RelayConfig;
 use crate::endpoint::Endpoint;
 use crate::path::{IpProtocol, Leg, NetPath, Path, Received, Transmit, Transport};
 
@@ -102,82 +110,6 @@ impl fmt::Debug for RelayEndpoint {
             .field("counters", &self.counters)
             .finish_non_exhaustive()
     }
-}
-
-/// The listening configuration a relay leg really opens: the datapath writes the whole IPv4
-/// header of everything it sends by raw IP (AH's ICV covers it), so raw IPv4 sockets always
-/// get `IP_HDRINCL`; IPv6 raw sockets never do (the kernel's IPv6 header carries nothing the
-/// relay must choose).
-pub fn relay_listen(listen: &ListenConfig, key: &str) -> Result<ListenConfig, SetupError> {
-    let mut listen = listen.clone();
-    if listen.raw_esp || listen.raw_ah {
-        let v4 = listen.addresses.iter().any(IpAddr::is_ipv4);
-        let v6 = listen.addresses.iter().any(IpAddr::is_ipv6);
-        if v4 && v6 {
-            return Err(SetupError::unsupported(
-                &format!("{key}.addresses"),
-                "a leg with raw ESP/AH sockets takes IPv4 or IPv6 addresses, not both \
-                 (IPv4 raw sockets need IP_HDRINCL, IPv6 ones must not have it)",
-            ));
-        }
-        listen.raw_header_included = v4;
-    }
-    Ok(listen)
-}
-
-/// The identification table in the IKE core's terms, and warnings for rules it cannot express.
-pub fn identity_rules(
-    config: &RelayConfig,
-    warnings: &mut Vec<String>,
-) -> (Vec<IdentityRule>, PeerPorts) {
-    let mut rules = Vec::new();
-    let mut sgws = PeerPorts::new();
-    for (index, rule) in config.identification.rules().iter().enumerate() {
-        let key = format!("identification[{index}]");
-        let pattern = match (&rule.pattern, rule.id_type) {
-            (IdPattern::Exact(bytes), IdType::FQDN | IdType::USER_FQDN | IdType::KEY_ID) => {
-                match String::from_utf8(bytes.clone()) {
-                    Ok(text) => text,
-                    Err(_) => {
-                        warnings.push(format!(
-                            "`{key}.id`: binary key ids are not matched by the IKE core yet; rule skipped"
-                        ));
-                        continue;
-                    }
-                }
-            }
-            (IdPattern::Glob(glob), _) if glob.matches('*').count() == 1 => glob.clone(),
-            (IdPattern::Glob(_), _) => {
-                warnings.push(format!(
-                    "`{key}.id`: the IKE core matches patterns with one `*` only; rule skipped"
-                ));
-                continue;
-            }
-            (IdPattern::Exact(_) | IdPattern::Prefix(_), _) => {
-                warnings.push(format!(
-                    "`{key}`: address identifications are not matched by the IKE core yet; rule skipped"
-                ));
-                continue;
-            }
-        };
-        let sgw = rule.sgw_ike.ip();
-        let pair = PortPair {
-            ike: rule.sgw_ike.port(),
-            natt: rule.sgw_natt_port,
-        };
-        if !sgws.insert(sgw, pair) {
-            warnings.push(format!(
-                "`{key}`: {sgw} already has other ports in an earlier rule; the earlier ports are used"
-            ));
-        }
-        rules.push(IdentityRule {
-            id_type: Some(ipsec_xlat::wire::isakmp::IdType(rule.id_type.0)),
-            pattern,
-            sgw: SocketAddr::new(sgw, PortPair::STANDARD.ike),
-            s_side: rule.s_side_address,
-        });
-    }
-    (rules, sgws)
 }
 
 impl RelayEndpoint {
@@ -657,100 +589,6 @@ impl RelayEndpoint {
                 .saturating_add(ENTRY_MARGIN),
         })
     }
-
-    /// A human-readable report of both tables and every counter (quickstart, shutdown log).
-    pub fn report(&self) -> String {
-        let mut out = String::new();
-        let _ = self.write_report(&mut out);
-        out
-    }
-
-    fn write_report(&self, out: &mut String) -> fmt::Result {
-        writeln!(out, "IKE translation entries: {}", self.ike_entries.len())?;
-        for e in &self.ike_entries {
-            writeln!(
-                out,
-                "  user {:<24} c-side {} <-> {} cookies {}",
-                String::from_utf8_lossy(&e.user.value),
-                e.client,
-                e.relay_c,
-                cookies_hex(e.c_cookies.initiator, e.c_cookies.responder)
-            )?;
-            writeln!(
-                out,
-                "  {:<29} s-side {} <-> {} cookies {}",
-                "",
-                e.relay_s,
-                e.sgw,
-                cookies_hex(e.s_cookies.initiator, e.s_cookies.responder)
-            )?;
-        }
-        let table = self.datapath.table();
-        writeln!(out, "IPsec translation entries: {}", table.len())?;
-        let mut entries: Vec<_> = table.iter().collect();
-        entries.sort_by_key(|(id, _, _)| *id);
-        for (id, entry, activity) in entries {
-            writeln!(out, "  entry {}", id.0)?;
-            for (name, part) in [("c-side", &entry.client), ("s-side", &entry.gateway)] {
-                writeln!(
-                    out,
-                    "    {name}: relay {} <-> peer {} via {}; relay receives SPI {}, peer receives SPI {}",
-                    part.path.relay_addr,
-                    part.path.peer_addr,
-                    transport_name(part.path.transport),
-                    spi_set_name(part.relay_spis),
-                    spi_set_name(part.peer_spis),
-                )?;
-            }
-            writeln!(
-                out,
-                "    traffic: client->SGW {} packets / {} bytes, SGW->client {} packets / {} bytes",
-                activity.to_gateway.packets,
-                activity.to_gateway.bytes,
-                activity.to_client.packets,
-                activity.to_client.bytes
-            )?;
-        }
-        let dp = self.datapath.counters();
-        writeln!(
-            out,
-            "Datapath: forwarded to SGW {}, to client {}, dropped {}",
-            dp.forwarded(CoreLeg::Gateway),
-            dp.forwarded(CoreLeg::Client),
-            dp.dropped_total()
-        )?;
-        for (reason, n) in dp.iter_dropped().filter(|(_, n)| *n > 0) {
-            writeln!(out, "  dropped {reason}: {n}")?;
-        }
-        let ike = self.ike.counters();
-        writeln!(
-            out,
-            "IKE relay: forwarded {}, duplicates answered {}, dropped: malformed {}, unknown cookies {}, \
-             tail missing {}, tail rejected {}, unauthorised {}, no SGW {}, tail content {}",
-            ike.forwarded,
-            ike.duplicates,
-            ike.malformed,
-            ike.unknown_cookies,
-            ike.tail_missing,
-            ike.tail_rejected,
-            ike.unauthorised,
-            ike.no_sgw,
-            ike.tail_content
-        )?;
-        let c = self.counters;
-        writeln!(
-            out,
-            "Adapter: IKE datagrams {}, IPsec packets {}, keepalives {}, ignored {}, entries installed {} / refused {} / expired {}, transmit queue drops {}",
-            c.ike_datagrams,
-            c.ipsec_packets,
-            c.keepalives,
-            c.ignored,
-            c.entries_installed,
-            c.entries_refused,
-            c.entries_expired,
-            self.tx.dropped()
-        )
-    }
 }
 
 fn spi_set(spis: BundleSpis) -> Result<SpiSet, String> {
@@ -764,44 +602,6 @@ fn spi_set(spis: BundleSpis) -> Result<SpiSet, String> {
         esp: one(spis.esp)?,
         ah: one(spis.ah)?,
     })
-}
-
-fn spis(spis: BundleSpis) -> String {
-    match (spis.ah, spis.esp) {
-        (Some(ah), Some(esp)) => format!("ah {ah:#010x} esp {esp:#010x}"),
-        (Some(ah), None) => format!("ah {ah:#010x}"),
-        (None, Some(esp)) => format!("esp {esp:#010x}"),
-        (None, None) => "none".into(),
-    }
-}
-
-fn spi_set_name(set: SpiSet) -> String {
-    spis(BundleSpis {
-        esp: set.esp.map(Spi::get),
-        ah: set.ah.map(Spi::get),
-    })
-}
-
-fn transport_name(t: CoreTransport) -> String {
-    match t {
-        CoreTransport::Ip => "raw IP".into(),
-        CoreTransport::Udp {
-            relay_port,
-            peer_port,
-        } => format!("UDP {relay_port} <-> {peer_port}"),
-    }
-}
-
-pub(crate) fn cookies_hex(initiator: [u8; 8], responder: [u8; 8]) -> String {
-    let mut s = String::with_capacity(33);
-    for b in initiator {
-        let _ = write!(s, "{b:02x}");
-    }
-    s.push(':');
-    for b in responder {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 /// How the shell sends what the datapath produced.
