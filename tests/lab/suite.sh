@@ -282,12 +282,15 @@ XLAT_STARTS=0
 drv_xlat_initiate() {
     # One log per client run (client.1.log, client.2.log, ...), so a restart keeps the last one.
     XLAT_STARTS=$((XLAT_STARTS + 1))
-    bg "$LAB_NS_CLIENT" "$XL/client.$XLAT_STARTS.log" "$(xlat_bin xlat-client)" --config "$XL/client.toml" -v
+    # --status-file: the client's installed SAs, "IN OUT" SPIs as the SGW knows them.
+    rm -f "$XL/client.status"
+    bg "$LAB_NS_CLIENT" "$XL/client.$XLAT_STARTS.log" "$(xlat_bin xlat-client)" --config "$XL/client.toml" -v \
+        --status-file "$XL/client.status"
     XLAT_CLIENT_PID=$BG_PID
     lab_wait_until 30 sw_child_installed "$SGW"
 }
 drv_xlat_terminate() { lab_kill_pid "${XLAT_CLIENT_PID:-}" 5; }
-drv_xlat_installed() { kill -0 "${XLAT_CLIENT_PID:-0}" 2>/dev/null && sw_child_installed "$SGW"; }
+drv_xlat_installed() { kill -0 "${XLAT_CLIENT_PID:-0}" 2>/dev/null && [[ -s $XL/client.status ]] && sw_child_installed "$SGW"; }
 # Idle: the client is gone and the SGW has no CHILD_SA left. Its IKE_SA may stay (known gap
 # ike-delete below); the next client's main mode carries INITIAL_CONTACT, which makes the SGW
 # drop it.
@@ -301,7 +304,7 @@ drv_xlat_gap() {
         *) return 1 ;;
     esac
 }
-drv_xlat_spis() { :; }
+drv_xlat_spis() { cat "$XL/client.status" 2>/dev/null; }
 drv_xlat_can_rekey() { return 1; }
 drv_xlat_rekey() { return 1; }
 drv_xlat_stop() {
@@ -699,12 +702,12 @@ lab_suite_traffic() {
     local sgw_spis cli_spis
     sgw_spis=$(sw_child_spis "$SGW") || true
     cli_spis=$(drv spis) || true
-    if [[ $S_DRIVER == direct ]]; then
-        if [[ -n $sgw_spis ]] && [[ $(awk '{ print $2, $1 }' <<<"$sgw_spis") == "$cli_spis" ]]; then
-            lab_ok "SPIs agree: SGW in/out $sgw_spis, client in/out $cli_spis"
-        else
-            lab_notok "SPIs agree: SGW '$sgw_spis' vs client '$cli_spis'"
-        fi
+    # Through the relay the client reports the SPIs as the SGW knows them (s-side), which must
+    # be the SGW's, crosswise; the c-side SPIs on the client-relay link are others.
+    if [[ -n $sgw_spis ]] && [[ $(awk '{ print $2, $1 }' <<<"$sgw_spis") == "$cli_spis" ]]; then
+        lab_ok "SPIs agree: SGW in/out $sgw_spis, client in/out $cli_spis"
+    else
+        lab_notok "SPIs agree: SGW '$sgw_spis' vs client '$cli_spis'"
     fi
     local encap peer want_peer
     encap=$(sw_list_sas "$SGW" | awk '/, INSTALLED,/ && !done { gsub(",", "", $6); print $6; done = 1 }') || true
