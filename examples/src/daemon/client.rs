@@ -3,13 +3,12 @@
 use ipsec_xlat_io::adapters::ClientEndpoint;
 use ipsec_xlat_io::config::ClientConfig;
 use ipsec_xlat_io::setup::open_leg;
-use ipsec_xlat_io::sys::SocketOptions;
 use ipsec_xlat_io::{Exit, Leg, Reactor};
 use rand::rngs::OsRng;
 
 use super::{
-    driver, leg_ports, log_stats, log_warnings, now, open_inner, print_warnings, run, ClientArgs,
-    DaemonArgs, InnerArgs,
+    driver, leg_ports, log_stats, log_warnings, now, open_inner, print_warnings, run,
+    socket_options, ClientArgs, DaemonArgs, InnerArgs,
 };
 use crate::exit::Failure;
 
@@ -36,7 +35,7 @@ pub fn main(args: &DaemonArgs, inner: &InnerArgs, client: &ClientArgs) -> Result
         );
         return Ok(());
     }
-    let mut ports = open_leg(Leg::CSide, &config.local, SocketOptions::default())
+    let mut ports = open_leg(Leg::CSide, &config.local, socket_options())
         .map_err(|e| Failure::System(e.to_string()))?;
     let own = leg_ports(&ports, Leg::CSide, &config.local);
     ports.push(open_inner(&config.tun, inner)?);

@@ -8,7 +8,7 @@ use std::time::Instant;
 use clap::Args;
 use ipsec_xlat_io::adapters::PortPair;
 use ipsec_xlat_io::config::ListenConfig;
-use ipsec_xlat_io::sys::{TunConfig, TunPort, UnixTunPort};
+use ipsec_xlat_io::sys::{SocketOptions, TunConfig, TunPort, UnixTunPort};
 use ipsec_xlat_io::{
     Driver, DriverConfig, DriverStats, Endpoint, Exit, Leg, OsReactor, PacketPort,
 };
@@ -76,6 +76,25 @@ pub(crate) fn leg_ports(
         ike: listen.ike_port,
         natt: listen.natt_port,
     })
+}
+
+/// Receive and send buffer size every daemon asks for on its sockets.
+///
+/// IKE shares the NAT-T socket with ESP-in-UDP. Under bulk traffic a userspace datapath falls
+/// behind in bursts, the kernel's default buffer (about 200 KiB) fills, and it drops whatever
+/// arrives next, IKE included: in the namespace lab a quick mode the SGW started during a
+/// 400 Mbit/s transfer was lost at the relay's or the client's socket in most runs, so the
+/// rekey waited seconds for a retransmission. A few MiB absorb those bursts. The kernel caps
+/// the request at `net.core.rmem_max`/`wmem_max` without an error.
+pub(crate) const SOCKET_BUFFER: usize = 4 << 20;
+
+/// The socket options of every daemon (see [`SOCKET_BUFFER`]).
+pub(crate) fn socket_options() -> SocketOptions {
+    SocketOptions {
+        recv_buffer: Some(SOCKET_BUFFER),
+        send_buffer: Some(SOCKET_BUFFER),
+        ..SocketOptions::default()
+    }
 }
 
 /// The TUN device, or the Unix socket standing in for it.

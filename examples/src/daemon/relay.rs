@@ -3,12 +3,12 @@
 use ipsec_xlat_io::adapters::{relay_listen, RelayEndpoint};
 use ipsec_xlat_io::config::RelayConfig;
 use ipsec_xlat_io::setup::open_leg;
-use ipsec_xlat_io::sys::SocketOptions;
 use ipsec_xlat_io::{Exit, Leg};
 use rand::rngs::OsRng;
 
 use super::{
-    driver, leg_ports, log_stats, log_warnings, print_warnings, run, DaemonArgs, RelayArgs,
+    driver, leg_ports, log_stats, log_warnings, print_warnings, run, socket_options, DaemonArgs,
+    RelayArgs,
 };
 use crate::exit::Failure;
 
@@ -43,10 +43,10 @@ pub fn main(args: &DaemonArgs, relay_args: &RelayArgs) -> Result<(), Failure> {
         return Ok(());
     }
 
-    let mut ports = open_leg(Leg::CSide, &c_listen, SocketOptions::default())
+    let mut ports = open_leg(Leg::CSide, &c_listen, socket_options())
         .map_err(|e| Failure::System(e.to_string()))?;
     ports.extend(
-        open_leg(Leg::SSide, &s_listen, SocketOptions::default())
+        open_leg(Leg::SSide, &s_listen, socket_options())
             .map_err(|e| Failure::System(e.to_string()))?,
     );
     let c_ports = leg_ports(&ports, Leg::CSide, &c_listen);

@@ -7,13 +7,12 @@ use std::path::Path;
 use ipsec_xlat_io::adapters::TestSgwEndpoint;
 use ipsec_xlat_io::config::TestSgwConfig;
 use ipsec_xlat_io::setup::open_leg;
-use ipsec_xlat_io::sys::SocketOptions;
 use ipsec_xlat_io::Leg;
 use rand::rngs::OsRng;
 
 use super::{
-    driver, leg_ports, log_stats, log_warnings, open_inner, print_warnings, run, DaemonArgs,
-    InnerArgs,
+    driver, leg_ports, log_stats, log_warnings, open_inner, print_warnings, run, socket_options,
+    DaemonArgs, InnerArgs,
 };
 use crate::exit::Failure;
 
@@ -40,7 +39,7 @@ pub fn main(args: &DaemonArgs, inner: &InnerArgs, key_log: Option<&Path>) -> Res
         );
         return Ok(());
     }
-    let mut ports = open_leg(Leg::SSide, &config.listen, SocketOptions::default())
+    let mut ports = open_leg(Leg::SSide, &config.listen, socket_options())
         .map_err(|e| Failure::System(e.to_string()))?;
     let own = leg_ports(&ports, Leg::SSide, &config.listen);
     ports.push(open_inner(&config.tun, inner)?);
