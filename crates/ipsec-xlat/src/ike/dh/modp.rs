@@ -1,5 +1,13 @@
 //! MODP groups 14 and 15 (RFC 3526) with constant-time modular exponentiation
-//! (`crypto-bigint`'s Montgomery ladder over the full exponent width).
+//! (`crypto-bigint`'s fixed-window Montgomery exponentiation over a fixed exponent width).
+//!
+//! Private exponents we generate are 256 bits long, not as long as p: the exponentiation
+//! costs time in proportion to the exponent's width, and a full-width one made the client's
+//! main mode take several times longer than strongSwan's. 256 bits is twice the security
+//! strength of either group (112 bits for MODP-2048, 128 for MODP-3072), which is what NIST
+//! SP 800-56A Rev. 3 §5.6.1.1.4 and RFC 7919 §5.2 ask of private keys in safe-prime groups
+//! (discrete logarithms of short exponents cost about 2^(bits/2) by Pollard's lambda).
+//! Exponents given from outside (known-answer tests) keep their full width.
 
 use crypto_bigint::modular::runtime_mod::{DynResidue, DynResidueParams};
 use crypto_bigint::{Uint, U2048, U3072};
@@ -15,6 +23,8 @@ pub(super) trait ModpGroup {
     const GROUP: u16;
     /// Byte length of p, of public values and of the shared secret.
     const LEN: usize;
+    /// Bit length of the private exponents we generate (see the module documentation).
+    const EXPONENT_BITS: usize;
 }
 
 /// RFC 3526 section 3: the 2048-bit MODP group, generator 2.
@@ -25,11 +35,13 @@ pub(super) struct Modp3072;
 impl ModpGroup for Modp2048 {
     const GROUP: u16 = 14;
     const LEN: usize = 256;
+    const EXPONENT_BITS: usize = 256;
 }
 
 impl ModpGroup for Modp3072 {
     const GROUP: u16 = 15;
     const LEN: usize = 384;
+    const EXPONENT_BITS: usize = 256;
 }
 
 /// p of group 14: 2^2048 - 2^1984 - 1 + 2^64 * ( [2^1918 pi] + 124476 ).
@@ -69,26 +81,36 @@ const P_3072: U3072 = U3072::from_be_hex(concat!(
 
 /// A MODP private exponent x, wiped on drop.
 pub(super) struct ModpPrivate<G: ModpGroup> {
+    /// x as big-endian bytes of p's width.
     x: Zeroizing<Vec<u8>>,
+    /// How many low bits of x the exponentiation walks: [`ModpGroup::EXPONENT_BITS`] for
+    /// exponents we generate, p's width for exponents given from outside. It depends on how
+    /// x was made, never on its value, so the exponentiation stays constant-time.
+    bits: usize,
     _group: core::marker::PhantomData<G>,
 }
 
-/// How many draws from the RNG we try before declaring it broken. A uniform 2048-bit draw is
-/// rejected with probability below 2^-64, so this only trips on a faulty generator.
+/// How many draws from the RNG we try before declaring it broken. A uniform 256-bit draw is
+/// rejected (below 2) with probability 2^-255, so this only trips on a faulty generator.
 const MAX_DRAWS: usize = 16;
 
 impl<G: ModpGroup> ModpPrivate<G> {
-    /// Draws a full-length exponent uniformly from `2..=p-2` by rejection sampling.
+    /// Draws an exponent uniformly from `2..2^EXPONENT_BITS` by rejection sampling.
     pub(super) fn generate<R: RngCore + CryptoRng>(rng: &mut R) -> Result<Self, DhError>
     where
         G: ModpOps,
     {
+        let short = G::EXPONENT_BITS / 8;
+        let pad = G::LEN.saturating_sub(short);
         for _ in 0..MAX_DRAWS {
             let mut candidate = Zeroizing::new(vec![0u8; G::LEN]);
-            rng.fill_bytes(&mut candidate);
+            if let Some(low) = candidate.get_mut(pad..) {
+                rng.fill_bytes(low);
+            }
             if G::exponent_in_range(&candidate) {
                 return Ok(Self {
                     x: candidate,
+                    bits: G::EXPONENT_BITS,
                     _group: core::marker::PhantomData,
                 });
             }
@@ -113,6 +135,7 @@ impl<G: ModpGroup> ModpPrivate<G> {
         }
         Ok(Self {
             x,
+            bits: G::LEN.saturating_mul(8),
             _group: core::marker::PhantomData,
         })
     }
@@ -122,7 +145,7 @@ impl<G: ModpGroup> ModpPrivate<G> {
     where
         G: ModpOps,
     {
-        G::pow_generator(&self.x)
+        G::pow_generator(&self.x, self.bits)
     }
 
     /// y^x mod p after checking `1 < y < p-1`; fixed-length big-endian, leading zeros kept.
@@ -130,26 +153,26 @@ impl<G: ModpGroup> ModpPrivate<G> {
     where
         G: ModpOps,
     {
-        G::shared(&self.x, peer)
+        G::shared(&self.x, self.bits, peer)
     }
 }
 
 /// The arithmetic, implemented once per limb count.
 pub(super) trait ModpOps: ModpGroup {
     fn exponent_in_range(x_be: &[u8]) -> bool;
-    fn pow_generator(x_be: &[u8]) -> Vec<u8>;
-    fn shared(x_be: &[u8], peer_be: &[u8]) -> Result<SecretBytes, DhError>;
+    fn pow_generator(x_be: &[u8], bits: usize) -> Vec<u8>;
+    fn shared(x_be: &[u8], bits: usize, peer_be: &[u8]) -> Result<SecretBytes, DhError>;
 }
 
 impl ModpOps for Modp2048 {
     fn exponent_in_range(x_be: &[u8]) -> bool {
         exponent_in_range(&P_2048, x_be)
     }
-    fn pow_generator(x_be: &[u8]) -> Vec<u8> {
-        pow_generator(&P_2048, x_be)
+    fn pow_generator(x_be: &[u8], bits: usize) -> Vec<u8> {
+        pow_generator(&P_2048, x_be, bits)
     }
-    fn shared(x_be: &[u8], peer_be: &[u8]) -> Result<SecretBytes, DhError> {
-        shared::<{ U2048::LIMBS }, Self>(&P_2048, x_be, peer_be)
+    fn shared(x_be: &[u8], bits: usize, peer_be: &[u8]) -> Result<SecretBytes, DhError> {
+        shared::<{ U2048::LIMBS }, Self>(&P_2048, x_be, bits, peer_be)
     }
 }
 
@@ -157,11 +180,11 @@ impl ModpOps for Modp3072 {
     fn exponent_in_range(x_be: &[u8]) -> bool {
         exponent_in_range(&P_3072, x_be)
     }
-    fn pow_generator(x_be: &[u8]) -> Vec<u8> {
-        pow_generator(&P_3072, x_be)
+    fn pow_generator(x_be: &[u8], bits: usize) -> Vec<u8> {
+        pow_generator(&P_3072, x_be, bits)
     }
-    fn shared(x_be: &[u8], peer_be: &[u8]) -> Result<SecretBytes, DhError> {
-        shared::<{ U3072::LIMBS }, Self>(&P_3072, x_be, peer_be)
+    fn shared(x_be: &[u8], bits: usize, peer_be: &[u8]) -> Result<SecretBytes, DhError> {
+        shared::<{ U3072::LIMBS }, Self>(&P_3072, x_be, bits, peer_be)
     }
 }
 
@@ -175,20 +198,21 @@ fn exponent_in_range<const L: usize>(p: &Uint<L>, x_be: &[u8]) -> bool {
     *x > Uint::ONE && *x < p_minus_1
 }
 
-/// `g^x mod p` with g = 2, as full-width big-endian bytes.
-fn pow_generator<const L: usize>(p: &Uint<L>, x_be: &[u8]) -> Vec<u8> {
+/// `g^x mod p` with g = 2, as full-width big-endian bytes, walking the low `bits` bits of x.
+fn pow_generator<const L: usize>(p: &Uint<L>, x_be: &[u8], bits: usize) -> Vec<u8> {
     // The exponent was validated when the private value was built; a width mismatch cannot
     // happen, and exponent 1 would only reveal g.
     let x = Zeroizing::new(uint_from_be::<L>(x_be).unwrap_or(Uint::ONE));
     let params = DynResidueParams::new(p);
     let g = DynResidue::new(&Uint::from_u8(2), params);
-    uint_to_be(&g.pow(&*x).retrieve())
+    uint_to_be(&g.pow_bounded_exp(&*x, bits.min(Uint::<L>::BITS)).retrieve())
 }
 
 /// `y^x mod p` after checking `1 < y < p-1`.
 fn shared<const L: usize, G: ModpGroup>(
     p: &Uint<L>,
     x_be: &[u8],
+    bits: usize,
     peer_be: &[u8],
 ) -> Result<SecretBytes, DhError> {
     let y = uint_from_be::<L>(peer_be).ok_or(DhError::PublicValueLength {
@@ -202,7 +226,11 @@ fn shared<const L: usize, G: ModpGroup>(
     }
     let x = Zeroizing::new(uint_from_be::<L>(x_be).ok_or(DhError::InvalidPrivateValue(G::GROUP))?);
     let params = DynResidueParams::new(p);
-    let z = Zeroizing::new(DynResidue::new(&y, params).pow(&*x).retrieve());
+    let z = Zeroizing::new(
+        DynResidue::new(&y, params)
+            .pow_bounded_exp(&*x, bits.min(Uint::<L>::BITS))
+            .retrieve(),
+    );
     if *z == Uint::ONE {
         return Err(DhError::DegenerateSharedSecret);
     }
@@ -257,11 +285,55 @@ mod tests {
     fn generator_power_small_exponents() {
         let mut x = vec![0u8; 256];
         x[255] = 2;
-        let out = <Modp2048 as ModpOps>::pow_generator(&x);
+        let out = <Modp2048 as ModpOps>::pow_generator(&x, 2048);
         assert_eq!(out[255], 4);
         assert!(out[..255].iter().all(|b| *b == 0));
         x[255] = 10;
-        let out = <Modp2048 as ModpOps>::pow_generator(&x);
+        let out = <Modp2048 as ModpOps>::pow_generator(&x, 2048);
         assert_eq!(&out[254..], &[4, 0]);
+        // The bounded walk over the short width gives the same powers.
+        let out = <Modp2048 as ModpOps>::pow_generator(&x, 256);
+        assert_eq!(&out[254..], &[4, 0]);
+    }
+
+    /// Generated exponents are at most 256 bits wide, differ from draw to draw, and walking
+    /// only their low 256 bits gives the same public value as walking all of p's width.
+    #[test]
+    fn generated_exponents_are_short_and_exact() {
+        use rand_chacha::rand_core::SeedableRng;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+        let a = ModpPrivate::<Modp2048>::generate(&mut rng).unwrap();
+        let b = ModpPrivate::<Modp2048>::generate(&mut rng).unwrap();
+        assert_ne!(*a.x, *b.x);
+        for key in [&a, &b] {
+            assert_eq!(key.bits, 256);
+            assert!(key.x[..256 - 32].iter().all(|byte| *byte == 0));
+            assert_eq!(
+                key.public_value(),
+                <Modp2048 as ModpOps>::pow_generator(&key.x, 2048)
+            );
+        }
+        let c = ModpPrivate::<Modp3072>::generate(&mut rng).unwrap();
+        assert!(c.x[..384 - 32].iter().all(|byte| *byte == 0));
+        assert_eq!(
+            c.public_value(),
+            <Modp3072 as ModpOps>::pow_generator(&c.x, 3072)
+        );
+    }
+
+    /// A short exponent agrees with a full-width one given from outside (as a peer's would be).
+    #[test]
+    fn short_and_full_width_exponents_agree() {
+        use rand_chacha::rand_core::SeedableRng;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(8);
+        let short = ModpPrivate::<Modp2048>::generate(&mut rng).unwrap();
+        let mut full_bytes = vec![0u8; 256];
+        rng.fill_bytes(&mut full_bytes);
+        full_bytes[0] &= 0x7f;
+        let full = ModpPrivate::<Modp2048>::from_be_bytes(&full_bytes).unwrap();
+        assert_eq!(full.bits, 2048);
+        let one = short.agree(&full.public_value()).unwrap();
+        let other = full.agree(&short.public_value()).unwrap();
+        assert_eq!(one.expose(), other.expose());
     }
 }
