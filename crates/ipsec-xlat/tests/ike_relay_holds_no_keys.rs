@@ -3,6 +3,12 @@
 //! relay's whole state (its `Debug`, which prints every field of every session, its events
 //! and every datagram it sent) is searched for each of them as raw bytes, lowercase hex and
 //! Rust's `[1, 2, 3]` list form.
+//!
+//! The Diffie-Hellman values are found without any hook in the client: the client seeds its
+//! own generator from 32 bytes of the one it is given, so the test replays that stream,
+//! recognises the client's private value as the window whose public value went through the
+//! relay in a KE payload, and computes the shared secret with the SGW's public value. Both are
+//! then searched for like every other secret.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -15,6 +21,7 @@ use ipsec_xlat::ike::crypto::{
     SecretBytes,
 };
 use ipsec_xlat::ike::dh::DhGroup;
+use ipsec_xlat::ike::dh::DhPrivate;
 use ipsec_xlat::ike::phase1::{
     Phase1Auth, Phase1Config, Phase1Credentials, Phase1Proposal, RsaCredentials,
 };
@@ -23,8 +30,10 @@ use ipsec_xlat::ike::tail_content::UserId;
 use ipsec_xlat::ike::tail_crypto::StaticKeypair;
 use ipsec_xlat::ike::*;
 use ipsec_xlat::wire::isakmp::{IdRepr, IdType};
+use ipsec_xlat::wire::isakmp::{Message, PayloadType};
 use rand::rngs::StdRng;
-use rand::SeedableRng;
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
 const RELAY_C: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
@@ -105,6 +114,11 @@ struct Outcome {
 }
 
 fn run(rsa: bool, child_proposal: ChildProposal, seed: u64) -> Outcome {
+    run_with_group(rsa, child_proposal, seed, P1.group)
+}
+
+fn run_with_group(rsa: bool, child_proposal: ChildProposal, seed: u64, group: DhGroup) -> Outcome {
+    let p1 = Phase1Proposal { group, ..P1 };
     let mut rng = StdRng::seed_from_u64(seed);
     let relay_key = StaticKeypair::generate(&mut rng);
     let client_key = StaticKeypair::generate(&mut rng);
@@ -112,7 +126,7 @@ fn run(rsa: bool, child_proposal: ChildProposal, seed: u64) -> Outcome {
     let mut sgw = TestSgw::new(
         TestSgwConfig {
             phase1: Phase1Config {
-                suites: vec![Phase1Proposal { auth, ..P1 }],
+                suites: vec![Phase1Proposal { auth, ..p1 }],
                 credentials: sgw_creds,
                 local_id: sgw_id,
                 local_addr: sa(SGW, 500),
@@ -145,6 +159,10 @@ fn run(rsa: bool, child_proposal: ChildProposal, seed: u64) -> Outcome {
     );
     let (credentials, local_id, auth) = creds(rsa, "client");
     let mut now = Instant::now();
+    // The client's generator, and a copy of the seed it will draw for its own (see the top).
+    let mut client_rng = StdRng::seed_from_u64(seed.wrapping_add(0x5eed));
+    let mut client_seed = [0u8; 32];
+    client_rng.clone().fill_bytes(&mut client_seed);
     let mut client = Client::new(
         ClientConfig {
             local: sa(CLIENT, 500),
@@ -156,7 +174,7 @@ fn run(rsa: bool, child_proposal: ChildProposal, seed: u64) -> Outcome {
                 value: b"alice@example.com".to_vec(),
             },
             phase1: Phase1Config {
-                suites: vec![Phase1Proposal { auth, ..P1 }],
+                suites: vec![Phase1Proposal { auth, ..p1 }],
                 credentials,
                 local_id,
                 local_addr: sa(CLIENT, 500),
@@ -172,13 +190,14 @@ fn run(rsa: bool, child_proposal: ChildProposal, seed: u64) -> Outcome {
             auto_rekey: false,
         },
         now,
-        &mut rng,
+        &mut client_rng,
     )
     .unwrap();
 
     let (mut client_events, mut relay_events, mut sgw_events) =
         (Vec::new(), Vec::new(), Vec::new());
     let mut relay_sent: Vec<u8> = Vec::new();
+    let mut relay_datagrams: Vec<Vec<u8>> = Vec::new();
     for _ in 0..1000 {
         let mut queue = Vec::new();
         while let Some(t) = client.poll_transmit() {
@@ -186,6 +205,7 @@ fn run(rsa: bool, child_proposal: ChildProposal, seed: u64) -> Outcome {
         }
         while let Some(t) = relay.poll_transmit() {
             relay_sent.extend_from_slice(&t.payload);
+            relay_datagrams.push(t.payload.to_vec());
             queue.push(t);
         }
         while let Some(t) = sgw.poll_transmit() {
@@ -227,6 +247,9 @@ fn run(rsa: bool, child_proposal: ChildProposal, seed: u64) -> Outcome {
     secrets.push(("SKEYID_e".to_owned(), p1.skeyid_e().expose().to_vec()));
     let ka = expand_encryption_key(P1.hash, p1.skeyid_e(), P1.cipher.key_len());
     secrets.push(("IKE encryption key".to_owned(), ka.expose().to_vec()));
+    let (dh_private, dh_shared) = phase1_dh(group, client_seed, &relay_datagrams);
+    secrets.push(("client's DH private value".to_owned(), dh_private));
+    secrets.push(("DH shared secret g^xy".to_owned(), dh_shared));
     let mut push_sa = |who: &str, c: &ipsec_xlat::ike::phase2::ChildSa| {
         let keys: [(&str, &Option<SaKeys>); 4] = [
             ("esp_in", &c.esp_in),
@@ -272,6 +295,57 @@ fn run(rsa: bool, child_proposal: ChildProposal, seed: u64) -> Outcome {
     }
 }
 
+/// The public values of every KE payload in the (unencrypted) messages the relay forwarded.
+fn ke_payloads(datagrams: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut found = Vec::new();
+    for datagram in datagrams {
+        // On port 4500 IKE follows the four-byte non-ESP marker.
+        let ike = match datagram.strip_prefix(&[0u8; 4]) {
+            Some(rest) => rest,
+            None => datagram.as_slice(),
+        };
+        let Ok((message, _tail)) = Message::parse(ike) else {
+            continue;
+        };
+        let Ok(payloads) = message.payloads() else {
+            continue; // encrypted
+        };
+        for payload in payloads.flatten() {
+            if payload.payload_type() == PayloadType::KEY_EXCHANGE {
+                found.push(payload.body().to_vec());
+            }
+        }
+    }
+    found
+}
+
+/// The client's phase-1 DH private value and the shared secret, recovered by replaying the
+/// client's generator from its seed: the private value is the 32-byte window of that stream
+/// (at some 32-bit word offset: the generator hands out whole words) whose public value the
+/// relay forwarded; the shared secret follows from the other KE payload, the SGW's.
+fn phase1_dh(group: DhGroup, client_seed: [u8; 32], datagrams: &[Vec<u8>]) -> (Vec<u8>, Vec<u8>) {
+    let publics = ke_payloads(datagrams);
+    assert_eq!(publics.len(), 2, "main mode carries one KE each way");
+    let mut stream = vec![0u8; 4096];
+    ChaCha20Rng::from_seed(client_seed).fill_bytes(&mut stream);
+    for offset in (0..=stream.len() - 32).step_by(4) {
+        let window = &stream[offset..offset + 32];
+        let Ok(candidate) = DhPrivate::from_private_bytes(group, window) else {
+            continue;
+        };
+        let public = candidate.public_value();
+        let Some(ours) = publics.iter().position(|p| *p == public) else {
+            continue;
+        };
+        let theirs = &publics[1 - ours];
+        let shared = candidate
+            .agree(theirs)
+            .expect("the SGW's public value is valid");
+        return (window.to_vec(), shared.expose().to_vec());
+    }
+    panic!("the client's DH private value is not in the first 4 KiB of its generator");
+}
+
 /// The forms in which `secret` would show up if it leaked: found in `text` or `bytes`?
 fn leaks(secret: &[u8], text: &str, bytes: &[u8]) -> Option<&'static str> {
     if bytes.windows(secret.len()).any(|w| w == secret) {
@@ -298,7 +372,7 @@ fn leaks(secret: &[u8], text: &str, bytes: &[u8]) -> Option<&'static str> {
 fn assert_no_keys(o: &Outcome) {
     assert!(o.ipsec_entries >= 1, "the exchange completed at the relay");
     assert!(
-        o.secrets.len() >= 9,
+        o.secrets.len() >= 11,
         "secrets collected: {}",
         o.secrets.len()
     );
@@ -323,6 +397,16 @@ fn psk_main_and_quick_mode() {
 #[test]
 fn psk_quick_mode_with_pfs_and_ah() {
     assert_no_keys(&run(false, child(Some(DhGroup::MODP_2048), true), 2));
+}
+
+#[test]
+fn psk_curve25519() {
+    assert_no_keys(&run_with_group(
+        false,
+        child(None, false),
+        5,
+        DhGroup::CURVE25519,
+    ));
 }
 
 #[test]
