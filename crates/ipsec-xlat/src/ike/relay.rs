@@ -47,45 +47,12 @@ use super::tail_crypto::{
     StaticKeypair, StaticPublicKey, TailCryptoError, TailResponder, TailSession, MM2_OVERHEAD,
     TRANSPORT_OVERHEAD,
 };
-use crate::wire::isakmp::{ExchangeType, IdType, PayloadType, SaPayload};
+use crate::wire::isakmp::{ExchangeType, PayloadType, SaPayload};
 use crate::wire::tail::{join, split, TailType};
 
-/// One row of the identification table: which SGW serves which users.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IdentityRule {
-    /// ID type to match; `None` matches any.
-    pub id_type: Option<IdType>,
-    /// The value: exact (case-insensitive), or with one `*` standing for any run of
-    /// characters (`*@example.com`, `vpn-*`).
-    pub pattern: String,
-    /// The SGW's IKE address and port.
-    pub sgw: SocketAddr,
-    /// The s-side address to use toward it; `None` for the relay's default.
-    pub s_side: Option<IpAddr>,
-}
+mod identity;
 
-impl IdentityRule {
-    fn matches(&self, user: &UserId) -> bool {
-        if self.id_type.is_some_and(|t| t != user.id_type) {
-            return false;
-        }
-        let Ok(value) = core::str::from_utf8(&user.value) else {
-            return false;
-        };
-        let (value, pattern) = (
-            value.to_ascii_lowercase(),
-            self.pattern.to_ascii_lowercase(),
-        );
-        match pattern.split_once('*') {
-            None => value == pattern,
-            Some((prefix, suffix)) => {
-                value.len() >= prefix.len().saturating_add(suffix.len())
-                    && value.starts_with(prefix)
-                    && value.ends_with(suffix)
-            }
-        }
-    }
-}
+pub use identity::{AddressPrefix, IdentityMatch, IdentityRule};
 
 /// Relay configuration.
 #[derive(Clone, Debug)]
@@ -322,6 +289,25 @@ impl Relay {
         if !self.config.authorised_clients.contains(&key) {
             self.config.authorised_clients.push(key);
         }
+    }
+
+    /// Replaces the identification table (configuration reload). Only mm1s that arrive from
+    /// now on are matched against it: every session already begun, half-open ones included,
+    /// keeps the SGW and the s-side address chosen at its mm1, because its cookies, the
+    /// client's keys and the IPsec entries under it are bound to them.
+    pub fn set_identities(&mut self, rules: Vec<IdentityRule>) {
+        self.config.identities = rules;
+    }
+
+    /// The identification table in force.
+    pub fn identities(&self) -> &[IdentityRule] {
+        &self.config.identities
+    }
+
+    /// The SGWs live sessions talk to (half-open ones included), each once: the I/O shell
+    /// keeps their transport settings (ports) across a reload.
+    pub fn sgws_in_use(&self) -> HashSet<SocketAddr> {
+        self.sessions.values().map(|s| s.sgw).collect()
     }
 
     /// Counters.
@@ -862,3 +848,6 @@ impl Relay {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
