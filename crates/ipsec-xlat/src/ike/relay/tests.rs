@@ -1,6 +1,12 @@
 //! The relay's identification table replaced while sessions live: client, relay and two
 //! test-SGWs on a small in-memory network.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use core::time::Duration;
