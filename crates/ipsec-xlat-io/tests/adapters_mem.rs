@@ -776,3 +776,104 @@ fn reload_sends_new_sessions_to_the_new_sgw_and_live_ones_stay() {
     let c = net.relay.1.ike_counters();
     assert_eq!((c.no_sgw, c.unknown_cookies, c.tail_rejected), (0, 0, 0));
 }
+
+/// An s-side pool: each user reaches the SGW from a surrogate address of its own, and the
+/// relay's sockets on the pool addresses carry its IKE and ESP.
+#[test]
+fn pool_gives_each_user_a_surrogate_s_side_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut configs = configs(dir.path(), &V4);
+    let second_pub = hex::encode(StaticKeypair::from_private_bytes([3; 32]).public().0);
+    let relay_text = std::fs::read_to_string(&configs.relay_file)
+        .unwrap()
+        .replace(
+            "address = \"203.0.113.254\"",
+            "pool = [\"203.0.113.250\", \"203.0.113.251\"]",
+        )
+        .replace(
+            "[[identification]]",
+            &format!(
+                "[[authorized_clients]]\nname = \"second\"\npublic_key = \"{second_pub}\"\n\n\
+                 [[identification]]"
+            ),
+        );
+    std::fs::write(&configs.relay_file, &relay_text).unwrap();
+    configs.relay = RelayConfig::load(&configs.relay_file).unwrap();
+    let mut net = build(&configs);
+    net.settle(1000);
+    assert!(net.client.1.is_established(), "{:?}", net.notices());
+    let up = inner_v4("10.8.0.1", "10.9.0.7", 1);
+    net.client.2.inject(&up);
+    net.settle(100);
+    assert_eq!(net.sgw.2.take().as_deref(), Some(&up[..]));
+    let down = inner_v4("10.9.0.7", "10.8.0.1", 1);
+    net.sgw.2.inject(&down);
+    net.settle(100);
+    assert_eq!(net.client.2.take().as_deref(), Some(&down[..]));
+
+    // A second user, from another client.
+    let client2_text = std::fs::read_to_string(dir.path().join("client.toml"))
+        .unwrap()
+        .replace("198.51.100.10", "198.51.100.11")
+        .replace("client.key", "client2.key")
+        .replace("bob@example.com", "carol@example.com");
+    write(dir.path(), "client2.key", &hex::encode([3u8; 32]));
+    let client2_config =
+        ClientConfig::load(&write(dir.path(), "client2.toml", &client2_text)).unwrap();
+    let mut ports = open_mem_leg(&net.net, Leg::CSide, &client2_config.local).unwrap();
+    let own = PortPair::of_leg(&ports, Leg::CSide).unwrap();
+    let (tun_port, tun2) = net.net.tun();
+    ports.push(Box::new(tun_port));
+    let (c2, _) = ClientEndpoint::new(
+        &client2_config,
+        own,
+        net.net.now(),
+        &mut StdRng::seed_from_u64(8),
+    )
+    .unwrap();
+    let mut client2 = (driver(&net.net, ports), c2, tun2);
+    for _ in 0..1000 {
+        client2.0.turn(&mut client2.1);
+        net.relay.0.turn(&mut net.relay.1);
+        net.sgw.0.turn(&mut net.sgw.1);
+        if net.in_flight() == 0 {
+            break;
+        }
+    }
+    assert!(client2.1.is_established());
+    let relay_s: Vec<_> = net
+        .relay
+        .1
+        .ike_entries()
+        .iter()
+        .map(|e| (e.client.ip().to_string(), e.relay_s.ip().to_string()))
+        .collect();
+    assert_eq!(relay_s.len(), 2, "{relay_s:?}");
+    assert_ne!(relay_s[0].1, relay_s[1].1, "{relay_s:?}");
+    for (_, address) in &relay_s {
+        assert!(
+            address == "203.0.113.250" || address == "203.0.113.251",
+            "{relay_s:?}"
+        );
+    }
+    // Each IPsec entry's s-side partition uses its user's surrogate address.
+    for (_, entry, _) in net.relay.1.datapath().table().iter() {
+        let client = entry.client.path.peer_addr.to_string();
+        let expected = &relay_s.iter().find(|(c, _)| *c == client).unwrap().1;
+        assert_eq!(&entry.gateway.path.relay_addr.to_string(), expected);
+    }
+    let up = inner_v4("10.8.0.1", "10.9.0.7", 2);
+    client2.2.inject(&up);
+    for _ in 0..100 {
+        client2.0.turn(&mut client2.1);
+        net.relay.0.turn(&mut net.relay.1);
+        net.sgw.0.turn(&mut net.sgw.1);
+        if net.in_flight() == 0 {
+            break;
+        }
+    }
+    assert_eq!(net.sgw.2.take().as_deref(), Some(&up[..]));
+    let report = net.relay.1.report();
+    assert!(report.contains("pool exhausted 0"), "{report}");
+    assert!(report.contains("surrogate addresses held 2"), "{report}");
+}

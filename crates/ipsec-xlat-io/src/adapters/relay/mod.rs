@@ -43,7 +43,7 @@ use super::convert::SetupError;
 use super::notice::{Notice, Notifier};
 use super::ports::{PeerPorts, PortPair};
 use super::queue::TxQueue;
-use crate::config::RelayConfig;
+use crate::config::{RelayConfig, SSideAddressing};
 use crate::endpoint::Endpoint;
 use crate::path::{IpProtocol, Leg, NetPath, Path, Received, Transmit, Transport};
 
@@ -145,12 +145,6 @@ impl RelayEndpoint {
         let default_s = *s_addresses
             .first()
             .ok_or_else(|| SetupError::unsupported("s_side", "needs an address"))?;
-        if s_addresses.len() > 1 {
-            warnings.push(format!(
-                "`s_side.pool`: the IKE core uses {default_s} unless a rule names its \
-                 `s_side_address`; per-user surrogate addresses are not chosen yet"
-            ));
-        }
         if s_addresses
             .iter()
             .any(|a| *a == core_c_side || config.c_side.addresses.contains(a) || a.is_unspecified())
@@ -186,6 +180,12 @@ impl RelayEndpoint {
             },
             rng,
         );
+        // With a pool, each user gets a surrogate address of its own (the legs have sockets on
+        // every pool address: the configuration's s-side listen addresses are the pool).
+        let ike = match &config.s_side.addressing {
+            SSideAddressing::Pool(pool) => ike.with_s_side_pool(pool.clone()),
+            SSideAddressing::Single(_) => ike,
+        };
         let datapath = Datapath::new(
             Table::new(TableConfig::default()),
             DatapathConfig::default(),

@@ -97,6 +97,8 @@ fn test_sgw(ip: Ipv4Addr, rng: &mut StdRng) -> TestSgw {
 struct Net {
     now: Instant,
     relay: Relay,
+    /// The relay's s-side addresses (the default and any pool).
+    relay_s: Vec<Ipv4Addr>,
     relay_key: StaticKeypair,
     sgws: Vec<(Ipv4Addr, TestSgw)>,
     clients: Vec<(Ipv4Addr, Client)>,
@@ -107,6 +109,10 @@ struct Net {
 
 impl Net {
     fn new() -> Self {
+        Self::with_pool(Vec::new())
+    }
+
+    fn with_pool(pool: Vec<Ipv4Addr>) -> Self {
         let mut rng = StdRng::seed_from_u64(11);
         let relay_key = StaticKeypair::generate(&mut rng);
         let relay = Relay::new(
@@ -119,7 +125,8 @@ impl Net {
                 half_open_timeout: Duration::from_secs(30),
             },
             &mut rng,
-        );
+        )
+        .with_s_side_pool(pool.iter().copied().map(IpAddr::V4).collect());
         let sgws = vec![
             (SGW_A, test_sgw(SGW_A, &mut rng)),
             (SGW_B, test_sgw(SGW_B, &mut rng)),
@@ -127,6 +134,7 @@ impl Net {
         Self {
             now: Instant::now(),
             relay,
+            relay_s: [RELAY_S].into_iter().chain(pool).collect(),
             relay_key,
             sgws,
             clients: Vec::new(),
@@ -209,7 +217,7 @@ impl Net {
                 continue;
             };
             let (local, remote) = (t.remote, t.local);
-            if to == RELAY_C || to == RELAY_S {
+            if to == RELAY_C || self.relay_s.contains(&to) {
                 self.relay.handle_datagram(now, local, remote, &t.payload);
             } else if let Some((_, s)) = self.sgws.iter_mut().find(|(ip, _)| *ip == to) {
                 s.handle_datagram(now, local, remote, &t.payload);
@@ -337,4 +345,87 @@ fn a_table_without_the_users_rule_refuses_new_mm1s_only() {
     net.clients[alice].1.rekey(now).unwrap();
     net.settle();
     assert_eq!(net.established(alice), 2);
+}
+
+fn relay_s_of(net: &Net, client: Ipv4Addr) -> Vec<IpAddr> {
+    net.relay_events
+        .iter()
+        .filter_map(|e| match e {
+            RelayEvent::IkeTranslation(t) if t.client.ip() == IpAddr::V4(client) => {
+                Some(t.relay_s.ip())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn pool_gives_each_user_its_own_s_side_address_and_takes_it_back() {
+    let pool = vec![
+        Ipv4Addr::new(203, 0, 113, 250),
+        Ipv4Addr::new(203, 0, 113, 251),
+    ];
+    let mut net = Net::with_pool(pool.clone());
+    let alice = net.add_client(10, "alice@example.com");
+    let bob = net.add_client(11, "bob@example.com");
+    net.settle();
+    assert_eq!((net.established(alice), net.established(bob)), (1, 1));
+    let (alice_ip, bob_ip) = (net.clients[alice].0, net.clients[bob].0);
+    let a = relay_s_of(&net, alice_ip);
+    let b = relay_s_of(&net, bob_ip);
+    assert_eq!((a.len(), b.len()), (1, 1));
+    assert_ne!(a[0], b[0], "distinct users, distinct addresses");
+    for address in [a[0], b[0]] {
+        let IpAddr::V4(v4) = address else {
+            panic!("{address}")
+        };
+        assert!(pool.contains(&v4), "{address} is from the pool");
+    }
+    // The SGW saw the IPsec entries from the same addresses.
+    let ipsec_s: Vec<IpAddr> = net
+        .relay_events
+        .iter()
+        .filter_map(|e| match e {
+            RelayEvent::IpsecTranslation(t) => Some(t.relay_s.ip()),
+            _ => None,
+        })
+        .collect();
+    assert!(ipsec_s.contains(&a[0]) && ipsec_s.contains(&b[0]));
+    assert_eq!(net.relay.surrogates_held(), 2);
+
+    // The same user from a second device shares its address.
+    let alice2 = net.add_client(12, "alice@example.com");
+    net.settle();
+    assert_eq!(net.established(alice2), 1);
+    assert_eq!(relay_s_of(&net, net.clients[alice2].0), a);
+    assert_eq!(net.relay.surrogates_held(), 2);
+
+    // A third user finds the pool exhausted: dropped, counted, nothing sent to an SGW.
+    let carol = net.add_client(13, "carol@example.com");
+    net.step();
+    assert_eq!(net.relay.counters().pool_exhausted, 1);
+    assert_eq!(net.relay.sessions(), 3);
+
+    // Bob leaves: his address is free once his IKE SA is gone, and carol's next mm1 gets it.
+    let now = net.now;
+    let bob_child = net.client_events[bob]
+        .iter()
+        .find_map(|e| match e {
+            ClientEvent::ChildEstablished(c) => Some(c.sa.inbound_spis),
+            _ => None,
+        })
+        .unwrap();
+    net.clients[bob].1.delete_child(bob_child).unwrap();
+    net.settle();
+    net.clients[bob].1.delete_phase1().unwrap();
+    net.settle();
+    assert_eq!(net.relay.sessions(), 2);
+    assert_eq!(net.relay.surrogates_held(), 1);
+    net.now = now + Duration::from_secs(5);
+    let now = net.now;
+    net.clients[carol].1.handle_timeout(now);
+    net.settle();
+    assert_eq!(net.established(carol), 1);
+    assert_eq!(relay_s_of(&net, net.clients[carol].0), b);
+    assert_eq!(net.relay.counters().pool_exhausted, 1);
 }
