@@ -456,10 +456,23 @@ fn reload_adds_clients_and_reports_what_needs_a_restart() {
     .unwrap();
     let outcome = net.relay.1.reload().unwrap();
     assert_eq!(outcome.clients_added, 0);
-    assert!(outcome
-        .not_applied
-        .iter()
-        .any(|l| l.contains("identification")));
+    assert!(outcome.identification_changed);
+    assert_eq!(outcome.rules, 1);
+    assert!(outcome.not_applied.is_empty(), "{outcome:?}");
+    // A section that needs a restart is named, and the rest still applies.
+    std::fs::write(
+        &configs.relay_file,
+        edited
+            .replace("*@example.com", "*@example.net")
+            .replace("[c_side]\n", "[c_side]\nnatt_port = 4501\n"),
+    )
+    .unwrap();
+    let outcome = net.relay.1.reload().unwrap();
+    assert!(outcome.identification_changed);
+    assert_eq!(
+        outcome.not_applied,
+        vec!["`c_side` changed: needs a restart"]
+    );
     // A broken file changes nothing and says why.
     std::fs::write(&configs.relay_file, "not toml [").unwrap();
     assert!(net.relay.1.reload().is_err());
@@ -573,4 +586,294 @@ fn esp_and_ah_bundle_through_the_relay() {
     assert_eq!(suite, "AH sha1 + ESP aes128-sha256");
     assert_eq!(gateway_transport(&net), CoreTransport::Ip);
     assert_eq!(net.sgw.1.counters().open_errors, 0);
+}
+
+/// The user's rule moves from SGW A to SGW B on SIGHUP. A listens on other ports (1500/14500):
+/// the live session must keep reaching those ports, even for a rekey after A left the table,
+/// while a new client with a matching user id lands on B. A reload with an invalid file changes
+/// nothing.
+#[test]
+fn reload_sends_new_sessions_to_the_new_sgw_and_live_ones_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut configs = configs(dir.path(), &V4);
+    let sgw_text = std::fs::read_to_string(dir.path().join("sgw.toml"))
+        .unwrap()
+        .replace(
+            "[listen]\n",
+            "[listen]\nike_port = 1500\nnatt_port = 14500\n",
+        );
+    configs.sgw = TestSgwConfig::load(&write(dir.path(), "sgw.toml", &sgw_text)).unwrap();
+    let relay_text = std::fs::read_to_string(&configs.relay_file)
+        .unwrap()
+        .replace(
+            "sgw = \"203.0.113.1\"\n",
+            "sgw = \"203.0.113.1\"\nsgw_ike_port = 1500\nsgw_natt_port = 14500\n",
+        );
+    std::fs::write(&configs.relay_file, &relay_text).unwrap();
+    configs.relay = RelayConfig::load(&configs.relay_file).unwrap();
+    let mut net = build(&configs);
+    net.settle(1000);
+    assert!(net.client.1.is_established(), "{:?}", net.notices());
+
+    // SGW B: the same test-SGW on another address and the standard ports.
+    let sgw_b_config = TestSgwConfig::load(&write(
+        dir.path(),
+        "sgw-b.toml",
+        &std::fs::read_to_string(dir.path().join("sgw.toml"))
+            .unwrap()
+            .replace("203.0.113.1", "203.0.113.2")
+            .replace("ike_port = 1500\nnatt_port = 14500\n", ""),
+    ))
+    .unwrap();
+    let mut rng = StdRng::seed_from_u64(6);
+    let mut b_ports = open_mem_leg(&net.net, Leg::SSide, &sgw_b_config.listen).unwrap();
+    let b_own = PortPair::of_leg(&b_ports, Leg::SSide).unwrap();
+    let (b_tun_port, b_tun) = net.net.tun();
+    b_ports.push(Box::new(b_tun_port));
+    let (sgw_b, _) = TestSgwEndpoint::new(&sgw_b_config, b_own, &mut rng).unwrap();
+    let mut sgw_b = (driver(&net.net, b_ports), sgw_b, b_tun);
+
+    // The rule now names B, and a second client is authorised.
+    let second_pub = hex::encode(StaticKeypair::from_private_bytes([3; 32]).public().0);
+    let moved = relay_text
+        .replace(
+            "sgw = \"203.0.113.1\"\nsgw_ike_port = 1500\nsgw_natt_port = 14500\n",
+            "sgw = \"203.0.113.2\"\n",
+        )
+        .replace(
+            "[[identification]]",
+            &format!(
+                "[[authorized_clients]]\nname = \"second\"\npublic_key = \"{second_pub}\"\n\n\
+                 [[identification]]"
+            ),
+        );
+    std::fs::write(&configs.relay_file, &moved).unwrap();
+    let outcome = net.relay.1.reload().unwrap();
+    assert_eq!(outcome.clients_added, 1);
+    assert_eq!(outcome.rules, 1);
+    assert!(outcome.identification_changed);
+    assert_eq!(outcome.sgws_added, vec!["203.0.113.2:500".parse().unwrap()]);
+    assert_eq!(
+        outcome.sgws_removed,
+        vec!["203.0.113.1:1500".parse().unwrap()]
+    );
+    assert!(outcome.not_applied.is_empty(), "{outcome:?}");
+
+    // An invalid file (a user_fqdn without `@`) is refused whole, naming the key.
+    std::fs::write(
+        &configs.relay_file,
+        moved.replace("*@example.com", "example.com"),
+    )
+    .unwrap();
+    let error = net.relay.1.reload().unwrap_err().to_string();
+    assert!(error.contains("identification[0].id"), "{error}");
+    std::fs::write(&configs.relay_file, &moved).unwrap();
+
+    let settle = |net: &mut Net,
+                  b: &mut (Driver<MemReactor>, TestSgwEndpoint, MemTun),
+                  c2: &mut Option<(Driver<MemReactor>, ClientEndpoint, MemTun)>| {
+        for _ in 0..1000 {
+            net.client.0.turn(&mut net.client.1);
+            if let Some(c2) = c2.as_mut() {
+                c2.0.turn(&mut c2.1);
+            }
+            net.relay.0.turn(&mut net.relay.1);
+            net.sgw.0.turn(&mut net.sgw.1);
+            b.0.turn(&mut b.1);
+            if net.in_flight() == 0 {
+                return;
+            }
+        }
+    };
+    let mut client2 = None;
+
+    // The established session still carries traffic to A, both ways.
+    let exchange = |net: &mut Net,
+                    b: &mut (Driver<MemReactor>, TestSgwEndpoint, MemTun),
+                    c2: &mut Option<(Driver<MemReactor>, ClientEndpoint, MemTun)>,
+                    seq: u16| {
+        let up = inner_v4("10.8.0.1", "10.9.0.7", seq);
+        net.client.2.inject(&up);
+        settle(net, b, c2);
+        assert_eq!(net.sgw.2.take().as_deref(), Some(&up[..]), "up {seq}");
+        let down = inner_v4("10.9.0.7", "10.8.0.1", seq);
+        net.sgw.2.inject(&down);
+        settle(net, b, c2);
+        assert_eq!(
+            net.client.2.take().as_deref(),
+            Some(&down[..]),
+            "down {seq}"
+        );
+    };
+    exchange(&mut net, &mut sgw_b, &mut client2, 1);
+
+    // A second client with a matching user id lands on B.
+    let client2_text = std::fs::read_to_string(dir.path().join("client.toml"))
+        .unwrap()
+        .replace("198.51.100.10", "198.51.100.11")
+        .replace("client.key", "client2.key")
+        .replace("bob@example.com", "carol@example.com");
+    write(dir.path(), "client2.key", &hex::encode([3u8; 32]));
+    let client2_config =
+        ClientConfig::load(&write(dir.path(), "client2.toml", &client2_text)).unwrap();
+    let mut c2_ports = open_mem_leg(&net.net, Leg::CSide, &client2_config.local).unwrap();
+    let c2_own = PortPair::of_leg(&c2_ports, Leg::CSide).unwrap();
+    let (c2_tun_port, c2_tun) = net.net.tun();
+    c2_ports.push(Box::new(c2_tun_port));
+    let (c2, _) = ClientEndpoint::new(&client2_config, c2_own, net.net.now(), &mut rng).unwrap();
+    client2 = Some((driver(&net.net, c2_ports), c2, c2_tun));
+    settle(&mut net, &mut sgw_b, &mut client2);
+    assert!(client2.as_ref().unwrap().1.is_established());
+    let sgw_of = |net: &Net, client: &str| {
+        net.relay
+            .1
+            .ike_entries()
+            .iter()
+            .filter(|e| e.client.ip().to_string() == client)
+            .map(|e| e.sgw)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        sgw_of(&net, "198.51.100.11"),
+        vec!["203.0.113.2:500".parse().unwrap()]
+    );
+    assert_eq!(
+        sgw_of(&net, "198.51.100.10"),
+        vec!["203.0.113.1:1500".parse().unwrap()]
+    );
+    {
+        let c2 = client2.as_mut().unwrap();
+        let up = inner_v4("10.8.0.1", "10.9.0.7", 50);
+        c2.2.inject(&up);
+        settle(&mut net, &mut sgw_b, &mut client2);
+        assert_eq!(sgw_b.2.take().as_deref(), Some(&up[..]), "client 2 -> B");
+        assert_eq!(net.sgw.2.take(), None, "nothing of client 2 at A");
+    }
+
+    // The first client rekeys under its IKE SA with A, which has left the table: its quick
+    // mode still reaches A's IKE port 1500 (the standard 500 has nobody listening).
+    let _ = net.notices();
+    for _ in 0..45 {
+        net.net.advance_to(net.net.now() + Duration::from_secs(80));
+        settle(&mut net, &mut sgw_b, &mut client2);
+    }
+    let installed: Vec<_> = net
+        .notices()
+        .into_iter()
+        .filter_map(|n| match n {
+            Notice::RelayIpsec { translation, .. } => Some(translation),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        installed
+            .iter()
+            .any(|t| t.client.ip().to_string() == "198.51.100.10"
+                && t.sgw == "203.0.113.1:1500".parse().unwrap()),
+        "{installed:?}"
+    );
+    exchange(&mut net, &mut sgw_b, &mut client2, 2);
+    let c = net.relay.1.ike_counters();
+    assert_eq!((c.no_sgw, c.unknown_cookies, c.tail_rejected), (0, 0, 0));
+}
+
+/// An s-side pool: each user reaches the SGW from a surrogate address of its own, and the
+/// relay's sockets on the pool addresses carry its IKE and ESP.
+#[test]
+fn pool_gives_each_user_a_surrogate_s_side_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut configs = configs(dir.path(), &V4);
+    let second_pub = hex::encode(StaticKeypair::from_private_bytes([3; 32]).public().0);
+    let relay_text = std::fs::read_to_string(&configs.relay_file)
+        .unwrap()
+        .replace(
+            "address = \"203.0.113.254\"",
+            "pool = [\"203.0.113.250\", \"203.0.113.251\"]",
+        )
+        .replace(
+            "[[identification]]",
+            &format!(
+                "[[authorized_clients]]\nname = \"second\"\npublic_key = \"{second_pub}\"\n\n\
+                 [[identification]]"
+            ),
+        );
+    std::fs::write(&configs.relay_file, &relay_text).unwrap();
+    configs.relay = RelayConfig::load(&configs.relay_file).unwrap();
+    let mut net = build(&configs);
+    net.settle(1000);
+    assert!(net.client.1.is_established(), "{:?}", net.notices());
+    let up = inner_v4("10.8.0.1", "10.9.0.7", 1);
+    net.client.2.inject(&up);
+    net.settle(100);
+    assert_eq!(net.sgw.2.take().as_deref(), Some(&up[..]));
+    let down = inner_v4("10.9.0.7", "10.8.0.1", 1);
+    net.sgw.2.inject(&down);
+    net.settle(100);
+    assert_eq!(net.client.2.take().as_deref(), Some(&down[..]));
+
+    // A second user, from another client.
+    let client2_text = std::fs::read_to_string(dir.path().join("client.toml"))
+        .unwrap()
+        .replace("198.51.100.10", "198.51.100.11")
+        .replace("client.key", "client2.key")
+        .replace("bob@example.com", "carol@example.com");
+    write(dir.path(), "client2.key", &hex::encode([3u8; 32]));
+    let client2_config =
+        ClientConfig::load(&write(dir.path(), "client2.toml", &client2_text)).unwrap();
+    let mut ports = open_mem_leg(&net.net, Leg::CSide, &client2_config.local).unwrap();
+    let own = PortPair::of_leg(&ports, Leg::CSide).unwrap();
+    let (tun_port, tun2) = net.net.tun();
+    ports.push(Box::new(tun_port));
+    let (c2, _) = ClientEndpoint::new(
+        &client2_config,
+        own,
+        net.net.now(),
+        &mut StdRng::seed_from_u64(8),
+    )
+    .unwrap();
+    let mut client2 = (driver(&net.net, ports), c2, tun2);
+    for _ in 0..1000 {
+        client2.0.turn(&mut client2.1);
+        net.relay.0.turn(&mut net.relay.1);
+        net.sgw.0.turn(&mut net.sgw.1);
+        if net.in_flight() == 0 {
+            break;
+        }
+    }
+    assert!(client2.1.is_established());
+    let relay_s: Vec<_> = net
+        .relay
+        .1
+        .ike_entries()
+        .iter()
+        .map(|e| (e.client.ip().to_string(), e.relay_s.ip().to_string()))
+        .collect();
+    assert_eq!(relay_s.len(), 2, "{relay_s:?}");
+    assert_ne!(relay_s[0].1, relay_s[1].1, "{relay_s:?}");
+    for (_, address) in &relay_s {
+        assert!(
+            address == "203.0.113.250" || address == "203.0.113.251",
+            "{relay_s:?}"
+        );
+    }
+    // Each IPsec entry's s-side partition uses its user's surrogate address.
+    for (_, entry, _) in net.relay.1.datapath().table().iter() {
+        let client = entry.client.path.peer_addr.to_string();
+        let expected = &relay_s.iter().find(|(c, _)| *c == client).unwrap().1;
+        assert_eq!(&entry.gateway.path.relay_addr.to_string(), expected);
+    }
+    let up = inner_v4("10.8.0.1", "10.9.0.7", 2);
+    client2.2.inject(&up);
+    for _ in 0..100 {
+        client2.0.turn(&mut client2.1);
+        net.relay.0.turn(&mut net.relay.1);
+        net.sgw.0.turn(&mut net.sgw.1);
+        if net.in_flight() == 0 {
+            break;
+        }
+    }
+    assert_eq!(net.sgw.2.take().as_deref(), Some(&up[..]));
+    let report = net.relay.1.report();
+    assert!(report.contains("pool exhausted 0"), "{report}");
+    assert!(report.contains("surrogate addresses held 2"), "{report}");
 }

@@ -64,13 +64,17 @@ pub fn main(args: &DaemonArgs, relay_args: &RelayArgs) -> Result<(), Failure> {
         c_ports = %format!("{}/{}", c_ports.ike, c_ports.natt),
         s_side = ?s_listen.addresses,
         s_ports = %format!("{}/{}", s_ports.ike, s_ports.natt),
-        "relay running (SIGHUP reloads authorised clients)"
+        "relay running (SIGHUP reloads authorised clients and the identification table)"
     );
     let exit = run(&mut driver, &mut relay, |relay| match relay.reload() {
         Ok(outcome) => {
             tracing::info!(
                 clients_added = outcome.clients_added,
-                "configuration reloaded"
+                rules = outcome.rules,
+                identification_changed = outcome.identification_changed,
+                sgws_added = ?outcome.sgws_added,
+                sgws_removed = ?outcome.sgws_removed,
+                "configuration reloaded; live sessions keep their SGW"
             );
             for line in outcome.not_applied {
                 tracing::warn!("reload: {line}");

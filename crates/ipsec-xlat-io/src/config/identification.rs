@@ -2,14 +2,15 @@
 //! identification to the SGW serving it, and optionally the s-side address to use.
 //!
 //! The first rule whose type matches and whose value matches exactly, by a `*` pattern
-//! (`*@example.com`) or, for address types, by prefix (`10.1.0.0/16`) wins. Values come from
-//! the network (the client's mm1 tail), so matching never panics and runs in time linear in
-//! pattern × value.
+//! (`*@example.com`, any number of `*`) or, for address types, by prefix (`10.1.0.0/16`) wins.
+//! Matching itself is the IKE core's ([`IdentityMatch`]); this module parses and validates the
+//! configured text into it.
 
 use core::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
+use ipsec_xlat::ike::{AddressPrefix, IdentityMatch};
 
 use super::error::Problem;
 
@@ -117,9 +118,10 @@ fn key_id_bytes(value: &str) -> Result<Vec<u8>, hex::FromHexError> {
 /// How a rule matches a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdPattern {
-    /// These exact bytes (ASCII case-insensitive for names).
+    /// These exact bytes (ASCII case-insensitive for names, byte for byte otherwise).
     Exact(Vec<u8>),
-    /// A `*` pattern over a name (`*@example.com`, `*.example.com`), case-insensitive.
+    /// A pattern where each `*` stands for any run of bytes (`*@example.com`,
+    /// `vpn-*.*.example.com`); case-insensitive for names.
     Glob(String),
     /// An address inside this prefix (address types only).
     Prefix(IpNet),
@@ -151,51 +153,25 @@ impl IdPattern {
         }
     }
 
-    /// Whether `value` (wire bytes of an identity of the rule's type) matches.
-    pub fn matches(&self, value: &[u8]) -> bool {
-        match self {
-            Self::Exact(bytes) => bytes.eq_ignore_ascii_case(value),
-            Self::Glob(pattern) => glob_match(pattern.as_bytes(), value),
-            Self::Prefix(net) => match (net, value.len()) {
-                (IpNet::V4(net), 4) => <[u8; 4]>::try_from(value)
-                    .is_ok_and(|octets| net.contains(&std::net::Ipv4Addr::from(octets))),
-                (IpNet::V6(net), 16) => <[u8; 16]>::try_from(value)
-                    .is_ok_and(|octets| net.contains(&std::net::Ipv6Addr::from(octets))),
-                _ => false,
-            },
-        }
+    /// The same pattern in the IKE core's terms, which is what the running relay matches
+    /// with. Every pattern [`IdPattern::parse`] makes has one (`None` only for a hand-made
+    /// prefix the core refuses, which `IpNet` cannot hold).
+    pub fn to_core(&self) -> Option<IdentityMatch> {
+        Some(match self {
+            Self::Exact(bytes) => IdentityMatch::Exact(bytes.clone()),
+            Self::Glob(pattern) => IdentityMatch::Glob(pattern.clone()),
+            Self::Prefix(net) => {
+                IdentityMatch::Prefix(AddressPrefix::new(net.network(), net.prefix_len())?)
+            }
+        })
     }
-}
 
-/// `*` matches any run of bytes (also empty); every other byte matches itself, ASCII
-/// case-insensitively. Iterative with one backtrack point: O(pattern × value), no recursion.
-fn glob_match(pattern: &[u8], value: &[u8]) -> bool {
-    let (mut p, mut v) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while v < value.len() {
-        match (pattern.get(p), value.get(v)) {
-            (Some(b'*'), _) => {
-                star = Some((p, v));
-                p = p.saturating_add(1);
-            }
-            (Some(pc), Some(vc)) if pc.eq_ignore_ascii_case(vc) => {
-                p = p.saturating_add(1);
-                v = v.saturating_add(1);
-            }
-            _ => match star {
-                Some((star_p, star_v)) => {
-                    let next_v = star_v.saturating_add(1);
-                    star = Some((star_p, next_v));
-                    p = star_p.saturating_add(1);
-                    v = next_v;
-                }
-                None => return false,
-            },
-        }
+    /// Whether `value` (wire bytes of an identity of type `id_type`) matches, exactly as the
+    /// IKE core decides it: names case-insensitively, key ids and addresses byte for byte.
+    pub fn matches(&self, id_type: IdType, value: &[u8]) -> bool {
+        self.to_core()
+            .is_some_and(|m| m.matches(ipsec_xlat::wire::isakmp::IdType(id_type.0), value))
     }
-    pattern
-        .get(p..)
-        .is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
 }
 
 /// One rule of the table.
@@ -235,29 +211,13 @@ impl IdentificationTable {
     pub fn lookup(&self, id_type: IdType, value: &[u8]) -> Option<&IdentificationRule> {
         self.rules
             .iter()
-            .find(|rule| rule.id_type == id_type && rule.pattern.matches(value))
+            .find(|rule| rule.id_type == id_type && rule.pattern.matches(id_type, value))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn glob_matches_like_a_shell_star() {
-        assert!(glob_match(b"*@example.com", b"alice@example.com"));
-        assert!(glob_match(b"*@example.com", b"ALICE@Example.COM"));
-        assert!(!glob_match(b"*@example.com", b"alice@example.org"));
-        assert!(!glob_match(b"*@example.com", b"alice@sub.example.comx"));
-        assert!(glob_match(b"a*b*c", b"aXXbYYc"));
-        assert!(glob_match(b"a*b*c", b"abc"));
-        assert!(!glob_match(b"a*b*c", b"acb"));
-        assert!(glob_match(b"*", b""));
-        assert!(!glob_match(b"", b"x"));
-        // Pathological input stays linear-ish and terminates.
-        let value = vec![b'a'; 4096];
-        assert!(!glob_match(b"*a*a*a*a*a*b", &value));
-    }
 
     #[test]
     fn first_matching_rule_wins() {
@@ -290,5 +250,61 @@ mod tests {
         assert_eq!(sgw(IdType::IPV4_ADDR, &[10, 2, 2, 3]), None);
         assert_eq!(sgw(IdType::IPV4_ADDR, &[10, 1, 2]), None);
         assert_eq!(sgw(IdType(200), b"x"), None);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod core_terms {
+    use super::*;
+
+    /// Each kind of configured pattern reaches the IKE core, and the core decides as the
+    /// configuration documents.
+    #[test]
+    fn every_pattern_kind_has_a_core_matcher() {
+        let m = |t: IdType, text: &str| IdPattern::parse(t, text).unwrap().to_core().unwrap();
+        let core_type = |t: IdType| ipsec_xlat::wire::isakmp::IdType(t.0);
+        let check = |t: IdType, text: &str, value: &[u8]| m(t, text).matches(core_type(t), value);
+
+        assert_eq!(
+            m(IdType::KEY_ID, "hex:00ff41"),
+            IdentityMatch::Exact(vec![0x00, 0xff, 0x41])
+        );
+        assert!(check(IdType::KEY_ID, "hex:00ff41", &[0x00, 0xff, 0x41]));
+        assert!(!check(IdType::KEY_ID, "hex:00ff41", &[0x00, 0xff, 0x61]));
+        assert!(check(IdType::KEY_ID, "laptop-7", b"laptop-7"));
+        assert!(!check(IdType::KEY_ID, "laptop-7", b"LAPTOP-7"));
+
+        assert!(check(
+            IdType::FQDN,
+            "vpn-*.*.example.com",
+            b"VPN-1.b.example.com"
+        ));
+        assert!(!check(
+            IdType::FQDN,
+            "vpn-*.*.example.com",
+            b"vpn-1.example.com"
+        ));
+
+        assert!(check(IdType::IPV4_ADDR, "10.1.2.3", &[10, 1, 2, 3]));
+        assert!(!check(IdType::IPV4_ADDR, "10.1.2.3", &[10, 1, 2, 4]));
+        assert!(check(IdType::IPV4_ADDR, "10.1.0.0/16", &[10, 1, 7, 7]));
+        let v6 = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap().octets();
+        assert!(check(IdType::IPV6_ADDR, "2001:db8::7", &v6("2001:db8::7")));
+        assert!(check(
+            IdType::IPV6_ADDR,
+            "2001:db8:a::/48",
+            &v6("2001:db8:a:1::9")
+        ));
+        assert!(!check(
+            IdType::IPV6_ADDR,
+            "2001:db8:a::/48",
+            &v6("2001:db8:b::9")
+        ));
+        // Host bits in a configured prefix are cleared, as `ipnet` does.
+        assert_eq!(
+            m(IdType::IPV4_ADDR, "10.1.2.3/16"),
+            m(IdType::IPV4_ADDR, "10.1.0.0/16")
+        );
     }
 }

@@ -68,7 +68,8 @@ pub use client::{Client, ClientChild, ClientConfig, ClientCounters, ClientError,
 
 pub use endpoint::{RetransmitPolicy, Transmit, NAT_T_PORT};
 pub use relay::{
-    IdentityRule, IkeTranslation, IpsecTranslation, Relay, RelayConfig, RelayCounters, RelayEvent,
+    AddressPrefix, IdentityMatch, IdentityRule, IkeTranslation, IpsecTranslation, Relay,
+    RelayConfig, RelayCounters, RelayEvent,
 };
 pub use test_sgw::{SgwError, SgwEvent, TestSgw, TestSgwConfig};
 pub mod tail_crypto;

@@ -7,7 +7,7 @@
 //!
 //! | msg | relay does |
 //! | --- | --- |
-//! | mm1 c→s | authorise the client (tail handshake), pick the SGW from the identification table, choose s-side CKY-I, strip the tail, forward |
+//! | mm1 c→s | authorise the client (tail handshake), pick the SGW from the identification table, choose the s-side address (the rule's, the user's surrogate from the pool, or the default) and s-side CKY-I, strip the tail, forward |
 //! | mm2 s→c | record the SGW's CKY-R, choose c-side CKY-R, answer the handshake with SGW, s-address and s-cookies, report an [`IkeTranslation`] |
 //! | mm3, mm4 | header translation only |
 //! | mm5 c→s | tail: c-SPI-1 and whether to float to 4500; strip, forward (on 4500 if so) |
@@ -47,45 +47,14 @@ use super::tail_crypto::{
     StaticKeypair, StaticPublicKey, TailCryptoError, TailResponder, TailSession, MM2_OVERHEAD,
     TRANSPORT_OVERHEAD,
 };
-use crate::wire::isakmp::{ExchangeType, IdType, PayloadType, SaPayload};
+use crate::wire::isakmp::{ExchangeType, PayloadType, SaPayload};
 use crate::wire::tail::{join, split, TailType};
 
-/// One row of the identification table: which SGW serves which users.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IdentityRule {
-    /// ID type to match; `None` matches any.
-    pub id_type: Option<IdType>,
-    /// The value: exact (case-insensitive), or with one `*` standing for any run of
-    /// characters (`*@example.com`, `vpn-*`).
-    pub pattern: String,
-    /// The SGW's IKE address and port.
-    pub sgw: SocketAddr,
-    /// The s-side address to use toward it; `None` for the relay's default.
-    pub s_side: Option<IpAddr>,
-}
+mod identity;
+mod pool;
 
-impl IdentityRule {
-    fn matches(&self, user: &UserId) -> bool {
-        if self.id_type.is_some_and(|t| t != user.id_type) {
-            return false;
-        }
-        let Ok(value) = core::str::from_utf8(&user.value) else {
-            return false;
-        };
-        let (value, pattern) = (
-            value.to_ascii_lowercase(),
-            self.pattern.to_ascii_lowercase(),
-        );
-        match pattern.split_once('*') {
-            None => value == pattern,
-            Some((prefix, suffix)) => {
-                value.len() >= prefix.len().saturating_add(suffix.len())
-                    && value.starts_with(prefix)
-                    && value.ends_with(suffix)
-            }
-        }
-    }
-}
+pub use identity::{AddressPrefix, IdentityMatch, IdentityRule};
+use pool::{Holder, SurrogatePool};
 
 /// Relay configuration.
 #[derive(Clone, Debug)]
@@ -207,6 +176,8 @@ pub struct RelayCounters {
     pub unauthorised: u64,
     /// No identification rule for the user.
     pub no_sgw: u64,
+    /// Every surrogate s-side address of the SGW's family is held by other users.
+    pub pool_exhausted: u64,
     /// Tail contents unusable.
     pub tail_content: u64,
     /// Repeated datagrams answered from cache.
@@ -235,6 +206,8 @@ struct Session {
     sgw: SocketAddr,
     relay_s: SocketAddr,
     user: UserId,
+    /// The user's hold on a surrogate s-side address, given back when the session ends.
+    surrogate: Option<Holder>,
     tail: TailState,
     /// From mm5: c-SPI-1 of the first quick mode, and the protocol set of every grant.
     c_spis: Option<BundleSpis>,
@@ -263,6 +236,7 @@ pub struct Relay {
     by_s_cookie: HashMap<[u8; 8], u64>,
     c_cookies_in_use: HashSet<[u8; 8]>,
     spis_in_use: HashSet<u32>,
+    pool: SurrogatePool,
     transmits: VecDeque<Transmit>,
     events: VecDeque<RelayEvent>,
     counters: RelayCounters,
@@ -280,6 +254,7 @@ impl core::fmt::Debug for Relay {
             .field("by_s_cookie", &self.by_s_cookie)
             .field("c_cookies_in_use", &self.c_cookies_in_use)
             .field("spis_in_use", &self.spis_in_use)
+            .field("pool", &self.pool)
             .field("transmits", &self.transmits)
             .field("events", &self.events)
             .field("counters", &self.counters)
@@ -294,6 +269,7 @@ enum Drop {
     TailRejected,
     Unauthorised,
     NoSgw,
+    PoolExhausted,
     TailContent,
 }
 
@@ -311,10 +287,28 @@ impl Relay {
             by_s_cookie: HashMap::new(),
             c_cookies_in_use: HashSet::new(),
             spis_in_use: HashSet::new(),
+            pool: SurrogatePool::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             counters: RelayCounters::default(),
         }
+    }
+
+    /// Gives the relay a pool of surrogate s-side addresses: a user whose rule names no
+    /// s-side address reaches its SGW from an address of the pool held for it alone while it
+    /// has IKE sessions (stable per user, distinct between users while any is free; see
+    /// `relay/pool.rs`). A user finding every address of its SGW's family held is dropped and
+    /// counted ([`RelayCounters::pool_exhausted`]). Without a pool (or with an empty one) every
+    /// user uses [`RelayConfig::s_side`]. Set at construction: the I/O shell must have sockets
+    /// on every address of the pool.
+    pub fn with_s_side_pool(mut self, addresses: Vec<IpAddr>) -> Self {
+        self.pool = SurrogatePool::new(addresses);
+        self
+    }
+
+    /// Surrogate s-side addresses held by users now.
+    pub fn surrogates_held(&self) -> usize {
+        self.pool.held()
     }
 
     /// Adds a client static key to the authorisation table (configuration reload).
@@ -322,6 +316,25 @@ impl Relay {
         if !self.config.authorised_clients.contains(&key) {
             self.config.authorised_clients.push(key);
         }
+    }
+
+    /// Replaces the identification table (configuration reload). Only mm1s that arrive from
+    /// now on are matched against it: every session already begun, half-open ones included,
+    /// keeps the SGW and the s-side address chosen at its mm1, because its cookies, the
+    /// client's keys and the IPsec entries under it are bound to them.
+    pub fn set_identities(&mut self, rules: Vec<IdentityRule>) {
+        self.config.identities = rules;
+    }
+
+    /// The identification table in force.
+    pub fn identities(&self) -> &[IdentityRule] {
+        &self.config.identities
+    }
+
+    /// The SGWs live sessions talk to (half-open ones included), each once: the I/O shell
+    /// keeps their transport settings (ports) across a reload.
+    pub fn sgws_in_use(&self) -> HashSet<SocketAddr> {
+        self.sessions.values().map(|s| s.sgw).collect()
     }
 
     /// Counters.
@@ -362,6 +375,7 @@ impl Relay {
             Drop::TailRejected => c.tail_rejected = c.tail_rejected.saturating_add(1),
             Drop::Unauthorised => c.unauthorised = c.unauthorised.saturating_add(1),
             Drop::NoSgw => c.no_sgw = c.no_sgw.saturating_add(1),
+            Drop::PoolExhausted => c.pool_exhausted = c.pool_exhausted.saturating_add(1),
             Drop::TailContent => c.tail_content = c.tail_content.saturating_add(1),
         }
     }
@@ -568,9 +582,20 @@ impl Relay {
             .find(|r| r.matches(&user))
             .cloned()
             .ok_or(Drop::NoSgw)?;
+        let (s_address, surrogate) = match rule.s_side {
+            Some(address) => (address, None),
+            None if self.pool.is_empty() => (self.config.s_side, None),
+            None => {
+                let (holder, address) = self
+                    .pool
+                    .acquire(&user, rule.sgw.is_ipv4())
+                    .ok_or(Drop::PoolExhausted)?;
+                (address, Some(holder))
+            }
+        };
         let s_cky_i = self.unique_cookie(|r, c| r.by_s_cookie.contains_key(c));
         let c_cky_r = self.unique_cookie(|r, c| r.c_cookies_in_use.contains(c));
-        let relay_s = SocketAddr::new(rule.s_side.unwrap_or(self.config.s_side), 500);
+        let relay_s = SocketAddr::new(s_address, 500);
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         let mut out = mm1.to_vec();
@@ -588,6 +613,7 @@ impl Relay {
                 sgw: rule.sgw,
                 relay_s,
                 user,
+                surrogate,
                 tail: TailState::Handshake(Box::new(responder)),
                 c_spis: None,
                 mm6_done: false,
@@ -814,6 +840,9 @@ impl Relay {
         self.by_client.remove(&(s.client, s.c_cookies.initiator));
         self.by_s_cookie.remove(&s.s_cookies.initiator);
         self.c_cookies_in_use.remove(&s.c_cookies.responder);
+        if let Some(holder) = &s.surrogate {
+            self.pool.release(holder);
+        }
         for g in &s.grants {
             self.free_grant(g);
         }
@@ -862,3 +891,6 @@ impl Relay {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -43,7 +43,7 @@ use super::convert::SetupError;
 use super::notice::{Notice, Notifier};
 use super::ports::{PeerPorts, PortPair};
 use super::queue::TxQueue;
-use crate::config::RelayConfig;
+use crate::config::{RelayConfig, SSideAddressing};
 use crate::endpoint::Endpoint;
 use crate::path::{IpProtocol, Leg, NetPath, Path, Received, Transmit, Transport};
 
@@ -75,6 +75,14 @@ pub struct RelayAdapterCounters {
 pub struct ReloadOutcome {
     /// Client keys newly authorised.
     pub clients_added: usize,
+    /// Identification rules now in force (the whole new table replaced the old one).
+    pub rules: usize,
+    /// Whether the identification table differs from the one it replaced.
+    pub identification_changed: bool,
+    /// SGWs (IKE address and real port) the new table names and the old one did not.
+    pub sgws_added: Vec<SocketAddr>,
+    /// SGWs the old table named and the new one does not; sessions with them go on.
+    pub sgws_removed: Vec<SocketAddr>,
     /// What could not be applied (and stays as it was), in words for the log.
     pub not_applied: Vec<String>,
 }
@@ -137,12 +145,6 @@ impl RelayEndpoint {
         let default_s = *s_addresses
             .first()
             .ok_or_else(|| SetupError::unsupported("s_side", "needs an address"))?;
-        if s_addresses.len() > 1 {
-            warnings.push(format!(
-                "`s_side.pool`: the IKE core uses {default_s} unless a rule names its \
-                 `s_side_address`; per-user surrogate addresses are not chosen yet"
-            ));
-        }
         if s_addresses
             .iter()
             .any(|a| *a == core_c_side || config.c_side.addresses.contains(a) || a.is_unspecified())
@@ -157,7 +159,7 @@ impl RelayEndpoint {
         if identities.is_empty() {
             return Err(SetupError::unsupported(
                 "identification",
-                "no rule the IKE core can match (fqdn, user_fqdn or key_id rules)",
+                "no rule the IKE core can match",
             ));
         }
         let authorised: Vec<StaticPublicKey> = config
@@ -178,6 +180,12 @@ impl RelayEndpoint {
             },
             rng,
         );
+        // With a pool, each user gets a surrogate address of its own (the legs have sockets on
+        // every pool address: the configuration's s-side listen addresses are the pool).
+        let ike = match &config.s_side.addressing {
+            SSideAddressing::Pool(pool) => ike.with_s_side_pool(pool.clone()),
+            SSideAddressing::Single(_) => ike,
+        };
         let datapath = Datapath::new(
             Table::new(TableConfig::default()),
             DatapathConfig::default(),
@@ -250,8 +258,11 @@ impl RelayEndpoint {
     }
 
     /// Re-reads the configuration file (SIGHUP) and applies what a running relay can take
-    /// without dropping sessions: newly authorised clients. Everything else that changed is
-    /// reported in [`ReloadOutcome::not_applied`] and stays as it was.
+    /// without dropping sessions: newly authorised clients and the identification table. New
+    /// mm1s are matched against the new table; every session already begun keeps its SGW,
+    /// addresses and ports (an SGW in use keeps its ports even if the new file changes them).
+    /// Everything else that changed is reported in [`ReloadOutcome::not_applied`] and stays as
+    /// it was. A file that does not load changes nothing.
     pub fn reload(&mut self) -> Result<ReloadOutcome, crate::config::ConfigError> {
         let fresh = self.config.reload()?;
         let mut outcome = ReloadOutcome::default();
@@ -279,13 +290,7 @@ impl RelayEndpoint {
                  restart (the IKE core cannot revoke a key yet)"
             ));
         }
-        if fresh.identification != self.config.identification {
-            outcome.not_applied.push(
-                "`identification` changed: the IKE core cannot replace its table yet; restart \
-                 to apply (established sessions are unaffected either way)"
-                    .into(),
-            );
-        }
+        self.replace_identification(fresh.identification, &mut outcome);
         for section in &fresh.needs_restart {
             outcome
                 .not_applied
@@ -293,6 +298,58 @@ impl RelayEndpoint {
         }
         self.config.authorized_clients = fresh.authorized_clients;
         Ok(outcome)
+    }
+
+    /// Installs a new identification table in the IKE relay and the SGW port map. The map is
+    /// rebuilt from the new rules, except that every SGW a live session talks to keeps the
+    /// ports it has: its IKE and ESP-in-UDP must keep reaching the same sockets.
+    fn replace_identification(
+        &mut self,
+        table: crate::config::IdentificationTable,
+        outcome: &mut ReloadOutcome,
+    ) {
+        let mut candidate = self.config.clone();
+        candidate.identification = table;
+        let (rules, _) = identity_rules(&candidate, &mut outcome.not_applied);
+        let in_use: Vec<IpAddr> = self.ike.sgws_in_use().iter().map(SocketAddr::ip).collect();
+        let mut sgws = PeerPorts::new();
+        for address in &in_use {
+            sgws.insert(*address, self.sgws.get(*address));
+        }
+        let mut reported = Vec::new();
+        for (index, rule) in candidate.identification.rules().iter().enumerate() {
+            let (address, pair) = setup::sgw_ports(rule);
+            if sgws.insert(address, pair) || reported.contains(&address) {
+                continue;
+            }
+            reported.push(address);
+            let kept = sgws.get(address);
+            if in_use.contains(&address) {
+                outcome.not_applied.push(format!(
+                    "`identification[{index}]`: {address} keeps ports {}/{} while sessions use \
+                     it (reload again once they have ended)",
+                    kept.ike, kept.natt
+                ));
+            }
+        }
+        let named = |rules: &[crate::config::IdentificationRule]| {
+            let mut out: Vec<SocketAddr> = Vec::new();
+            for r in rules {
+                if !out.contains(&r.sgw_ike) {
+                    out.push(r.sgw_ike);
+                }
+            }
+            out
+        };
+        let old = named(self.config.identification.rules());
+        let new = named(candidate.identification.rules());
+        outcome.sgws_added = new.iter().filter(|a| !old.contains(a)).copied().collect();
+        outcome.sgws_removed = old.iter().filter(|a| !new.contains(a)).copied().collect();
+        outcome.identification_changed = candidate.identification != self.config.identification;
+        outcome.rules = rules.len();
+        self.ike.set_identities(rules);
+        self.sgws = sgws;
+        self.config.identification = candidate.identification;
     }
 
     fn timestamp(&self, now: Instant) -> Timestamp {

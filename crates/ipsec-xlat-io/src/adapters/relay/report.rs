@@ -77,7 +77,8 @@ impl RelayEndpoint {
         writeln!(
             out,
             "IKE relay: forwarded {}, duplicates answered {}, dropped: malformed {}, unknown cookies {}, \
-             tail missing {}, tail rejected {}, unauthorised {}, no SGW {}, tail content {}",
+             tail missing {}, tail rejected {}, unauthorised {}, no SGW {}, pool exhausted {}, \
+             tail content {}; surrogate addresses held {}",
             ike.forwarded,
             ike.duplicates,
             ike.malformed,
@@ -86,7 +87,9 @@ impl RelayEndpoint {
             ike.tail_rejected,
             ike.unauthorised,
             ike.no_sgw,
-            ike.tail_content
+            ike.pool_exhausted,
+            ike.tail_content,
+            self.ike.surrogates_held()
         )?;
         let c = self.counters;
         writeln!(

@@ -1,0 +1,431 @@
+//! The relay's identification table replaced while sessions live: client, relay and two
+//! test-SGWs on a small in-memory network.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
+
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use core::time::Duration;
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use super::*;
+use crate::ike::crypto::{HashAlgorithm, IkeCipherAlgorithm, SecretBytes};
+use crate::ike::dh::DhGroup;
+use crate::ike::phase1::{Phase1Auth, Phase1Config, Phase1Credentials, Phase1Proposal};
+use crate::ike::phase2::{ChildConfig, ChildProposal, Encapsulation, EspCipher, Integrity};
+use crate::ike::{
+    Client, ClientConfig, ClientEvent, RetransmitPolicy, SgwEvent, TestSgw, TestSgwConfig,
+};
+use crate::wire::isakmp::{IdRepr, IdType};
+
+const RELAY_C: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+const RELAY_S: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 254);
+const SGW_A: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+const SGW_B: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
+
+fn sa(ip: Ipv4Addr, port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(ip), port)
+}
+
+const P1: Phase1Proposal = Phase1Proposal {
+    cipher: IkeCipherAlgorithm::Aes128Cbc,
+    hash: HashAlgorithm::Sha256,
+    group: DhGroup::MODP_2048,
+    auth: Phase1Auth::PreSharedKey,
+    lifetime_secs: 15840,
+};
+
+const ESP: ChildProposal = ChildProposal {
+    esp: Some((EspCipher::AesCbc128, Some(Integrity::HmacSha256_128))),
+    ah: None,
+    pfs: None,
+    mode: Encapsulation::Tunnel,
+    lifetime_secs: 3960,
+};
+
+fn psk() -> Phase1Credentials {
+    Phase1Credentials::PreSharedKey(SecretBytes::from_slice(b"unit-test-psk"))
+}
+
+fn lan_ts() -> IdRepr {
+    IdRepr::ipv4_subnet(Ipv4Addr::new(10, 9, 0, 0), Ipv4Addr::new(255, 255, 255, 0))
+}
+
+/// Every client's inner address (each SGW keeps its clients apart by cookies and SPIs).
+fn client_ts() -> IdRepr {
+    IdRepr::address(IpAddr::V4(Ipv4Addr::new(10, 8, 0, 1)))
+}
+
+fn rule_to(sgw: Ipv4Addr) -> IdentityRule {
+    IdentityRule {
+        id_type: Some(IdType::USER_FQDN),
+        pattern: "*@example.com".into(),
+        sgw: sa(sgw, 500),
+        s_side: None,
+    }
+}
+
+fn test_sgw(ip: Ipv4Addr, rng: &mut StdRng) -> TestSgw {
+    TestSgw::new(
+        TestSgwConfig {
+            phase1: Phase1Config {
+                suites: vec![P1],
+                credentials: psk(),
+                local_id: IdRepr::address(IpAddr::V4(ip)),
+                local_addr: sa(ip, 500),
+                initial_contact: false,
+            },
+            child: ChildConfig {
+                proposals: vec![ESP],
+                local_ts: lan_ts(),
+                remote_ts: client_ts(),
+            },
+            retransmit: RetransmitPolicy::default(),
+        },
+        rng,
+    )
+}
+
+struct Net {
+    now: Instant,
+    relay: Relay,
+    /// The relay's s-side addresses (the default and any pool).
+    relay_s: Vec<Ipv4Addr>,
+    relay_key: StaticKeypair,
+    sgws: Vec<(Ipv4Addr, TestSgw)>,
+    clients: Vec<(Ipv4Addr, Client)>,
+    client_events: Vec<Vec<ClientEvent>>,
+    relay_events: Vec<RelayEvent>,
+    in_flight: VecDeque<Transmit>,
+}
+
+impl Net {
+    fn new() -> Self {
+        Self::with_pool(Vec::new())
+    }
+
+    fn with_pool(pool: Vec<Ipv4Addr>) -> Self {
+        let mut rng = StdRng::seed_from_u64(11);
+        let relay_key = StaticKeypair::generate(&mut rng);
+        let relay = Relay::new(
+            RelayConfig {
+                c_side: sa(RELAY_C, 500),
+                s_side: IpAddr::V4(RELAY_S),
+                static_key: relay_key.clone(),
+                authorised_clients: Vec::new(),
+                identities: vec![rule_to(SGW_A)],
+                half_open_timeout: Duration::from_secs(30),
+            },
+            &mut rng,
+        )
+        .with_s_side_pool(pool.iter().copied().map(IpAddr::V4).collect());
+        let sgws = vec![
+            (SGW_A, test_sgw(SGW_A, &mut rng)),
+            (SGW_B, test_sgw(SGW_B, &mut rng)),
+        ];
+        Self {
+            now: Instant::now(),
+            relay,
+            relay_s: [RELAY_S].into_iter().chain(pool).collect(),
+            relay_key,
+            sgws,
+            clients: Vec::new(),
+            client_events: Vec::new(),
+            relay_events: Vec::new(),
+            in_flight: VecDeque::new(),
+        }
+    }
+
+    /// A client at 198.51.100.`host` identifying as `user`.
+    fn add_client(&mut self, host: u8, user: &str) -> usize {
+        let ip = Ipv4Addr::new(198, 51, 100, host);
+        let mut rng = StdRng::seed_from_u64(u64::from(host));
+        let key = StaticKeypair::generate(&mut rng);
+        self.relay.authorise_client(key.public());
+        let config = ClientConfig {
+            local: sa(ip, 500),
+            relay: sa(RELAY_C, 500),
+            static_key: key,
+            relay_key: self.relay_key.public(),
+            user_id: UserId {
+                id_type: IdType::USER_FQDN,
+                value: user.as_bytes().to_vec(),
+            },
+            phase1: Phase1Config {
+                suites: vec![P1],
+                credentials: psk(),
+                local_id: IdRepr::user_fqdn(user),
+                local_addr: sa(ip, 500),
+                initial_contact: true,
+            },
+            child: ChildConfig {
+                proposals: vec![ESP],
+                local_ts: client_ts(),
+                remote_ts: lan_ts(),
+            },
+            c_udp_encap: true,
+            retransmit: RetransmitPolicy::default(),
+            auto_rekey: false,
+        };
+        self.clients
+            .push((ip, Client::new(config, self.now, &mut rng).unwrap()));
+        self.client_events.push(Vec::new());
+        self.clients.len() - 1
+    }
+
+    /// Takes everything the endpoints want to send into `in_flight`.
+    fn collect(&mut self) {
+        for (i, (_, c)) in self.clients.iter_mut().enumerate() {
+            while let Some(t) = c.poll_transmit() {
+                self.in_flight.push_back(t);
+            }
+            while let Some(e) = c.poll_event() {
+                self.client_events[i].push(e);
+            }
+        }
+        while let Some(t) = self.relay.poll_transmit() {
+            self.in_flight.push_back(t);
+        }
+        while let Some(e) = self.relay.poll_event() {
+            self.relay_events.push(e);
+        }
+        for (_, s) in &mut self.sgws {
+            while let Some(t) = s.poll_transmit() {
+                self.in_flight.push_back(t);
+            }
+            while let Some(e) = s.poll_event() {
+                // Keys for the datapath: not needed here.
+                let _: SgwEvent = e;
+            }
+        }
+    }
+
+    /// Delivers what is in flight now (not what it provokes).
+    fn step(&mut self) {
+        self.collect();
+        let now = self.now;
+        for t in core::mem::take(&mut self.in_flight) {
+            let IpAddr::V4(to) = t.remote.ip() else {
+                continue;
+            };
+            let (local, remote) = (t.remote, t.local);
+            if to == RELAY_C || self.relay_s.contains(&to) {
+                self.relay.handle_datagram(now, local, remote, &t.payload);
+            } else if let Some((_, s)) = self.sgws.iter_mut().find(|(ip, _)| *ip == to) {
+                s.handle_datagram(now, local, remote, &t.payload);
+            } else if let Some((_, c)) = self.clients.iter_mut().find(|(ip, _)| *ip == to) {
+                c.handle_datagram(now, local, remote, &t.payload);
+            }
+        }
+        self.collect();
+    }
+
+    /// Delivers until nothing is in flight (timers are not run: nothing is lost here).
+    fn settle(&mut self) {
+        for _ in 0..200 {
+            self.step();
+            if self.in_flight.is_empty() {
+                return;
+            }
+        }
+        panic!("the network did not settle");
+    }
+
+    fn established(&self, client: usize) -> usize {
+        self.client_events[client]
+            .iter()
+            .filter(|e| matches!(e, ClientEvent::ChildEstablished(_)))
+            .count()
+    }
+
+    fn ike_sgws(&self, client: Ipv4Addr) -> Vec<SocketAddr> {
+        self.relay_events
+            .iter()
+            .filter_map(|e| match e {
+                RelayEvent::IkeTranslation(t) if t.client.ip() == IpAddr::V4(client) => Some(t.sgw),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn ipsec_sgws(&self, client: Ipv4Addr) -> Vec<SocketAddr> {
+        self.relay_events
+            .iter()
+            .filter_map(|e| match e {
+                RelayEvent::IpsecTranslation(t) if t.client.ip() == IpAddr::V4(client) => {
+                    Some(t.sgw)
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn sgw_sas(&self, ip: Ipv4Addr) -> usize {
+        self.sgws
+            .iter()
+            .find(|(a, _)| *a == ip)
+            .unwrap()
+            .1
+            .ike_sas()
+    }
+}
+
+#[test]
+fn a_new_table_serves_new_mm1s_and_live_sessions_keep_their_sgw() {
+    let mut net = Net::new();
+    let alice = net.add_client(10, "alice@example.com");
+    net.settle();
+    assert_eq!(net.established(alice), 1);
+    let alice_ip = net.clients[alice].0;
+    assert_eq!(net.ike_sgws(alice_ip), vec![sa(SGW_A, 500)]);
+
+    // Bob's mm1 reaches the relay and is forwarded to A; the SGW has not answered yet.
+    let bob = net.add_client(11, "bob@example.com");
+    net.step();
+    assert_eq!(net.relay.sessions(), 2);
+    let expect: HashSet<SocketAddr> = [sa(SGW_A, 500)].into_iter().collect();
+    assert_eq!(net.relay.sgws_in_use(), expect);
+
+    // The table now sends every user of example.com to B.
+    net.relay.set_identities(vec![rule_to(SGW_B)]);
+    assert_eq!(net.relay.identities(), &[rule_to(SGW_B)][..]);
+
+    // The half-open session completes with A, where its mm1 went.
+    net.settle();
+    let bob_ip = net.clients[bob].0;
+    assert_eq!(net.established(bob), 1);
+    assert_eq!(net.ike_sgws(bob_ip), vec![sa(SGW_A, 500)]);
+    assert_eq!(net.ipsec_sgws(bob_ip), vec![sa(SGW_A, 500)]);
+
+    // The established session rekeys under its IKE SA, still with A.
+    net.now += Duration::from_secs(60);
+    let now = net.now;
+    net.clients[alice].1.rekey(now).unwrap();
+    net.settle();
+    assert_eq!(net.established(alice), 2);
+    assert_eq!(net.ipsec_sgws(alice_ip), vec![sa(SGW_A, 500); 2]);
+
+    // A new user is served by B.
+    let carol = net.add_client(12, "carol@example.com");
+    net.settle();
+    let carol_ip = net.clients[carol].0;
+    assert_eq!(net.established(carol), 1);
+    assert_eq!(net.ike_sgws(carol_ip), vec![sa(SGW_B, 500)]);
+    assert_eq!((net.sgw_sas(SGW_A), net.sgw_sas(SGW_B)), (2, 1));
+    let expect: HashSet<SocketAddr> = [sa(SGW_A, 500), sa(SGW_B, 500)].into_iter().collect();
+    assert_eq!(net.relay.sgws_in_use(), expect);
+    let c = net.relay.counters();
+    assert_eq!((c.no_sgw, c.unknown_cookies, c.tail_rejected), (0, 0, 0));
+}
+
+#[test]
+fn a_table_without_the_users_rule_refuses_new_mm1s_only() {
+    let mut net = Net::new();
+    let alice = net.add_client(10, "alice@example.com");
+    net.settle();
+    assert_eq!(net.established(alice), 1);
+    net.relay.set_identities(vec![IdentityRule {
+        pattern: "*@example.org".into(),
+        ..rule_to(SGW_B)
+    }]);
+    let dave = net.add_client(13, "dave@example.com");
+    net.settle();
+    assert_eq!(net.established(dave), 0);
+    assert_eq!(net.relay.counters().no_sgw, 1);
+    assert_eq!(net.relay.sessions(), 1, "alice's session is still there");
+    let now = net.now;
+    net.clients[alice].1.rekey(now).unwrap();
+    net.settle();
+    assert_eq!(net.established(alice), 2);
+}
+
+fn relay_s_of(net: &Net, client: Ipv4Addr) -> Vec<IpAddr> {
+    net.relay_events
+        .iter()
+        .filter_map(|e| match e {
+            RelayEvent::IkeTranslation(t) if t.client.ip() == IpAddr::V4(client) => {
+                Some(t.relay_s.ip())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn pool_gives_each_user_its_own_s_side_address_and_takes_it_back() {
+    let pool = vec![
+        Ipv4Addr::new(203, 0, 113, 250),
+        Ipv4Addr::new(203, 0, 113, 251),
+    ];
+    let mut net = Net::with_pool(pool.clone());
+    let alice = net.add_client(10, "alice@example.com");
+    let bob = net.add_client(11, "bob@example.com");
+    net.settle();
+    assert_eq!((net.established(alice), net.established(bob)), (1, 1));
+    let (alice_ip, bob_ip) = (net.clients[alice].0, net.clients[bob].0);
+    let a = relay_s_of(&net, alice_ip);
+    let b = relay_s_of(&net, bob_ip);
+    assert_eq!((a.len(), b.len()), (1, 1));
+    assert_ne!(a[0], b[0], "distinct users, distinct addresses");
+    for address in [a[0], b[0]] {
+        let IpAddr::V4(v4) = address else {
+            panic!("{address}")
+        };
+        assert!(pool.contains(&v4), "{address} is from the pool");
+    }
+    // The SGW saw the IPsec entries from the same addresses.
+    let ipsec_s: Vec<IpAddr> = net
+        .relay_events
+        .iter()
+        .filter_map(|e| match e {
+            RelayEvent::IpsecTranslation(t) => Some(t.relay_s.ip()),
+            _ => None,
+        })
+        .collect();
+    assert!(ipsec_s.contains(&a[0]) && ipsec_s.contains(&b[0]));
+    assert_eq!(net.relay.surrogates_held(), 2);
+
+    // The same user from a second device shares its address.
+    let alice2 = net.add_client(12, "alice@example.com");
+    net.settle();
+    assert_eq!(net.established(alice2), 1);
+    assert_eq!(relay_s_of(&net, net.clients[alice2].0), a);
+    assert_eq!(net.relay.surrogates_held(), 2);
+
+    // A third user finds the pool exhausted: dropped, counted, nothing sent to an SGW.
+    let carol = net.add_client(13, "carol@example.com");
+    net.step();
+    assert_eq!(net.relay.counters().pool_exhausted, 1);
+    assert_eq!(net.relay.sessions(), 3);
+
+    // Bob leaves: his address is free once his IKE SA is gone, and carol's next mm1 gets it.
+    let now = net.now;
+    let bob_child = net.client_events[bob]
+        .iter()
+        .find_map(|e| match e {
+            ClientEvent::ChildEstablished(c) => Some(c.sa.inbound_spis),
+            _ => None,
+        })
+        .unwrap();
+    net.clients[bob].1.delete_child(bob_child).unwrap();
+    net.settle();
+    net.clients[bob].1.delete_phase1().unwrap();
+    net.settle();
+    assert_eq!(net.relay.sessions(), 2);
+    assert_eq!(net.relay.surrogates_held(), 1);
+    net.now = now + Duration::from_secs(5);
+    let now = net.now;
+    net.clients[carol].1.handle_timeout(now);
+    net.settle();
+    assert_eq!(net.established(carol), 1);
+    assert_eq!(relay_s_of(&net, net.clients[carol].0), b);
+    assert_eq!(net.relay.counters().pool_exhausted, 1);
+}
