@@ -413,3 +413,27 @@ fn a_failed_initiate_is_reported_and_the_client_waits_for_the_next() {
     assert!(status.line("failure").is_some(), "{}", status.to_text());
     assert!(lab.relay.1.ike_counters().unauthorised > 0);
 }
+
+#[test]
+fn the_control_table_is_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _, _) = configs(dir.path(), true);
+    assert!(!config.control.initiate);
+    let text = std::fs::read_to_string(dir.path().join("client.toml")).unwrap();
+    let load = |text: &str| ClientConfig::from_toml(text, Path::new("client.toml"), dir.path());
+    // Idle without a socket could never be started.
+    let error = load(&text.replace("socket = \"client.ctl\"\n", "")).unwrap_err();
+    match &error {
+        ipsec_xlat_io::config::ConfigError::Invalid { key, .. } => {
+            assert_eq!(key, "control.initiate")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Without the table: no socket, initiate at start.
+    let i = text.find("[control]").unwrap();
+    let plain = load(&text[..i]).unwrap();
+    assert_eq!(plain.control, ipsec_xlat_io::config::ControlConfig::default());
+    assert!(plain.control.initiate && plain.control.socket.is_none());
+    // Unknown keys are refused, as everywhere.
+    assert!(load(&text.replace("initiate = false", "start = false")).is_err());
+}
