@@ -269,7 +269,11 @@ fn xlat_ctl_steers_an_idle_client_through_initiate_rekey_and_terminate() {
     // Idle: nothing sent to the relay.
     let (code, out, err) = ctl(&control, "status");
     assert_eq!(code, Some(0), "{err}");
-    assert_eq!(value(&out, "state", "ike").as_deref(), Some("idle"), "{out}");
+    assert_eq!(
+        value(&out, "state", "ike").as_deref(),
+        Some("idle"),
+        "{out}"
+    );
     assert!(!relay.log().contains("IKE translation entry complete"));
     let (code, _, err) = ctl(&control, "rekey");
     assert_eq!(code, Some(1), "{err}");
@@ -283,7 +287,11 @@ fn xlat_ctl_steers_an_idle_client_through_initiate_rekey_and_terminate() {
     let s_in = value(&out, "child", "s_in").unwrap();
     let s_out = value(&out, "child", "s_out").unwrap();
     let status = std::fs::read_to_string(&status_file).unwrap();
-    assert_eq!(status.trim(), format!("{s_in} {s_out}"), "status file agrees");
+    assert_eq!(
+        status.trim(),
+        format!("{s_in} {s_out}"),
+        "status file agrees"
+    );
     let lan = inner_end(&dir, "lan.sock", &dir.join("sgw.sock"));
     let inner = inner_end(&dir, "inner.sock", &dir.join("client.sock"));
     let (stop, responder) = echo::spawn_responder(lan);
@@ -380,5 +388,8 @@ fn no_initiate_without_a_control_socket_is_a_configuration_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--no-initiate needs a control socket"), "{err}");
+    assert!(
+        err.contains("--no-initiate needs a control socket"),
+        "{err}"
+    );
 }

@@ -180,7 +180,8 @@ impl<R: Reactor> Driver<R> {
         on_reload: impl FnMut(&mut E),
         control: &mut ControlSocket<E::Ticket>,
     ) -> io::Result<Exit> {
-        self.reactor.register_fd(self.ports.len(), control.raw_fd())?;
+        self.reactor
+            .register_fd(self.ports.len(), control.raw_fd())?;
         self.run_loop(endpoint, on_reload, Some(control))
     }
 

@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::io;
-use std::os::unix::net::UnixDatagram;
 use std::os::fd::RawFd;
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -162,16 +162,17 @@ fn build(authorised: bool) -> Lab {
     let mut rng = StdRng::seed_from_u64(11);
 
     let sgw_exchanges = Arc::new(Mutex::new(Vec::new()));
-    let mut sgw_ports: Vec<Box<dyn PacketPort>> = open_mem_leg(&net, Leg::SSide, &sgw_config.listen)
-        .unwrap()
-        .into_iter()
-        .map(|inner| {
-            Box::new(Recording {
-                inner,
-                exchanges: Arc::clone(&sgw_exchanges),
-            }) as Box<dyn PacketPort>
-        })
-        .collect();
+    let mut sgw_ports: Vec<Box<dyn PacketPort>> =
+        open_mem_leg(&net, Leg::SSide, &sgw_config.listen)
+            .unwrap()
+            .into_iter()
+            .map(|inner| {
+                Box::new(Recording {
+                    inner,
+                    exchanges: Arc::clone(&sgw_exchanges),
+                }) as Box<dyn PacketPort>
+            })
+            .collect();
     let sgw_own = PortPair::of_leg(&sgw_ports, Leg::SSide).unwrap();
     let (sgw_tun_port, sgw_tun) = net.tun();
     sgw_ports.push(Box::new(sgw_tun_port));
@@ -265,7 +266,11 @@ impl Lab {
         let down = inner_v4(LAN_HOST, CLIENT_INNER, seq);
         self.sgw.2.inject(&down);
         self.settle();
-        assert_eq!(self.client.2.take().as_deref(), Some(&down[..]), "LAN -> client");
+        assert_eq!(
+            self.client.2.take().as_deref(),
+            Some(&down[..]),
+            "LAN -> client"
+        );
     }
 }
 
@@ -300,7 +305,12 @@ fn field<'a>(reply: &'a ControlReply, word: &str, key: &str) -> &'a str {
 fn children(reply: &ControlReply) -> Vec<(String, String)> {
     reply
         .all("child")
-        .map(|l| (l.get("s_in").unwrap().into(), l.get("s_out").unwrap().into()))
+        .map(|l| {
+            (
+                l.get("s_in").unwrap().into(),
+                l.get("s_out").unwrap().into(),
+            )
+        })
         .collect()
 }
 
@@ -364,9 +374,20 @@ fn initiate_rekey_terminate_and_initiate_again_through_the_control_socket() {
     assert!(down.is_ok(), "{}", down.to_text());
     assert_eq!(field(&down, "done", "children"), "2");
     lab.settle();
-    assert_eq!(lab.informationals_at_sgw() - before, 3, "2 child DELETEs + 1 IKE DELETE");
-    assert_eq!(lab.sgw.1.sa_counters().len(), 0, "the SGW deleted both bundles");
-    assert!(lab.relay.1.ike_entries().is_empty(), "relay forgot the IKE entry");
+    assert_eq!(
+        lab.informationals_at_sgw() - before,
+        3,
+        "2 child DELETEs + 1 IKE DELETE"
+    );
+    assert_eq!(
+        lab.sgw.1.sa_counters().len(),
+        0,
+        "the SGW deleted both bundles"
+    );
+    assert!(
+        lab.relay.1.ike_entries().is_empty(),
+        "relay forgot the IKE entry"
+    );
     assert_eq!(lab.relay.1.datapath().table().len(), 0);
     let status = lab.ctl("status");
     assert_eq!(field(&status, "state", "ike"), "deleted");
@@ -432,7 +453,10 @@ fn the_control_table_is_validated() {
     // Without the table: no socket, initiate at start.
     let i = text.find("[control]").unwrap();
     let plain = load(&text[..i]).unwrap();
-    assert_eq!(plain.control, ipsec_xlat_io::config::ControlConfig::default());
+    assert_eq!(
+        plain.control,
+        ipsec_xlat_io::config::ControlConfig::default()
+    );
     assert!(plain.control.initiate && plain.control.socket.is_none());
     // Unknown keys are refused, as everywhere.
     assert!(load(&text.replace("initiate = false", "start = false")).is_err());

@@ -65,7 +65,10 @@ pub fn main(args: &DaemonArgs, inner: &InnerArgs, client: &ClientArgs) -> Result
     let mut driver = driver(ports)?;
     let mut control = match &config.control.socket {
         Some(path) => Some(ControlSocket::<ClientTicket>::bind(path).map_err(|e| {
-            Failure::System(format!("cannot create control socket {}: {e}", path.display()))
+            Failure::System(format!(
+                "cannot create control socket {}: {e}",
+                path.display()
+            ))
         })?),
         None => None,
     };

@@ -55,8 +55,8 @@ use super::queue::TxQueue;
 use super::relay::cookies_hex;
 use crate::config::ClientConfig;
 use crate::endpoint::Endpoint;
-use crate::sys::control::{ControlAnswer, ControlCommand, ControlReply, Controllable, ReplyLine};
 use crate::path::{IpProtocol, Leg, NetPath, Path, Received, Transmit, Transport};
+use crate::sys::control::{ControlAnswer, ControlCommand, ControlReply, Controllable, ReplyLine};
 
 /// Room for what sealing adds to an inner packet (outer IPv6 header, ESP header, IV, padding,
 /// trailer, ICV, AH).
@@ -357,14 +357,20 @@ impl ClientEndpoint {
         if let Some((cookies, nat)) = self.ike.as_ref().and_then(IkeClient::ike_sa) {
             lines.push(
                 ReplyLine::new("ike")
-                    .field("s_cookies", cookies_hex(cookies.initiator, cookies.responder))
+                    .field(
+                        "s_cookies",
+                        cookies_hex(cookies.initiator, cookies.responder),
+                    )
                     .field("nat_t", if nat.float() { "yes" } else { "no" }),
             );
         }
         for (n, child) in self.children.iter().enumerate() {
             let s = &child.summary;
             let (c_in, c_out) = s.c_side.unwrap_or_default();
-            let (out, inb) = (child.outbound.sa().counters(), child.inbound.sa().counters());
+            let (out, inb) = (
+                child.outbound.sa().counters(),
+                child.inbound.sa().counters(),
+            );
             lines.push(
                 ReplyLine::new("child")
                     .field("n", n.saturating_add(1))
@@ -927,9 +933,9 @@ impl Controllable for ClientEndpoint {
         }
         match self.ike_phase() {
             None => Some(ControlReply::error(format!("{what}: terminated meanwhile"))),
-            Some(ClientPhase::Deleted) => {
-                Some(ControlReply::error(format!("{what}: the IKE SA was deleted")))
-            }
+            Some(ClientPhase::Deleted) => Some(ControlReply::error(format!(
+                "{what}: the IKE SA was deleted"
+            ))),
             Some(ClientPhase::Failed) => Some(ControlReply::error(format!("{what} failed"))),
             Some(_) => None,
         }

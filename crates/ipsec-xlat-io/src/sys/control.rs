@@ -371,7 +371,10 @@ impl<T> ControlSocket<T> {
             };
             if command != ControlCommand::Status && self.waiting.len() >= MAX_WAITING {
                 self.counters.refused = self.counters.refused.saturating_add(1);
-                self.reply(&from, &ControlReply::error("busy: too many commands waiting"));
+                self.reply(
+                    &from,
+                    &ControlReply::error("busy: too many commands waiting"),
+                );
                 continue;
             }
             tracing::info!(command = command.as_str(), "control command");
@@ -428,7 +431,11 @@ impl<T> Drop for ControlSocket<T> {
 /// Sends `command` to the control socket at `path` and waits up to `timeout` for the reply
 /// (the `xlat ctl` tool's side). Binds an abstract-namespace address of its own for the
 /// reply, so it needs no writable directory and leaves no file behind.
-pub fn request(path: &Path, command: ControlCommand, timeout: Duration) -> io::Result<ControlReply> {
+pub fn request(
+    path: &Path,
+    command: ControlCommand,
+    timeout: Duration,
+) -> io::Result<ControlReply> {
     let socket = bind_requester()?;
     socket.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
     socket.connect(path)?;
@@ -436,7 +443,12 @@ pub fn request(path: &Path, command: ControlCommand, timeout: Duration) -> io::R
     let mut buf = vec![0u8; MAX_REPLY];
     let len = match socket.recv(&mut buf) {
         Ok(len) => len,
-        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!(
@@ -519,7 +531,10 @@ mod tests {
         let error = ControlReply::error("not ready\nat all");
         assert_eq!(error.to_text(), "error not ready at all\n");
         assert_eq!(
-            ControlReply::parse(&error.to_text()).unwrap().error.as_deref(),
+            ControlReply::parse(&error.to_text())
+                .unwrap()
+                .error
+                .as_deref(),
             Some("not ready at all")
         );
         assert!(ControlReply::parse("hello").is_none());

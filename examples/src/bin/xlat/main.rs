@@ -44,9 +44,11 @@ enum Command {
     /// Steer a running xlat-client through its control socket (--control PATH):
     /// status, initiate, terminate, rekey. Exit 0 done, 1 refused or failed, 4 no daemon or
     /// no reply in time.
-    #[command(after_help = "Examples:\n  xlat ctl --socket /run/xlat-client.ctl initiate\n  \
+    #[command(
+        after_help = "Examples:\n  xlat ctl --socket /run/xlat-client.ctl initiate\n  \
                             xlat ctl --socket /run/xlat-client.ctl status\n  \
-                            xlat ctl --socket /run/xlat-client.ctl terminate")]
+                            xlat ctl --socket /run/xlat-client.ctl terminate"
+    )]
     Ctl(ctl::CtlArgs),
 }
 
