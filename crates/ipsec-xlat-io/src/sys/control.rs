@@ -5,8 +5,8 @@
 //! Why datagrams: a request and its reply are each one message, so the event loop reads a
 //! whole command with one non-blocking `recv` and never holds a half-read connection; a
 //! reply that must wait (`initiate` answers once the SA is up) is sent later to the
-//! requester's address. The requester therefore binds its own socket (an abstract address,
-//! see [`request`]); an unbound requester gets no reply.
+//! requester's address. The requester therefore binds its own socket (a file in the
+//! temporary directory, see [`Requester`]); an unbound requester gets no reply.
 //!
 //! Protocol (text, UTF-8):
 //! - request: one command word, optionally followed by a newline: `status`, `initiate`,
@@ -429,14 +429,14 @@ impl<T> Drop for ControlSocket<T> {
 }
 
 /// Sends `command` to the control socket at `path` and waits up to `timeout` for the reply
-/// (the `xlat ctl` tool's side). Binds an abstract-namespace address of its own for the
-/// reply, so it needs no writable directory and leaves no file behind.
+/// (the `xlat ctl` tool's side). Binds a socket of its own for the reply (see [`Requester`]).
 pub fn request(
     path: &Path,
     command: ControlCommand,
     timeout: Duration,
 ) -> io::Result<ControlReply> {
-    let socket = bind_requester()?;
+    let requester = Requester::bind()?;
+    let socket = &requester.socket;
     socket.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
     socket.connect(path)?;
     socket.send(command.as_str().as_bytes())?;
@@ -469,24 +469,63 @@ pub fn request(
     })
 }
 
-/// A datagram socket at a fresh abstract address (`xlat-ctl.<pid>.<n>`).
-fn bind_requester() -> io::Result<UnixDatagram> {
-    let pid = std::process::id();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let mut last = io::Error::from(io::ErrorKind::AddrInUse);
-    for n in 0..16u32 {
-        let name = format!("xlat-ctl.{pid}.{}", nanos.wrapping_add(n));
+/// The requester's own socket, where the reply comes back.
+///
+/// It is bound to a file in the temporary directory, not to an abstract address: abstract
+/// Unix addresses belong to a network namespace, and a daemon run in another one (the lab's
+/// client namespace, a container) could not answer there, while a socket file is reachable
+/// from any namespace that sees the file system. Mode 0666, so that a daemon running as
+/// another user can answer; the socket is connected to the daemon before anything is read,
+/// and a connected Unix datagram socket takes datagrams from its peer only. The file is
+/// removed on drop. Falls back to an abstract address when no file can be made.
+#[derive(Debug)]
+pub struct Requester {
+    /// The socket.
+    pub socket: UnixDatagram,
+    path: Option<PathBuf>,
+}
+
+impl Requester {
+    /// A fresh requester socket (`xlat-ctl.<pid>.<n>` in the temporary directory).
+    pub fn bind() -> io::Result<Self> {
+        let pid = std::process::id();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let dir = std::env::temp_dir();
+        for n in 0..16u32 {
+            let path = dir.join(format!("xlat-ctl.{pid}.{}", nanos.wrapping_add(n)));
+            match UnixDatagram::bind(&path) {
+                Ok(socket) => {
+                    let requester = Self {
+                        socket,
+                        path: Some(path),
+                    };
+                    if let Some(path) = &requester.path {
+                        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
+                    }
+                    return Ok(requester);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
+                Err(_) => break,
+            }
+        }
+        let name = format!("xlat-ctl.{pid}.{nanos}");
         let addr = UnixAddr::from_abstract_name(name.as_bytes())?;
-        match UnixDatagram::bind_addr(&addr) {
-            Ok(socket) => return Ok(socket),
-            Err(e) if e.kind() == io::ErrorKind::AddrInUse => last = e,
-            Err(e) => return Err(e),
+        Ok(Self {
+            socket: UnixDatagram::bind_addr(&addr)?,
+            path: None,
+        })
+    }
+}
+
+impl Drop for Requester {
+    fn drop(&mut self) {
+        if let Some(path) = &self.path {
+            let _ = std::fs::remove_file(path);
         }
     }
-    Err(last)
 }
 
 #[cfg(test)]
@@ -576,7 +615,8 @@ mod tests {
         assert_eq!(second.kind(), io::ErrorKind::AddrInUse);
 
         let mut fake = Fake { calls: 0 };
-        let asker = bind_requester().unwrap();
+        let requester = Requester::bind().unwrap();
+        let asker = &requester.socket;
         asker.connect(&path).unwrap();
         asker.send(b"status").unwrap();
         asker.send(b"initiate").unwrap();
@@ -599,6 +639,14 @@ mod tests {
 
         drop(socket);
         assert!(!path.exists(), "removed at exit");
+        // The requester's own socket file goes too.
+        let own = requester
+            .path
+            .clone()
+            .expect("a socket file in the temporary directory");
+        assert!(own.exists());
+        drop(requester);
+        assert!(!own.exists());
         // Not a socket: left alone.
         std::fs::write(&path, "data").unwrap();
         let err = ControlSocket::<u32>::bind(&path).unwrap_err();
