@@ -173,7 +173,8 @@ impl<R: Reactor> Driver<R> {
     /// [`run`](Self::run), also serving a control socket (the client daemon's): the loop
     /// waits on it like on a port, reads its requests when it is readable, and after every
     /// turn answers the requests whose outcome the turn brought. No thread: a command runs
-    /// between two turns, like a received packet.
+    /// between two turns, like a received packet. Registers the socket with the reactor, so
+    /// call it once per driver and socket (an OS reactor refuses a second registration).
     pub fn run_with_control<E: Endpoint + Controllable>(
         &mut self,
         endpoint: &mut E,

@@ -49,6 +49,17 @@ pub fn main(args: &DaemonArgs, inner: &InnerArgs, client: &ClientArgs) -> Result
             config.local.addresses,
             config.tun.name
         );
+        if let Some(path) = &config.control.socket {
+            println!(
+                "control socket {}; {}",
+                path.display(),
+                if config.control.initiate {
+                    "initiates at start"
+                } else {
+                    "starts idle until `initiate`"
+                }
+            );
+        }
         return Ok(());
     }
     let mut ports = open_leg(Leg::CSide, &config.local, socket_options())
