@@ -162,13 +162,19 @@ drv_direct_has_relay() { return 1; }
 #   - `xlat-relay --config relay.toml` listens on 198.51.100.1:500/4500 (c-side) and talks to the
 #     SGW from 203.0.113.254:500/4500 (s-side); the relay namespace does NOT forward, so nothing
 #     reaches the SGW unless the relay sends it.
-#   - `xlat-client --config client.toml` creates TUN xlat0 with 10.8.0.1/32, routes 10.9.0.0/24
-#     into it, and initiates main mode + quick mode through the relay when it starts.
-#   - SIGTERM on the client sends the IKEv1 Deletes (as `swanctl --terminate` does) and exits 0.
-#   - Until the client has a status interface the suite judges the client's side by its process
-#     being alive and by traffic through xlat0; the SGW's side by `swanctl --list-sas`.
-#   - Rekeys are started on the SGW (`swanctl --rekey --child` there): the SGW-initiated quick
-#     mode is the case a relay must translate without the client having asked for anything.
+#   - `xlat-client --config client.toml --control client.ctl --no-initiate` creates TUN xlat0
+#     with 10.8.0.1/32, routes 10.9.0.0/24 into it, and waits, as charon does with a loaded
+#     config: it is started once, at setup, like the direct driver's charon.
+#   - `xlat ctl --socket client.ctl initiate|terminate|rekey|status` is its swanctl: initiate
+#     returns once the client installed the CHILD_SA (swanctl --initiate waits likewise), so
+#     establish_ms spans the same thing for both drivers: the initiate command -> both ends'
+#     CHILD_SA installed, with no process start in it. terminate sends the IKEv1 DELETEs for
+#     the CHILD_SAs and the ISAKMP SA, as `swanctl --terminate` does; so does SIGTERM at stop.
+#   - The client's side is judged by its --status-file (installed SAs, SGW's SPIs) and by
+#     traffic through xlat0; the SGW's side by `swanctl --list-sas`.
+#   - Rekeys: the upstream transfer's by the client (`xlat ctl rekey`), the downstream one's by
+#     the SGW (`swanctl --rekey --child` there), the case a relay must translate without the
+#     client having asked for anything.
 # ============================================================================================
 XLAT_BIN_DIR=${XLAT_BIN_DIR:-}
 xlat_bin() {
@@ -178,7 +184,7 @@ xlat_bin() {
     done
     return 1
 }
-xlat_available() { xlat_bin xlat-client >/dev/null && xlat_bin xlat-relay >/dev/null; }
+xlat_available() { xlat_bin xlat-client >/dev/null && xlat_bin xlat-relay >/dev/null && xlat_bin xlat >/dev/null; }
 
 # xlat_noise_keypair FILE: a Noise static private key (32 random bytes, base64) in FILE and its
 # X25519 public half, base64, on stdout (openssl derives it from a PKCS#8 wrapping of the key).
@@ -273,40 +279,61 @@ EOF
     # --report-every 1: tables and drop counters in the log every second (bad-input checks).
     bg "$LAB_NS_RELAY" "$XL/relay.log" "$(xlat_bin xlat-relay)" --config "$XL/relay.toml" -v --report-every 1
     XLAT_RELAY_PID=$BG_PID
-    lab_wait_until 10 udp_listening "$LAB_NS_RELAY" 4500 && kill -0 "$XLAT_RELAY_PID" 2>/dev/null
+    lab_wait_until 10 udp_listening "$LAB_NS_RELAY" 4500 && kill -0 "$XLAT_RELAY_PID" 2>/dev/null || return 1
+    # The client, once and idle (as the direct driver's charon): every establishment is an
+    # `xlat ctl initiate`. --status-file: its installed SAs, "IN OUT" SPIs as the SGW knows them.
+    local t0
+    rm -f "$XL/client.status"
+    t0=$(lab_now_ms)
+    bg "$LAB_NS_CLIENT" "$XL/client.log" "$(xlat_bin xlat-client)" --config "$XL/client.toml" -v \
+        --status-file "$XL/client.status" --control "$XL/client.ctl" --no-initiate
+    XLAT_CLIENT_PID=$BG_PID
+    lab_wait_until 10 grep -q "control socket ready" "$XL/client.log" && kill -0 "$XLAT_CLIENT_PID" 2>/dev/null || return 1
+    # What establish_ms no longer counts: starting the process (TUN device, sockets, config).
+    local ready
+    ready=$(xlat_log_ms "$XL/client.log" "control socket ready")
+    [[ -z $ready ]] || record xlat_client_start_ms "$((ready - t0))" "xlat-client process start -> control socket ready (TUN, sockets, config)"
 }
+# xlat_log_ms LOG PATTERN: epoch-ms of the last line of an xlat daemon's log matching PATTERN
+# (tracing's RFC 3339 timestamp, first field); nothing when none matches.
+xlat_log_ms() {
+    local ts
+    ts=$(grep -E "$2" "$1" 2>/dev/null | tail -n 1 | awk '{ print $1 }') || true
+    [[ -n $ts ]] || return 0
+    date -d "$ts" +%s%3N 2>/dev/null || true
+}
+xlat_ctl() { timeout 120 "$(xlat_bin xlat)" ctl --socket "$XL/client.ctl" "$@" >>"$XL/ctl.out" 2>&1; }
 # toml_list "a,b": ["a", "b"]
 toml_list() { awk -F, '{ printf "["; for (i = 1; i <= NF; i++) printf "%s\"%s\"", (i > 1 ? ", " : ""), $i; print "]" }' <<<"$1"; }
 udp_listening() { ip netns exec "$1" ss -Hlun "sport = :$2" | grep . >/dev/null; }
-XLAT_STARTS=0
 drv_xlat_initiate() {
-    # One log per client run (client.1.log, client.2.log, ...), so a restart keeps the last one.
-    XLAT_STARTS=$((XLAT_STARTS + 1))
-    # --status-file: the client's installed SAs, "IN OUT" SPIs as the SGW knows them.
-    rm -f "$XL/client.status"
-    bg "$LAB_NS_CLIENT" "$XL/client.$XLAT_STARTS.log" "$(xlat_bin xlat-client)" --config "$XL/client.toml" -v \
-        --status-file "$XL/client.status"
-    XLAT_CLIENT_PID=$BG_PID
-    lab_wait_until 30 sw_child_installed "$SGW"
+    echo "# $(date +%T.%3N) initiate" >>"$XL/ctl.out"
+    xlat_ctl initiate && lab_wait_until 30 sw_child_installed "$SGW"
 }
-drv_xlat_terminate() { lab_kill_pid "${XLAT_CLIENT_PID:-}" 5; }
+drv_xlat_terminate() {
+    echo "# $(date +%T.%3N) terminate" >>"$XL/ctl.out"
+    xlat_ctl terminate
+}
+# The client's CHILD_SA installation time (its log), for establish_once.
+drv_xlat_installed_ms() { xlat_log_ms "$XL/client.log" "child SA installed"; }
 drv_xlat_installed() { kill -0 "${XLAT_CLIENT_PID:-0}" 2>/dev/null && [[ -s $XL/client.status ]] && sw_child_installed "$SGW"; }
-# Idle: the client is gone and the SGW has no CHILD_SA left. Its IKE_SA may stay (known gap
-# ike-delete below); the next client's main mode carries INITIAL_CONTACT, which makes the SGW
-# drop it.
-drv_xlat_idle() { ! kill -0 "${XLAT_CLIENT_PID:-0}" 2>/dev/null && ! sw_child_installed "$SGW"; }
+# Idle, as for the direct driver: no SA left on either end (the client's terminate deleted the
+# ISAKMP SA on the SGW too).
+drv_xlat_idle() { [[ ! -s $XL/client.status ]] && sw_no_sas "$SGW"; }
 # Known gaps of the client side (see lab_gap): what the IKE core does not do yet, in the words
 # of crates/ipsec-xlat/src/ike/mod.rs. Remove a line when the gap closes; the check then counts.
 drv_xlat_gap() {
     case $1 in
         reauth) echo "the relay drops main mode started by the SGW (IKEv1 reauthentication) as unknown cookies" ;;
-        ike-delete) echo "xlat-client deletes its CHILD_SAs on SIGTERM but not the ISAKMP SA" ;;
         *) return 1 ;;
     esac
 }
 drv_xlat_spis() { cat "$XL/client.status" 2>/dev/null; }
-drv_xlat_can_rekey() { return 1; }
-drv_xlat_rekey() { return 1; }
+drv_xlat_can_rekey() { return 0; }
+drv_xlat_rekey() {
+    echo "# $(date +%T.%3N) rekey" >>"$XL/ctl.out"
+    xlat_ctl --timeout 15 rekey
+}
 drv_xlat_stop() {
     lab_kill_pid "${XLAT_CLIENT_PID:-}" 5
     lab_kill_pid "${XLAT_RELAY_PID:-}" 5
@@ -653,7 +680,7 @@ lab_suite_main() {
     if establish_once && sw_ike_established "$SGW"; then
         established=1
         lab_ok "IKEv1 main mode + quick mode: IKE_SA established, CHILD_SA installed on both ends ($EST_WALL_MS ms)"
-        record first_establish_ms "$EST_WALL_MS" "cold: first exchange after start"
+        record first_establish_ms "$EST_WALL_MS" "cold: first initiate after start (client and SGW freshly started, nothing cached)"
     else
         lab_notok "IKEv1 main mode + quick mode: IKE_SA established, CHILD_SA installed on both ends"
         lab_log "SGW charon.log, last IKE/NET/ENC lines:"
@@ -685,6 +712,11 @@ establish_once() {
         [[ $t_cli =~ ^[0-9]+$ && $t1 =~ ^[0-9]+$ ]] && ((t_cli > t1)) && t1=$t_cli
         t_start=$(last_ts "$CLI/events.log" "initiating Main Mode")
         [[ $t_start =~ ^[0-9]+$ ]] && EST_EXCH_MS=$((t1 - t_start))
+    else
+        # The client's own log says when it installed the CHILD_SA (usually before the SGW,
+        # which installs on quick mode 3): the later of the two ends, as for charon.
+        t_cli=$(drv installed_ms) || true
+        [[ $t_cli =~ ^[0-9]+$ && $t1 =~ ^[0-9]+$ ]] && ((t_cli > t1)) && t1=$t_cli
     fi
     [[ $t1 =~ ^[0-9]+$ ]] || return 1
     EST_WALL_MS=$((t1 - t0))

@@ -8,6 +8,7 @@ use crate::endpoint::Endpoint;
 use crate::path::{NetPath, Path, Received, Transport};
 use crate::port::{OutDatagram, PacketPort, PortKind, PortTransport, RecvBatch, RxMeta};
 use crate::reactor::{Reactor, ShutdownHandle};
+use crate::sys::control::{ControlSocket, Controllable};
 
 /// Sizes and fairness bounds of the loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,12 +165,47 @@ impl<R: Reactor> Driver<R> {
     pub fn run<E: Endpoint>(
         &mut self,
         endpoint: &mut E,
-        mut on_reload: impl FnMut(&mut E),
+        on_reload: impl FnMut(&mut E),
     ) -> io::Result<Exit> {
+        self.run_loop(endpoint, on_reload, None::<&mut NoControl>)
+    }
+
+    /// [`run`](Self::run), also serving a control socket (the client daemon's): the loop
+    /// waits on it like on a port, reads its requests when it is readable, and after every
+    /// turn answers the requests whose outcome the turn brought. No thread: a command runs
+    /// between two turns, like a received packet. Registers the socket with the reactor, so
+    /// call it once per driver and socket (an OS reactor refuses a second registration).
+    pub fn run_with_control<E: Endpoint + Controllable>(
+        &mut self,
+        endpoint: &mut E,
+        on_reload: impl FnMut(&mut E),
+        control: &mut ControlSocket<E::Ticket>,
+    ) -> io::Result<Exit> {
+        self.reactor
+            .register_fd(self.ports.len(), control.raw_fd())?;
+        self.run_loop(endpoint, on_reload, Some(control))
+    }
+
+    fn run_loop<E: Endpoint, C: ControlSource<E>>(
+        &mut self,
+        endpoint: &mut E,
+        mut on_reload: impl FnMut(&mut E),
+        mut control: Option<&mut C>,
+    ) -> io::Result<Exit> {
+        let control_index = self.ports.len();
         // The first turn reads every port; later ones only those the reactor reported.
         self.to_read.iter_mut().for_each(|flag| *flag = true);
+        let mut control_ready = true;
         loop {
+            if let Some(control) = control.as_deref_mut() {
+                if control_ready {
+                    control.receive(self.reactor.now(), endpoint);
+                }
+            }
             self.turn_marked(endpoint);
+            if let Some(control) = control.as_deref_mut() {
+                control.resolve(self.reactor.now(), endpoint);
+            }
             if endpoint.is_drained() {
                 return Ok(Exit::Drained);
             }
@@ -180,8 +216,11 @@ impl<R: Reactor> Driver<R> {
                 self.more_work,
                 &mut self.ready,
             )?;
+            control_ready = false;
             for &index in &self.ready {
-                if let Some(flag) = self.to_read.get_mut(index) {
+                if index == control_index {
+                    control_ready = true;
+                } else if let Some(flag) = self.to_read.get_mut(index) {
                     *flag = true;
                 }
             }
@@ -354,6 +393,36 @@ impl<R: Reactor> Driver<R> {
             rest = tail;
         }
         self.tx.clear();
+    }
+}
+
+/// A control channel as the loop drives it: requests read when readable, waiting ones
+/// answered after every turn.
+trait ControlSource<E> {
+    fn receive(&mut self, now: Instant, endpoint: &mut E);
+    fn resolve(&mut self, now: Instant, endpoint: &mut E);
+}
+
+impl<E: Controllable> ControlSource<E> for ControlSocket<E::Ticket> {
+    fn receive(&mut self, now: Instant, endpoint: &mut E) {
+        self.receive_requests(now, endpoint);
+    }
+
+    fn resolve(&mut self, now: Instant, endpoint: &mut E) {
+        self.resolve_waiting(now, endpoint);
+    }
+}
+
+/// No control channel (the plain [`Driver::run`]).
+enum NoControl {}
+
+impl<E> ControlSource<E> for NoControl {
+    fn receive(&mut self, _: Instant, _: &mut E) {
+        match *self {}
+    }
+
+    fn resolve(&mut self, _: Instant, _: &mut E) {
+        match *self {}
     }
 }
 

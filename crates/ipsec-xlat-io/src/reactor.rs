@@ -3,6 +3,7 @@
 //! the in-memory network and jumps its virtual clock to the deadline instead of sleeping.
 
 use std::io;
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,6 +58,16 @@ pub trait Reactor {
 
     /// Watch port `index` for readability (called once per port, before the first wait).
     fn register(&mut self, index: usize, port: &dyn PacketPort) -> io::Result<()>;
+
+    /// Watch a descriptor that is not a port (a control socket) for readability; when it
+    /// is readable, [`wait`](Self::wait) reports `index` in `ready` like a port's. Reactors
+    /// without OS readiness need not support it.
+    fn register_fd(&mut self, _index: usize, _fd: RawFd) -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this reactor cannot wait on file descriptors",
+        ))
+    }
 
     /// Wait until a port may be readable, `deadline` passes, or a control event arrives.
     /// `immediate` asks for a non-blocking check (some port still had data). The indices of
@@ -132,6 +143,10 @@ impl Reactor for OsReactor {
                 "the OS reactor can only wait on ports with a file descriptor",
             ));
         };
+        self.register_fd(index, fd)
+    }
+
+    fn register_fd(&mut self, index: usize, fd: RawFd) -> io::Result<()> {
         if index >= SIGNALS.0 {
             return Err(io::Error::other("too many ports"));
         }

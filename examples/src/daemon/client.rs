@@ -1,8 +1,9 @@
 //! `xlat-client`: the client daemon.
 
-use ipsec_xlat_io::adapters::ClientEndpoint;
+use ipsec_xlat_io::adapters::{ClientEndpoint, ClientTicket};
 use ipsec_xlat_io::config::ClientConfig;
 use ipsec_xlat_io::setup::open_leg;
+use ipsec_xlat_io::sys::control::ControlSocket;
 use ipsec_xlat_io::{Exit, Leg, Reactor};
 use rand::rngs::OsRng;
 
@@ -12,10 +13,25 @@ use super::{
 };
 use crate::exit::Failure;
 
-/// Runs the client with `args` until SIGINT/SIGTERM, or until IKE fails for good (exit 1).
+/// Runs the client with `args` until SIGINT/SIGTERM, or until IKE fails for good (exit 1;
+/// with a control socket a failure leaves it waiting for the next `initiate`).
 pub fn main(args: &DaemonArgs, inner: &InnerArgs, client: &ClientArgs) -> Result<(), Failure> {
     let status_file = client.status_file.clone();
-    let config = ClientConfig::load(&args.config).map_err(|e| Failure::Config(e.to_string()))?;
+    let mut config =
+        ClientConfig::load(&args.config).map_err(|e| Failure::Config(e.to_string()))?;
+    if let Some(path) = &client.control {
+        config.control.socket = Some(path.clone());
+    }
+    if client.no_initiate {
+        config.control.initiate = false;
+    }
+    if !config.control.initiate && config.control.socket.is_none() {
+        return Err(Failure::Config(
+            "--no-initiate needs a control socket (--control PATH or control.socket) to be \
+             told when to initiate"
+                .into(),
+        ));
+    }
     if args.check_config {
         let (_, warnings) = ClientEndpoint::new(
             &config,
@@ -33,6 +49,17 @@ pub fn main(args: &DaemonArgs, inner: &InnerArgs, client: &ClientArgs) -> Result
             config.local.addresses,
             config.tun.name
         );
+        if let Some(path) = &config.control.socket {
+            println!(
+                "control socket {}; {}",
+                path.display(),
+                if config.control.initiate {
+                    "initiates at start"
+                } else {
+                    "starts idle until `initiate`"
+                }
+            );
+        }
         return Ok(());
     }
     let mut ports = open_leg(Leg::CSide, &config.local, socket_options())
@@ -47,10 +74,33 @@ pub fn main(args: &DaemonArgs, inner: &InnerArgs, client: &ClientArgs) -> Result
         None => client,
     };
     let mut driver = driver(ports)?;
-    tracing::info!(relay = %config.relay.ike, "client running: IKE through the relay started");
-    let exit = run(&mut driver, &mut client, |_| {
+    let mut control = match &config.control.socket {
+        Some(path) => Some(ControlSocket::<ClientTicket>::bind(path).map_err(|e| {
+            Failure::System(format!(
+                "cannot create control socket {}: {e}",
+                path.display()
+            ))
+        })?),
+        None => None,
+    };
+    if config.control.initiate {
+        tracing::info!(relay = %config.relay.ike, "client running: IKE through the relay started");
+    } else {
+        tracing::info!(relay = %config.relay.ike, "client running: idle until `initiate`");
+    }
+    let on_reload = |_: &mut ClientEndpoint| {
         tracing::info!("SIGHUP: the client has nothing to reload");
-    })?;
+    };
+    let exit = match control.as_mut() {
+        Some(control) => {
+            tracing::info!(socket = %control.path().display(), "control socket ready");
+            client = client.controlled();
+            driver
+                .run_with_control(&mut client, on_reload, control)
+                .map_err(|e| Failure::Runtime(format!("event loop failed: {e}")))?
+        }
+        None => run(&mut driver, &mut client, on_reload)?,
+    };
     match exit {
         Exit::Drained => {
             log_stats(driver.stats());
@@ -66,6 +116,8 @@ pub fn main(args: &DaemonArgs, inner: &InnerArgs, client: &ClientArgs) -> Result
             driver.turn(&mut client);
             log_stats(driver.stats());
             tracing::info!(counters = ?client.counters(), "client stopped");
+            // Removes the control socket's file.
+            drop(control);
             Ok(())
         }
     }

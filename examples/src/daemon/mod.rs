@@ -63,6 +63,18 @@ pub struct ClientArgs {
     /// none is left. For scripts and the lab.
     #[arg(long, value_name = "FILE")]
     pub status_file: Option<PathBuf>,
+
+    /// Create a control socket at PATH (Unix datagram, mode 0600; overrides the
+    /// configuration's control.socket): `xlat ctl --socket PATH status|initiate|terminate|rekey`
+    /// steers the running client. With it, a failed attempt leaves the client running and
+    /// waiting for the next `initiate` instead of exiting.
+    #[arg(long, value_name = "PATH")]
+    pub control: Option<PathBuf>,
+
+    /// Start idle: establish nothing until an `initiate` arrives on the control socket
+    /// (overrides control.initiate = true; needs a control socket).
+    #[arg(long)]
+    pub no_initiate: bool,
 }
 
 /// The real ports of a leg: from the opened sockets, or (nothing opened, `--check-config`) as

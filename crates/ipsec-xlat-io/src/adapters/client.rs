@@ -20,6 +20,13 @@
 //!   by raw IP with the header written here (`local.raw_ah` and `local.raw_header_included`):
 //!   AH cannot be UDP-encapsulated, and the Identification and Total Length the ICV covers
 //!   must leave exactly as sealed. The relay reproduces them on the s-side.
+//!
+//! - Control ([`Controllable`], served by the daemon's control socket): `initiate` starts a
+//!   new IKE client when none runs (the core's client is single-use: after a failure or a
+//!   delete a new one starts over), `terminate` has the core DELETE the bundles and the IKE
+//!   SA, `rekey` has it start a quick mode now, `status` reports the core's phase and the
+//!   installed SAs. With [`ClientEndpoint::controlled`] a failure no longer ends the daemon:
+//!   it waits for the next `initiate`.
 
 use core::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -29,7 +36,7 @@ use ipsec_xlat::ike::phase2::{BundleSpis, ChildConfig};
 use ipsec_xlat::ike::tail_crypto::{StaticKeypair, StaticPublicKey};
 use ipsec_xlat::ike::{
     Client as IkeClient, ClientChild, ClientConfig as IkeConfig, ClientCounters, ClientEvent,
-    RetransmitPolicy,
+    ClientPhase, RetransmitPolicy,
 };
 use ipsec_xlat::sa::{
     ClientInboundSa, ClientOutboundSa, InboundSa, OutboundSa, SaCounters, SideValues, Translation,
@@ -49,6 +56,7 @@ use super::relay::cookies_hex;
 use crate::config::ClientConfig;
 use crate::endpoint::Endpoint;
 use crate::path::{IpProtocol, Leg, NetPath, Path, Received, Transmit, Transport};
+use crate::sys::control::{ControlAnswer, ControlCommand, ControlReply, Controllable, ReplyLine};
 
 /// Room for what sealing adds to an inner packet (outer IPv6 header, ESP header, IV, padding,
 /// trailer, ICV, AH).
@@ -88,9 +96,35 @@ struct ChildPath {
     summary: ChildSummary,
 }
 
+/// A control command waiting for its outcome (see [`Controllable`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientTicket {
+    /// `initiate`: a child SA installed by IKE attempt `attempt`, or that attempt's end.
+    Established {
+        /// The attempt (IKE client) the command started or joined.
+        attempt: u64,
+    },
+    /// `rekey`: a child SA installed after the `installs`-th, or the attempt's end.
+    Rekeyed {
+        /// The attempt whose IKE SA rekeys.
+        attempt: u64,
+        /// Child SAs installed when the command came.
+        installs: u64,
+    },
+}
+
 /// The client endpoint.
 pub struct ClientEndpoint {
-    ike: IkeClient,
+    /// The current IKE client; `None` before the first `initiate` of a client started idle.
+    ike: Option<IkeClient>,
+    /// What every new IKE client starts from.
+    ike_config: IkeConfig,
+    /// IKE clients started so far (the current one's number).
+    attempt: u64,
+    /// Child SAs installed so far.
+    installs: u64,
+    /// A failure does not end the daemon: it waits for the next `initiate`.
+    controlled: bool,
     /// Our c-side address (possibly unspecified: the kernel chooses).
     local: IpAddr,
     relay: IpAddr,
@@ -120,8 +154,9 @@ impl core::fmt::Debug for ClientEndpoint {
 
 impl ClientEndpoint {
     /// A client from its validated configuration; `own` are the real ports of its c-side
-    /// sockets. The IKE exchange starts at once (mm1 is queued). Returns warnings about
-    /// configuration the cores cannot honour, for the caller to log.
+    /// sockets. The IKE exchange starts at once (mm1 is queued), unless `control.initiate`
+    /// is off: then it waits for [`Self::initiate`]. Returns warnings about configuration the
+    /// cores cannot honour, for the caller to log.
     pub fn new<R: RngCore + CryptoRng>(
         config: &ClientConfig,
         own: PortPair,
@@ -182,28 +217,32 @@ impl ClientEndpoint {
                 &mut warnings,
             )?,
         };
-        let ike = IkeClient::new(
-            IkeConfig {
-                local: core_local,
-                relay: SocketAddr::new(relay, ike_port),
-                static_key: StaticKeypair::from_private_bytes(*config.noise_private_key.as_bytes()),
-                relay_key: StaticPublicKey(config.relay.noise_public_key.0),
-                user_id: convert::user_id(&config.identity),
-                phase1,
-                child,
-                c_udp_encap,
-                retransmit: RetransmitPolicy::default(),
-                // The core rekeys at 90% of a bundle's lifetime and deletes it at the end.
-                auto_rekey: true,
-            },
-            now,
-            rng,
-        )
-        .map_err(|e| SetupError::Inconsistent(format!("cannot start IKE: {e}")))?;
+        let ike_config = IkeConfig {
+            local: core_local,
+            relay: SocketAddr::new(relay, ike_port),
+            static_key: StaticKeypair::from_private_bytes(*config.noise_private_key.as_bytes()),
+            relay_key: StaticPublicKey(config.relay.noise_public_key.0),
+            user_id: convert::user_id(&config.identity),
+            phase1,
+            child,
+            c_udp_encap,
+            retransmit: RetransmitPolicy::default(),
+            // The core rekeys at 90% of a bundle's lifetime and deletes it at the end.
+            auto_rekey: true,
+        };
+        // Started idle, the client still builds one IKE client (and drops it unsent), so
+        // that a configuration the core refuses fails now and not at the first `initiate`.
+        let ike = IkeClient::new(ike_config.clone(), now, rng)
+            .map_err(|e| SetupError::Inconsistent(format!("cannot start IKE: {e}")))?;
+        let initiate = config.control.initiate;
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
         let mut endpoint = Self {
-            ike,
+            ike: initiate.then_some(ike),
+            ike_config,
+            attempt: u64::from(initiate),
+            installs: 0,
+            controlled: false,
             local,
             relay,
             own,
@@ -230,6 +269,158 @@ impl ClientEndpoint {
     pub fn with_notifier(mut self, notifier: Notifier) -> Self {
         self.notifier = notifier;
         self
+    }
+
+    /// Steered by a control socket: a failed attempt or an IKE SA the SGW deleted leaves
+    /// the endpoint idle, waiting for the next [`Self::initiate`], instead of draining (the
+    /// daemon then keeps running, as charon does).
+    pub fn controlled(mut self) -> Self {
+        self.controlled = true;
+        self
+    }
+
+    /// Where the current IKE client stands; `None` when none was started (idle).
+    pub fn ike_phase(&self) -> Option<ClientPhase> {
+        self.ike.as_ref().map(IkeClient::phase)
+    }
+
+    /// Starts a new IKE attempt (main mode, then quick mode) unless one runs or an IKE SA
+    /// exists; with an IKE SA but no child SA left, starts a quick mode. Returns the
+    /// attempt's number. `swanctl --initiate`'s counterpart.
+    pub fn initiate(&mut self, now: Instant) -> Result<u64, String> {
+        match self.ike_phase() {
+            Some(ClientPhase::Established) if self.children.is_empty() => {
+                self.rekey(now)?;
+                return Ok(self.attempt);
+            }
+            Some(phase) if !phase.is_finished() => return Ok(self.attempt),
+            _ => {}
+        }
+        let ike = IkeClient::new(self.ike_config.clone(), now, &mut self.rng)
+            .map_err(|e| format!("cannot start IKE: {e}"))?;
+        self.ike = Some(ike);
+        self.attempt = self.attempt.saturating_add(1);
+        self.failed = None;
+        tracing::info!(attempt = self.attempt, "IKE through the relay started");
+        self.drain_ike(now);
+        Ok(self.attempt)
+    }
+
+    /// Starts a quick mode under the IKE SA now (a new child SA; the old ones stay until
+    /// their lifetime ends, as with the core's own rekeying).
+    pub fn rekey(&mut self, now: Instant) -> Result<(), String> {
+        let ike = self.ike.as_mut().ok_or("no IKE SA")?;
+        let phase = ike.phase();
+        ike.rekey(now)
+            .map_err(|e| format!("cannot rekey ({}): {e}", phase_name(Some(phase))))?;
+        self.drain_ike(now);
+        Ok(())
+    }
+
+    /// Deletes every child SA and the IKE SA toward the SGW, through the relay (which retires
+    /// its entries on the way), as `swanctl --terminate` does; an attempt still in main mode
+    /// is abandoned (there is no IKE SA to delete yet; the relay's half-open entry expires).
+    /// Returns how many child SAs were deleted. The DELETEs are queued for the next turn.
+    pub fn terminate(&mut self, now: Instant) -> usize {
+        let deleted = self.children.len();
+        if let Some(ike) = self.ike.as_mut() {
+            if ike.phase().has_ike_sa() {
+                let all: Vec<BundleSpis> =
+                    self.children.iter().map(|c| c.summary.inbound).collect();
+                for spis in all {
+                    if let Err(error) = ike.delete_child(spis) {
+                        tracing::debug!(%error, "no DELETE sent for a child SA");
+                    }
+                }
+                if let Err(error) = ike.delete_phase1() {
+                    tracing::debug!(%error, "no DELETE sent for the IKE SA");
+                }
+            } else if !ike.phase().is_finished() {
+                tracing::info!("IKE attempt abandoned before main mode completed");
+                self.ike = None;
+            }
+        }
+        self.children.clear();
+        self.write_status();
+        self.drain_ike(now);
+        deleted
+    }
+
+    /// `status`: the IKE client's phase, the IKE SA, every child SA with its s-side and
+    /// c-side SPIs and counters, and the datapath and IKE counters.
+    pub fn status(&self) -> ControlReply {
+        let mut lines = vec![ReplyLine::new("state")
+            .field("ike", phase_name(self.ike_phase()))
+            .field("children", self.children.len())
+            .field("attempt", self.attempt)
+            .field("installs", self.installs)];
+        if let Some((cookies, nat)) = self.ike.as_ref().and_then(IkeClient::ike_sa) {
+            lines.push(
+                ReplyLine::new("ike")
+                    .field(
+                        "s_cookies",
+                        cookies_hex(cookies.initiator, cookies.responder),
+                    )
+                    .field("nat_t", if nat.float() { "yes" } else { "no" }),
+            );
+        }
+        for (n, child) in self.children.iter().enumerate() {
+            let s = &child.summary;
+            let (c_in, c_out) = s.c_side.unwrap_or_default();
+            let (out, inb) = (
+                child.outbound.sa().counters(),
+                child.inbound.sa().counters(),
+            );
+            lines.push(
+                ReplyLine::new("child")
+                    .field("n", n.saturating_add(1))
+                    .field("suite", &s.suite)
+                    .field("s_in", spi_hex(s.inbound))
+                    .field("s_out", spi_hex(s.outbound))
+                    .field("c_in", spi_hex(c_in))
+                    .field("c_out", spi_hex(c_out))
+                    .field("packets_out", out.packets)
+                    .field("bytes_out", out.bytes)
+                    .field("packets_in", inb.packets)
+                    .field("bytes_in", inb.bytes),
+            );
+        }
+        let c = self.counters;
+        lines.push(
+            ReplyLine::new("datapath")
+                .field("tun_packets", c.tun_packets)
+                .field("no_sa", c.no_sa)
+                .field("sealed", c.sealed)
+                .field("seal_errors", c.seal_errors)
+                .field("ipsec_packets", c.ipsec_packets)
+                .field("unknown_spi", c.unknown_spi)
+                .field("open_errors", c.open_errors)
+                .field("opened", c.opened)
+                .field("ike_datagrams", c.ike_datagrams)
+                .field("ignored", c.ignored),
+        );
+        let k = self.ike_counters();
+        lines.push(
+            ReplyLine::new("ike_drops")
+                .field("ignored", k.ignored)
+                .field("wrong_cookies", k.wrong_cookies)
+                .field("tail_rejected", k.tail_rejected)
+                .field("rejected", k.rejected)
+                .field("duplicates", k.duplicates),
+        );
+        if let Some(reason) = &self.failed {
+            lines.push(ReplyLine::new("failure").field("reason", reason));
+        }
+        ControlReply::ok(lines)
+    }
+
+    /// An `ok` reply to a waiting command: `done` names what happened, then the status.
+    fn done(&self, what: &str) -> ControlReply {
+        let mut reply = self.status();
+        reply
+            .lines
+            .insert(0, ReplyLine::new("done").field("command", what));
+        reply
     }
 
     /// Keep `path` up to date with the installed child SAs: one line per SA, oldest first,
@@ -275,7 +466,10 @@ impl ClientEndpoint {
 
     /// The IKE client's drop counters.
     pub fn ike_counters(&self) -> ClientCounters {
-        self.ike.counters()
+        self.ike
+            .as_ref()
+            .map(IkeClient::counters)
+            .unwrap_or_default()
     }
 
     /// The datapath counters.
@@ -296,18 +490,7 @@ impl ClientEndpoint {
     /// SGW left holding the IKE SA would trip over the next start). The DELETEs are queued;
     /// let the driver run one more turn to send them.
     pub fn begin_shutdown(&mut self, now: Instant) {
-        let all: Vec<BundleSpis> = self.children.iter().map(|c| c.summary.inbound).collect();
-        for spis in all {
-            if let Err(error) = self.ike.delete_child(spis) {
-                tracing::debug!(%error, "no DELETE sent for a child SA");
-            }
-        }
-        if let Err(error) = self.ike.delete_phase1() {
-            tracing::debug!(%error, "no DELETE sent for the IKE SA");
-        }
-        self.children.clear();
-        self.write_status();
-        self.drain_ike(now);
+        self.terminate(now);
     }
 
     fn relay_path(&self, transport: Transport) -> Path {
@@ -320,14 +503,25 @@ impl ClientEndpoint {
     }
 
     fn drain_ike(&mut self, now: Instant) {
-        while let Some(t) = self.ike.poll_transmit() {
+        let Some(ike) = self.ike.as_mut() else {
+            return;
+        };
+        let mut transmits = Vec::new();
+        let mut events = Vec::new();
+        while let Some(t) = ike.poll_transmit() {
+            transmits.push(t);
+        }
+        while let Some(event) = ike.poll_event() {
+            events.push(event);
+        }
+        for t in transmits {
             let path = self.relay_path(Transport::Udp {
                 local_port: self.own.to_real(t.local.port()),
                 remote_port: self.relay_ports.to_real(t.remote.port()),
             });
             self.tx.push(path, t.payload);
         }
-        while let Some(event) = self.ike.poll_event() {
+        for event in events {
             match event {
                 ClientEvent::Phase1Established { cookies, nat } => {
                     let cookies = cookies_hex(cookies.initiator, cookies.responder);
@@ -340,6 +534,12 @@ impl ClientEndpoint {
                 ClientEvent::ChildEstablished(child) => self.install(now, &child),
                 ClientEvent::Failed(error) => {
                     tracing::error!(%error, "IKE failed");
+                    // Bundles of a failed IKE client are gone from the core: the datapath
+                    // follows (it had none unless a rekey failed).
+                    if !self.children.is_empty() && self.controlled {
+                        self.children.clear();
+                        self.write_status();
+                    }
                     let text = error.to_string();
                     self.notifier.send(Notice::ClientFailed(text.clone()));
                     self.failed = Some(text);
@@ -381,6 +581,7 @@ impl ClientEndpoint {
                 self.notifier
                     .send(Notice::ClientChild(path.summary.clone()));
                 self.children.push(path);
+                self.installs = self.installs.saturating_add(1);
                 self.write_status();
             }
             Err(e) => {
@@ -602,7 +803,13 @@ impl Endpoint for ClientEndpoint {
                 self.counters.ike_datagrams = self.counters.ike_datagrams.saturating_add(1);
                 let local = SocketAddr::new(self.local, self.own.to_core(local_port));
                 let remote = SocketAddr::new(self.relay, self.relay_ports.to_core(remote_port));
-                self.ike.handle_datagram(now, local, remote, datagram);
+                match self.ike.as_mut() {
+                    Some(ike) => ike.handle_datagram(now, local, remote, datagram),
+                    None => {
+                        self.counters.ignored = self.counters.ignored.saturating_add(1);
+                        return;
+                    }
+                }
                 self.drain_ike(now);
             }
             Transport::Ip {
@@ -620,7 +827,9 @@ impl Endpoint for ClientEndpoint {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        self.ike.handle_timeout(now);
+        if let Some(ike) = self.ike.as_mut() {
+            ike.handle_timeout(now);
+        }
         for child in &mut self.children {
             child.outbound.sa_mut().handle_timeout(now);
             child.inbound.sa_mut().handle_timeout(now);
@@ -652,10 +861,106 @@ impl Endpoint for ClientEndpoint {
                 ]
             })
             .flatten();
-        self.ike.poll_timeout().into_iter().chain(sa).min()
+        self.ike
+            .as_ref()
+            .and_then(IkeClient::poll_timeout)
+            .into_iter()
+            .chain(sa)
+            .min()
     }
 
     fn is_drained(&self) -> bool {
-        self.failed.is_some() && self.tx.is_empty()
+        !self.controlled && self.failed.is_some() && self.tx.is_empty()
+    }
+}
+
+impl Controllable for ClientEndpoint {
+    type Ticket = ClientTicket;
+
+    fn control(&mut self, now: Instant, command: ControlCommand) -> ControlAnswer<ClientTicket> {
+        match command {
+            ControlCommand::Status => ControlAnswer::Now(self.status()),
+            ControlCommand::Initiate => {
+                if !self.children.is_empty() {
+                    return ControlAnswer::Now(self.done("initiate"));
+                }
+                match self.initiate(now) {
+                    Ok(attempt) => ControlAnswer::Later(ClientTicket::Established { attempt }),
+                    Err(reason) => ControlAnswer::Now(ControlReply::error(reason)),
+                }
+            }
+            ControlCommand::Terminate => {
+                if self.ike_phase().is_none_or(ClientPhase::is_finished) {
+                    return ControlAnswer::Now(ControlReply::error("no IKE SA to terminate"));
+                }
+                let children = self.terminate(now);
+                let mut reply = self.done("terminate");
+                if let Some(done) = reply.lines.first_mut() {
+                    done.fields.push(("children".into(), children.to_string()));
+                }
+                ControlAnswer::Now(reply)
+            }
+            ControlCommand::Rekey => {
+                let installs = self.installs;
+                match self.rekey(now) {
+                    Ok(()) => ControlAnswer::Later(ClientTicket::Rekeyed {
+                        attempt: self.attempt,
+                        installs,
+                    }),
+                    Err(reason) => ControlAnswer::Now(ControlReply::error(reason)),
+                }
+            }
+        }
+    }
+
+    fn resolve(&mut self, _now: Instant, ticket: &ClientTicket) -> Option<ControlReply> {
+        let (attempt, installs, what) = match *ticket {
+            ClientTicket::Established { attempt } => (attempt, None, "initiate"),
+            ClientTicket::Rekeyed { attempt, installs } => (attempt, Some(installs), "rekey"),
+        };
+        if attempt != self.attempt {
+            return Some(ControlReply::error("superseded by a later initiate"));
+        }
+        let installed = match installs {
+            None => !self.children.is_empty(),
+            Some(before) => self.installs > before,
+        };
+        if installed {
+            return Some(self.done(what));
+        }
+        if let Some(reason) = &self.failed {
+            return Some(ControlReply::error(format!("{what} failed: {reason}")));
+        }
+        match self.ike_phase() {
+            None => Some(ControlReply::error(format!("{what}: terminated meanwhile"))),
+            Some(ClientPhase::Deleted) => Some(ControlReply::error(format!(
+                "{what}: the IKE SA was deleted"
+            ))),
+            Some(ClientPhase::Failed) => Some(ControlReply::error(format!("{what} failed"))),
+            Some(_) => None,
+        }
+    }
+}
+
+/// The phase as a status word.
+fn phase_name(phase: Option<ClientPhase>) -> &'static str {
+    match phase {
+        None => "idle",
+        Some(ClientPhase::MainMode) => "main-mode",
+        Some(ClientPhase::QuickMode) => "quick-mode",
+        Some(ClientPhase::Established) => "established",
+        Some(ClientPhase::AnsweringQuickMode) => "answering-quick-mode",
+        Some(ClientPhase::Failed) => "failed",
+        Some(ClientPhase::Deleted) => "deleted",
+    }
+}
+
+/// A bundle's SPI in hex as the status file writes it (ESP's, or AH's for AH alone), with
+/// AH's after a `+` for an ESP+AH bundle.
+fn spi_hex(spis: BundleSpis) -> String {
+    match (spis.esp, spis.ah) {
+        (Some(esp), Some(ah)) => format!("{esp:08x}+{ah:08x}"),
+        (Some(spi), None) | (None, Some(spi)) => format!("{spi:08x}"),
+        (None, None) => "-".into(),
     }
 }

@@ -33,7 +33,7 @@ mod client;
 mod relay;
 mod test_sgw;
 
-pub use client::{ClientAdapterCounters, ClientEndpoint};
+pub use client::{ClientAdapterCounters, ClientEndpoint, ClientTicket};
 pub use convert::SetupError;
 pub use notice::{ChildSummary, Notice, Notifier};
 pub use ports::{PeerPorts, PortPair};

@@ -36,6 +36,34 @@ pub struct ClientConfig {
     pub tun: TunConfig,
     /// SA lifetimes.
     pub lifetimes: Lifetimes,
+    /// The control socket and whether to establish at start.
+    pub control: ControlConfig,
+}
+
+/// How the running client is steered (`[control]`; the whole table is optional).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlConfig {
+    /// Where to create the control socket (`xlat ctl --socket PATH ...`), if anywhere.
+    pub socket: Option<PathBuf>,
+    /// Establish the IKE and IPsec SAs at start (the default). Off, the client waits for an
+    /// `initiate` command, which needs a control socket.
+    pub initiate: bool,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        Self {
+            socket: None,
+            initiate: true,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ControlFile {
+    socket: Option<PathBuf>,
+    initiate: Option<bool>,
 }
 
 /// Where the relay is and how to authenticate it.
@@ -62,6 +90,8 @@ struct ClientFile {
     tun: TunFile,
     #[serde(default)]
     lifetimes: LifetimesFile,
+    #[serde(default)]
+    control: ControlFile,
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,6 +144,20 @@ impl ClientFile {
         {
             return Err(ctx.err("local.addresses", Problem::FamilyMismatch(relay.address)));
         }
+        let control = ControlConfig {
+            socket: self.control.socket.map(|p| ctx.file(&p)),
+            initiate: self.control.initiate.unwrap_or(true),
+        };
+        if !control.initiate && control.socket.is_none() {
+            return Err(ctx.err(
+                "control.initiate",
+                Problem::Other(
+                    "a client that does not initiate at start needs control.socket to be \
+                     told when to"
+                        .into(),
+                ),
+            ));
+        }
         Ok(ClientConfig {
             identity,
             relay: RelayPeer {
@@ -129,6 +173,7 @@ impl ClientFile {
             traffic_selectors: self.traffic_selectors.validate(ctx, "traffic_selectors")?,
             tun: self.tun.validate(ctx)?,
             lifetimes: self.lifetimes.validate(ctx)?,
+            control,
         })
     }
 }

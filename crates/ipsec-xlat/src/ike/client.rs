@@ -186,6 +186,40 @@ impl From<TailError> for ClientError {
     }
 }
 
+/// Where the client's exchange stands: what a control interface reports as the phase-1 and
+/// phase-2 state (compare `swanctl --list-sas`), and what tells it whether a rekey or a
+/// terminate can be asked for now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientPhase {
+    /// Main mode runs (mm1 to mm6); no IKE SA yet.
+    MainMode,
+    /// The IKE SA is up and our quick mode (the first one or a rekey) waits for qm2.
+    QuickMode,
+    /// The IKE SA is up and no quick mode runs: [`Client::rekey`] may start one.
+    Established,
+    /// The IKE SA is up and we answer a quick mode the SGW started (its rekey).
+    AnsweringQuickMode,
+    /// The attempt failed ([`ClientEvent::Failed`]); a new [`Client`] starts over.
+    Failed,
+    /// The IKE SA was deleted, by us or by the SGW; a new [`Client`] starts over.
+    Deleted,
+}
+
+impl ClientPhase {
+    /// Whether an IKE SA with the SGW exists (main mode completed and not deleted).
+    pub fn has_ike_sa(self) -> bool {
+        matches!(
+            self,
+            Self::QuickMode | Self::Established | Self::AnsweringQuickMode
+        )
+    }
+
+    /// Whether the client is finished: nothing more will happen without a new [`Client`].
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Failed | Self::Deleted)
+    }
+}
+
 /// Datagrams the client dropped, by reason (each is otherwise silent).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ClientCounters {
@@ -365,6 +399,26 @@ impl Client {
     /// Drop counters.
     pub fn counters(&self) -> ClientCounters {
         self.counters
+    }
+
+    /// Where the exchange stands (see [`ClientPhase`]).
+    pub fn phase(&self) -> ClientPhase {
+        match &self.state {
+            State::AwaitMm2 { .. } | State::AwaitMm4 { .. } | State::AwaitMm6 { .. } => {
+                ClientPhase::MainMode
+            }
+            State::AwaitQm2 { .. } => ClientPhase::QuickMode,
+            State::Established { .. } => ClientPhase::Established,
+            State::RespondingQm { .. } => ClientPhase::AnsweringQuickMode,
+            State::Failed => ClientPhase::Failed,
+            State::Deleted => ClientPhase::Deleted,
+        }
+    }
+
+    /// The IKE SA's s-side cookies (the pair the SGW knows it by) and NAT detection toward
+    /// the SGW, while one exists.
+    pub fn ike_sa(&self) -> Option<(Cookies, NatState)> {
+        self.phase1().map(|p1| (p1.cookies, p1.nat))
     }
 
     /// Whether the client finished (established or failed) and waits for nothing.
@@ -1324,4 +1378,124 @@ fn error_notification(message: &Message<'_>) -> Option<NotifyType> {
         (ty.0 < 16384).then_some(ty)
     });
     found
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use core::net::{IpAddr, Ipv4Addr};
+
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    use super::*;
+    use crate::ike::crypto::{HashAlgorithm, IkeCipherAlgorithm, SecretBytes};
+    use crate::ike::dh::DhGroup;
+    use crate::ike::phase1::{Phase1Auth, Phase1Credentials, Phase1Proposal};
+    use crate::ike::phase2::{EspCipher, Integrity};
+    use crate::wire::isakmp::{IdRepr, IdType};
+
+    fn config(rng: &mut StdRng) -> ClientConfig {
+        let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10)), 4500);
+        ClientConfig {
+            local,
+            relay: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)), 4500),
+            static_key: StaticKeypair::generate(rng),
+            relay_key: StaticKeypair::generate(rng).public(),
+            user_id: UserId {
+                id_type: IdType::USER_FQDN,
+                value: b"alice@example.com".to_vec(),
+            },
+            phase1: Phase1Config {
+                suites: vec![Phase1Proposal {
+                    cipher: IkeCipherAlgorithm::Aes128Cbc,
+                    hash: HashAlgorithm::Sha256,
+                    group: DhGroup::MODP_2048,
+                    auth: Phase1Auth::PreSharedKey,
+                    lifetime_secs: 10_800,
+                }],
+                credentials: Phase1Credentials::PreSharedKey(SecretBytes::from_slice(b"psk")),
+                local_id: IdRepr::user_fqdn("alice@example.com"),
+                local_addr: local,
+                initial_contact: true,
+            },
+            child: ChildConfig {
+                proposals: vec![ChildProposal {
+                    esp: Some((EspCipher::AesCbc128, Some(Integrity::HmacSha256_128))),
+                    ah: None,
+                    pfs: None,
+                    mode: Encapsulation::Tunnel,
+                    lifetime_secs: 3600,
+                }],
+                local_ts: IdRepr::address(Ipv4Addr::new(10, 8, 0, 1).into()),
+                remote_ts: IdRepr::ipv4_subnet(
+                    Ipv4Addr::new(10, 9, 0, 0),
+                    Ipv4Addr::new(255, 255, 255, 0),
+                ),
+            },
+            c_udp_encap: true,
+            retransmit: RetransmitPolicy {
+                initial: Duration::from_secs(1),
+                max_retransmissions: 2,
+            },
+            auto_rekey: false,
+        }
+    }
+
+    #[test]
+    fn a_new_client_is_in_main_mode_and_refuses_rekey_and_delete() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let now = Instant::now();
+        let mut client = Client::new(config(&mut rng), now, &mut rng).unwrap();
+        assert_eq!(client.phase(), ClientPhase::MainMode);
+        assert!(!client.phase().has_ike_sa());
+        assert!(client.ike_sa().is_none());
+        assert!(client.poll_transmit().is_some(), "mm1 queued");
+        assert_eq!(client.rekey(now), Err(ClientError::NotReady));
+        assert_eq!(client.delete_phase1(), Err(ClientError::NotReady));
+        // Neither refusal changed anything.
+        assert_eq!(client.phase(), ClientPhase::MainMode);
+        assert!(client.poll_transmit().is_none());
+        assert!(client.poll_event().is_none());
+    }
+
+    #[test]
+    fn an_unanswered_client_ends_in_the_failed_phase() {
+        let mut rng = StdRng::seed_from_u64(2);
+        let start = Instant::now();
+        let mut client = Client::new(config(&mut rng), start, &mut rng).unwrap();
+        assert!(client.poll_transmit().is_some(), "mm1");
+        let mut sent = 0;
+        while let Some(at) = client.poll_timeout() {
+            client.handle_timeout(at);
+            while client.poll_transmit().is_some() {
+                sent += 1;
+            }
+        }
+        assert_eq!(sent, 2, "two retransmissions of mm1");
+        assert_eq!(client.phase(), ClientPhase::Failed);
+        assert!(client.phase().is_finished());
+        assert!(matches!(
+            client.poll_event(),
+            Some(ClientEvent::Failed(ClientError::Timeout(2)))
+        ));
+    }
+
+    #[test]
+    fn phases_with_an_ike_sa() {
+        use ClientPhase::*;
+        let with: Vec<_> = [
+            MainMode,
+            QuickMode,
+            Established,
+            AnsweringQuickMode,
+            Failed,
+            Deleted,
+        ]
+        .into_iter()
+        .filter(|p| p.has_ike_sa())
+        .collect();
+        assert_eq!(with, [QuickMode, Established, AnsweringQuickMode]);
+        assert!(Failed.is_finished() && Deleted.is_finished() && !Established.is_finished());
+    }
 }

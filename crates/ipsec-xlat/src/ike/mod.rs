@@ -64,7 +64,9 @@ mod endpoint;
 mod relay;
 mod test_sgw;
 
-pub use client::{Client, ClientChild, ClientConfig, ClientCounters, ClientError, ClientEvent};
+pub use client::{
+    Client, ClientChild, ClientConfig, ClientCounters, ClientError, ClientEvent, ClientPhase,
+};
 
 pub use endpoint::{RetransmitPolicy, Transmit, NAT_T_PORT};
 pub use relay::{

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod ctl;
 mod decode;
 mod key;
 mod quickstart;
@@ -11,7 +12,8 @@ mod vector;
 
 /// ipsec-xlat debugging and demo tool: `xlat quickstart` runs client, relay and test-SGW in
 /// one process; `xlat decode` shows a packet's every field; `xlat vector check` runs ESP/AH
-/// known-answer vectors; `xlat key` makes and reads Noise static keys.
+/// known-answer vectors; `xlat key` makes and reads Noise static keys; `xlat ctl` steers a
+/// running client.
 #[derive(Parser)]
 #[command(
     version,
@@ -39,10 +41,20 @@ enum Command {
     /// ESP/AH known-answer vectors (format: tests/data/vectors/README.md).
     #[command(subcommand)]
     Vector(vector::VectorCommand),
+    /// Steer a running xlat-client through its control socket (--control PATH):
+    /// status, initiate, terminate, rekey. Exit 0 done, 1 refused or failed, 4 no daemon or
+    /// no reply in time.
+    #[command(
+        after_help = "Examples:\n  xlat ctl --socket /run/xlat-client.ctl initiate\n  \
+                            xlat ctl --socket /run/xlat-client.ctl status\n  \
+                            xlat ctl --socket /run/xlat-client.ctl terminate"
+    )]
+    Ctl(ctl::CtlArgs),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Ctl(args) => ctl::run(&args),
         Command::Decode(args) => decode::run(&args),
         Command::Key(cmd) => key::run(&cmd),
         Command::Quickstart(args) => quickstart::run(&args),
