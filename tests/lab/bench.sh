@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Through the relay vs directly, measured in the namespace lab (docs/BENCH-lab.md).
+# Through the relay vs directly, measured in the namespace lab (BENCHMARKS.md).
 #   tests/lab/bench.sh [--rounds N] [--samples N] [--iperf-secs N] [--out DIR] [ROW...]
 # Each ROW is a set of interop.sh options (default: two rows, MODP-2048 and ECP-256). For every
 # row it runs the suite directly (strongSwan client -> router -> strongSwan SGW) and through the
