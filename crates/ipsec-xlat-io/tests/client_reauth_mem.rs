@@ -47,7 +47,7 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 /// IPv4 documentation addresses, standard ports, no NAT between relay and SGW, 120 s
 /// lifetimes; the client reauthenticates 30 s (plus jitter) before the IKE SA expires.
-fn configs(dir: &Path) -> (ClientConfig, RelayConfig, TestSgwConfig) {
+fn configs(dir: &Path, reauth: bool) -> (ClientConfig, RelayConfig, TestSgwConfig) {
     write(dir, "relay.key", &hex::encode([7u8; 32]));
     write(dir, "client.key", &hex::encode([9u8; 32]));
     write(dir, "psk", "in-memory-psk");
@@ -86,7 +86,7 @@ fn configs(dir: &Path) -> (ClientConfig, RelayConfig, TestSgwConfig) {
              [auth]\npsk_file = \"psk\"\n[proposals]\nike = [\"aes128-sha256-modp2048\"]\n\
              esp = [\"aes128gcm16\"]\n[traffic_selectors]\nlocal = [\"10.8.0.1/32\"]\n\
              remote = [\"10.9.0.0/24\"]\n[tun]\nname = \"c\"\n[lifetimes]\n\
-             ike_seconds = {life}\nipsec_seconds = {life}\n[session]\nreauth = true\n\
+             ike_seconds = {life}\nipsec_seconds = {life}\n[session]\nreauth = {reauth}\n\
              reauth_margin_secs = 30\nrestart = true\nrestart_max_backoff_secs = 8\n"
         ),
     );
@@ -162,10 +162,11 @@ fn driver(net: &MemNetwork, ports: Vec<Box<dyn PacketPort>>) -> Driver<MemReacto
 }
 
 /// Client (initiating at start, no control socket), relay and, if `with_sgw`, the test-SGW.
-fn build(with_sgw: bool) -> Lab {
+fn build(with_sgw: bool, reauth: bool) -> Lab {
     let dir = tempfile::tempdir().unwrap();
-    let (client_config, relay_config, sgw_config) = configs(dir.path());
-    assert!(client_config.session.reauth && client_config.session.restart);
+    let (client_config, relay_config, sgw_config) = configs(dir.path(), reauth);
+    assert_eq!(client_config.session.reauth, reauth);
+    assert!(client_config.session.restart);
     let net = MemNetwork::new();
     let mut rng = StdRng::seed_from_u64(21);
 
@@ -301,7 +302,7 @@ fn inner_v4(src: &str, dst: &str, seq: u16) -> Vec<u8> {
 
 #[test]
 fn the_client_reauthenticates_before_the_ike_sa_expires_without_losing_traffic() {
-    let mut lab = build(true);
+    let mut lab = build(true, true);
     lab.settle();
     assert!(lab.client.1.is_established());
     assert_eq!(lab.relay.1.ike_entries().len(), 1);
@@ -387,7 +388,7 @@ fn the_client_reauthenticates_before_the_ike_sa_expires_without_losing_traffic()
 
 #[test]
 fn with_the_sgw_unreachable_the_client_restarts_with_backoff_until_it_connects() {
-    let mut lab = build(false);
+    let mut lab = build(false, true);
     lab.settle();
     let start = lab.net.now();
     // The relay forwards mm1 toward an SGW that is not there: each attempt retransmits,
@@ -432,4 +433,44 @@ fn with_the_sgw_unreachable_the_client_restarts_with_backoff_until_it_connects()
         gaps.windows(2).all(|g| g[1] > g[0]),
         "backoff grows: {gaps:?}"
     );
+}
+
+#[test]
+fn a_tunnel_the_sgw_forgot_is_restarted_when_its_rekey_goes_unanswered() {
+    // Without reauthentication, so that the loss shows at the child SA's rekey.
+    let mut lab = build(true, false);
+    lab.settle();
+    assert!(lab.client.1.is_established());
+    lab.traffic(1);
+    let first = lab.cookies();
+    // The SGW restarts and forgets every SA (its old sockets go with it).
+    lab.sgw = None;
+    lab.settle();
+    lab.start_sgw();
+    // The client notices at its rekey (90 % of the 120 s lifetime): the quick mode under an
+    // IKE SA the SGW no longer knows goes unanswered, the attempt fails, and the client
+    // starts over with a new main mode.
+    let start = lab.net.now();
+    while lab.client.1.counters().restarts == 0 {
+        let next = lab.client.1.poll_timeout().unwrap();
+        assert!(next - start < Duration::from_secs(600), "no restart");
+        lab.net.advance_to(next);
+        lab.settle();
+        assert!(!lab.client.1.is_drained());
+    }
+    let status = lab.client.1.status();
+    assert!(status.line("lost").is_some(), "{}", status.to_text());
+    while lab.client.1.status().line("ike").is_none() || lab.sgw().sa_counters().is_empty() {
+        let next = lab.client.1.poll_timeout().unwrap();
+        assert!(next - start < Duration::from_secs(600), "never came back");
+        lab.net.advance_to(next);
+        lab.settle();
+    }
+    assert_ne!(lab.cookies(), first, "a new IKE SA");
+    assert!(lab.client.1.is_established());
+    lab.traffic(2);
+    lab.traffic(3);
+    assert_eq!(lab.sgw().sa_counters().len(), 1);
+    assert_eq!(lab.client.1.counters().restarts, 1);
+    assert!(lab.client.1.failure().is_none());
 }
