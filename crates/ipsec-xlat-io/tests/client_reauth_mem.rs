@@ -25,8 +25,7 @@ use ipsec_xlat_io::config::{ClientConfig, RelayConfig, TestSgwConfig};
 use ipsec_xlat_io::mem::{MemNetwork, MemTun};
 use ipsec_xlat_io::setup::open_mem_leg;
 use ipsec_xlat_io::{
-    Driver, DriverConfig, Endpoint, Leg, MemReactor, OutDatagram, PacketPort, PortKind,
-    RecvBatch,
+    Driver, DriverConfig, Endpoint, Leg, MemReactor, OutDatagram, PacketPort, PortKind, RecvBatch,
 };
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -252,7 +251,11 @@ impl Lab {
         self.client.2.inject(&up);
         self.settle();
         let sgw_tun = &self.sgw.as_ref().unwrap().2;
-        assert_eq!(sgw_tun.take().as_deref(), Some(&up[..]), "client -> LAN #{seq}");
+        assert_eq!(
+            sgw_tun.take().as_deref(),
+            Some(&up[..]),
+            "client -> LAN #{seq}"
+        );
         let down = inner_v4(LAN_HOST, CLIENT_INNER, seq);
         sgw_tun.inject(&down);
         self.settle();
@@ -339,7 +342,11 @@ fn the_client_reauthenticates_before_the_ike_sa_expires_without_losing_traffic()
         assert_ne!(new_cookies, cookies);
         // Six main-mode messages reached the SGW for the new IKE SA, and the DELETEs for
         // the old bundle and the old ISAKMP SA went through the relay.
-        assert_eq!(lab.exchanges_at_sgw(MAIN_MODE) - main_modes, 3, "mm1, mm3, mm5");
+        assert_eq!(
+            lab.exchanges_at_sgw(MAIN_MODE) - main_modes,
+            3,
+            "mm1, mm3, mm5"
+        );
         // Traffic goes on while the old inbound SA drains.
         for _ in 0..8 {
             lab.advance(Duration::from_secs(1));
@@ -353,7 +360,11 @@ fn the_client_reauthenticates_before_the_ike_sa_expires_without_losing_traffic()
         );
         // Only the new SAs are left: at the SGW, in the relay's tables, at the client.
         assert_eq!(lab.sgw().sa_counters().len(), 1, "round {round}: SGW");
-        assert_eq!(lab.relay.1.ike_entries().len(), 1, "round {round}: relay IKE");
+        assert_eq!(
+            lab.relay.1.ike_entries().len(),
+            1,
+            "round {round}: relay IKE"
+        );
         assert_eq!(
             lab.relay.1.datapath().table().len(),
             1,
@@ -395,7 +406,11 @@ fn with_the_sgw_unreachable_the_client_restarts_with_backoff_until_it_connects()
     // gives up, and the client starts over later, each time waiting longer.
     let mut restarts_at: Vec<Instant> = Vec::new();
     while restarts_at.len() < 4 {
-        let next = lab.client.1.poll_timeout().expect("the client keeps a timer");
+        let next = lab
+            .client
+            .1
+            .poll_timeout()
+            .expect("the client keeps a timer");
         assert!(next - start < Duration::from_secs(3600), "no restart");
         lab.net.advance_to(next);
         lab.settle();
@@ -411,7 +426,11 @@ fn with_the_sgw_unreachable_the_client_restarts_with_backoff_until_it_connects()
     }
     let status = lab.client.1.status();
     let lost = status.line("lost").expect("status says why");
-    assert!(lost.get("reason").unwrap().contains("no_answer"), "{}", status.to_text());
+    assert!(
+        lost.get("reason").unwrap().contains("no_answer"),
+        "{}",
+        status.to_text()
+    );
     assert_eq!(status.line("state").unwrap().get("attempt"), Some("4"));
     // The SGW comes up: the next restart connects and traffic flows.
     lab.start_sgw();

@@ -475,7 +475,11 @@ impl ClientEndpoint {
         self.process(now, old_gen, transmits, events);
         // Whatever the old client did not report deleted goes with it.
         let gone: Vec<usize> = (0..self.children.len())
-            .filter(|&i| self.children.get(i).is_some_and(|c| c.generation == old_gen))
+            .filter(|&i| {
+                self.children
+                    .get(i)
+                    .is_some_and(|c| c.generation == old_gen)
+            })
             .collect();
         for i in gone.into_iter().rev() {
             let child = self.children.remove(i);
@@ -695,7 +699,9 @@ impl ClientEndpoint {
             self.process(now, self.next_gen, transmits, events);
         }
         if self.next.is_some() && self.ike.as_ref().is_none_or(|c| c.phase().is_finished()) {
-            tracing::info!("the old IKE SA ended during the reauthentication: its successor takes over");
+            tracing::info!(
+                "the old IKE SA ended during the reauthentication: its successor takes over"
+            );
             self.ike = self.next.take();
             self.ike_gen = self.next_gen;
             if let Some(next) = self.ike.as_mut() {
@@ -758,8 +764,7 @@ impl ClientEndpoint {
                         continue;
                     }
                     tracing::error!(%error, "IKE failed");
-                    let restart =
-                        error.is_retryable() && self.session.restart && !self.controlled;
+                    let restart = error.is_retryable() && self.session.restart && !self.controlled;
                     // Bundles of a failed IKE client are gone from the core: the datapath
                     // follows (it had none unless a rekey failed).
                     if self.controlled || restart {
@@ -780,9 +785,10 @@ impl ClientEndpoint {
                 ClientEvent::ChildDeleted {
                     s_spis_in, by_peer, ..
                 } => {
-                    let found = self.children.iter().position(|c| {
-                        c.generation == generation && c.summary.inbound == s_spis_in
-                    });
+                    let found = self
+                        .children
+                        .iter()
+                        .position(|c| c.generation == generation && c.summary.inbound == s_spis_in);
                     if let Some(i) = found {
                         let child = self.children.remove(i);
                         tracing::info!(by_peer, "child SA deleted");
@@ -1058,7 +1064,11 @@ impl Endpoint for ClientEndpoint {
                 let remote = SocketAddr::new(self.relay, self.relay_ports.to_core(remote_port));
                 // During a reauthentication two IKE clients run: the initiator cookie says
                 // whose exchange a message belongs to.
-                let ike_part = if natt { datagram.get(4..) } else { Some(datagram) };
+                let ike_part = if natt {
+                    datagram.get(4..)
+                } else {
+                    Some(datagram)
+                };
                 let cookie = ike_part.and_then(|b| b.get(..8));
                 let for_next = self
                     .next

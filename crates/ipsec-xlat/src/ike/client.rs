@@ -206,10 +206,9 @@ impl ClientError {
                     | Phase1Error::NoCredentials(_)
                     | Phase1Error::Notified(_)
             ),
-            Self::Phase2(e) => !matches!(
-                e,
-                Phase2Error::Proposal(_) | Phase2Error::TrafficSelectors
-            ),
+            Self::Phase2(e) => {
+                !matches!(e, Phase2Error::Proposal(_) | Phase2Error::TrafficSelectors)
+            }
             Self::Encoding(_) | Self::NotReady => false,
         }
     }
@@ -1659,8 +1658,8 @@ mod tests {
         let lead = Duration::from_secs(u64::from(life)) - (at - now);
         assert!((60..=90).contains(&lead.as_secs()), "{lead:?}");
         // A margin as long as the lifetime never reauthenticates before half of it.
-        let at = ReauthTimer::schedule(Some(Duration::from_secs(20_000)), now, life, &mut rng)
-            .unwrap();
+        let at =
+            ReauthTimer::schedule(Some(Duration::from_secs(20_000)), now, life, &mut rng).unwrap();
         assert_eq!(at - now, Duration::from_secs(5400));
     }
 
@@ -1686,7 +1685,10 @@ mod tests {
         );
         // The successor: new cookies, same settings, no INITIAL-CONTACT.
         let next = client.reauthenticate(now, &mut rng).unwrap();
-        assert_ne!(next.relay_cookies().initiator, client.relay_cookies().initiator);
+        assert_ne!(
+            next.relay_cookies().initiator,
+            client.relay_cookies().initiator
+        );
         assert!(client.config.phase1.initial_contact);
         assert!(!next.config.phase1.initial_contact);
         assert!(next.reauth.is_some(), "reauth stays enabled");
