@@ -396,10 +396,16 @@ impl ReauthTimer {
         rng: &mut R,
     ) -> Option<Instant> {
         let life = Duration::from_secs(u64::from(lifetime_secs));
-        let margin = margin.unwrap_or(life / 10);
+        let margin = margin.unwrap_or(life.checked_div(10).unwrap_or_default());
         let jitter_ms = u64::try_from(margin.as_millis() / 2).unwrap_or(u64::MAX);
-        let jitter = Duration::from_millis(rng.next_u64() % jitter_ms.saturating_add(1));
-        let lead = margin.saturating_add(jitter).min(life / 2);
+        let jitter = Duration::from_millis(
+            rng.next_u64()
+                .checked_rem(jitter_ms.saturating_add(1))
+                .unwrap_or(0),
+        );
+        let lead = margin
+            .saturating_add(jitter)
+            .min(life.checked_div(2).unwrap_or_default());
         now.checked_add(life.saturating_sub(lead))
     }
 }
@@ -1693,6 +1699,165 @@ mod tests {
         assert!(!next.config.phase1.initial_contact);
         assert!(next.reauth.is_some(), "reauth stays enabled");
         assert_eq!(next.phase(), ClientPhase::MainMode);
+    }
+
+    /// Client, relay and test-SGW of the core exchanging datagrams in memory (no loss).
+    struct Lab {
+        relay: crate::ike::Relay,
+        sgw: crate::ike::TestSgw,
+        clients: Vec<Client>,
+        events: Vec<ClientEvent>,
+        now: Instant,
+    }
+
+    const RELAY_C: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+    const RELAY_S: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 254);
+    const SGW: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+
+    impl Lab {
+        fn new(rng: &mut StdRng) -> (Self, ClientConfig) {
+            use crate::ike::{IdentityRule, RelayConfig, TestSgw, TestSgwConfig};
+            let mut client = config(rng);
+            client.relay = SocketAddr::new(IpAddr::V4(RELAY_C), 4500);
+            let relay_key = StaticKeypair::generate(rng);
+            client.relay_key = relay_key.public();
+            let mut relay = crate::ike::Relay::new(
+                RelayConfig {
+                    c_side: SocketAddr::new(IpAddr::V4(RELAY_C), 500),
+                    s_side: IpAddr::V4(RELAY_S),
+                    static_key: relay_key,
+                    authorised_clients: Vec::new(),
+                    identities: vec![IdentityRule {
+                        id_type: Some(IdType::USER_FQDN),
+                        pattern: "*@example.com".into(),
+                        sgw: SocketAddr::new(IpAddr::V4(SGW), 500),
+                        s_side: None,
+                    }],
+                    half_open_timeout: Duration::from_secs(30),
+                },
+                rng,
+            );
+            relay.authorise_client(client.static_key.public());
+            let sgw = TestSgw::new(
+                TestSgwConfig {
+                    phase1: Phase1Config {
+                        local_id: IdRepr::address(IpAddr::V4(SGW)),
+                        local_addr: SocketAddr::new(IpAddr::V4(SGW), 500),
+                        initial_contact: false,
+                        ..client.phase1.clone()
+                    },
+                    child: ChildConfig {
+                        local_ts: client.child.remote_ts.clone(),
+                        remote_ts: client.child.local_ts.clone(),
+                        ..client.child.clone()
+                    },
+                    retransmit: RetransmitPolicy::default(),
+                },
+                rng,
+            );
+            let lab = Self {
+                relay,
+                sgw,
+                clients: Vec::new(),
+                events: Vec::new(),
+                now: Instant::now(),
+            };
+            (lab, client)
+        }
+
+        /// Delivers datagrams until none is left.
+        fn settle(&mut self) {
+            for _ in 0..100 {
+                let mut flight = Vec::new();
+                for c in &mut self.clients {
+                    flight.extend(std::iter::from_fn(|| c.poll_transmit()));
+                    self.events.extend(std::iter::from_fn(|| c.poll_event()));
+                }
+                flight.extend(std::iter::from_fn(|| self.relay.poll_transmit()));
+                flight.extend(std::iter::from_fn(|| self.sgw.poll_transmit()));
+                while self.relay.poll_event().is_some() {}
+                while self.sgw.poll_event().is_some() {}
+                if flight.is_empty() {
+                    return;
+                }
+                for t in flight {
+                    let (local, remote) = (t.remote, t.local);
+                    match local.ip() {
+                        IpAddr::V4(ip) if ip == RELAY_C || ip == RELAY_S => self
+                            .relay
+                            .handle_datagram(self.now, local, remote, &t.payload),
+                        IpAddr::V4(ip) if ip == SGW => self
+                            .sgw
+                            .handle_datagram(self.now, local, remote, &t.payload),
+                        _ => {
+                            for c in &mut self.clients {
+                                c.handle_datagram(self.now, local, remote, &t.payload);
+                            }
+                        }
+                    }
+                }
+            }
+            panic!("no quiet");
+        }
+
+        fn take_events(&mut self) -> Vec<ClientEvent> {
+            core::mem::take(&mut self.events)
+        }
+    }
+
+    #[test]
+    fn reauth_due_is_reported_once_before_the_lifetime_ends_and_the_successor_takes_over() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let (mut lab, config) = Lab::new(&mut rng);
+        let start = lab.now;
+        let mut first = Client::new(config, start, &mut rng).unwrap();
+        first.enable_reauth(None);
+        lab.clients.push(first);
+        lab.settle();
+        assert_eq!(lab.clients[0].phase(), ClientPhase::Established);
+        // 10 800 s lifetime: due between 85 % and 90 % of it.
+        let at = lab.clients[0].reauth_at().expect("armed at main mode");
+        assert!(at >= start + Duration::from_secs(9180), "{:?}", at - start);
+        assert!(at <= start + Duration::from_secs(9720), "{:?}", at - start);
+        assert_eq!(lab.clients[0].poll_timeout(), Some(at), "the next timer");
+        assert!(!lab.clients[0].reauth_due(at - Duration::from_millis(1)));
+        assert!(lab.clients[0].reauth_due(at));
+        lab.take_events();
+        // Not yet, then exactly once.
+        lab.clients[0].handle_timeout(at - Duration::from_millis(1));
+        lab.now = at;
+        lab.clients[0].handle_timeout(at);
+        lab.clients[0].handle_timeout(at + Duration::from_secs(1));
+        lab.settle();
+        let due = lab
+            .take_events()
+            .into_iter()
+            .filter(|e| matches!(e, ClientEvent::ReauthDue))
+            .count();
+        assert_eq!(due, 1);
+        assert_eq!(lab.clients[0].poll_timeout(), None, "nothing more to time");
+        // The successor: a second session of the same client through the relay.
+        let next = lab.clients[0].reauthenticate(lab.now, &mut rng).unwrap();
+        lab.clients.push(next);
+        lab.settle();
+        assert_eq!(lab.clients[1].phase(), ClientPhase::Established);
+        assert_eq!(lab.relay.sessions(), 2);
+        assert_eq!(
+            lab.sgw.ike_sas(),
+            2,
+            "the SGW kept the old IKE SA (no INITIAL-CONTACT)"
+        );
+        let (old, _) = lab.clients[0].ike_sa().unwrap();
+        let (new, _) = lab.clients[1].ike_sa().unwrap();
+        assert_ne!(old, new);
+        // Break after make: the old IKE SA goes, at the SGW and at the relay.
+        lab.clients[0].delete_phase1().unwrap();
+        lab.settle();
+        assert_eq!(lab.sgw.ike_sas(), 1);
+        assert_eq!(lab.relay.sessions(), 1);
+        assert_eq!(lab.clients[1].phase(), ClientPhase::Established);
+        // The successor's own timer is armed from its own main mode.
+        assert!(lab.clients[1].reauth_at().unwrap() > at + Duration::from_secs(9000));
     }
 
     #[test]
