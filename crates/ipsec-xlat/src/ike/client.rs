@@ -1544,7 +1544,13 @@ fn error_notification(message: &Message<'_>) -> Option<NotifyType> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 mod tests {
     use core::net::{IpAddr, Ipv4Addr};
 
