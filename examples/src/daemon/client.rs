@@ -1,4 +1,9 @@
 //! `xlat-client`: the client daemon.
+//!
+//! It keeps the tunnel up (`[session]`): the IKE SA is replaced by a new main mode through
+//! the relay before its lifetime ends (reauthentication), and without a control socket a
+//! tunnel the SGW deleted, or an attempt that failed with a retryable error, is started over
+//! with exponential backoff. With a control socket a lost tunnel waits for `initiate`.
 
 use ipsec_xlat_io::adapters::{ClientEndpoint, ClientTicket};
 use ipsec_xlat_io::config::ClientConfig;
@@ -13,8 +18,10 @@ use super::{
 };
 use crate::exit::Failure;
 
-/// Runs the client with `args` until SIGINT/SIGTERM, or until IKE fails for good (exit 1;
-/// with a control socket a failure leaves it waiting for the next `initiate`).
+/// Runs the client with `args` until SIGINT/SIGTERM, or until IKE fails for good (exit 1: a
+/// failure that starting over cannot fix, such as a refused proposal or authentication, or
+/// any loss with `session.restart = false`; with a control socket a failure leaves it
+/// waiting for the next `initiate`).
 pub fn main(args: &DaemonArgs, inner: &InnerArgs, client: &ClientArgs) -> Result<(), Failure> {
     let status_file = client.status_file.clone();
     let mut config =
@@ -49,6 +56,7 @@ pub fn main(args: &DaemonArgs, inner: &InnerArgs, client: &ClientArgs) -> Result
             config.local.addresses,
             config.tun.name
         );
+        println!("{}", describe_session(&config));
         if let Some(path) = &config.control.socket {
             println!(
                 "control socket {}; {}",
@@ -88,6 +96,7 @@ pub fn main(args: &DaemonArgs, inner: &InnerArgs, client: &ClientArgs) -> Result
     } else {
         tracing::info!(relay = %config.relay.ike, "client running: idle until `initiate`");
     }
+    tracing::info!(session = %describe_session(&config), "keeping the tunnel up");
     let on_reload = |_: &mut ClientEndpoint| {
         tracing::info!("SIGHUP: the client has nothing to reload");
     };
@@ -121,4 +130,31 @@ pub fn main(args: &DaemonArgs, inner: &InnerArgs, client: &ClientArgs) -> Result
             Ok(())
         }
     }
+}
+
+/// The `[session]` settings in words, for `--check-config` and the start-up log.
+fn describe_session(config: &ClientConfig) -> String {
+    let s = &config.session;
+    let reauth = match (s.reauth, s.reauth_margin_secs) {
+        (false, _) => "no reauthentication (the SGW ends the tunnel with the IKE SA)".to_string(),
+        (true, Some(margin)) => format!(
+            "reauthentication {margin} s (plus jitter) before the {} s IKE lifetime ends",
+            config.lifetimes.ike_seconds
+        ),
+        (true, None) => format!(
+            "reauthentication 10 % (plus jitter) before the {} s IKE lifetime ends",
+            config.lifetimes.ike_seconds
+        ),
+    };
+    let restart = if !s.restart {
+        "no restart after a loss".to_string()
+    } else if config.control.socket.is_some() {
+        "restart after a loss: by `initiate` on the control socket".to_string()
+    } else {
+        format!(
+            "restart after a loss: backoff 1 s doubling to {} s",
+            s.restart_max_backoff_secs
+        )
+    };
+    format!("{reauth}; {restart}")
 }

@@ -27,8 +27,21 @@
 //!   SA, `rekey` has it start a quick mode now, `status` reports the core's phase and the
 //!   installed SAs. With [`ClientEndpoint::controlled`] a failure no longer ends the daemon:
 //!   it waits for the next `initiate`.
+//!
+//! - Keeping the tunnel up (`[session]`): IKEv1 has no IKE SA rekey, and the relay cannot
+//!   carry a main mode the SGW starts, so when the core reports [`ClientEvent::ReauthDue`]
+//!   the endpoint runs a second IKE client (the core's [`IkeClient::reauthenticate`]: new
+//!   cookies, a new main mode and quick mode through the relay) next to the current one.
+//!   When its first bundle is installed, traffic moves to it (the newest bundle sends) and
+//!   the old client deletes its bundles and its IKE SA (DELETEs through the relay, which
+//!   retires its entries). Bundles we delete keep opening inbound packets for
+//!   [`DRAIN_GRACE`], so packets the SGW sent before our DELETE reached it still arrive.
+//!   Without a control socket, a tunnel the SGW deleted or an attempt that failed with a
+//!   retryable error starts over after a backoff (1 s doubling to
+//!   `session.restart_max_backoff_secs`, jittered), as strongSwan's `close_action=restart`.
 
 use core::net::{IpAddr, SocketAddr};
+use core::time::Duration;
 use std::time::Instant;
 
 use ipsec_xlat::ike::phase1::Phase1Config;
@@ -53,7 +66,7 @@ use super::packet::{ipsec_part, outer_spi, wrap};
 use super::ports::PortPair;
 use super::queue::TxQueue;
 use super::relay::cookies_hex;
-use crate::config::ClientConfig;
+use crate::config::{ClientConfig, SessionConfig};
 use crate::endpoint::Endpoint;
 use crate::path::{IpProtocol, Leg, NetPath, Path, Received, Transmit, Transport};
 use crate::sys::control::{ControlAnswer, ControlCommand, ControlReply, Controllable, ReplyLine};
@@ -61,6 +74,18 @@ use crate::sys::control::{ControlAnswer, ControlCommand, ControlReply, Controlla
 /// Room for what sealing adds to an inner packet (outer IPv6 header, ESP header, IV, padding,
 /// trailer, ICV, AH).
 const SEAL_OVERHEAD: usize = 256;
+
+/// How long a bundle we deleted still opens inbound packets: the SGW may have sent some
+/// before our DELETE reached it (strongSwan keeps a rekeyed inbound SA 5 s for the same
+/// reason, `charon.delete_rekeyed_delay`).
+pub const DRAIN_GRACE: Duration = Duration::from_secs(5);
+
+/// After a successor IKE client failed, the current one tries reauthenticating again this
+/// much later (it still has the rest of its lifetime).
+const REAUTH_RETRY: Duration = Duration::from_secs(10);
+
+/// The first wait before a restart; each next one doubles, up to the configured maximum.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 
 /// The client datapath's own counters (each SA counts its errors too).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -85,6 +110,11 @@ pub struct ClientAdapterCounters {
     pub ike_datagrams: u64,
     /// Datagrams from elsewhere than the relay, keepalives, or unparseable.
     pub ignored: u64,
+    /// IKE SAs replaced by a new main mode before their lifetime ended (reauthentications
+    /// completed).
+    pub reauths: u64,
+    /// Restarts scheduled after the tunnel was lost.
+    pub restarts: u64,
 }
 
 struct ChildPath {
@@ -94,6 +124,8 @@ struct ChildPath {
     c_lookup: u32,
     iv: IvSource,
     summary: ChildSummary,
+    /// The IKE client (generation) that negotiated it.
+    generation: u64,
 }
 
 /// A control command waiting for its outcome (see [`Controllable`]).
@@ -117,6 +149,23 @@ pub enum ClientTicket {
 pub struct ClientEndpoint {
     /// The current IKE client; `None` before the first `initiate` of a client started idle.
     ike: Option<IkeClient>,
+    /// Its successor while a reauthentication runs.
+    next: Option<IkeClient>,
+    /// Generations of `ike` and `next`: every IKE client gets a new one, and each child
+    /// path records the generation that negotiated it.
+    ike_gen: u64,
+    next_gen: u64,
+    generations: u64,
+    /// Reauthentication and restart settings.
+    session: SessionConfig,
+    /// Bundles we deleted, still opening inbound packets until the instant given.
+    draining: Vec<(Instant, ChildPath)>,
+    /// When to start over after the tunnel was lost (not controlled, `session.restart`).
+    restart_at: Option<Instant>,
+    /// The wait before the next restart.
+    backoff: Duration,
+    /// Why the tunnel was last lost (for `status`).
+    last_loss: Option<String>,
     /// What every new IKE client starts from.
     ike_config: IkeConfig,
     /// IKE clients started so far (the current one's number).
@@ -232,13 +281,26 @@ impl ClientEndpoint {
         };
         // Started idle, the client still builds one IKE client (and drops it unsent), so
         // that a configuration the core refuses fails now and not at the first `initiate`.
-        let ike = IkeClient::new(ike_config.clone(), now, rng)
+        let mut ike = IkeClient::new(ike_config.clone(), now, rng)
             .map_err(|e| SetupError::Inconsistent(format!("cannot start IKE: {e}")))?;
+        let session = config.session;
+        if session.reauth {
+            ike.enable_reauth(reauth_margin(&session));
+        }
         let initiate = config.control.initiate;
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
         let mut endpoint = Self {
             ike: initiate.then_some(ike),
+            next: None,
+            ike_gen: 1,
+            next_gen: 0,
+            generations: 1,
+            session,
+            draining: Vec::new(),
+            restart_at: None,
+            backoff: FIRST_BACKOFF,
+            last_loss: None,
             ike_config,
             attempt: u64::from(initiate),
             installs: 0,
@@ -296,9 +358,16 @@ impl ClientEndpoint {
             Some(phase) if !phase.is_finished() => return Ok(self.attempt),
             _ => {}
         }
-        let ike = IkeClient::new(self.ike_config.clone(), now, &mut self.rng)
+        let mut ike = IkeClient::new(self.ike_config.clone(), now, &mut self.rng)
             .map_err(|e| format!("cannot start IKE: {e}"))?;
+        if self.session.reauth {
+            ike.enable_reauth(reauth_margin(&self.session));
+        }
         self.ike = Some(ike);
+        self.next = None;
+        self.restart_at = None;
+        self.generations = self.generations.saturating_add(1);
+        self.ike_gen = self.generations;
         self.attempt = self.attempt.saturating_add(1);
         self.failed = None;
         tracing::info!(attempt = self.attempt, "IKE through the relay started");
@@ -340,10 +409,113 @@ impl ClientEndpoint {
                 self.ike = None;
             }
         }
+        // A reauthentication under way ends too: its IKE SA (if any) and bundles are deleted.
+        if let Some(mut next) = self.next.take() {
+            if next.phase().has_ike_sa() {
+                if let Err(error) = next.delete_phase1() {
+                    tracing::debug!(%error, "no DELETE sent for the successor IKE SA");
+                }
+            }
+            let (transmits, events) = collect(&mut next);
+            self.process(now, self.next_gen, transmits, events);
+        }
+        self.restart_at = None;
         self.children.clear();
+        self.draining.clear();
         self.write_status();
         self.drain_ike(now);
         deleted
+    }
+
+    /// Starts the successor IKE client (reauthentication), unless one runs.
+    fn start_reauth(&mut self, now: Instant) {
+        if self.next.is_some() {
+            return;
+        }
+        let Some(current) = self.ike.as_ref() else {
+            return;
+        };
+        match current.reauthenticate(now, &mut self.rng) {
+            Ok(next) => {
+                self.generations = self.generations.saturating_add(1);
+                self.next_gen = self.generations;
+                self.next = Some(next);
+                tracing::info!(
+                    "IKE SA nears the end of its lifetime: reauthenticating (new main mode \
+                     through the relay)"
+                );
+            }
+            Err(error) => tracing::warn!(%error, "cannot start the reauthentication"),
+        }
+    }
+
+    /// The successor's first bundle is installed (and sends, being the newest): the old IKE
+    /// client deletes its bundles and its IKE SA, and the successor becomes current.
+    fn switch_over(&mut self, now: Instant) {
+        let Some(next) = self.next.take() else {
+            return;
+        };
+        let old_gen = self.ike_gen;
+        let old = self.ike.replace(next);
+        self.ike_gen = self.next_gen;
+        self.counters.reauths = self.counters.reauths.saturating_add(1);
+        tracing::info!(
+            reauths = self.counters.reauths,
+            "reauthenticated: traffic moved to the new SAs, deleting the old ones"
+        );
+        let Some(mut old) = old else {
+            return;
+        };
+        if old.phase().has_ike_sa() {
+            if let Err(error) = old.delete_phase1() {
+                tracing::debug!(%error, "no DELETE sent for the old IKE SA");
+            }
+        }
+        let (transmits, events) = collect(&mut old);
+        self.process(now, old_gen, transmits, events);
+        // Whatever the old client did not report deleted goes with it.
+        let gone: Vec<usize> = (0..self.children.len())
+            .filter(|&i| {
+                self.children
+                    .get(i)
+                    .is_some_and(|c| c.generation == old_gen)
+            })
+            .collect();
+        for i in gone.into_iter().rev() {
+            let child = self.children.remove(i);
+            self.draining
+                .push((now.checked_add(DRAIN_GRACE).unwrap_or(now), child));
+        }
+        self.write_status();
+    }
+
+    /// The tunnel was lost (`reason`): start over later if allowed (not controlled,
+    /// `session.restart`, and `retryable`), else give up as before (the daemon ends, or with
+    /// a control socket waits for `initiate`).
+    fn lost(&mut self, now: Instant, reason: String, retryable: bool) {
+        if retryable && self.session.restart && !self.controlled {
+            self.schedule_restart(now, reason);
+            return;
+        }
+        self.notifier.send(Notice::ClientFailed(reason.clone()));
+        self.failed = Some(reason);
+    }
+
+    /// Arms the restart timer (unless armed): the current backoff plus up to a quarter of it
+    /// at random, so that many clients the same SGW dropped do not come back in step.
+    fn schedule_restart(&mut self, now: Instant, reason: String) {
+        if self.restart_at.is_some() {
+            return;
+        }
+        let quarter = u64::try_from(self.backoff.as_millis() / 4).unwrap_or(0);
+        let jitter = Duration::from_millis(self.rng.next_u64() % quarter.saturating_add(1));
+        let delay = self.backoff.saturating_add(jitter);
+        self.restart_at = Some(now.checked_add(delay).unwrap_or(now));
+        self.counters.restarts = self.counters.restarts.saturating_add(1);
+        tracing::warn!(%reason, delay_ms = delay.as_millis() as u64, "tunnel lost: restarting");
+        let max = Duration::from_secs(u64::from(self.session.restart_max_backoff_secs));
+        self.backoff = self.backoff.saturating_mul(2).min(max);
+        self.last_loss = Some(reason);
     }
 
     /// `status`: the IKE client's phase, the IKE SA, every child SA with its s-side and
@@ -353,7 +525,19 @@ impl ClientEndpoint {
             .field("ike", phase_name(self.ike_phase()))
             .field("children", self.children.len())
             .field("attempt", self.attempt)
-            .field("installs", self.installs)];
+            .field("installs", self.installs)
+            .field("reauths", self.counters.reauths)
+            .field("restarts", self.counters.restarts)];
+        if let Some(next) = &self.next {
+            lines.push(ReplyLine::new("reauth").field("ike", phase_name(Some(next.phase()))));
+        }
+        if let Some(reason) = &self.last_loss {
+            lines.push(
+                ReplyLine::new("lost")
+                    .field("reason", reason)
+                    .field("restart_pending", self.restart_at.is_some()),
+            );
+        }
         if let Some((cookies, nat)) = self.ike.as_ref().and_then(IkeClient::ike_sa) {
             lines.push(
                 ReplyLine::new("ike")
@@ -502,18 +686,40 @@ impl ClientEndpoint {
         })
     }
 
+    /// Moves what the IKE clients queued: the current one first (its `ReauthDue` may start
+    /// the successor, drained right after). A current client that ended while its
+    /// successor runs hands over to it.
     fn drain_ike(&mut self, now: Instant) {
-        let Some(ike) = self.ike.as_mut() else {
-            return;
-        };
-        let mut transmits = Vec::new();
-        let mut events = Vec::new();
-        while let Some(t) = ike.poll_transmit() {
-            transmits.push(t);
+        if let Some(ike) = self.ike.as_mut() {
+            let (transmits, events) = collect(ike);
+            self.process(now, self.ike_gen, transmits, events);
         }
-        while let Some(event) = ike.poll_event() {
-            events.push(event);
+        if let Some(next) = self.next.as_mut() {
+            let (transmits, events) = collect(next);
+            self.process(now, self.next_gen, transmits, events);
         }
+        if self.next.is_some() && self.ike.as_ref().is_none_or(|c| c.phase().is_finished()) {
+            tracing::info!(
+                "the old IKE SA ended during the reauthentication: its successor takes over"
+            );
+            self.ike = self.next.take();
+            self.ike_gen = self.next_gen;
+            if let Some(next) = self.ike.as_mut() {
+                let (transmits, events) = collect(next);
+                self.process(now, self.ike_gen, transmits, events);
+            }
+        }
+    }
+
+    /// Sends `transmits` and follows `events` of the IKE client of `generation` (the current
+    /// one, its successor, or one being retired).
+    fn process(
+        &mut self,
+        now: Instant,
+        generation: u64,
+        transmits: Vec<ipsec_xlat::ike::Transmit>,
+        events: Vec<ClientEvent>,
+    ) {
         for t in transmits {
             let path = self.relay_path(Transport::Udp {
                 local_port: self.own.to_real(t.local.port()),
@@ -522,56 +728,98 @@ impl ClientEndpoint {
             self.tx.push(path, t.payload);
         }
         for event in events {
+            let is_next = self.next.is_some() && generation == self.next_gen;
+            let is_current = !is_next && generation == self.ike_gen;
             match event {
                 ClientEvent::Phase1Established { cookies, nat } => {
                     let cookies = cookies_hex(cookies.initiator, cookies.responder);
-                    tracing::info!(s_cookies = %cookies, nat_t = nat.float(), "IKE SA established with the SGW through the relay");
+                    tracing::info!(s_cookies = %cookies, nat_t = nat.float(), reauth = is_next, "IKE SA established with the SGW through the relay");
                     self.notifier.send(Notice::ClientPhase1 {
                         cookies,
                         nat_t: nat.float(),
                     });
                 }
-                ClientEvent::ChildEstablished(child) => self.install(now, &child),
+                ClientEvent::ChildEstablished(child) => {
+                    self.install(now, &child, generation);
+                    if is_next && self.failed.is_none() {
+                        self.switch_over(now);
+                    }
+                }
+                ClientEvent::ReauthDue => {
+                    if is_current && self.session.reauth {
+                        self.start_reauth(now);
+                    }
+                }
+                ClientEvent::Failed(error) if is_next => {
+                    tracing::warn!(%error, "reauthentication failed; the current IKE SA stays");
+                    self.next = None;
+                    if let Some(ike) = self.ike.as_mut() {
+                        ike.defer_reauth(now.checked_add(REAUTH_RETRY).unwrap_or(now));
+                    }
+                }
                 ClientEvent::Failed(error) => {
+                    if !is_current || self.next.is_some() {
+                        // A retired client, or one whose successor takes over.
+                        tracing::info!(%error, "IKE client ended");
+                        continue;
+                    }
                     tracing::error!(%error, "IKE failed");
+                    let restart = error.is_retryable() && self.session.restart && !self.controlled;
                     // Bundles of a failed IKE client are gone from the core: the datapath
                     // follows (it had none unless a rekey failed).
-                    if !self.children.is_empty() && self.controlled {
-                        self.children.clear();
+                    if self.controlled || restart {
+                        self.children.retain(|c| c.generation != generation);
                         self.write_status();
                     }
-                    let text = error.to_string();
-                    self.notifier.send(Notice::ClientFailed(text.clone()));
-                    self.failed = Some(text);
+                    self.lost(now, error.to_string(), error.is_retryable());
                 }
                 ClientEvent::Phase1Deleted { cookies, by_peer } => {
                     let cookies = cookies_hex(cookies.initiator, cookies.responder);
                     tracing::info!(s_cookies = %cookies, by_peer, "IKE SA deleted");
-                    if by_peer {
-                        // Nothing is left to carry traffic or rekey: stop, as after a failure,
-                        // so that whoever runs us starts over.
-                        let text = "the SGW deleted the IKE SA".to_string();
-                        self.notifier.send(Notice::ClientFailed(text.clone()));
-                        self.failed = Some(text);
+                    if by_peer && is_current && self.next.is_none() {
+                        // Nothing is left to carry traffic or rekey: start over, or stop as
+                        // after a failure so that whoever runs us starts over.
+                        self.lost(now, "the SGW deleted the IKE SA".into(), true);
                     }
                 }
                 ClientEvent::ChildDeleted {
                     s_spis_in, by_peer, ..
                 } => {
-                    let before = self.children.len();
-                    self.children.retain(|c| c.summary.inbound != s_spis_in);
-                    if self.children.len() < before {
+                    let found = self
+                        .children
+                        .iter()
+                        .position(|c| c.generation == generation && c.summary.inbound == s_spis_in);
+                    if let Some(i) = found {
+                        let child = self.children.remove(i);
                         tracing::info!(by_peer, "child SA deleted");
+                        if !by_peer {
+                            // Ours: the SGW may still have packets on their way.
+                            self.draining
+                                .push((now.checked_add(DRAIN_GRACE).unwrap_or(now), child));
+                        }
                         self.write_status();
+                    }
+                    let none_left = !self.children.iter().any(|c| c.generation == generation);
+                    let ike_up = self.ike.as_ref().is_some_and(|c| c.phase().has_ike_sa());
+                    if by_peer
+                        && is_current
+                        && self.next.is_none()
+                        && none_left
+                        && ike_up
+                        && self.session.restart
+                        && !self.controlled
+                    {
+                        self.schedule_restart(now, "the SGW deleted every child SA".into());
                     }
                 }
             }
         }
     }
 
-    fn install(&mut self, now: Instant, child: &ClientChild) {
-        match self.child_path(now, child) {
+    fn install(&mut self, now: Instant, child: &ClientChild, generation: u64) {
+        match self.child_path(now, child, generation) {
             Ok(path) => {
+                self.backoff = FIRST_BACKOFF;
                 tracing::info!(
                     suite = %path.summary.suite,
                     c_udp = self.c_udp_encap,
@@ -599,7 +847,12 @@ impl ClientEndpoint {
     /// c-side. AH's ICV covers the outer addresses: its s-side is the path the SGW sees, the
     /// relay's s-side address and the SGW's, and the outbound header starts from a random
     /// Identification (DF set, so the kernel keeps whatever we write).
-    fn child_path(&mut self, now: Instant, child: &ClientChild) -> Result<ChildPath, SetupError> {
+    fn child_path(
+        &mut self,
+        now: Instant,
+        child: &ClientChild,
+        generation: u64,
+    ) -> Result<ChildPath, SetupError> {
         let sa = &child.sa;
         let (s_src, s_dst) = if sa.proposal.ah.is_some() {
             let (relay_s, sgw) = child.s_path;
@@ -665,6 +918,7 @@ impl ClientEndpoint {
                 outbound: sa.outbound_spis,
                 c_side: Some((child.c_spis_in, child.c_spis_out)),
             },
+            generation,
         })
     }
 
@@ -741,7 +995,12 @@ impl ClientEndpoint {
         // Room to rebuild a longer SGW-side header in place (IPv4 client leg, IPv6 SGW leg);
         // the SA code reads the packet's length from its IP header, not from the slice.
         packet.resize(packet.len().saturating_add(ipsec_xlat::sa::INBOUND_ROOM), 0);
-        let child = spi.and_then(|spi| self.children.iter_mut().find(|c| c.c_lookup == spi));
+        let child = spi.and_then(|spi| {
+            self.children
+                .iter_mut()
+                .chain(self.draining.iter_mut().map(|(_, c)| c))
+                .find(|c| c.c_lookup == spi)
+        });
         match child {
             None => self.counters.unknown_spi = self.counters.unknown_spi.saturating_add(1),
             Some(child) => match child.inbound.open(&mut packet, now) {
@@ -803,7 +1062,24 @@ impl Endpoint for ClientEndpoint {
                 self.counters.ike_datagrams = self.counters.ike_datagrams.saturating_add(1);
                 let local = SocketAddr::new(self.local, self.own.to_core(local_port));
                 let remote = SocketAddr::new(self.relay, self.relay_ports.to_core(remote_port));
-                match self.ike.as_mut() {
+                // During a reauthentication two IKE clients run: the initiator cookie says
+                // whose exchange a message belongs to.
+                let ike_part = if natt {
+                    datagram.get(4..)
+                } else {
+                    Some(datagram)
+                };
+                let cookie = ike_part.and_then(|b| b.get(..8));
+                let for_next = self
+                    .next
+                    .as_ref()
+                    .is_some_and(|n| cookie == Some(&n.relay_cookies().initiator[..]));
+                let target = if for_next {
+                    self.next.as_mut()
+                } else {
+                    self.ike.as_mut()
+                };
+                match target {
                     Some(ike) => ike.handle_datagram(now, local, remote, datagram),
                     None => {
                         self.counters.ignored = self.counters.ignored.saturating_add(1);
@@ -829,6 +1105,18 @@ impl Endpoint for ClientEndpoint {
     fn handle_timeout(&mut self, now: Instant) {
         if let Some(ike) = self.ike.as_mut() {
             ike.handle_timeout(now);
+        }
+        if let Some(next) = self.next.as_mut() {
+            next.handle_timeout(now);
+        }
+        self.draining.retain(|(until, _)| *until > now);
+        if self.restart_at.is_some_and(|at| at <= now) {
+            self.restart_at = None;
+            let reason = self.last_loss.clone().unwrap_or_default();
+            tracing::info!(%reason, "restarting the tunnel");
+            if let Err(error) = self.initiate(now) {
+                self.schedule_restart(now, error);
+            }
         }
         for child in &mut self.children {
             child.outbound.sa_mut().handle_timeout(now);
@@ -861,11 +1149,15 @@ impl Endpoint for ClientEndpoint {
                 ]
             })
             .flatten();
+        let draining = self.draining.iter().map(|(until, _)| *until);
         self.ike
             .as_ref()
             .and_then(IkeClient::poll_timeout)
             .into_iter()
+            .chain(self.next.as_ref().and_then(IkeClient::poll_timeout))
             .chain(sa)
+            .chain(draining)
+            .chain(self.restart_at)
             .min()
     }
 
@@ -940,6 +1232,26 @@ impl Controllable for ClientEndpoint {
             Some(_) => None,
         }
     }
+}
+
+/// The reauthentication margin the configuration asks for (`None`: the core's default).
+fn reauth_margin(session: &SessionConfig) -> Option<Duration> {
+    session
+        .reauth_margin_secs
+        .map(|secs| Duration::from_secs(u64::from(secs)))
+}
+
+/// What an IKE client queued: datagrams to send and events.
+fn collect(ike: &mut IkeClient) -> (Vec<ipsec_xlat::ike::Transmit>, Vec<ClientEvent>) {
+    let mut transmits = Vec::new();
+    let mut events = Vec::new();
+    while let Some(t) = ike.poll_transmit() {
+        transmits.push(t);
+    }
+    while let Some(event) = ike.poll_event() {
+        events.push(event);
+    }
+    (transmits, events)
 }
 
 /// The phase as a status word.

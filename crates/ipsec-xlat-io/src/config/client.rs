@@ -38,6 +38,47 @@ pub struct ClientConfig {
     pub lifetimes: Lifetimes,
     /// The control socket and whether to establish at start.
     pub control: ControlConfig,
+    /// Keeping the tunnel up: reauthentication and restart.
+    pub session: SessionConfig,
+}
+
+/// Keeping the tunnel up (`[session]`; the whole table is optional).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Replace the IKE SA by a new main mode and quick mode before its lifetime ends
+    /// (make-before-break). IKEv1 has no IKE SA rekey, and the relay cannot carry a main mode
+    /// the SGW starts, so without it the SGW deletes the tunnel when the IKE SA expires.
+    pub reauth: bool,
+    /// How long before the end of the IKE SA's lifetime to reauthenticate, in seconds (a
+    /// random jitter of up to half of it comes on top); `None`: 10 % of the lifetime.
+    pub reauth_margin_secs: Option<u32>,
+    /// Without a control socket: start over, with exponential backoff, when the SGW deletes
+    /// the IKE SA or every child SA, or an attempt fails with a retryable error
+    /// (strongSwan's `close_action=restart` / `dpd_action=restart`).
+    pub restart: bool,
+    /// The longest wait between two restarts, in seconds (the first waits 1 s, each next
+    /// one twice as long).
+    pub restart_max_backoff_secs: u32,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            reauth: true,
+            reauth_margin_secs: None,
+            restart: true,
+            restart_max_backoff_secs: 60,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionFile {
+    reauth: Option<bool>,
+    reauth_margin_secs: Option<u32>,
+    restart: Option<bool>,
+    restart_max_backoff_secs: Option<u32>,
 }
 
 /// How the running client is steered (`[control]`; the whole table is optional).
@@ -92,6 +133,8 @@ struct ClientFile {
     lifetimes: LifetimesFile,
     #[serde(default)]
     control: ControlFile,
+    #[serde(default)]
+    session: SessionFile,
 }
 
 #[derive(Debug, Deserialize)]
@@ -158,6 +201,35 @@ impl ClientFile {
                 ),
             ));
         }
+        let lifetimes = self.lifetimes.validate(ctx)?;
+        let defaults = SessionConfig::default();
+        let session = SessionConfig {
+            reauth: self.session.reauth.unwrap_or(defaults.reauth),
+            reauth_margin_secs: self.session.reauth_margin_secs,
+            restart: self.session.restart.unwrap_or(defaults.restart),
+            restart_max_backoff_secs: self
+                .session
+                .restart_max_backoff_secs
+                .unwrap_or(defaults.restart_max_backoff_secs),
+        };
+        if let Some(margin) = session.reauth_margin_secs {
+            if margin == 0 || margin.saturating_mul(2) > lifetimes.ike_seconds {
+                return Err(ctx.err(
+                    "session.reauth_margin_secs",
+                    Problem::Other(format!(
+                        "{margin} s: must be more than 0 and at most half of \
+                         lifetimes.ike_seconds ({} s)",
+                        lifetimes.ike_seconds
+                    )),
+                ));
+            }
+        }
+        if session.restart_max_backoff_secs == 0 {
+            return Err(ctx.err(
+                "session.restart_max_backoff_secs",
+                Problem::Other("must be at least 1".into()),
+            ));
+        }
         Ok(ClientConfig {
             identity,
             relay: RelayPeer {
@@ -172,8 +244,9 @@ impl ClientFile {
             proposals: self.proposals.validate(ctx)?,
             traffic_selectors: self.traffic_selectors.validate(ctx, "traffic_selectors")?,
             tun: self.tun.validate(ctx)?,
-            lifetimes: self.lifetimes.validate(ctx)?,
+            lifetimes,
             control,
+            session,
         })
     }
 }

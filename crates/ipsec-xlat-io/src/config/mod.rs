@@ -16,7 +16,7 @@ mod relay;
 mod secret;
 mod test_sgw;
 
-pub use client::{ClientConfig, ControlConfig, RelayPeer};
+pub use client::{ClientConfig, ControlConfig, RelayPeer, SessionConfig};
 pub use common::{Auth, Lifetimes, ListenConfig, Proposals, TrafficSelectors, IKE_PORT, NATT_PORT};
 pub use error::{ConfigError, Problem};
 pub use identification::{IdPattern, IdType, IdentificationRule, IdentificationTable, Identity};

@@ -24,6 +24,15 @@
 //!
 //! Requests are retransmitted with backoff until answered; a repeated qm2 is answered with
 //! the same qm3. Failures reach the caller as [`ClientEvent::Failed`] with a typed error.
+//!
+//! IKEv1 has no IKE SA rekey: the IKE SA is replaced by a new main mode (reauthentication).
+//! The relay cannot hand an SGW-initiated main mode to a client, so the client must do it
+//! first. With [`Client::enable_reauth`] the core arms a timer at the negotiated phase-1
+//! lifetime minus a margin and a random jitter, and reports [`ClientEvent::ReauthDue`] once;
+//! the caller then starts the successor with [`Client::reauthenticate`] (new cookies, no
+//! INITIAL-CONTACT, which would make the SGW drop the old IKE SA before the new bundles
+//! exist), switches its traffic to the successor's bundles and ends this client with
+//! [`Client::delete_phase1`]: make-before-break.
 
 use core::net::SocketAddr;
 use core::time::Duration;
@@ -139,6 +148,9 @@ pub enum ClientEvent {
         /// Whether the SGW asked for it.
         by_peer: bool,
     },
+    /// The IKE SA nears the end of its lifetime (see [`Client::enable_reauth`]): start its
+    /// successor with [`Client::reauthenticate`]. Reported once.
+    ReauthDue,
     /// The attempt failed; the client is finished.
     Failed(ClientError),
 }
@@ -172,6 +184,34 @@ pub enum ClientError {
     /// runs, or with no SPI grant from the relay left.
     #[error("cannot start a quick mode now")]
     NotReady,
+}
+
+impl ClientError {
+    /// Whether starting over may succeed (strongSwan's `keyingtries` / `close_action=restart`
+    /// territory): lost messages, transient notifications and garbled exchanges may; a
+    /// refused proposal, a failed authentication or an unusable configuration will fail the
+    /// same way again.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Timeout(_) | Self::Tail(_) | Self::TailContent(_) => true,
+            Self::Notified(ty) => {
+                *ty != NotifyType::NO_PROPOSAL_CHOSEN && *ty != NotifyType::AUTHENTICATION_FAILED
+            }
+            Self::Phase1(e) => !matches!(
+                e,
+                Phase1Error::AuthenticationFailed
+                    | Phase1Error::Proposal(_)
+                    | Phase1Error::UntrustedCertificate
+                    | Phase1Error::IdentityMismatch
+                    | Phase1Error::NoCredentials(_)
+                    | Phase1Error::Notified(_)
+            ),
+            Self::Phase2(e) => {
+                !matches!(e, Phase2Error::Proposal(_) | Phase2Error::TrafficSelectors)
+            }
+            Self::Encoding(_) | Self::NotReady => false,
+        }
+    }
 }
 
 impl From<IsakmpError> for ClientError {
@@ -325,6 +365,49 @@ pub struct Client {
     transmits: VecDeque<Transmit>,
     events: VecDeque<ClientEvent>,
     counters: ClientCounters,
+    /// Reauthentication, when enabled ([`Client::enable_reauth`]).
+    reauth: Option<ReauthTimer>,
+}
+
+/// When to replace the IKE SA by a new main mode.
+#[derive(Clone, Copy, Debug)]
+struct ReauthTimer {
+    /// How long before the end of the IKE SA's lifetime to start (before jitter); `None`:
+    /// 10 % of the negotiated lifetime.
+    margin: Option<Duration>,
+    /// When it is due (known once main mode completed).
+    due: Option<Instant>,
+    /// [`ClientEvent::ReauthDue`] was reported (once per timer).
+    reported: bool,
+}
+
+impl ReauthTimer {
+    /// The instant to reauthenticate for an IKE SA established at `now` with a lifetime of
+    /// `lifetime_secs`: the lifetime minus the margin (default 10 %) minus a random jitter of
+    /// up to half the margin, so that a client and an SGW with the same lifetime do not both
+    /// start at once and the client, whose main mode the relay can carry, usually goes first
+    /// (strongSwan's ipsec.conf defaults start between 90 % and 95 % of a 3 h lifetime).
+    /// Never earlier than half the lifetime: a margin as long as the lifetime would otherwise
+    /// reauthenticate in a loop.
+    fn schedule<R: RngCore>(
+        margin: Option<Duration>,
+        now: Instant,
+        lifetime_secs: u32,
+        rng: &mut R,
+    ) -> Option<Instant> {
+        let life = Duration::from_secs(u64::from(lifetime_secs));
+        let margin = margin.unwrap_or(life.checked_div(10).unwrap_or_default());
+        let jitter_ms = u64::try_from(margin.as_millis() / 2).unwrap_or(u64::MAX);
+        let jitter = Duration::from_millis(
+            rng.next_u64()
+                .checked_rem(jitter_ms.saturating_add(1))
+                .unwrap_or(0),
+        );
+        let lead = margin
+            .saturating_add(jitter)
+            .min(life.checked_div(2).unwrap_or_default());
+        now.checked_add(life.saturating_sub(lead))
+    }
 }
 
 impl core::fmt::Debug for Client {
@@ -391,9 +474,70 @@ impl Client {
             transmits: VecDeque::from([t]),
             events: VecDeque::new(),
             counters: ClientCounters::default(),
+            reauth: None,
             config,
         };
         Ok(client)
+    }
+
+    /// Reauthenticate before the IKE SA's lifetime ends: `margin` before it (`None`: 10 % of
+    /// the negotiated lifetime), minus a random jitter of up to half the margin. The client
+    /// then reports [`ClientEvent::ReauthDue`] once (see [`Self::reauthenticate`]). Off by
+    /// default: the IKE SA then ends with its lifetime at the SGW.
+    pub fn enable_reauth(&mut self, margin: Option<Duration>) {
+        self.reauth = Some(ReauthTimer {
+            margin,
+            due: None,
+            reported: false,
+        });
+    }
+
+    /// When the reauthentication is due, once main mode completed with it enabled.
+    pub fn reauth_at(&self) -> Option<Instant> {
+        self.reauth.and_then(|r| r.due)
+    }
+
+    /// Whether the IKE SA should be replaced now: it exists and its reauthentication time
+    /// passed.
+    pub fn reauth_due(&self, now: Instant) -> bool {
+        self.phase().has_ike_sa() && self.reauth_at().is_some_and(|at| at <= now)
+    }
+
+    /// Re-arms the reauthentication for `at` (a successor failed and there is still time):
+    /// [`ClientEvent::ReauthDue`] is reported again then.
+    pub fn defer_reauth(&mut self, at: Instant) {
+        if let Some(r) = self.reauth.as_mut() {
+            r.due = Some(at);
+            r.reported = false;
+        }
+    }
+
+    /// The successor of this client for a reauthentication: a new main mode and quick mode
+    /// through the relay with the same configuration and new cookies, but without
+    /// INITIAL-CONTACT: that notification tells the SGW to delete every other IKE SA of our
+    /// identity (RFC 2407 4.6.3.3), which would kill this client's bundles before the
+    /// successor's exist. strongSwan's own IKEv1 reauthentication omits it too. The caller
+    /// keeps this client until the successor's first bundle is installed, then ends it with
+    /// [`Self::delete_phase1`].
+    pub fn reauthenticate<R: RngCore + CryptoRng>(
+        &self,
+        now: Instant,
+        rng: &mut R,
+    ) -> Result<Client, ClientError> {
+        let mut config = self.config.clone();
+        config.phase1.initial_contact = false;
+        let mut next = Client::new(config, now, rng)?;
+        if let Some(r) = self.reauth {
+            next.enable_reauth(r.margin);
+        }
+        Ok(next)
+    }
+
+    /// The cookie pair on the c-side link (ours and the relay's; the responder half is zero
+    /// until mm2): what the relay's messages for this exchange carry, so a caller running
+    /// two clients (during a reauthentication) can tell whose a datagram is.
+    pub fn relay_cookies(&self) -> Cookies {
+        self.c_cookies
     }
 
     /// Drop counters.
@@ -664,6 +808,14 @@ impl Client {
                     let grant = SpiGrant::decode(&items).map_err(|e| Step::Fatal(e.into()))?;
                     let p1 = core.handle_mm6(&self.to_s_side(msg)).map_err(phase1_step)?;
                     let qm = self.start_quick(now, &p1, nat.float(), grant.s_spi_offer)?;
+                    if let Some(r) = self.reauth.as_mut() {
+                        r.due = ReauthTimer::schedule(
+                            r.margin,
+                            now,
+                            p1.suite.lifetime_secs,
+                            &mut self.rng,
+                        );
+                    }
                     self.events.push_back(ClientEvent::Phase1Established {
                         cookies: p1.cookies,
                         nat,
@@ -1270,6 +1422,12 @@ impl Client {
                 }
             }
         }
+        if self.reauth_due(now) {
+            if let Some(r) = self.reauth.as_mut().filter(|r| !r.reported) {
+                r.reported = true;
+                self.events.push_back(ClientEvent::ReauthDue);
+            }
+        }
         if !self.config.auto_rekey {
             return;
         }
@@ -1317,11 +1475,16 @@ impl Client {
             .filter(|_| self.config.auto_rekey)
             .flat_map(|c| [c.soft, Some(c.hard)])
             .flatten();
+        let reauth = self
+            .reauth
+            .filter(|r| !r.reported && self.phase().has_ike_sa())
+            .and_then(|r| r.due);
         self.pending
             .as_ref()
             .map(|p| p.deadline)
             .into_iter()
             .chain(lifetimes)
+            .chain(reauth)
             .min()
     }
 
@@ -1381,7 +1544,13 @@ fn error_notification(message: &Message<'_>) -> Option<NotifyType> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 mod tests {
     use core::net::{IpAddr, Ipv4Addr};
 
@@ -1479,6 +1648,232 @@ mod tests {
             client.poll_event(),
             Some(ClientEvent::Failed(ClientError::Timeout(2)))
         ));
+    }
+
+    #[test]
+    fn reauthentication_is_scheduled_before_the_lifetime_ends_with_jitter() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let now = Instant::now();
+        let life = 10_800u32;
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            // Default margin: 10 % of the lifetime, plus up to 5 % jitter.
+            let at = ReauthTimer::schedule(None, now, life, &mut rng).unwrap();
+            let lead = Duration::from_secs(u64::from(life)) - (at - now);
+            assert!(lead >= Duration::from_secs(1080), "{lead:?}");
+            assert!(lead <= Duration::from_secs(1620), "{lead:?}");
+            seen.insert(lead.as_millis());
+        }
+        assert!(seen.len() > 150, "jitter varies: {} distinct", seen.len());
+        // An explicit margin.
+        let at = ReauthTimer::schedule(Some(Duration::from_secs(60)), now, life, &mut rng).unwrap();
+        let lead = Duration::from_secs(u64::from(life)) - (at - now);
+        assert!((60..=90).contains(&lead.as_secs()), "{lead:?}");
+        // A margin as long as the lifetime never reauthenticates before half of it.
+        let at =
+            ReauthTimer::schedule(Some(Duration::from_secs(20_000)), now, life, &mut rng).unwrap();
+        assert_eq!(at - now, Duration::from_secs(5400));
+    }
+
+    #[test]
+    fn reauthentication_needs_an_ike_sa_and_its_successor_omits_initial_contact() {
+        let mut rng = StdRng::seed_from_u64(4);
+        let now = Instant::now();
+        let mut client = Client::new(config(&mut rng), now, &mut rng).unwrap();
+        client.enable_reauth(None);
+        // In main mode: no timer yet, nothing due however late.
+        assert_eq!(client.reauth_at(), None);
+        let late = now + Duration::from_secs(100_000);
+        assert!(!client.reauth_due(late));
+        // Forcing a time does not make it due without an IKE SA either.
+        client.defer_reauth(now);
+        assert!(!client.reauth_due(late));
+        let _ = client.poll_transmit();
+        client.handle_timeout(now + Duration::from_millis(1));
+        assert!(
+            !std::iter::from_fn(|| client.poll_event())
+                .any(|e| matches!(e, ClientEvent::ReauthDue)),
+            "no ReauthDue in main mode"
+        );
+        // The successor: new cookies, same settings, no INITIAL-CONTACT.
+        let next = client.reauthenticate(now, &mut rng).unwrap();
+        assert_ne!(
+            next.relay_cookies().initiator,
+            client.relay_cookies().initiator
+        );
+        assert!(client.config.phase1.initial_contact);
+        assert!(!next.config.phase1.initial_contact);
+        assert!(next.reauth.is_some(), "reauth stays enabled");
+        assert_eq!(next.phase(), ClientPhase::MainMode);
+    }
+
+    /// Client, relay and test-SGW of the core exchanging datagrams in memory (no loss).
+    struct Lab {
+        relay: crate::ike::Relay,
+        sgw: crate::ike::TestSgw,
+        clients: Vec<Client>,
+        events: Vec<ClientEvent>,
+        now: Instant,
+    }
+
+    const RELAY_C: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+    const RELAY_S: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 254);
+    const SGW: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+
+    impl Lab {
+        fn new(rng: &mut StdRng) -> (Self, ClientConfig) {
+            use crate::ike::{IdentityRule, RelayConfig, TestSgw, TestSgwConfig};
+            let mut client = config(rng);
+            client.relay = SocketAddr::new(IpAddr::V4(RELAY_C), 4500);
+            let relay_key = StaticKeypair::generate(rng);
+            client.relay_key = relay_key.public();
+            let mut relay = crate::ike::Relay::new(
+                RelayConfig {
+                    c_side: SocketAddr::new(IpAddr::V4(RELAY_C), 500),
+                    s_side: IpAddr::V4(RELAY_S),
+                    static_key: relay_key,
+                    authorised_clients: Vec::new(),
+                    identities: vec![IdentityRule {
+                        id_type: Some(IdType::USER_FQDN),
+                        pattern: "*@example.com".into(),
+                        sgw: SocketAddr::new(IpAddr::V4(SGW), 500),
+                        s_side: None,
+                    }],
+                    half_open_timeout: Duration::from_secs(30),
+                },
+                rng,
+            );
+            relay.authorise_client(client.static_key.public());
+            let sgw = TestSgw::new(
+                TestSgwConfig {
+                    phase1: Phase1Config {
+                        local_id: IdRepr::address(IpAddr::V4(SGW)),
+                        local_addr: SocketAddr::new(IpAddr::V4(SGW), 500),
+                        initial_contact: false,
+                        ..client.phase1.clone()
+                    },
+                    child: ChildConfig {
+                        local_ts: client.child.remote_ts.clone(),
+                        remote_ts: client.child.local_ts.clone(),
+                        ..client.child.clone()
+                    },
+                    retransmit: RetransmitPolicy::default(),
+                },
+                rng,
+            );
+            let lab = Self {
+                relay,
+                sgw,
+                clients: Vec::new(),
+                events: Vec::new(),
+                now: Instant::now(),
+            };
+            (lab, client)
+        }
+
+        /// Delivers datagrams until none is left.
+        fn settle(&mut self) {
+            for _ in 0..100 {
+                let mut flight = Vec::new();
+                for c in &mut self.clients {
+                    flight.extend(std::iter::from_fn(|| c.poll_transmit()));
+                    self.events.extend(std::iter::from_fn(|| c.poll_event()));
+                }
+                flight.extend(std::iter::from_fn(|| self.relay.poll_transmit()));
+                flight.extend(std::iter::from_fn(|| self.sgw.poll_transmit()));
+                while self.relay.poll_event().is_some() {}
+                while self.sgw.poll_event().is_some() {}
+                if flight.is_empty() {
+                    return;
+                }
+                for t in flight {
+                    let (local, remote) = (t.remote, t.local);
+                    match local.ip() {
+                        IpAddr::V4(ip) if ip == RELAY_C || ip == RELAY_S => self
+                            .relay
+                            .handle_datagram(self.now, local, remote, &t.payload),
+                        IpAddr::V4(ip) if ip == SGW => self
+                            .sgw
+                            .handle_datagram(self.now, local, remote, &t.payload),
+                        _ => {
+                            for c in &mut self.clients {
+                                c.handle_datagram(self.now, local, remote, &t.payload);
+                            }
+                        }
+                    }
+                }
+            }
+            panic!("no quiet");
+        }
+
+        fn take_events(&mut self) -> Vec<ClientEvent> {
+            core::mem::take(&mut self.events)
+        }
+    }
+
+    #[test]
+    fn reauth_due_is_reported_once_before_the_lifetime_ends_and_the_successor_takes_over() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let (mut lab, config) = Lab::new(&mut rng);
+        let start = lab.now;
+        let mut first = Client::new(config, start, &mut rng).unwrap();
+        first.enable_reauth(None);
+        lab.clients.push(first);
+        lab.settle();
+        assert_eq!(lab.clients[0].phase(), ClientPhase::Established);
+        // 10 800 s lifetime: due between 85 % and 90 % of it.
+        let at = lab.clients[0].reauth_at().expect("armed at main mode");
+        assert!(at >= start + Duration::from_secs(9180), "{:?}", at - start);
+        assert!(at <= start + Duration::from_secs(9720), "{:?}", at - start);
+        assert_eq!(lab.clients[0].poll_timeout(), Some(at), "the next timer");
+        assert!(!lab.clients[0].reauth_due(at - Duration::from_millis(1)));
+        assert!(lab.clients[0].reauth_due(at));
+        lab.take_events();
+        // Not yet, then exactly once.
+        lab.clients[0].handle_timeout(at - Duration::from_millis(1));
+        lab.now = at;
+        lab.clients[0].handle_timeout(at);
+        lab.clients[0].handle_timeout(at + Duration::from_secs(1));
+        lab.settle();
+        let due = lab
+            .take_events()
+            .into_iter()
+            .filter(|e| matches!(e, ClientEvent::ReauthDue))
+            .count();
+        assert_eq!(due, 1);
+        assert_eq!(lab.clients[0].poll_timeout(), None, "nothing more to time");
+        // The successor: a second session of the same client through the relay.
+        let next = lab.clients[0].reauthenticate(lab.now, &mut rng).unwrap();
+        lab.clients.push(next);
+        lab.settle();
+        assert_eq!(lab.clients[1].phase(), ClientPhase::Established);
+        assert_eq!(lab.relay.sessions(), 2);
+        assert_eq!(
+            lab.sgw.ike_sas(),
+            2,
+            "the SGW kept the old IKE SA (no INITIAL-CONTACT)"
+        );
+        let (old, _) = lab.clients[0].ike_sa().unwrap();
+        let (new, _) = lab.clients[1].ike_sa().unwrap();
+        assert_ne!(old, new);
+        // Break after make: the old IKE SA goes, at the SGW and at the relay.
+        lab.clients[0].delete_phase1().unwrap();
+        lab.settle();
+        assert_eq!(lab.sgw.ike_sas(), 1);
+        assert_eq!(lab.relay.sessions(), 1);
+        assert_eq!(lab.clients[1].phase(), ClientPhase::Established);
+        // The successor's own timer is armed from its own main mode.
+        assert!(lab.clients[1].reauth_at().unwrap() > at + Duration::from_secs(9000));
+    }
+
+    #[test]
+    fn which_failures_are_worth_a_restart() {
+        assert!(ClientError::Timeout(5).is_retryable());
+        assert!(ClientError::Notified(NotifyType::INVALID_SPI).is_retryable());
+        assert!(!ClientError::Notified(NotifyType::NO_PROPOSAL_CHOSEN).is_retryable());
+        assert!(!ClientError::Phase1(Phase1Error::AuthenticationFailed).is_retryable());
+        assert!(!ClientError::Phase2(Phase2Error::TrafficSelectors).is_retryable());
+        assert!(!ClientError::NotReady.is_retryable());
     }
 
     #[test]
