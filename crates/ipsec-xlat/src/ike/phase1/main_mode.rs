@@ -30,6 +30,7 @@ use std::sync::Arc;
 use rand_core::{CryptoRng, RngCore};
 
 use super::chain::Chain;
+use super::exchange::{fresh_nonce, seal_chained};
 use super::proposal::{accept_choice, offer, select, Phase1Auth, Phase1Proposal, ProposalError};
 use crate::ike::crypto::{
     ct_eq, expand_encryption_key, hash_i, hash_r, natd_hash, CertError, Certificate, Cookies,
@@ -236,10 +237,11 @@ fn builder(cookies: &Cookies) -> MessageBuilder {
     )
 }
 
-fn nonce<R: RngCore + CryptoRng>(rng: &mut R) -> Vec<u8> {
-    let mut n = vec![0u8; NONCE_LEN];
-    rng.fill_bytes(&mut n);
-    n
+/// Whether the peer's mm1/mm2 carries the RFC 3947 vendor ID, i.e. it speaks NAT-T.
+fn offers_nat_t(chain: &Chain) -> bool {
+    chain
+        .all(PayloadType::VENDOR_ID)
+        .any(|v| v.body == VID_NAT_T_RFC3947)
 }
 
 /// NAT-D payloads for mm3/mm4: the peer's address first, then ours (RFC 3947 section 3.2).
@@ -427,6 +429,31 @@ fn verify_proof(
     }
 }
 
+/// Opens mm5 or mm6, the encrypted message that proves the peer's identity: checks the
+/// header, decrypts under `iv` and verifies the peer's proof against `expected_hash` (HASH_I
+/// for mm5, HASH_R for mm6) computed over the peer's ID payload body. Returns that body and
+/// the last ciphertext block (the IV of the next message).
+fn open_peer_proof(
+    msg: &[u8],
+    cookies: &Cookies,
+    derived: &Derived,
+    iv: &Iv,
+    credentials: &Phase1Credentials,
+    expected_hash: impl FnOnce(&[u8]) -> Vec<u8>,
+) -> Result<(Vec<u8>, Iv), Phase1Error> {
+    let message = Message::parse_exact(msg)?;
+    check_header(&message, cookies, true, true)?;
+    let out = derived.cipher.decrypt(iv, message.body())?;
+    // Garbage after decryption almost always means the two sides derived different keys
+    // (a wrong pre-shared key), so it is reported as the authentication failure it is.
+    let chain = Chain::decrypted(message.header().next_payload(), &out.bytes)
+        .map_err(|_| Phase1Error::AuthenticationFailed)?;
+    let peer_id_b = need(&chain, PayloadType::IDENTIFICATION)?;
+    let expected = expected_hash(&peer_id_b);
+    verify_proof(credentials, &chain, &peer_id_b, &expected)?;
+    Ok((peer_id_b, out.next_iv))
+}
+
 enum InitiatorState {
     AwaitMm2,
     AwaitMm4 {
@@ -539,12 +566,10 @@ impl MainModeInitiator {
         let sa_body = need(&chain, PayloadType::SECURITY_ASSOCIATION)?;
         let sa = SaPayload::parse(&sa_body, 0)?;
         let suite = accept_choice(&sa, &self.config.suites)?;
-        let nat_t = chain
-            .all(PayloadType::VENDOR_ID)
-            .any(|v| v.body == VID_NAT_T_RFC3947);
+        let nat_t = offers_nat_t(&chain);
         let cookies = Cookies::new(self.cookies.initiator, responder);
         let dh = Box::new(DhPrivate::generate(suite.group, rng)?);
-        let ni = nonce(rng);
+        let ni = fresh_nonce(rng);
         let g_xi = dh.public_value();
         let mut b = builder(&cookies);
         b.push_key_exchange(&g_xi)?;
@@ -638,12 +663,7 @@ impl MainModeInitiator {
                 data: Vec::new(),
             })?;
         }
-        let mut iv_after_mm5 = derived.iv;
-        let mm5 = b.seal(|plain| {
-            let out = derived.cipher.encrypt(&derived.iv, &plain);
-            iv_after_mm5 = out.next_iv;
-            out.bytes
-        })?;
+        let (mm5, iv_after_mm5) = seal_chained(b, &derived.cipher, &derived.iv)?;
         let (suite, g_xi) = (*suite, g_xi.clone());
         self.state = InitiatorState::AwaitMm6 {
             suite,
@@ -677,22 +697,20 @@ impl MainModeInitiator {
         else {
             return Err(Phase1Error::Unexpected("mm6 not awaited"));
         };
-        let message = Message::parse_exact(mm6)?;
-        check_header(&message, &self.cookies, true, true)?;
-        let out = derived.cipher.decrypt(iv_after_mm5, message.body())?;
-        // Garbage after decryption almost always means the two sides derived different keys
-        // (a wrong pre-shared key), so it is reported as the authentication failure it is.
-        let chain = Chain::decrypted(message.header().next_payload(), &out.bytes)
-            .map_err(|_| Phase1Error::AuthenticationFailed)?;
-        let idir_b = need(&chain, PayloadType::IDENTIFICATION)?;
         let transcript = Phase1Transcript {
             g_xi,
             g_xr,
             cookies: self.cookies,
             sai_b: &self.sai_b,
         };
-        let expected = hash_r(derived.keys.skeyid(), &transcript, &idir_b);
-        verify_proof(&self.config.credentials, &chain, &idir_b, &expected)?;
+        let (idir_b, last_block) = open_peer_proof(
+            mm6,
+            &self.cookies,
+            derived,
+            iv_after_mm5,
+            &self.config.credentials,
+            |idir_b| hash_r(derived.keys.skeyid(), &transcript, idir_b),
+        )?;
         let (suite, nat) = (*suite, *nat);
         let InitiatorState::AwaitMm6 { derived, .. } =
             core::mem::replace(&mut self.state, InitiatorState::Done)
@@ -704,7 +722,7 @@ impl MainModeInitiator {
             suite,
             keys: derived.keys,
             cipher: derived.cipher,
-            last_block: out.next_iv,
+            last_block,
             nat,
             peer_id: idir_b,
         })
@@ -766,9 +784,7 @@ impl MainModeResponder {
         let sai_b = need(&chain, PayloadType::SECURITY_ASSOCIATION)?;
         let sa = SaPayload::parse(&sai_b, 0)?;
         let (suite, answer) = select(&sa, &config.suites)?;
-        let nat_t = chain
-            .all(PayloadType::VENDOR_ID)
-            .any(|v| v.body == VID_NAT_T_RFC3947);
+        let nat_t = offers_nat_t(&chain);
         let mut responder = [0u8; 8];
         rng.fill_bytes(&mut responder);
         let cookies = Cookies::new(h.initiator_cookie().0, responder);
@@ -813,7 +829,7 @@ impl MainModeResponder {
         let ni = need(&chain, PayloadType::NONCE)?;
         let dh = DhPrivate::generate(suite.group, rng)?;
         let g_xr = dh.public_value();
-        let nr = nonce(rng);
+        let nr = fresh_nonce(rng);
         let derived = derive(
             suite,
             &self.config.credentials,
@@ -870,34 +886,27 @@ impl MainModeResponder {
         else {
             return Err(Phase1Error::Unexpected("mm5 not awaited"));
         };
-        let message = Message::parse_exact(mm5)?;
-        check_header(&message, &self.cookies, true, true)?;
-        let out = derived.cipher.decrypt(&derived.iv, message.body())?;
-        // Garbage after decryption almost always means the two sides derived different keys
-        // (a wrong pre-shared key), so it is reported as the authentication failure it is.
-        let chain = Chain::decrypted(message.header().next_payload(), &out.bytes)
-            .map_err(|_| Phase1Error::AuthenticationFailed)?;
-        let idii_b = need(&chain, PayloadType::IDENTIFICATION)?;
         let transcript = Phase1Transcript {
             g_xi,
             g_xr,
             cookies: self.cookies,
             sai_b: &self.sai_b,
         };
-        let expected = hash_i(derived.keys.skeyid(), &transcript, &idii_b);
-        verify_proof(&self.config.credentials, &chain, &idii_b, &expected)?;
+        let (idii_b, iv_after_mm5) = open_peer_proof(
+            mm5,
+            &self.cookies,
+            derived,
+            &derived.iv,
+            &self.config.credentials,
+            |idii_b| hash_i(derived.keys.skeyid(), &transcript, idii_b),
+        )?;
         let mut idir_b = Vec::new();
         self.config.local_id.emit_body(&mut idir_b);
         let hash = hash_r(derived.keys.skeyid(), &transcript, &idir_b);
         let mut b = builder(&self.cookies);
         b.push_identification(&self.config.local_id)?;
         push_proof(&mut b, &self.config.credentials, &hash, rng)?;
-        let mut last_block = out.next_iv;
-        let mm6 = b.seal(|plain| {
-            let sealed = derived.cipher.encrypt(&out.next_iv, &plain);
-            last_block = sealed.next_iv;
-            sealed.bytes
-        })?;
+        let (mm6, last_block) = seal_chained(b, &derived.cipher, &iv_after_mm5)?;
         let (suite, nat) = (*suite, *nat);
         let ResponderState::AwaitMm5 { derived, .. } =
             core::mem::replace(&mut self.state, ResponderState::Done)
