@@ -2,44 +2,27 @@
 //! deterministic in-memory network (virtual clock, loss and duplication injected by rule).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod ike_lab;
+
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use core::time::Duration;
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Instant;
 
-use ipsec_xlat::ike::crypto::{
-    Certificate, Cookies, HashAlgorithm, IkeCipherAlgorithm, RsaSigningKey, SaKeys, SecretBytes,
-};
+use ipsec_xlat::ike::crypto::{Cookies, SaKeys};
 use ipsec_xlat::ike::dh::DhGroup;
-use ipsec_xlat::ike::phase1::{
-    Phase1Auth, Phase1Config, Phase1Credentials, Phase1Error, Phase1Proposal, RsaCredentials,
-};
-use ipsec_xlat::ike::phase2::{ChildConfig, ChildProposal, Encapsulation, EspCipher, Integrity};
-use ipsec_xlat::ike::tail_content::UserId;
+use ipsec_xlat::ike::phase1::{Phase1Error, Phase1Proposal};
+use ipsec_xlat::ike::phase2::{ChildProposal, Encapsulation, EspCipher, Integrity};
 use ipsec_xlat::ike::tail_crypto::StaticKeypair;
 use ipsec_xlat::ike::*;
-use ipsec_xlat::wire::isakmp::{IdRepr, IdType, NotifyType};
+use ipsec_xlat::wire::isakmp::NotifyType;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+use ike_lab::{relay_config, LabSuite, CLIENT, LAB_P1, RELAY_C, RELAY_S, SGW};
+
+/// A second client, for tests with two.
 const CLIENT2: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 11);
-const RELAY_C: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
-const RELAY_S: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 254);
-const SGW: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
-
-fn sa(ip: Ipv4Addr, port: u16) -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(ip), port)
-}
-
-const P1: Phase1Proposal = Phase1Proposal {
-    cipher: IkeCipherAlgorithm::Aes128Cbc,
-    hash: HashAlgorithm::Sha256,
-    group: DhGroup::MODP_2048,
-    auth: Phase1Auth::PreSharedKey,
-    lifetime_secs: 15840,
-};
 
 const ESP: ChildProposal = ChildProposal {
     esp: Some((EspCipher::AesCbc128, Some(Integrity::HmacSha256_128))),
@@ -48,14 +31,6 @@ const ESP: ChildProposal = ChildProposal {
     mode: Encapsulation::Tunnel,
     lifetime_secs: 3960,
 };
-
-fn client_ts() -> IdRepr {
-    IdRepr::address(Ipv4Addr::new(10, 8, 0, 1).into())
-}
-
-fn lan_ts() -> IdRepr {
-    IdRepr::ipv4_subnet(Ipv4Addr::new(10, 9, 0, 0), Ipv4Addr::new(255, 255, 255, 0))
-}
 
 /// What a scenario varies.
 #[derive(Clone)]
@@ -71,10 +46,21 @@ struct Scenario {
     seed: u64,
 }
 
+impl Scenario {
+    /// What client and SGW negotiate in this scenario.
+    fn suite(&self) -> LabSuite {
+        LabSuite {
+            p1: self.p1,
+            child: self.child,
+            rsa: self.rsa,
+        }
+    }
+}
+
 impl Default for Scenario {
     fn default() -> Self {
         Self {
-            p1: P1,
+            p1: LAB_P1,
             child: ESP,
             client_psk: "lab-only-psk",
             sgw_psk: "lab-only-psk",
@@ -84,35 +70,6 @@ impl Default for Scenario {
             auto_rekey: false,
             seed: 1,
         }
-    }
-}
-
-fn pki(file: &str) -> String {
-    std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/ike_captures/pki")
-            .join(file),
-    )
-    .unwrap()
-}
-
-fn creds(s: &Scenario, name: &str, psk: &str) -> (Phase1Credentials, IdRepr) {
-    if s.rsa {
-        let c = RsaCredentials {
-            key: RsaSigningKey::from_pem(&pki(&format!("{name}.key"))).unwrap(),
-            cert: Certificate::from_pem(&pki(&format!("{name}.crt"))).unwrap(),
-            trusted_cas: vec![Certificate::from_pem(&pki("ca.crt")).unwrap()],
-            now_unix_secs: 1_800_000_000,
-        };
-        (
-            Phase1Credentials::Rsa(Arc::new(c)),
-            IdRepr::fqdn(&format!("{name}.lab.test")),
-        )
-    } else {
-        (
-            Phase1Credentials::PreSharedKey(SecretBytes::from_slice(psk.as_bytes())),
-            IdRepr::user_fqdn("alice@example.com"),
-        )
     }
 }
 
@@ -144,48 +101,8 @@ impl Net {
     fn new(s: &Scenario) -> Self {
         let mut rng = StdRng::seed_from_u64(s.seed);
         let relay_key = StaticKeypair::generate(&mut rng);
-        let (sgw_creds, sgw_id) = creds(s, "sgw", s.sgw_psk);
-        let sgw = TestSgw::new(
-            TestSgwConfig {
-                phase1: Phase1Config {
-                    suites: vec![Phase1Proposal {
-                        auth: if s.rsa {
-                            Phase1Auth::RsaSignatures
-                        } else {
-                            Phase1Auth::PreSharedKey
-                        },
-                        ..s.p1
-                    }],
-                    credentials: sgw_creds,
-                    local_id: sgw_id,
-                    local_addr: sa(SGW, 500),
-                    initial_contact: false,
-                },
-                child: ChildConfig {
-                    proposals: vec![s.child],
-                    local_ts: lan_ts(),
-                    remote_ts: client_ts(),
-                },
-                retransmit: RetransmitPolicy::default(),
-            },
-            &mut rng,
-        );
-        let relay = Relay::new(
-            RelayConfig {
-                c_side: sa(RELAY_C, 500),
-                s_side: IpAddr::V4(RELAY_S),
-                static_key: relay_key.clone(),
-                authorised_clients: Vec::new(),
-                identities: vec![IdentityRule {
-                    id_type: Some(IdType::USER_FQDN),
-                    pattern: "*@example.com".into(),
-                    sgw: sa(SGW, 500),
-                    s_side: None,
-                }],
-                half_open_timeout: core::time::Duration::from_secs(30),
-            },
-            &mut rng,
-        );
+        let sgw = TestSgw::new(s.suite().sgw_config(s.sgw_psk), &mut rng);
+        let relay = Relay::new(relay_config(relay_key.clone(), Vec::new()), &mut rng);
         Self {
             now: Instant::now(),
             clients: Vec::new(),
@@ -208,38 +125,10 @@ impl Net {
             // before any traffic, which is when tests call this.
             self.relay_authorise(key.public());
         }
-        let (credentials, local_id) = creds(s, "client", s.client_psk);
         let config = ClientConfig {
-            local: sa(ip, 500),
-            relay: sa(RELAY_C, 500),
-            static_key: key,
-            relay_key: self.relay_key.public(),
-            user_id: UserId {
-                id_type: IdType::USER_FQDN,
-                value: s.user.as_bytes().to_vec(),
-            },
-            phase1: Phase1Config {
-                suites: vec![Phase1Proposal {
-                    auth: if s.rsa {
-                        Phase1Auth::RsaSignatures
-                    } else {
-                        Phase1Auth::PreSharedKey
-                    },
-                    ..s.p1
-                }],
-                credentials,
-                local_id,
-                local_addr: sa(ip, 500),
-                initial_contact: true,
-            },
-            child: ChildConfig {
-                proposals: vec![s.child],
-                local_ts: client_ts(),
-                remote_ts: lan_ts(),
-            },
-            c_udp_encap: true,
-            retransmit: RetransmitPolicy::default(),
             auto_rekey: s.auto_rekey,
+            ..s.suite()
+                .client_config(s.client_psk, ip, key, self.relay_key.public(), s.user)
         };
         let client = Client::new(config, self.now, &mut rng).unwrap();
         self.clients.push((ip, client));
@@ -442,6 +331,12 @@ fn deliver_all(_: usize, _: &Transmit) -> Fate {
     Fate::Delivered
 }
 
+/// A fate that gives the `k`-th datagram of the run (counted over the whole log) `fault`
+/// and delivers every other one: how the tests hit each position of the exchange in turn.
+fn fault_at(k: usize, fault: Fate) -> impl FnMut(usize, &Transmit) -> Fate {
+    move |n, _| if n == k { fault } else { Fate::Delivered }
+}
+
 fn single(s: &Scenario) -> Net {
     let mut net = Net::new(s);
     net.add_client(s, CLIENT, s.seed + 100);
@@ -502,7 +397,7 @@ fn every_group_esp_ah_and_bundles() {
         ] {
             seed += 1;
             let s = Scenario {
-                p1: Phase1Proposal { group, ..P1 },
+                p1: Phase1Proposal { group, ..LAB_P1 },
                 child,
                 seed,
                 ..Scenario::default()
@@ -534,13 +429,7 @@ fn recovers_from_loss_of_each_message() {
             ..Scenario::default()
         };
         let mut net = single(&s);
-        net.run(|n, _| {
-            if n == k {
-                Fate::Dropped
-            } else {
-                Fate::Delivered
-            }
-        });
+        net.run(fault_at(k, Fate::Dropped));
         assert!(net.client_failure(0).is_none(), "k={k}");
         assert_consistent(&net, 0);
     }
@@ -554,13 +443,7 @@ fn duplicated_datagrams_change_nothing() {
             ..Scenario::default()
         };
         let mut net = single(&s);
-        net.run(|n, _| {
-            if n == k {
-                Fate::Duplicated
-            } else {
-                Fate::Delivered
-            }
-        });
+        net.run(fault_at(k, Fate::Duplicated));
         assert!(net.client_failure(0).is_none(), "k={k}");
         assert_consistent(&net, 0);
         assert_eq!(
@@ -874,24 +757,14 @@ fn sgw_initiated_rekey_through_the_relay() {
         let s = Scenario::default();
         let mut net = single(&s);
         net.run(deliver_all);
-        let cookies = net
-            .sgw_events
-            .iter()
-            .find_map(|e| match e {
-                SgwEvent::Phase1Established { cookies, .. } => Some(*cookies),
-                _ => None,
-            })
-            .unwrap();
+        let cookies = sgw_cookies(&net)[0];
         let now = net.now;
         net.sgw.start_quick_mode(now, &cookies).unwrap();
         let start = net.log.len();
-        net.run(|n, _| {
-            if lose.is_some_and(|k| n == start + k) {
-                Fate::Dropped
-            } else {
-                Fate::Delivered
-            }
-        });
+        match lose {
+            Some(k) => net.run(fault_at(start + k, Fate::Dropped)),
+            None => net.run(deliver_all),
+        }
         assert_eq!(net.client_children(0).len(), 2, "lose {lose:?}");
         assert_eq!(net.ipsec_entries().len(), 2);
         assert_consistent(&net, 0);
@@ -918,14 +791,7 @@ fn deletes_retire_relay_entries() {
     net.run(deliver_all);
     let entries: Vec<IpsecTranslation> = net.ipsec_entries().into_iter().cloned().collect();
     assert_eq!(entries.len(), 2);
-    let cookies = net
-        .sgw_events
-        .iter()
-        .find_map(|e| match e {
-            SgwEvent::Phase1Established { cookies, .. } => Some(*cookies),
-            _ => None,
-        })
-        .unwrap();
+    let cookies = sgw_cookies(&net)[0];
 
     // The SGW deletes its inbound SA of the first bundle (s-SPI-3).
     net.sgw
@@ -1203,14 +1069,7 @@ fn dpd_is_answered_through_the_relay() {
     let s = Scenario::default();
     let mut net = single(&s);
     net.run(deliver_all);
-    let cookies = net
-        .sgw_events
-        .iter()
-        .find_map(|e| match e {
-            SgwEvent::Phase1Established { cookies, .. } => Some(*cookies),
-            _ => None,
-        })
-        .unwrap();
+    let cookies = sgw_cookies(&net)[0];
     for seq in [7u32, 8] {
         net.sgw.send_dpd(&cookies, seq).unwrap();
         net.run(deliver_all);
@@ -1243,13 +1102,7 @@ fn any_damaged_byte_is_refused_or_survived() {
                 ..Scenario::default()
             };
             let mut net = single(&s);
-            net.run(|n, _| {
-                if n == k {
-                    Fate::Mutated(at, mask)
-                } else {
-                    Fate::Delivered
-                }
-            });
+            net.run(fault_at(k, Fate::Mutated(at, mask)));
             match (net.client_child(0), net.client_failure(0)) {
                 (Some(_), None) => {
                     assert_consistent(&net, 0);
