@@ -2,10 +2,12 @@
 //! responder exchanges in memory.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod ike_lab;
 mod ike_support;
 
 use core::net::SocketAddr;
 
+use ike_lab::pki;
 use ike_support::*;
 use std::sync::Arc;
 
@@ -253,18 +255,6 @@ fn mm2_with_foreign_cookie_or_unoffered_suite_is_refused() {
 }
 
 // --- RSA signatures ------------------------------------------------------------------------
-
-/// Lab PKI made with strongSwan's `pki` (tests/ike_captures/pki, lab-only keys): a CA and two
-/// end-entity certificates with subjectAltName dNSName client.lab.test / sgw.lab.test, valid
-/// 2026-11-27 .. 2036-11-24.
-fn pki(file: &str) -> String {
-    std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/ike_captures/pki")
-            .join(file),
-    )
-    .unwrap()
-}
 
 const NOW: u64 = 1_800_000_000; // 2027-01-15
 

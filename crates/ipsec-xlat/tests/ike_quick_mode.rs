@@ -2,10 +2,12 @@
 //! and complete main mode + quick mode exchanges between our cores in memory.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod ike_lab;
 mod ike_support;
 
 use core::net::{Ipv4Addr, SocketAddr};
 
+use ike_lab::{client_ts, lan_ts, LAB_P1};
 use ike_support::*;
 use ipsec_xlat::ike::crypto::*;
 use ipsec_xlat::ike::dh::{DhGroup, SharedSecret};
@@ -14,14 +16,6 @@ use ipsec_xlat::ike::phase2::*;
 use ipsec_xlat::wire::isakmp::IdRepr;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-
-const LAB_P1: Phase1Proposal = Phase1Proposal {
-    cipher: IkeCipherAlgorithm::Aes128Cbc,
-    hash: HashAlgorithm::Sha256,
-    group: DhGroup::MODP_2048,
-    auth: Phase1Auth::PreSharedKey,
-    lifetime_secs: 15840,
-};
 
 /// strongSwan's ESP offer in the lab: AES-128-CBC, HMAC-SHA-256-128, UDP-encapsulated tunnel
 /// (kernel-libipsec always forces it), 3960 s.
@@ -32,14 +26,6 @@ const LAB_ESP: ChildProposal = ChildProposal {
     mode: Encapsulation::UdpTunnel,
     lifetime_secs: 3960,
 };
-
-fn client_ts() -> IdRepr {
-    IdRepr::address(Ipv4Addr::new(10, 8, 0, 1).into())
-}
-
-fn lan_ts() -> IdRepr {
-    IdRepr::ipv4_subnet(Ipv4Addr::new(10, 9, 0, 0), Ipv4Addr::new(255, 255, 255, 0))
-}
 
 /// Rebuilds the phase-1 SA of a shared capture from its log and pcap (as the KAT test does).
 fn captured_phase1(name: &str) -> (Phase1Sa, Vec<IsakmpDatagram>) {
