@@ -420,32 +420,37 @@ fn rsa_exchange_through_the_relay() {
     assert_consistent(&net, 0);
 }
 
+/// Runs the default exchange once per datagram position `k` of it (17 datagrams), with the
+/// k-th datagram given `fault` and seed `seed_base + k`, and checks that every run still
+/// completes consistently. Returns the networks for the caller's own checks.
+fn survives_fault_at_each_position(seed_base: u64, fault: Fate) -> Vec<Net> {
+    (0..17)
+        .map(|k| {
+            let s = Scenario {
+                seed: seed_base + k as u64,
+                ..Scenario::default()
+            };
+            let mut net = single(&s);
+            net.run(fault_at(k, fault));
+            assert!(net.client_failure(0).is_none(), "k={k}");
+            assert_consistent(&net, 0);
+            net
+        })
+        .collect()
+}
+
 #[test]
 fn recovers_from_loss_of_each_message() {
     // Drop the first transmission of the k-th datagram, for every position in the exchange.
-    for k in 0..17 {
-        let s = Scenario {
-            seed: 200 + k as u64,
-            ..Scenario::default()
-        };
-        let mut net = single(&s);
-        net.run(fault_at(k, Fate::Dropped));
-        assert!(net.client_failure(0).is_none(), "k={k}");
-        assert_consistent(&net, 0);
-    }
+    survives_fault_at_each_position(200, Fate::Dropped);
 }
 
 #[test]
 fn duplicated_datagrams_change_nothing() {
-    for k in 0..17 {
-        let s = Scenario {
-            seed: 300 + k as u64,
-            ..Scenario::default()
-        };
-        let mut net = single(&s);
-        net.run(fault_at(k, Fate::Duplicated));
-        assert!(net.client_failure(0).is_none(), "k={k}");
-        assert_consistent(&net, 0);
+    for (k, net) in survives_fault_at_each_position(300, Fate::Duplicated)
+        .iter()
+        .enumerate()
+    {
         assert_eq!(
             net.ipsec_entries().len(),
             1,
