@@ -9,7 +9,7 @@ use core::time::Duration;
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use ipsec_xlat::ike::crypto::{Cookies, SaKeys};
+use ipsec_xlat::ike::crypto::Cookies;
 use ipsec_xlat::ike::dh::DhGroup;
 use ipsec_xlat::ike::phase1::{Phase1Error, Phase1Proposal};
 use ipsec_xlat::ike::phase2::{ChildProposal, Encapsulation, EspCipher, Integrity};
@@ -19,7 +19,7 @@ use ipsec_xlat::wire::isakmp::NotifyType;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use ike_lab::{relay_config, LabSuite, CLIENT, LAB_P1, RELAY_C, RELAY_S, SGW};
+use ike_lab::{relay_config, same_keys, LabSuite, CLIENT, LAB_P1, RELAY_C, RELAY_S, SGW};
 
 /// A second client, for tests with two.
 const CLIENT2: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 11);
@@ -237,6 +237,13 @@ impl Net {
         panic!("network did not settle");
     }
 
+    /// Client `i` rekeys its bundle now, and the network settles.
+    fn rekey_client(&mut self, i: usize) {
+        let now = self.now;
+        self.clients[i].1.rekey(now).unwrap();
+        self.run(deliver_all);
+    }
+
     fn client_child(&self, i: usize) -> Option<&ClientChild> {
         self.client_children(i).into_iter().last()
     }
@@ -279,16 +286,6 @@ impl Net {
     }
 }
 
-fn same(a: &Option<SaKeys>, b: &Option<SaKeys>) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) => {
-            a.encryption.ct_eq(b.encryption.expose()) && a.integrity.ct_eq(b.integrity.expose())
-        }
-        (None, None) => true,
-        _ => false,
-    }
-}
-
 /// Everything agrees end to end: keys, s-side SPIs, the relay's entry.
 fn assert_consistent(net: &Net, i: usize) {
     let client = net.client_child(i).expect("client established");
@@ -310,8 +307,10 @@ fn assert_consistent(net: &Net, i: usize) {
     assert_eq!(client.s_path.0.ip(), IpAddr::V4(RELAY_S));
     assert_eq!(client.s_path.1.ip(), IpAddr::V4(SGW));
     // Keys agree (client seals with what the SGW opens and vice versa).
-    assert!(same(&client.sa.esp_out, &sgw.esp_in) && same(&client.sa.esp_in, &sgw.esp_out));
-    assert!(same(&client.sa.ah_out, &sgw.ah_in) && same(&client.sa.ah_in, &sgw.ah_out));
+    assert!(
+        same_keys(&client.sa.esp_out, &sgw.esp_in) && same_keys(&client.sa.esp_in, &sgw.esp_out)
+    );
+    assert!(same_keys(&client.sa.ah_out, &sgw.ah_in) && same_keys(&client.sa.ah_in, &sgw.ah_out));
     // The client's keys were derived with the s-side SPIs the SGW used.
     assert_eq!(client.sa.outbound_spis, sgw.inbound_spis);
     assert_eq!(client.sa.inbound_spis, sgw.outbound_spis);
@@ -343,11 +342,17 @@ fn single(s: &Scenario) -> Net {
     net
 }
 
+/// [`single`] after the whole exchange ran with every datagram delivered.
+fn established(s: &Scenario) -> Net {
+    let mut net = single(s);
+    net.run(deliver_all);
+    net
+}
+
 #[test]
 fn psk_exchange_through_the_relay() {
     let s = Scenario::default();
-    let mut net = single(&s);
-    net.run(deliver_all);
+    let net = established(&s);
     assert_consistent(&net, 0);
     // The relay saw no datagram it had to drop, and the SGW nothing it ignored.
     let c = net.relay.counters();
@@ -402,8 +407,7 @@ fn every_group_esp_ah_and_bundles() {
                 seed,
                 ..Scenario::default()
             };
-            let mut net = single(&s);
-            net.run(deliver_all);
+            let net = established(&s);
             assert_consistent(&net, 0);
         }
     }
@@ -415,8 +419,7 @@ fn rsa_exchange_through_the_relay() {
         rsa: true,
         ..Scenario::default()
     };
-    let mut net = single(&s);
-    net.run(deliver_all);
+    let net = established(&s);
     assert_consistent(&net, 0);
 }
 
@@ -480,8 +483,7 @@ fn wrong_psk_is_a_typed_failure() {
         client_psk: "wrong",
         ..Scenario::default()
     };
-    let mut net = single(&s);
-    net.run(deliver_all);
+    let net = established(&s);
     assert_eq!(
         net.client_failure(0),
         Some(&ClientError::Notified(NotifyType::AUTHENTICATION_FAILED))
@@ -515,8 +517,7 @@ fn unauthorised_client_is_dropped_and_counted() {
         authorised: false,
         ..Scenario::default()
     };
-    let mut net = single(&s);
-    net.run(deliver_all);
+    let net = established(&s);
     assert!(matches!(
         net.client_failure(0),
         Some(ClientError::Timeout(_))
@@ -536,8 +537,7 @@ fn user_without_sgw_is_dropped_and_counted() {
         user: "mallory@example.org",
         ..Scenario::default()
     };
-    let mut net = single(&s);
-    net.run(deliver_all);
+    let net = established(&s);
     assert!(matches!(
         net.client_failure(0),
         Some(ClientError::Timeout(_))
@@ -587,8 +587,7 @@ fn tampered_tails_are_dropped_and_the_exchange_recovers() {
 #[test]
 fn relay_outputs_hold_no_ike_or_ipsec_key() {
     let s = Scenario::default();
-    let mut net = single(&s);
-    net.run(deliver_all);
+    let net = established(&s);
     let client = net.client_child(0).unwrap();
     let shown = format!("{:?}", net.relay_events);
     assert!(shown.contains("IpsecTranslation") && shown.contains("IkeTranslation"));
@@ -653,12 +652,9 @@ fn hex_of(b: &[u8]) -> String {
 #[test]
 fn rekey_makes_new_entries_under_the_same_ike_sa() {
     let s = Scenario::default();
-    let mut net = single(&s);
-    net.run(deliver_all);
+    let mut net = established(&s);
     for round in 1..=2 {
-        let now = net.now;
-        net.clients[0].1.rekey(now).unwrap();
-        net.run(deliver_all);
+        net.rekey_client(0);
         assert_eq!(net.client_children(0).len(), round + 1);
         assert_consistent(&net, 0);
     }
@@ -706,8 +702,7 @@ fn rekey_before_establishment_is_refused() {
 #[test]
 fn relay_expires_ike_sessions() {
     let s = Scenario::default();
-    let mut net = single(&s);
-    net.run(deliver_all);
+    let mut net = established(&s);
     assert_consistent(&net, 0);
     assert_eq!(net.relay.sessions(), 1);
     let entry = net.ipsec_entries()[0].clone();
@@ -760,8 +755,7 @@ fn relay_expires_ike_sessions() {
 fn sgw_initiated_rekey_through_the_relay() {
     for lose in [None, Some(0), Some(1)] {
         let s = Scenario::default();
-        let mut net = single(&s);
-        net.run(deliver_all);
+        let mut net = established(&s);
         let cookies = sgw_cookies(&net)[0];
         let now = net.now;
         net.sgw.start_quick_mode(now, &cookies).unwrap();
@@ -774,9 +768,7 @@ fn sgw_initiated_rekey_through_the_relay() {
         assert_eq!(net.ipsec_entries().len(), 2);
         assert_consistent(&net, 0);
         // The client can still rekey itself afterwards with its spare grant.
-        let now = net.now;
-        net.clients[0].1.rekey(now).unwrap();
-        net.run(deliver_all);
+        net.rekey_client(0);
         assert_eq!(net.client_children(0).len(), 3);
         assert_consistent(&net, 0);
     }
@@ -789,11 +781,8 @@ fn sgw_initiated_rekey_through_the_relay() {
 fn deletes_retire_relay_entries() {
     use ipsec_xlat::wire::isakmp::ProtocolId;
     let s = Scenario::default();
-    let mut net = single(&s);
-    net.run(deliver_all);
-    let now = net.now;
-    net.clients[0].1.rekey(now).unwrap();
-    net.run(deliver_all);
+    let mut net = established(&s);
+    net.rekey_client(0);
     let entries: Vec<IpsecTranslation> = net.ipsec_entries().into_iter().cloned().collect();
     assert_eq!(entries.len(), 2);
     let cookies = sgw_cookies(&net)[0];
@@ -878,8 +867,7 @@ fn restart_client(net: &mut Net, s: &Scenario) {
 fn ike_delete_retires_the_relay_entry_and_allows_a_new_start() {
     use ipsec_xlat::wire::isakmp::ProtocolId;
     let s = Scenario::default();
-    let mut net = single(&s);
-    net.run(deliver_all);
+    let mut net = established(&s);
     let entry = net.ipsec_entries()[0].clone();
     let first = sgw_cookies(&net)[0];
     assert_eq!((net.relay.sessions(), net.sgw.ike_sas()), (1, 1));
@@ -987,8 +975,7 @@ fn ike_delete_retires_the_relay_entry_and_allows_a_new_start() {
 fn sgw_ike_delete_tears_down_the_client_and_the_relay_entry() {
     use ipsec_xlat::wire::isakmp::ProtocolId;
     let s = Scenario::default();
-    let mut net = single(&s);
-    net.run(deliver_all);
+    let mut net = established(&s);
     let entry = net.ipsec_entries()[0].clone();
     let cookies = sgw_cookies(&net)[0];
 
@@ -1040,8 +1027,7 @@ fn sgw_ike_delete_tears_down_the_client_and_the_relay_entry() {
 #[test]
 fn sgw_ike_delete_ends_only_that_session() {
     let s = Scenario::default();
-    let mut net = single(&s);
-    net.run(deliver_all);
+    let mut net = established(&s);
     let cookies = sgw_cookies(&net)[0];
     // A second IKE SA at the SGW from another client, deleted by the SGW: its DELETE goes to
     // the relay under that session's cookies and never reaches client 0.
@@ -1059,9 +1045,7 @@ fn sgw_ike_delete_ends_only_that_session() {
     assert_eq!(net.relay.sessions(), 1);
     assert_eq!(net.sgw.ike_sas(), 1);
     // Client 0 still works: a rekey completes.
-    let now = net.now;
-    net.clients[0].1.rekey(now).unwrap();
-    net.run(deliver_all);
+    net.rekey_client(0);
     assert_eq!(net.client_children(0).len(), 2);
     assert_ne!(cookies, other);
 }
@@ -1072,8 +1056,7 @@ fn sgw_ike_delete_ends_only_that_session() {
 #[test]
 fn dpd_is_answered_through_the_relay() {
     let s = Scenario::default();
-    let mut net = single(&s);
-    net.run(deliver_all);
+    let mut net = established(&s);
     let cookies = sgw_cookies(&net)[0];
     for seq in [7u32, 8] {
         net.sgw.send_dpd(&cookies, seq).unwrap();
@@ -1137,8 +1120,7 @@ fn auto_rekey_keeps_a_chain_of_bundles() {
         auto_rekey: true,
         ..Scenario::default()
     };
-    let mut net = single(&s);
-    net.run(deliver_all);
+    let net = established(&s);
     let children = net.client_children(0).len();
     assert!(children >= 6, "{children} bundles in 600 s");
     assert_consistent(&net, 0);

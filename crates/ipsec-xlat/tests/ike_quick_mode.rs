@@ -7,7 +7,7 @@ mod ike_support;
 
 use core::net::{Ipv4Addr, SocketAddr};
 
-use ike_lab::{client_ts, lan_ts, LAB_P1};
+use ike_lab::{client_ts, lan_ts, same_keys, LAB_P1};
 use ike_support::*;
 use ipsec_xlat::ike::crypto::*;
 use ipsec_xlat::ike::dh::{DhGroup, SharedSecret};
@@ -192,16 +192,6 @@ fn establish(p1: Phase1Proposal, child: ChildProposal, seed: u64) -> (ChildSa, C
     (i_child, r_child)
 }
 
-fn same(a: &Option<SaKeys>, b: &Option<SaKeys>) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) => {
-            a.encryption.ct_eq(b.encryption.expose()) && a.integrity.ct_eq(b.integrity.expose())
-        }
-        (None, None) => true,
-        _ => false,
-    }
-}
-
 #[test]
 fn esp_ah_bundles_and_pfs_agree_on_keys() {
     let cases = [
@@ -237,15 +227,15 @@ fn esp_ah_bundles_and_pfs_agree_on_keys() {
         assert_eq!(i.inbound_spis, r.outbound_spis);
         assert_eq!(i.outbound_spis, r.inbound_spis);
         assert!(
-            same(&i.esp_out, &r.esp_in) && same(&i.esp_in, &r.esp_out),
+            same_keys(&i.esp_out, &r.esp_in) && same_keys(&i.esp_in, &r.esp_out),
             "{child:?}"
         );
         assert!(
-            same(&i.ah_out, &r.ah_in) && same(&i.ah_in, &r.ah_out),
+            same_keys(&i.ah_out, &r.ah_in) && same_keys(&i.ah_in, &r.ah_out),
             "{child:?}"
         );
         // Directions differ (different SPIs enter KEYMAT).
-        assert!(!same(&i.esp_out, &i.esp_in) || child.esp.is_none());
+        assert!(!same_keys(&i.esp_out, &i.esp_in) || child.esp.is_none());
         if let Some((cipher, integ)) = child.esp {
             let k = i.esp_out.as_ref().unwrap();
             assert_eq!(k.encryption.len(), cipher.keymat_len());

@@ -9,7 +9,7 @@ use core::time::Duration;
 use std::sync::Arc;
 
 use ipsec_xlat::ike::crypto::{
-    Certificate, HashAlgorithm, IkeCipherAlgorithm, RsaSigningKey, SecretBytes,
+    Certificate, HashAlgorithm, IkeCipherAlgorithm, RsaSigningKey, SaKeys, SecretBytes,
 };
 use ipsec_xlat::ike::dh::DhGroup;
 use ipsec_xlat::ike::phase1::{
@@ -65,6 +65,18 @@ pub fn pki(file: &str) -> String {
             .join(file),
     )
     .unwrap()
+}
+
+/// Whether two ends hold the same keys for one direction (both absent counts as the same:
+/// the protocol is not in the bundle).
+pub fn same_keys(a: &Option<SaKeys>, b: &Option<SaKeys>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            a.encryption.ct_eq(b.encryption.expose()) && a.integrity.ct_eq(b.integrity.expose())
+        }
+        (None, None) => true,
+        _ => false,
+    }
 }
 
 /// What both ends of a relayed exchange are configured to negotiate.
