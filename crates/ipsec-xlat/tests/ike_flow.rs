@@ -835,8 +835,7 @@ fn deletes_retire_relay_entries() {
         Err(ClientError::NotReady),
         "already gone"
     );
-    let c = net.relay.counters();
-    assert_eq!((c.tail_rejected, c.tail_content, c.tail_missing), (0, 0, 0));
+    assert_relay_accepted_every_tail(&net);
 }
 
 fn sgw_cookies(net: &Net) -> Vec<Cookies> {
@@ -851,11 +850,21 @@ fn sgw_cookies(net: &Net) -> Vec<Cookies> {
 
 /// Replaces client 0 by a fresh one at the same address with the same key and seed, as a
 /// restarted client process would be: the same c-side initiator cookie comes again, which
-/// only works if the relay really forgot the old entry.
-fn restart_client(net: &mut Net, s: &Scenario) {
+/// only works if the relay really forgot the old entry. The new client then runs the whole
+/// exchange, which must succeed.
+fn restart_client_and_establish(net: &mut Net, s: &Scenario) {
     net.clients.clear();
     net.client_events.clear();
     net.add_client(s, CLIENT, s.seed + 100);
+    net.run(deliver_all);
+    assert!(net.client_failure(0).is_none());
+    assert_consistent(net, 0);
+}
+
+/// Every tail the relay received authenticated, decoded and was where it belonged.
+fn assert_relay_accepted_every_tail(net: &Net) {
+    let c = net.relay.counters();
+    assert_eq!((c.tail_rejected, c.tail_content, c.tail_missing), (0, 0, 0));
 }
 
 /// Shutdown (`swanctl --terminate` style): the client deletes its bundles and then its IKE
@@ -953,14 +962,10 @@ fn ike_delete_retires_the_relay_entry_and_allows_a_new_start() {
     net.deliver(from_sgw);
     assert_eq!(net.relay.counters().unknown_cookies, unknown + 2);
     assert!(net.relay.poll_transmit().is_none(), "nothing reflected");
-    let c = net.relay.counters();
-    assert_eq!((c.tail_rejected, c.tail_content, c.tail_missing), (0, 0, 0));
+    assert_relay_accepted_every_tail(&net);
 
     // A new start through the same relay works.
-    restart_client(&mut net, &s);
-    net.run(deliver_all);
-    assert!(net.client_failure(0).is_none());
-    assert_consistent(&net, 0);
+    restart_client_and_establish(&mut net, &s);
     let cookies = sgw_cookies(&net);
     assert_eq!(cookies.len(), 2);
     assert_ne!(cookies[1], first);
@@ -1013,13 +1018,9 @@ fn sgw_ike_delete_tears_down_the_client_and_the_relay_entry() {
         .filter(|(t, _)| t.remote.ip() == IpAddr::V4(SGW))
         .count();
     assert_eq!(to_sgw, 1);
-    let c = net.relay.counters();
-    assert_eq!((c.tail_rejected, c.tail_content, c.tail_missing), (0, 0, 0));
+    assert_relay_accepted_every_tail(&net);
 
-    restart_client(&mut net, &s);
-    net.run(deliver_all);
-    assert!(net.client_failure(0).is_none());
-    assert_consistent(&net, 0);
+    restart_client_and_establish(&mut net, &s);
 }
 
 /// The SGW deleting one client's IKE SA ends that session only: the other client's IKE SA,
