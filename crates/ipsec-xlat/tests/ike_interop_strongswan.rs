@@ -101,23 +101,16 @@ fn assert_logged_esp_keys(
     responder: &SaKeys,
     child: &ChildProposal,
 ) {
-    assert_eq!(
-        log_values(log, "encryption initiator key")[0],
-        initiator.encryption.expose()
-    );
-    assert_eq!(
-        log_values(log, "encryption responder key")[0],
-        responder.encryption.expose()
-    );
+    let mut keys = vec![
+        ("encryption initiator key", initiator.encryption.expose()),
+        ("encryption responder key", responder.encryption.expose()),
+    ];
     if child.esp.and_then(|(_, i)| i).is_some() {
-        assert_eq!(
-            log_values(log, "integrity initiator key")[0],
-            initiator.integrity.expose()
-        );
-        assert_eq!(
-            log_values(log, "integrity responder key")[0],
-            responder.integrity.expose()
-        );
+        keys.push(("integrity initiator key", initiator.integrity.expose()));
+        keys.push(("integrity responder key", responder.integrity.expose()));
+    }
+    for (name, ours) in keys {
+        assert_eq!(log_values(log, name)[0], ours, "{name}");
     }
 }
 
