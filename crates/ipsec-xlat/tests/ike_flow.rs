@@ -2,44 +2,27 @@
 //! deterministic in-memory network (virtual clock, loss and duplication injected by rule).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod ike_lab;
+
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use core::time::Duration;
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Instant;
 
-use ipsec_xlat::ike::crypto::{
-    Certificate, Cookies, HashAlgorithm, IkeCipherAlgorithm, RsaSigningKey, SaKeys, SecretBytes,
-};
+use ipsec_xlat::ike::crypto::Cookies;
 use ipsec_xlat::ike::dh::DhGroup;
-use ipsec_xlat::ike::phase1::{
-    Phase1Auth, Phase1Config, Phase1Credentials, Phase1Error, Phase1Proposal, RsaCredentials,
-};
-use ipsec_xlat::ike::phase2::{ChildConfig, ChildProposal, Encapsulation, EspCipher, Integrity};
-use ipsec_xlat::ike::tail_content::UserId;
+use ipsec_xlat::ike::phase1::{Phase1Error, Phase1Proposal};
+use ipsec_xlat::ike::phase2::{ChildProposal, Encapsulation, EspCipher, Integrity};
 use ipsec_xlat::ike::tail_crypto::StaticKeypair;
 use ipsec_xlat::ike::*;
-use ipsec_xlat::wire::isakmp::{IdRepr, IdType, NotifyType};
+use ipsec_xlat::wire::isakmp::NotifyType;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+use ike_lab::{relay_config, same_keys, LabSuite, CLIENT, LAB_P1, RELAY_C, RELAY_S, SGW};
+
+/// A second client, for tests with two.
 const CLIENT2: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 11);
-const RELAY_C: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
-const RELAY_S: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 254);
-const SGW: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
-
-fn sa(ip: Ipv4Addr, port: u16) -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(ip), port)
-}
-
-const P1: Phase1Proposal = Phase1Proposal {
-    cipher: IkeCipherAlgorithm::Aes128Cbc,
-    hash: HashAlgorithm::Sha256,
-    group: DhGroup::MODP_2048,
-    auth: Phase1Auth::PreSharedKey,
-    lifetime_secs: 15840,
-};
 
 const ESP: ChildProposal = ChildProposal {
     esp: Some((EspCipher::AesCbc128, Some(Integrity::HmacSha256_128))),
@@ -48,14 +31,6 @@ const ESP: ChildProposal = ChildProposal {
     mode: Encapsulation::Tunnel,
     lifetime_secs: 3960,
 };
-
-fn client_ts() -> IdRepr {
-    IdRepr::address(Ipv4Addr::new(10, 8, 0, 1).into())
-}
-
-fn lan_ts() -> IdRepr {
-    IdRepr::ipv4_subnet(Ipv4Addr::new(10, 9, 0, 0), Ipv4Addr::new(255, 255, 255, 0))
-}
 
 /// What a scenario varies.
 #[derive(Clone)]
@@ -71,10 +46,21 @@ struct Scenario {
     seed: u64,
 }
 
+impl Scenario {
+    /// What client and SGW negotiate in this scenario.
+    fn suite(&self) -> LabSuite {
+        LabSuite {
+            p1: self.p1,
+            child: self.child,
+            rsa: self.rsa,
+        }
+    }
+}
+
 impl Default for Scenario {
     fn default() -> Self {
         Self {
-            p1: P1,
+            p1: LAB_P1,
             child: ESP,
             client_psk: "lab-only-psk",
             sgw_psk: "lab-only-psk",
@@ -84,35 +70,6 @@ impl Default for Scenario {
             auto_rekey: false,
             seed: 1,
         }
-    }
-}
-
-fn pki(file: &str) -> String {
-    std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/ike_captures/pki")
-            .join(file),
-    )
-    .unwrap()
-}
-
-fn creds(s: &Scenario, name: &str, psk: &str) -> (Phase1Credentials, IdRepr) {
-    if s.rsa {
-        let c = RsaCredentials {
-            key: RsaSigningKey::from_pem(&pki(&format!("{name}.key"))).unwrap(),
-            cert: Certificate::from_pem(&pki(&format!("{name}.crt"))).unwrap(),
-            trusted_cas: vec![Certificate::from_pem(&pki("ca.crt")).unwrap()],
-            now_unix_secs: 1_800_000_000,
-        };
-        (
-            Phase1Credentials::Rsa(Arc::new(c)),
-            IdRepr::fqdn(&format!("{name}.lab.test")),
-        )
-    } else {
-        (
-            Phase1Credentials::PreSharedKey(SecretBytes::from_slice(psk.as_bytes())),
-            IdRepr::user_fqdn("alice@example.com"),
-        )
     }
 }
 
@@ -144,48 +101,8 @@ impl Net {
     fn new(s: &Scenario) -> Self {
         let mut rng = StdRng::seed_from_u64(s.seed);
         let relay_key = StaticKeypair::generate(&mut rng);
-        let (sgw_creds, sgw_id) = creds(s, "sgw", s.sgw_psk);
-        let sgw = TestSgw::new(
-            TestSgwConfig {
-                phase1: Phase1Config {
-                    suites: vec![Phase1Proposal {
-                        auth: if s.rsa {
-                            Phase1Auth::RsaSignatures
-                        } else {
-                            Phase1Auth::PreSharedKey
-                        },
-                        ..s.p1
-                    }],
-                    credentials: sgw_creds,
-                    local_id: sgw_id,
-                    local_addr: sa(SGW, 500),
-                    initial_contact: false,
-                },
-                child: ChildConfig {
-                    proposals: vec![s.child],
-                    local_ts: lan_ts(),
-                    remote_ts: client_ts(),
-                },
-                retransmit: RetransmitPolicy::default(),
-            },
-            &mut rng,
-        );
-        let relay = Relay::new(
-            RelayConfig {
-                c_side: sa(RELAY_C, 500),
-                s_side: IpAddr::V4(RELAY_S),
-                static_key: relay_key.clone(),
-                authorised_clients: Vec::new(),
-                identities: vec![IdentityRule {
-                    id_type: Some(IdType::USER_FQDN),
-                    pattern: "*@example.com".into(),
-                    sgw: sa(SGW, 500),
-                    s_side: None,
-                }],
-                half_open_timeout: core::time::Duration::from_secs(30),
-            },
-            &mut rng,
-        );
+        let sgw = TestSgw::new(s.suite().sgw_config(s.sgw_psk), &mut rng);
+        let relay = Relay::new(relay_config(relay_key.clone(), Vec::new()), &mut rng);
         Self {
             now: Instant::now(),
             clients: Vec::new(),
@@ -208,38 +125,10 @@ impl Net {
             // before any traffic, which is when tests call this.
             self.relay_authorise(key.public());
         }
-        let (credentials, local_id) = creds(s, "client", s.client_psk);
         let config = ClientConfig {
-            local: sa(ip, 500),
-            relay: sa(RELAY_C, 500),
-            static_key: key,
-            relay_key: self.relay_key.public(),
-            user_id: UserId {
-                id_type: IdType::USER_FQDN,
-                value: s.user.as_bytes().to_vec(),
-            },
-            phase1: Phase1Config {
-                suites: vec![Phase1Proposal {
-                    auth: if s.rsa {
-                        Phase1Auth::RsaSignatures
-                    } else {
-                        Phase1Auth::PreSharedKey
-                    },
-                    ..s.p1
-                }],
-                credentials,
-                local_id,
-                local_addr: sa(ip, 500),
-                initial_contact: true,
-            },
-            child: ChildConfig {
-                proposals: vec![s.child],
-                local_ts: client_ts(),
-                remote_ts: lan_ts(),
-            },
-            c_udp_encap: true,
-            retransmit: RetransmitPolicy::default(),
             auto_rekey: s.auto_rekey,
+            ..s.suite()
+                .client_config(s.client_psk, ip, key, self.relay_key.public(), s.user)
         };
         let client = Client::new(config, self.now, &mut rng).unwrap();
         self.clients.push((ip, client));
@@ -348,6 +237,13 @@ impl Net {
         panic!("network did not settle");
     }
 
+    /// Client `i` rekeys its bundle now, and the network settles.
+    fn rekey_client(&mut self, i: usize) {
+        let now = self.now;
+        self.clients[i].1.rekey(now).unwrap();
+        self.run(deliver_all);
+    }
+
     fn client_child(&self, i: usize) -> Option<&ClientChild> {
         self.client_children(i).into_iter().last()
     }
@@ -390,16 +286,6 @@ impl Net {
     }
 }
 
-fn same(a: &Option<SaKeys>, b: &Option<SaKeys>) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) => {
-            a.encryption.ct_eq(b.encryption.expose()) && a.integrity.ct_eq(b.integrity.expose())
-        }
-        (None, None) => true,
-        _ => false,
-    }
-}
-
 /// Everything agrees end to end: keys, s-side SPIs, the relay's entry.
 fn assert_consistent(net: &Net, i: usize) {
     let client = net.client_child(i).expect("client established");
@@ -421,8 +307,10 @@ fn assert_consistent(net: &Net, i: usize) {
     assert_eq!(client.s_path.0.ip(), IpAddr::V4(RELAY_S));
     assert_eq!(client.s_path.1.ip(), IpAddr::V4(SGW));
     // Keys agree (client seals with what the SGW opens and vice versa).
-    assert!(same(&client.sa.esp_out, &sgw.esp_in) && same(&client.sa.esp_in, &sgw.esp_out));
-    assert!(same(&client.sa.ah_out, &sgw.ah_in) && same(&client.sa.ah_in, &sgw.ah_out));
+    assert!(
+        same_keys(&client.sa.esp_out, &sgw.esp_in) && same_keys(&client.sa.esp_in, &sgw.esp_out)
+    );
+    assert!(same_keys(&client.sa.ah_out, &sgw.ah_in) && same_keys(&client.sa.ah_in, &sgw.ah_out));
     // The client's keys were derived with the s-side SPIs the SGW used.
     assert_eq!(client.sa.outbound_spis, sgw.inbound_spis);
     assert_eq!(client.sa.inbound_spis, sgw.outbound_spis);
@@ -442,17 +330,29 @@ fn deliver_all(_: usize, _: &Transmit) -> Fate {
     Fate::Delivered
 }
 
+/// A fate that gives the `k`-th datagram of the run (counted over the whole log) `fault`
+/// and delivers every other one: how the tests hit each position of the exchange in turn.
+fn fault_at(k: usize, fault: Fate) -> impl FnMut(usize, &Transmit) -> Fate {
+    move |n, _| if n == k { fault } else { Fate::Delivered }
+}
+
 fn single(s: &Scenario) -> Net {
     let mut net = Net::new(s);
     net.add_client(s, CLIENT, s.seed + 100);
     net
 }
 
+/// [`single`] after the whole exchange ran with every datagram delivered.
+fn established(s: &Scenario) -> Net {
+    let mut net = single(s);
+    net.run(deliver_all);
+    net
+}
+
 #[test]
 fn psk_exchange_through_the_relay() {
     let s = Scenario::default();
-    let mut net = single(&s);
-    net.run(deliver_all);
+    let net = established(&s);
     assert_consistent(&net, 0);
     // The relay saw no datagram it had to drop, and the SGW nothing it ignored.
     let c = net.relay.counters();
@@ -502,13 +402,12 @@ fn every_group_esp_ah_and_bundles() {
         ] {
             seed += 1;
             let s = Scenario {
-                p1: Phase1Proposal { group, ..P1 },
+                p1: Phase1Proposal { group, ..LAB_P1 },
                 child,
                 seed,
                 ..Scenario::default()
             };
-            let mut net = single(&s);
-            net.run(deliver_all);
+            let net = established(&s);
             assert_consistent(&net, 0);
         }
     }
@@ -520,49 +419,41 @@ fn rsa_exchange_through_the_relay() {
         rsa: true,
         ..Scenario::default()
     };
-    let mut net = single(&s);
-    net.run(deliver_all);
+    let net = established(&s);
     assert_consistent(&net, 0);
+}
+
+/// Runs the default exchange once per datagram position `k` of it (17 datagrams), with the
+/// k-th datagram given `fault` and seed `seed_base + k`, and checks that every run still
+/// completes consistently. Returns the networks for the caller's own checks.
+fn survives_fault_at_each_position(seed_base: u64, fault: Fate) -> Vec<Net> {
+    (0..17)
+        .map(|k| {
+            let s = Scenario {
+                seed: seed_base + k as u64,
+                ..Scenario::default()
+            };
+            let mut net = single(&s);
+            net.run(fault_at(k, fault));
+            assert!(net.client_failure(0).is_none(), "k={k}");
+            assert_consistent(&net, 0);
+            net
+        })
+        .collect()
 }
 
 #[test]
 fn recovers_from_loss_of_each_message() {
     // Drop the first transmission of the k-th datagram, for every position in the exchange.
-    for k in 0..17 {
-        let s = Scenario {
-            seed: 200 + k as u64,
-            ..Scenario::default()
-        };
-        let mut net = single(&s);
-        net.run(|n, _| {
-            if n == k {
-                Fate::Dropped
-            } else {
-                Fate::Delivered
-            }
-        });
-        assert!(net.client_failure(0).is_none(), "k={k}");
-        assert_consistent(&net, 0);
-    }
+    survives_fault_at_each_position(200, Fate::Dropped);
 }
 
 #[test]
 fn duplicated_datagrams_change_nothing() {
-    for k in 0..17 {
-        let s = Scenario {
-            seed: 300 + k as u64,
-            ..Scenario::default()
-        };
-        let mut net = single(&s);
-        net.run(|n, _| {
-            if n == k {
-                Fate::Duplicated
-            } else {
-                Fate::Delivered
-            }
-        });
-        assert!(net.client_failure(0).is_none(), "k={k}");
-        assert_consistent(&net, 0);
+    for (k, net) in survives_fault_at_each_position(300, Fate::Duplicated)
+        .iter()
+        .enumerate()
+    {
         assert_eq!(
             net.ipsec_entries().len(),
             1,
@@ -592,8 +483,7 @@ fn wrong_psk_is_a_typed_failure() {
         client_psk: "wrong",
         ..Scenario::default()
     };
-    let mut net = single(&s);
-    net.run(deliver_all);
+    let net = established(&s);
     assert_eq!(
         net.client_failure(0),
         Some(&ClientError::Notified(NotifyType::AUTHENTICATION_FAILED))
@@ -627,8 +517,7 @@ fn unauthorised_client_is_dropped_and_counted() {
         authorised: false,
         ..Scenario::default()
     };
-    let mut net = single(&s);
-    net.run(deliver_all);
+    let net = established(&s);
     assert!(matches!(
         net.client_failure(0),
         Some(ClientError::Timeout(_))
@@ -648,8 +537,7 @@ fn user_without_sgw_is_dropped_and_counted() {
         user: "mallory@example.org",
         ..Scenario::default()
     };
-    let mut net = single(&s);
-    net.run(deliver_all);
+    let net = established(&s);
     assert!(matches!(
         net.client_failure(0),
         Some(ClientError::Timeout(_))
@@ -699,8 +587,7 @@ fn tampered_tails_are_dropped_and_the_exchange_recovers() {
 #[test]
 fn relay_outputs_hold_no_ike_or_ipsec_key() {
     let s = Scenario::default();
-    let mut net = single(&s);
-    net.run(deliver_all);
+    let net = established(&s);
     let client = net.client_child(0).unwrap();
     let shown = format!("{:?}", net.relay_events);
     assert!(shown.contains("IpsecTranslation") && shown.contains("IkeTranslation"));
@@ -765,12 +652,9 @@ fn hex_of(b: &[u8]) -> String {
 #[test]
 fn rekey_makes_new_entries_under_the_same_ike_sa() {
     let s = Scenario::default();
-    let mut net = single(&s);
-    net.run(deliver_all);
+    let mut net = established(&s);
     for round in 1..=2 {
-        let now = net.now;
-        net.clients[0].1.rekey(now).unwrap();
-        net.run(deliver_all);
+        net.rekey_client(0);
         assert_eq!(net.client_children(0).len(), round + 1);
         assert_consistent(&net, 0);
     }
@@ -818,8 +702,7 @@ fn rekey_before_establishment_is_refused() {
 #[test]
 fn relay_expires_ike_sessions() {
     let s = Scenario::default();
-    let mut net = single(&s);
-    net.run(deliver_all);
+    let mut net = established(&s);
     assert_consistent(&net, 0);
     assert_eq!(net.relay.sessions(), 1);
     let entry = net.ipsec_entries()[0].clone();
@@ -872,33 +755,20 @@ fn relay_expires_ike_sessions() {
 fn sgw_initiated_rekey_through_the_relay() {
     for lose in [None, Some(0), Some(1)] {
         let s = Scenario::default();
-        let mut net = single(&s);
-        net.run(deliver_all);
-        let cookies = net
-            .sgw_events
-            .iter()
-            .find_map(|e| match e {
-                SgwEvent::Phase1Established { cookies, .. } => Some(*cookies),
-                _ => None,
-            })
-            .unwrap();
+        let mut net = established(&s);
+        let cookies = sgw_cookies(&net)[0];
         let now = net.now;
         net.sgw.start_quick_mode(now, &cookies).unwrap();
         let start = net.log.len();
-        net.run(|n, _| {
-            if lose.is_some_and(|k| n == start + k) {
-                Fate::Dropped
-            } else {
-                Fate::Delivered
-            }
-        });
+        match lose {
+            Some(k) => net.run(fault_at(start + k, Fate::Dropped)),
+            None => net.run(deliver_all),
+        }
         assert_eq!(net.client_children(0).len(), 2, "lose {lose:?}");
         assert_eq!(net.ipsec_entries().len(), 2);
         assert_consistent(&net, 0);
         // The client can still rekey itself afterwards with its spare grant.
-        let now = net.now;
-        net.clients[0].1.rekey(now).unwrap();
-        net.run(deliver_all);
+        net.rekey_client(0);
         assert_eq!(net.client_children(0).len(), 3);
         assert_consistent(&net, 0);
     }
@@ -911,21 +781,11 @@ fn sgw_initiated_rekey_through_the_relay() {
 fn deletes_retire_relay_entries() {
     use ipsec_xlat::wire::isakmp::ProtocolId;
     let s = Scenario::default();
-    let mut net = single(&s);
-    net.run(deliver_all);
-    let now = net.now;
-    net.clients[0].1.rekey(now).unwrap();
-    net.run(deliver_all);
+    let mut net = established(&s);
+    net.rekey_client(0);
     let entries: Vec<IpsecTranslation> = net.ipsec_entries().into_iter().cloned().collect();
     assert_eq!(entries.len(), 2);
-    let cookies = net
-        .sgw_events
-        .iter()
-        .find_map(|e| match e {
-            SgwEvent::Phase1Established { cookies, .. } => Some(*cookies),
-            _ => None,
-        })
-        .unwrap();
+    let cookies = sgw_cookies(&net)[0];
 
     // The SGW deletes its inbound SA of the first bundle (s-SPI-3).
     net.sgw
@@ -975,8 +835,7 @@ fn deletes_retire_relay_entries() {
         Err(ClientError::NotReady),
         "already gone"
     );
-    let c = net.relay.counters();
-    assert_eq!((c.tail_rejected, c.tail_content, c.tail_missing), (0, 0, 0));
+    assert_relay_accepted_every_tail(&net);
 }
 
 fn sgw_cookies(net: &Net) -> Vec<Cookies> {
@@ -991,11 +850,21 @@ fn sgw_cookies(net: &Net) -> Vec<Cookies> {
 
 /// Replaces client 0 by a fresh one at the same address with the same key and seed, as a
 /// restarted client process would be: the same c-side initiator cookie comes again, which
-/// only works if the relay really forgot the old entry.
-fn restart_client(net: &mut Net, s: &Scenario) {
+/// only works if the relay really forgot the old entry. The new client then runs the whole
+/// exchange, which must succeed.
+fn restart_client_and_establish(net: &mut Net, s: &Scenario) {
     net.clients.clear();
     net.client_events.clear();
     net.add_client(s, CLIENT, s.seed + 100);
+    net.run(deliver_all);
+    assert!(net.client_failure(0).is_none());
+    assert_consistent(net, 0);
+}
+
+/// Every tail the relay received authenticated, decoded and was where it belonged.
+fn assert_relay_accepted_every_tail(net: &Net) {
+    let c = net.relay.counters();
+    assert_eq!((c.tail_rejected, c.tail_content, c.tail_missing), (0, 0, 0));
 }
 
 /// Shutdown (`swanctl --terminate` style): the client deletes its bundles and then its IKE
@@ -1007,8 +876,7 @@ fn restart_client(net: &mut Net, s: &Scenario) {
 fn ike_delete_retires_the_relay_entry_and_allows_a_new_start() {
     use ipsec_xlat::wire::isakmp::ProtocolId;
     let s = Scenario::default();
-    let mut net = single(&s);
-    net.run(deliver_all);
+    let mut net = established(&s);
     let entry = net.ipsec_entries()[0].clone();
     let first = sgw_cookies(&net)[0];
     assert_eq!((net.relay.sessions(), net.sgw.ike_sas()), (1, 1));
@@ -1094,14 +962,10 @@ fn ike_delete_retires_the_relay_entry_and_allows_a_new_start() {
     net.deliver(from_sgw);
     assert_eq!(net.relay.counters().unknown_cookies, unknown + 2);
     assert!(net.relay.poll_transmit().is_none(), "nothing reflected");
-    let c = net.relay.counters();
-    assert_eq!((c.tail_rejected, c.tail_content, c.tail_missing), (0, 0, 0));
+    assert_relay_accepted_every_tail(&net);
 
     // A new start through the same relay works.
-    restart_client(&mut net, &s);
-    net.run(deliver_all);
-    assert!(net.client_failure(0).is_none());
-    assert_consistent(&net, 0);
+    restart_client_and_establish(&mut net, &s);
     let cookies = sgw_cookies(&net);
     assert_eq!(cookies.len(), 2);
     assert_ne!(cookies[1], first);
@@ -1116,8 +980,7 @@ fn ike_delete_retires_the_relay_entry_and_allows_a_new_start() {
 fn sgw_ike_delete_tears_down_the_client_and_the_relay_entry() {
     use ipsec_xlat::wire::isakmp::ProtocolId;
     let s = Scenario::default();
-    let mut net = single(&s);
-    net.run(deliver_all);
+    let mut net = established(&s);
     let entry = net.ipsec_entries()[0].clone();
     let cookies = sgw_cookies(&net)[0];
 
@@ -1155,13 +1018,9 @@ fn sgw_ike_delete_tears_down_the_client_and_the_relay_entry() {
         .filter(|(t, _)| t.remote.ip() == IpAddr::V4(SGW))
         .count();
     assert_eq!(to_sgw, 1);
-    let c = net.relay.counters();
-    assert_eq!((c.tail_rejected, c.tail_content, c.tail_missing), (0, 0, 0));
+    assert_relay_accepted_every_tail(&net);
 
-    restart_client(&mut net, &s);
-    net.run(deliver_all);
-    assert!(net.client_failure(0).is_none());
-    assert_consistent(&net, 0);
+    restart_client_and_establish(&mut net, &s);
 }
 
 /// The SGW deleting one client's IKE SA ends that session only: the other client's IKE SA,
@@ -1169,8 +1028,7 @@ fn sgw_ike_delete_tears_down_the_client_and_the_relay_entry() {
 #[test]
 fn sgw_ike_delete_ends_only_that_session() {
     let s = Scenario::default();
-    let mut net = single(&s);
-    net.run(deliver_all);
+    let mut net = established(&s);
     let cookies = sgw_cookies(&net)[0];
     // A second IKE SA at the SGW from another client, deleted by the SGW: its DELETE goes to
     // the relay under that session's cookies and never reaches client 0.
@@ -1188,9 +1046,7 @@ fn sgw_ike_delete_ends_only_that_session() {
     assert_eq!(net.relay.sessions(), 1);
     assert_eq!(net.sgw.ike_sas(), 1);
     // Client 0 still works: a rekey completes.
-    let now = net.now;
-    net.clients[0].1.rekey(now).unwrap();
-    net.run(deliver_all);
+    net.rekey_client(0);
     assert_eq!(net.client_children(0).len(), 2);
     assert_ne!(cookies, other);
 }
@@ -1201,16 +1057,8 @@ fn sgw_ike_delete_ends_only_that_session() {
 #[test]
 fn dpd_is_answered_through_the_relay() {
     let s = Scenario::default();
-    let mut net = single(&s);
-    net.run(deliver_all);
-    let cookies = net
-        .sgw_events
-        .iter()
-        .find_map(|e| match e {
-            SgwEvent::Phase1Established { cookies, .. } => Some(*cookies),
-            _ => None,
-        })
-        .unwrap();
+    let mut net = established(&s);
+    let cookies = sgw_cookies(&net)[0];
     for seq in [7u32, 8] {
         net.sgw.send_dpd(&cookies, seq).unwrap();
         net.run(deliver_all);
@@ -1243,13 +1091,7 @@ fn any_damaged_byte_is_refused_or_survived() {
                 ..Scenario::default()
             };
             let mut net = single(&s);
-            net.run(|n, _| {
-                if n == k {
-                    Fate::Mutated(at, mask)
-                } else {
-                    Fate::Delivered
-                }
-            });
+            net.run(fault_at(k, Fate::Mutated(at, mask)));
             match (net.client_child(0), net.client_failure(0)) {
                 (Some(_), None) => {
                     assert_consistent(&net, 0);
@@ -1279,8 +1121,7 @@ fn auto_rekey_keeps_a_chain_of_bundles() {
         auto_rekey: true,
         ..Scenario::default()
     };
-    let mut net = single(&s);
-    net.run(deliver_all);
+    let net = established(&s);
     let children = net.client_children(0).len();
     assert!(children >= 6, "{children} bundles in 600 s");
     assert_consistent(&net, 0);

@@ -17,7 +17,7 @@ use ike_support::log_values;
 use std::sync::Arc;
 
 use ipsec_xlat::ike::crypto::{
-    Certificate, HashAlgorithm, IkeCipherAlgorithm, RsaSigningKey, SecretBytes,
+    Certificate, HashAlgorithm, IkeCipherAlgorithm, RsaSigningKey, SaKeys, SecretBytes,
 };
 use ipsec_xlat::ike::dh::DhGroup;
 use ipsec_xlat::ike::phase1::*;
@@ -89,6 +89,28 @@ fn credentials(
             Phase1Credentials::PreSharedKey(SecretBytes::from_slice(PSK)),
             IdRepr::address(ip.into()),
         )
+    }
+}
+
+/// Checks that the strongSwan peer's charon log shows the ESP keys we derived: `initiator`
+/// for the quick mode initiator's direction, `responder` for the other; integrity keys only
+/// when the suite has an integrity algorithm (not with GCM).
+fn assert_logged_esp_keys(
+    log: &str,
+    initiator: &SaKeys,
+    responder: &SaKeys,
+    child: &ChildProposal,
+) {
+    let mut keys = vec![
+        ("encryption initiator key", initiator.encryption.expose()),
+        ("encryption responder key", responder.encryption.expose()),
+    ];
+    if child.esp.and_then(|(_, i)| i).is_some() {
+        keys.push(("integrity initiator key", initiator.integrity.expose()));
+        keys.push(("integrity responder key", responder.integrity.expose()));
+    }
+    for (name, ours) in keys {
+        assert_eq!(log_values(log, name)[0], ours, "{name}");
     }
 }
 
@@ -213,25 +235,12 @@ fn initiator_cores_against_strongswan() {
         log.contains("CHILD_SA lab{1} established"),
         "SGW installed the child SA"
     );
-    let ours_out = child_sa.esp_out.as_ref().unwrap();
-    let ours_in = child_sa.esp_in.as_ref().unwrap();
-    assert_eq!(
-        log_values(&log, "encryption initiator key")[0],
-        ours_out.encryption.expose()
-    );
-    if child.esp.and_then(|(_, i)| i).is_some() {
-        assert_eq!(
-            log_values(&log, "integrity initiator key")[0],
-            ours_out.integrity.expose()
-        );
-        assert_eq!(
-            log_values(&log, "integrity responder key")[0],
-            ours_in.integrity.expose()
-        );
-    }
-    assert_eq!(
-        log_values(&log, "encryption responder key")[0],
-        ours_in.encryption.expose()
+    // We are the initiator: our outbound keys are the "initiator" ones.
+    assert_logged_esp_keys(
+        &log,
+        child_sa.esp_out.as_ref().unwrap(),
+        child_sa.esp_in.as_ref().unwrap(),
+        &child,
     );
     assert_eq!(child_sa.inbound_spis.esp, Some(0xc1a0_0001));
     println!(
@@ -336,28 +345,12 @@ fn responder_cores_against_strongswan() {
         "client installed the child SA"
     );
     // The client is the initiator: its "initiator" keys are our inbound ones.
-    let (ours_in, ours_out) = (
+    assert_logged_esp_keys(
+        &log,
         child_sa.esp_in.as_ref().unwrap(),
         child_sa.esp_out.as_ref().unwrap(),
+        &child,
     );
-    assert_eq!(
-        log_values(&log, "encryption initiator key")[0],
-        ours_in.encryption.expose()
-    );
-    assert_eq!(
-        log_values(&log, "encryption responder key")[0],
-        ours_out.encryption.expose()
-    );
-    if child.esp.and_then(|(_, i)| i).is_some() {
-        assert_eq!(
-            log_values(&log, "integrity initiator key")[0],
-            ours_in.integrity.expose()
-        );
-        assert_eq!(
-            log_values(&log, "integrity responder key")[0],
-            ours_out.integrity.expose()
-        );
-    }
     println!(
         "child SA established: our SPI {:08x}, client SPI {:08x}, {:?}",
         child_sa.inbound_spis.esp.unwrap(),

@@ -2,10 +2,12 @@
 //! responder exchanges in memory.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod ike_lab;
 mod ike_support;
 
 use core::net::SocketAddr;
 
+use ike_lab::{pki, LAB_P1};
 use ike_support::*;
 use std::sync::Arc;
 
@@ -17,14 +19,6 @@ use ipsec_xlat::ike::phase1::*;
 use ipsec_xlat::wire::isakmp::{IdRepr, SaPayload};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-
-const LAB: Phase1Proposal = Phase1Proposal {
-    cipher: IkeCipherAlgorithm::Aes128Cbc,
-    hash: HashAlgorithm::Sha256,
-    group: DhGroup::MODP_2048,
-    auth: Phase1Auth::PreSharedKey,
-    lifetime_secs: 15840,
-};
 
 fn captured_main_mode() -> Vec<IsakmpDatagram> {
     let name = "psk-nonat-ike_aes128-sha256-modp2048-esp_aes128-sha256";
@@ -43,7 +37,7 @@ fn offered_sa_matches_strongswan_bytes() {
         .body
         .clone();
     let mut ours = Vec::new();
-    offer(&[LAB]).emit_body(&mut ours).unwrap();
+    offer(&[LAB_P1]).emit_body(&mut ours).unwrap();
     assert_eq!(hex::encode(ours), hex::encode(theirs));
 }
 
@@ -54,8 +48,8 @@ fn responder_selects_from_strongswan_mm1_like_strongswan() {
     let mm = captured_main_mode();
     let mm1 = walk(mm[0].first_payload(), mm[0].body());
     let sa = SaPayload::parse(&find(&mm1, payload::SA).body, 0).unwrap();
-    let (suite, answer) = select(&sa, &[LAB]).unwrap();
-    assert_eq!(suite, LAB);
+    let (suite, answer) = select(&sa, &[LAB_P1]).unwrap();
+    assert_eq!(suite, LAB_P1);
     let mut ours = Vec::new();
     answer.emit_body(&mut ours).unwrap();
     let mm2 = walk(mm[1].first_payload(), mm[1].body());
@@ -63,11 +57,11 @@ fn responder_selects_from_strongswan_mm1_like_strongswan() {
     assert_eq!(&ours, theirs);
     // And the initiator accepts strongSwan's answer as a choice of what it offered.
     let chosen = SaPayload::parse(theirs, 0).unwrap();
-    assert_eq!(accept_choice(&chosen, &[LAB]).unwrap(), LAB);
+    assert_eq!(accept_choice(&chosen, &[LAB_P1]).unwrap(), LAB_P1);
     // A responder with nothing in common refuses.
     let other = Phase1Proposal {
         group: DhGroup::ECP_256,
-        ..LAB
+        ..LAB_P1
     };
     assert_eq!(
         select(&sa, &[other]).unwrap_err(),
@@ -151,7 +145,7 @@ fn every_group_and_suite_establishes() {
                 cipher,
                 hash,
                 group,
-                ..LAB
+                ..LAB_P1
             };
             let out = run(
                 vec![suite],
@@ -175,17 +169,24 @@ fn every_group_and_suite_establishes() {
 fn responder_picks_the_first_acceptable_offer() {
     let ecp = Phase1Proposal {
         group: DhGroup::ECP_256,
-        ..LAB
+        ..LAB_P1
     };
-    let out = run(vec![ecp, LAB], vec![LAB], "k", "k", "198.51.100.10:500", 99);
-    assert_eq!(out.initiator.unwrap().suite, LAB);
+    let out = run(
+        vec![ecp, LAB_P1],
+        vec![LAB_P1],
+        "k",
+        "k",
+        "198.51.100.10:500",
+        99,
+    );
+    assert_eq!(out.initiator.unwrap().suite, LAB_P1);
 }
 
 #[test]
 fn wrong_psk_fails_authentication_at_the_responder() {
     let out = run(
-        vec![LAB],
-        vec![LAB],
+        vec![LAB_P1],
+        vec![LAB_P1],
         "right",
         "wrong",
         "198.51.100.10:500",
@@ -199,7 +200,14 @@ fn wrong_psk_fails_authentication_at_the_responder() {
 
 #[test]
 fn nat_is_detected_on_both_sides() {
-    let out = run(vec![LAB], vec![LAB], "k", "k", "203.0.113.254:4096", 8);
+    let out = run(
+        vec![LAB_P1],
+        vec![LAB_P1],
+        "k",
+        "k",
+        "203.0.113.254:4096",
+        8,
+    );
     let (i, r) = (out.initiator.unwrap(), out.responder.unwrap());
     assert!(i.nat.local_behind_nat && !i.nat.remote_behind_nat && i.nat.float());
     assert!(r.nat.remote_behind_nat && !r.nat.local_behind_nat && r.nat.float());
@@ -209,8 +217,8 @@ fn nat_is_detected_on_both_sides() {
 #[test]
 fn corrupted_mm6_does_not_kill_the_exchange() {
     let mut rng = StdRng::seed_from_u64(11);
-    let ic = config(vec![LAB], "k", "198.51.100.10:500", "198.51.100.10:500");
-    let rc = config(vec![LAB], "k", "203.0.113.1:500", "203.0.113.1:500");
+    let ic = config(vec![LAB_P1], "k", "198.51.100.10:500", "198.51.100.10:500");
+    let rc = config(vec![LAB_P1], "k", "203.0.113.1:500", "203.0.113.1:500");
     let peer = addr("198.51.100.10:500");
     let (mut i, mm1) = MainModeInitiator::start(ic, addr("203.0.113.1:500"), &mut rng).unwrap();
     let (mut r, mm2) = MainModeResponder::handle_mm1(rc, &mm1, peer, &mut rng).unwrap();
@@ -234,13 +242,18 @@ fn corrupted_mm6_does_not_kill_the_exchange() {
 #[test]
 fn mm2_with_foreign_cookie_or_unoffered_suite_is_refused() {
     let mut rng = StdRng::seed_from_u64(12);
-    let ic = config(vec![LAB], "k", "198.51.100.10:500", "198.51.100.10:500");
+    let ic = config(vec![LAB_P1], "k", "198.51.100.10:500", "198.51.100.10:500");
     let (mut i, mm1) = MainModeInitiator::start(ic, addr("203.0.113.1:500"), &mut rng).unwrap();
     let other = Phase1Proposal {
         hash: HashAlgorithm::Sha1,
-        ..LAB
+        ..LAB_P1
     };
-    let rc = config(vec![LAB, other], "k", "203.0.113.1:500", "203.0.113.1:500");
+    let rc = config(
+        vec![LAB_P1, other],
+        "k",
+        "203.0.113.1:500",
+        "203.0.113.1:500",
+    );
     let (_, mut mm2) =
         MainModeResponder::handle_mm1(rc, &mm1, addr("198.51.100.10:500"), &mut rng).unwrap();
     let genuine = mm2.clone();
@@ -253,18 +266,6 @@ fn mm2_with_foreign_cookie_or_unoffered_suite_is_refused() {
 }
 
 // --- RSA signatures ------------------------------------------------------------------------
-
-/// Lab PKI made with strongSwan's `pki` (tests/ike_captures/pki, lab-only keys): a CA and two
-/// end-entity certificates with subjectAltName dNSName client.lab.test / sgw.lab.test, valid
-/// 2026-11-27 .. 2036-11-24.
-fn pki(file: &str) -> String {
-    std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/ike_captures/pki")
-            .join(file),
-    )
-    .unwrap()
-}
 
 const NOW: u64 = 1_800_000_000; // 2027-01-15
 
@@ -282,7 +283,7 @@ fn rsa_creds(name: &str, trusted: &[&str], now: u64) -> Phase1Credentials {
 
 const RSA_SUITE: Phase1Proposal = Phase1Proposal {
     auth: Phase1Auth::RsaSignatures,
-    ..LAB
+    ..LAB_P1
 };
 
 fn run_rsa(

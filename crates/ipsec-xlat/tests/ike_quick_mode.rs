@@ -2,10 +2,12 @@
 //! and complete main mode + quick mode exchanges between our cores in memory.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod ike_lab;
 mod ike_support;
 
 use core::net::{Ipv4Addr, SocketAddr};
 
+use ike_lab::{client_ts, lan_ts, same_keys, LAB_P1};
 use ike_support::*;
 use ipsec_xlat::ike::crypto::*;
 use ipsec_xlat::ike::dh::{DhGroup, SharedSecret};
@@ -14,14 +16,6 @@ use ipsec_xlat::ike::phase2::*;
 use ipsec_xlat::wire::isakmp::IdRepr;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-
-const LAB_P1: Phase1Proposal = Phase1Proposal {
-    cipher: IkeCipherAlgorithm::Aes128Cbc,
-    hash: HashAlgorithm::Sha256,
-    group: DhGroup::MODP_2048,
-    auth: Phase1Auth::PreSharedKey,
-    lifetime_secs: 15840,
-};
 
 /// strongSwan's ESP offer in the lab: AES-128-CBC, HMAC-SHA-256-128, UDP-encapsulated tunnel
 /// (kernel-libipsec always forces it), 3960 s.
@@ -32,14 +26,6 @@ const LAB_ESP: ChildProposal = ChildProposal {
     mode: Encapsulation::UdpTunnel,
     lifetime_secs: 3960,
 };
-
-fn client_ts() -> IdRepr {
-    IdRepr::address(Ipv4Addr::new(10, 8, 0, 1).into())
-}
-
-fn lan_ts() -> IdRepr {
-    IdRepr::ipv4_subnet(Ipv4Addr::new(10, 9, 0, 0), Ipv4Addr::new(255, 255, 255, 0))
-}
 
 /// Rebuilds the phase-1 SA of a shared capture from its log and pcap (as the KAT test does).
 fn captured_phase1(name: &str) -> (Phase1Sa, Vec<IsakmpDatagram>) {
@@ -206,16 +192,6 @@ fn establish(p1: Phase1Proposal, child: ChildProposal, seed: u64) -> (ChildSa, C
     (i_child, r_child)
 }
 
-fn same(a: &Option<SaKeys>, b: &Option<SaKeys>) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) => {
-            a.encryption.ct_eq(b.encryption.expose()) && a.integrity.ct_eq(b.integrity.expose())
-        }
-        (None, None) => true,
-        _ => false,
-    }
-}
-
 #[test]
 fn esp_ah_bundles_and_pfs_agree_on_keys() {
     let cases = [
@@ -251,15 +227,15 @@ fn esp_ah_bundles_and_pfs_agree_on_keys() {
         assert_eq!(i.inbound_spis, r.outbound_spis);
         assert_eq!(i.outbound_spis, r.inbound_spis);
         assert!(
-            same(&i.esp_out, &r.esp_in) && same(&i.esp_in, &r.esp_out),
+            same_keys(&i.esp_out, &r.esp_in) && same_keys(&i.esp_in, &r.esp_out),
             "{child:?}"
         );
         assert!(
-            same(&i.ah_out, &r.ah_in) && same(&i.ah_in, &r.ah_out),
+            same_keys(&i.ah_out, &r.ah_in) && same_keys(&i.ah_in, &r.ah_out),
             "{child:?}"
         );
         // Directions differ (different SPIs enter KEYMAT).
-        assert!(!same(&i.esp_out, &i.esp_in) || child.esp.is_none());
+        assert!(!same_keys(&i.esp_out, &i.esp_in) || child.esp.is_none());
         if let Some((cipher, integ)) = child.esp {
             let k = i.esp_out.as_ref().unwrap();
             assert_eq!(k.encryption.len(), cipher.keymat_len());

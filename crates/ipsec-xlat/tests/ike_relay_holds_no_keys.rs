@@ -11,46 +11,25 @@
 //! then searched for like every other secret.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+mod ike_lab;
+
+use core::net::IpAddr;
 use core::time::Duration;
-use std::sync::Arc;
 use std::time::Instant;
 
-use ipsec_xlat::ike::crypto::{
-    expand_encryption_key, Certificate, HashAlgorithm, IkeCipherAlgorithm, RsaSigningKey, SaKeys,
-    SecretBytes,
-};
+use ipsec_xlat::ike::crypto::{expand_encryption_key, SaKeys};
 use ipsec_xlat::ike::dh::DhGroup;
 use ipsec_xlat::ike::dh::DhPrivate;
-use ipsec_xlat::ike::phase1::{
-    Phase1Auth, Phase1Config, Phase1Credentials, Phase1Proposal, RsaCredentials,
-};
-use ipsec_xlat::ike::phase2::{ChildConfig, ChildProposal, Encapsulation, EspCipher, Integrity};
-use ipsec_xlat::ike::tail_content::UserId;
+use ipsec_xlat::ike::phase1::Phase1Proposal;
+use ipsec_xlat::ike::phase2::{ChildProposal, Encapsulation, EspCipher, Integrity};
 use ipsec_xlat::ike::tail_crypto::StaticKeypair;
 use ipsec_xlat::ike::*;
-use ipsec_xlat::wire::isakmp::{IdRepr, IdType};
 use ipsec_xlat::wire::isakmp::{Message, PayloadType};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
-const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
-const RELAY_C: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
-const RELAY_S: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 254);
-const SGW: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
-
-fn sa(ip: Ipv4Addr, port: u16) -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(ip), port)
-}
-
-const P1: Phase1Proposal = Phase1Proposal {
-    cipher: IkeCipherAlgorithm::Aes128Cbc,
-    hash: HashAlgorithm::Sha256,
-    group: DhGroup::MODP_2048,
-    auth: Phase1Auth::PreSharedKey,
-    lifetime_secs: 15840,
-};
+use ike_lab::{relay_config, LabSuite, CLIENT, LAB_P1, RELAY_C, RELAY_S, SGW};
 
 fn child(pfs: Option<DhGroup>, ah: bool) -> ChildProposal {
     ChildProposal {
@@ -59,45 +38,6 @@ fn child(pfs: Option<DhGroup>, ah: bool) -> ChildProposal {
         pfs,
         mode: Encapsulation::Tunnel,
         lifetime_secs: 3960,
-    }
-}
-
-fn client_ts() -> IdRepr {
-    IdRepr::address(Ipv4Addr::new(10, 8, 0, 1).into())
-}
-
-fn lan_ts() -> IdRepr {
-    IdRepr::ipv4_subnet(Ipv4Addr::new(10, 9, 0, 0), Ipv4Addr::new(255, 255, 255, 0))
-}
-
-fn pki(file: &str) -> String {
-    std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/ike_captures/pki")
-            .join(file),
-    )
-    .unwrap()
-}
-
-fn creds(rsa: bool, name: &str) -> (Phase1Credentials, IdRepr, Phase1Auth) {
-    if rsa {
-        let c = RsaCredentials {
-            key: RsaSigningKey::from_pem(&pki(&format!("{name}.key"))).unwrap(),
-            cert: Certificate::from_pem(&pki(&format!("{name}.crt"))).unwrap(),
-            trusted_cas: vec![Certificate::from_pem(&pki("ca.crt")).unwrap()],
-            now_unix_secs: 1_800_000_000,
-        };
-        (
-            Phase1Credentials::Rsa(Arc::new(c)),
-            IdRepr::fqdn(&format!("{name}.lab.test")),
-            Phase1Auth::RsaSignatures,
-        )
-    } else {
-        (
-            Phase1Credentials::PreSharedKey(SecretBytes::from_slice(b"lab-only-psk")),
-            IdRepr::user_fqdn("alice@example.com"),
-            Phase1Auth::PreSharedKey,
-        )
     }
 }
 
@@ -114,81 +54,37 @@ struct Outcome {
 }
 
 fn run(rsa: bool, child_proposal: ChildProposal, seed: u64) -> Outcome {
-    run_with_group(rsa, child_proposal, seed, P1.group)
+    run_with_group(rsa, child_proposal, seed, LAB_P1.group)
 }
 
 fn run_with_group(rsa: bool, child_proposal: ChildProposal, seed: u64, group: DhGroup) -> Outcome {
-    let p1 = Phase1Proposal { group, ..P1 };
+    let p1 = Phase1Proposal { group, ..LAB_P1 };
     let mut rng = StdRng::seed_from_u64(seed);
     let relay_key = StaticKeypair::generate(&mut rng);
     let client_key = StaticKeypair::generate(&mut rng);
-    let (sgw_creds, sgw_id, auth) = creds(rsa, "sgw");
-    let mut sgw = TestSgw::new(
-        TestSgwConfig {
-            phase1: Phase1Config {
-                suites: vec![Phase1Proposal { auth, ..p1 }],
-                credentials: sgw_creds,
-                local_id: sgw_id,
-                local_addr: sa(SGW, 500),
-                initial_contact: false,
-            },
-            child: ChildConfig {
-                proposals: vec![child_proposal],
-                local_ts: lan_ts(),
-                remote_ts: client_ts(),
-            },
-            retransmit: RetransmitPolicy::default(),
-        },
-        &mut rng,
-    );
+    let suite = LabSuite {
+        p1,
+        child: child_proposal,
+        rsa,
+    };
+    let mut sgw = TestSgw::new(suite.sgw_config("lab-only-psk"), &mut rng);
     let mut relay = Relay::new(
-        RelayConfig {
-            c_side: sa(RELAY_C, 500),
-            s_side: IpAddr::V4(RELAY_S),
-            static_key: relay_key.clone(),
-            authorised_clients: vec![client_key.public()],
-            identities: vec![IdentityRule {
-                id_type: Some(IdType::USER_FQDN),
-                pattern: "*@example.com".into(),
-                sgw: sa(SGW, 500),
-                s_side: None,
-            }],
-            half_open_timeout: Duration::from_secs(30),
-        },
+        relay_config(relay_key.clone(), vec![client_key.public()]),
         &mut rng,
     );
-    let (credentials, local_id, auth) = creds(rsa, "client");
     let mut now = Instant::now();
     // The client's generator, and a copy of the seed it will draw for its own (see the top).
     let mut client_rng = StdRng::seed_from_u64(seed.wrapping_add(0x5eed));
     let mut client_seed = [0u8; 32];
     client_rng.clone().fill_bytes(&mut client_seed);
     let mut client = Client::new(
-        ClientConfig {
-            local: sa(CLIENT, 500),
-            relay: sa(RELAY_C, 500),
-            static_key: client_key,
-            relay_key: relay_key.public(),
-            user_id: UserId {
-                id_type: IdType::USER_FQDN,
-                value: b"alice@example.com".to_vec(),
-            },
-            phase1: Phase1Config {
-                suites: vec![Phase1Proposal { auth, ..p1 }],
-                credentials,
-                local_id,
-                local_addr: sa(CLIENT, 500),
-                initial_contact: true,
-            },
-            child: ChildConfig {
-                proposals: vec![child_proposal],
-                local_ts: client_ts(),
-                remote_ts: lan_ts(),
-            },
-            c_udp_encap: true,
-            retransmit: RetransmitPolicy::default(),
-            auto_rekey: false,
-        },
+        suite.client_config(
+            "lab-only-psk",
+            CLIENT,
+            client_key,
+            relay_key.public(),
+            "alice@example.com",
+        ),
         now,
         &mut client_rng,
     )
@@ -245,7 +141,7 @@ fn run_with_group(rsa: bool, child_proposal: ChildProposal, seed: u64, group: Dh
     secrets.push(("SKEYID_d".to_owned(), p1.skeyid_d().expose().to_vec()));
     secrets.push(("SKEYID_a".to_owned(), p1.skeyid_a().expose().to_vec()));
     secrets.push(("SKEYID_e".to_owned(), p1.skeyid_e().expose().to_vec()));
-    let ka = expand_encryption_key(P1.hash, p1.skeyid_e(), P1.cipher.key_len());
+    let ka = expand_encryption_key(LAB_P1.hash, p1.skeyid_e(), LAB_P1.cipher.key_len());
     secrets.push(("IKE encryption key".to_owned(), ka.expose().to_vec()));
     let (dh_private, dh_shared) = phase1_dh(group, client_seed, &relay_datagrams);
     secrets.push(("client's DH private value".to_owned(), dh_private));

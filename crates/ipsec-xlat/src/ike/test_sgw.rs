@@ -173,6 +173,27 @@ fn error_notify<R: RngCore>(cookies: &Cookies, ty: NotifyType, rng: &mut R) -> O
     b.build().ok()
 }
 
+/// Refusal of an exchange we are asked to start under cookies we hold no IKE SA for.
+const NO_SUCH_IKE_SA: SgwError = SgwError::Phase2(Phase2Error::Unexpected("no such IKE SA"));
+
+/// The IKE SA whose responder cookie (ours) `cookies` names.
+fn ike_sa<'a>(sas: &'a HashMap<[u8; 8], IkeSa>, cookies: &Cookies) -> Result<&'a IkeSa, SgwError> {
+    sas.get(&cookies.responder).ok_or(NO_SUCH_IKE_SA)
+}
+
+impl IkeSa {
+    /// Its phase-1 SA, under which we start quick modes and informational exchanges: only
+    /// once main mode completed.
+    fn established(&self) -> Result<&Phase1Sa, SgwError> {
+        match &self.phase {
+            Phase::Established(p1) => Ok(p1),
+            Phase::Negotiating(_) => Err(SgwError::Phase2(Phase2Error::Unexpected(
+                "IKE SA not established",
+            ))),
+        }
+    }
+}
+
 impl TestSgw {
     /// A test-SGW; its randomness (cookies, DH, nonces, SPIs) is seeded from `rng`.
     pub fn new<R: RngCore + CryptoRng>(config: TestSgwConfig, rng: &mut R) -> Self {
@@ -481,14 +502,8 @@ impl TestSgw {
     /// SGW rekeying, as strongSwan does when its own rekey time comes first).
     pub fn start_quick_mode(&mut self, now: Instant, cookies: &Cookies) -> Result<(), SgwError> {
         let config = self.config.clone();
-        let Some(sa) = self.sas.get_mut(&cookies.responder) else {
-            return Err(SgwError::Phase2(Phase2Error::Unexpected("no such IKE SA")));
-        };
-        let Phase::Established(p1) = &sa.phase else {
-            return Err(SgwError::Phase2(Phase2Error::Unexpected(
-                "IKE SA not established",
-            )));
-        };
+        let sa = self.sas.get_mut(&cookies.responder).ok_or(NO_SUCH_IKE_SA)?;
+        let p1 = sa.established()?;
         let float = p1.nat.float();
         let child = ChildConfig {
             proposals: config
@@ -535,14 +550,8 @@ impl TestSgw {
         cookies: &Cookies,
         deletes: &[(ProtocolId, Vec<u32>)],
     ) -> Result<(), SgwError> {
-        let Some(sa) = self.sas.get(&cookies.responder) else {
-            return Err(SgwError::Phase2(Phase2Error::Unexpected("no such IKE SA")));
-        };
-        let Phase::Established(p1) = &sa.phase else {
-            return Err(SgwError::Phase2(Phase2Error::Unexpected(
-                "IKE SA not established",
-            )));
-        };
+        let sa = ike_sa(&self.sas, cookies)?;
+        let p1 = sa.established()?;
         let msg = delete_message(p1, deletes, &mut self.rng)?;
         self.transmits.push_back(framed(sa.local, sa.peer, msg));
         Ok(())
@@ -552,14 +561,8 @@ impl TestSgw {
     /// strongSwan: an encrypted ISAKMP-SA DELETE to the initiator, then the SA is forgotten.
     /// (strongSwan deletes the bundles first; a test does that with [`Self::delete_child`].)
     pub fn delete_phase1(&mut self, cookies: &Cookies) -> Result<(), SgwError> {
-        let Some(sa) = self.sas.get(&cookies.responder) else {
-            return Err(SgwError::Phase2(Phase2Error::Unexpected("no such IKE SA")));
-        };
-        let Phase::Established(p1) = &sa.phase else {
-            return Err(SgwError::Phase2(Phase2Error::Unexpected(
-                "IKE SA not established",
-            )));
-        };
+        let sa = ike_sa(&self.sas, cookies)?;
+        let p1 = sa.established()?;
         let msg = delete_phase1_message(p1, &mut self.rng)?;
         self.transmits.push_back(framed(sa.local, sa.peer, msg));
         self.forget(cookies);
@@ -581,14 +584,8 @@ impl TestSgw {
     /// Sends a DPD R-U-THERE (RFC 3706) with `sequence` to the initiator of the IKE SA with
     /// these cookies.
     pub fn send_dpd(&mut self, cookies: &Cookies, sequence: u32) -> Result<(), SgwError> {
-        let Some(sa) = self.sas.get(&cookies.responder) else {
-            return Err(SgwError::Phase2(Phase2Error::Unexpected("no such IKE SA")));
-        };
-        let Phase::Established(p1) = &sa.phase else {
-            return Err(SgwError::Phase2(Phase2Error::Unexpected(
-                "IKE SA not established",
-            )));
-        };
+        let sa = ike_sa(&self.sas, cookies)?;
+        let p1 = sa.established()?;
         let mut spi = cookies.initiator.to_vec();
         spi.extend_from_slice(&cookies.responder);
         let notify = NotifyRepr {

@@ -64,6 +64,57 @@ pub(crate) fn write_u32(buf: &mut [u8], offset: usize, value: u32) {
     }
 }
 
+/// What the IP header of a whole (unfragmented) packet says about what follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IpHeaderWalk {
+    /// Length of the IP header, IPv4 options and IPv6 extension headers included.
+    pub header_len: usize,
+    /// Offset of the Protocol / Next Header byte naming the upper layer.
+    pub next_header_field: usize,
+    /// IP packet length (IPv4 Total Length or 40 + IPv6 Payload Length).
+    pub packet_len: usize,
+    /// The upper-layer protocol.
+    pub protocol: IpProtocol,
+}
+
+/// Walks the `version` IP header of `packet` down to the upper layer. Fragments are refused:
+/// ESP and AH are applied to and checked on whole packets only, so both inbound location and
+/// outbound transport mode walk headers this one way.
+pub(crate) fn walk_ip_header(packet: &[u8], version: IpVersion) -> Result<IpHeaderWalk, SaError> {
+    match version {
+        IpVersion::V4 => {
+            let ip = Ipv4Packet::new_checked(packet)?;
+            if ip.is_fragment() {
+                return Err(SaError::MalformedHeader(HeaderError::Fragment {
+                    offset: 6,
+                }));
+            }
+            Ok(IpHeaderWalk {
+                header_len: ip.header_len(),
+                next_header_field: 9,
+                packet_len: usize::from(ip.total_len()),
+                protocol: ip.protocol(),
+            })
+        }
+        IpVersion::V6 => {
+            let ip = Ipv6Packet::new_checked(packet)?;
+            let mut nh_field = 6;
+            let upper = ipv6::walk_extension_headers(ip.packet(), |h| nh_field = h.offset)?;
+            if let Some(f) = upper.fragment {
+                return Err(SaError::MalformedHeader(HeaderError::Fragment {
+                    offset: f.offset,
+                }));
+            }
+            Ok(IpHeaderWalk {
+                header_len: upper.offset,
+                next_header_field: nh_field,
+                packet_len: ip.total_len(),
+                protocol: upper.protocol,
+            })
+        }
+    }
+}
+
 /// Parses the outer headers of `packet` down to ESP (or AH followed, optionally, by ESP).
 /// AH behind UDP is not IPsec any SGW sends: only the relay's client leg has it.
 pub(crate) fn locate(packet: &[u8]) -> Result<Located, SaError> {
@@ -91,33 +142,12 @@ fn locate_with(packet: &[u8], ah_in_udp: bool) -> Result<Located, SaError> {
             })
         }
     };
-    let (ip_header_len, next_header_field, packet_len, protocol) = match version {
-        IpVersion::V4 => {
-            let ip = Ipv4Packet::new_checked(packet)?;
-            if ip.is_fragment() {
-                return Err(SaError::MalformedHeader(HeaderError::Fragment {
-                    offset: 6,
-                }));
-            }
-            (
-                ip.header_len(),
-                9,
-                usize::from(ip.total_len()),
-                ip.protocol(),
-            )
-        }
-        IpVersion::V6 => {
-            let ip = Ipv6Packet::new_checked(packet)?;
-            let mut nh_field = 6;
-            let upper = ipv6::walk_extension_headers(ip.packet(), |h| nh_field = h.offset)?;
-            if let Some(f) = upper.fragment {
-                return Err(SaError::MalformedHeader(HeaderError::Fragment {
-                    offset: f.offset,
-                }));
-            }
-            (upper.offset, nh_field, ip.total_len(), upper.protocol)
-        }
-    };
+    let IpHeaderWalk {
+        header_len: ip_header_len,
+        next_header_field,
+        packet_len,
+        protocol,
+    } = walk_ip_header(packet, version)?;
     let packet = packet.get(..packet_len).unwrap_or(packet);
     let mut loc = Located {
         version,

@@ -7,16 +7,17 @@ use rand_core::{CryptoRng, RngCore};
 
 use crate::wire::ah::AhRepr;
 use crate::wire::ipv4::Ipv4Packet;
-use crate::wire::ipv6::{self, Ipv6Packet};
+use crate::wire::ipv6::Ipv6Packet;
 use crate::wire::udp::{UdpPacket, UdpRepr, HEADER_LEN as UDP_HEADER_LEN};
 use crate::wire::{IpProtocol, IpVersion};
 
 use super::ah::AhTransform;
 use super::config::SaConfig;
 use super::counters::SaCounters;
-use super::error::{ConfigError, HeaderError, SaError};
+use super::error::{ConfigError, SaError};
 use super::esp::EspTransform;
 use super::lifetime::{LifetimeEvent, LifetimeTracker};
+use super::locate::{walk_ip_header, IpHeaderWalk};
 use super::outer::{Mode, TunnelHeader, UdpEncap};
 use super::sequence::SequenceCounter;
 
@@ -400,45 +401,15 @@ impl OutboundSa {
 fn transport_split(
     packet: &[u8],
 ) -> Result<(IpVersion, Option<(&[u8], usize)>, usize, &[u8], IpProtocol), SaError> {
-    let (version, header_len, packet_len, nh_field, protocol) = match IpVersion::of_packet(packet) {
-        Some(IpVersion::V4) => {
-            let ip = Ipv4Packet::new_checked(packet)?;
-            if ip.is_fragment() {
-                return Err(SaError::MalformedHeader(HeaderError::Fragment {
-                    offset: 6,
-                }));
-            }
-            (
-                IpVersion::V4,
-                ip.header_len(),
-                usize::from(ip.total_len()),
-                9,
-                ip.protocol(),
-            )
-        }
-        Some(IpVersion::V6) => {
-            let ip = Ipv6Packet::new_checked(packet)?;
-            let mut nh_field = 6;
-            let upper = ipv6::walk_extension_headers(ip.packet(), |h| nh_field = h.offset)?;
-            if let Some(f) = upper.fragment {
-                return Err(SaError::MalformedHeader(HeaderError::Fragment {
-                    offset: f.offset,
-                }));
-            }
-            (
-                IpVersion::V6,
-                upper.offset,
-                ip.total_len(),
-                nh_field,
-                upper.protocol,
-            )
-        }
-        None => {
-            return Err(SaError::BadPayload {
-                reason: "transport-mode packet is not IPv4 or IPv6",
-            })
-        }
-    };
+    let version = IpVersion::of_packet(packet).ok_or(SaError::BadPayload {
+        reason: "transport-mode packet is not IPv4 or IPv6",
+    })?;
+    let IpHeaderWalk {
+        header_len,
+        next_header_field: nh_field,
+        packet_len,
+        protocol,
+    } = walk_ip_header(packet, version)?;
     let header = packet.get(..header_len).unwrap_or_default();
     let payload = packet.get(header_len..packet_len).unwrap_or_default();
     Ok((

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use rand_core::{CryptoRng, RngCore};
 
 use super::chain::Chain;
+use super::exchange::{fresh_nonce, seal_chained};
 use super::proposal::{accept_choice, offer, select, Phase1Auth, Phase1Proposal, ProposalError};
 use crate::ike::crypto::{
     ct_eq, expand_encryption_key, hash_i, hash_r, natd_hash, CertError, Certificate, Cookies,
@@ -236,10 +237,11 @@ fn builder(cookies: &Cookies) -> MessageBuilder {
     )
 }
 
-fn nonce<R: RngCore + CryptoRng>(rng: &mut R) -> Vec<u8> {
-    let mut n = vec![0u8; NONCE_LEN];
-    rng.fill_bytes(&mut n);
-    n
+/// Whether the peer's mm1/mm2 carries the RFC 3947 vendor ID, i.e. it speaks NAT-T.
+fn offers_nat_t(chain: &Chain) -> bool {
+    chain
+        .all(PayloadType::VENDOR_ID)
+        .any(|v| v.body == VID_NAT_T_RFC3947)
 }
 
 /// NAT-D payloads for mm3/mm4: the peer's address first, then ours (RFC 3947 section 3.2).
@@ -427,6 +429,84 @@ fn verify_proof(
     }
 }
 
+/// Opens mm5 or mm6, the encrypted message that proves the peer's identity: checks the
+/// header, decrypts under `iv` and verifies the peer's proof against `expected_hash` (HASH_I
+/// for mm5, HASH_R for mm6) computed over the peer's ID payload body. Returns that body and
+/// the last ciphertext block (the IV of the next message).
+fn open_peer_proof(
+    msg: &[u8],
+    cookies: &Cookies,
+    derived: &Derived,
+    iv: &Iv,
+    credentials: &Phase1Credentials,
+    expected_hash: impl FnOnce(&[u8]) -> Vec<u8>,
+) -> Result<(Vec<u8>, Iv), Phase1Error> {
+    let message = Message::parse_exact(msg)?;
+    check_header(&message, cookies, true, true)?;
+    let out = derived.cipher.decrypt(iv, message.body())?;
+    // Garbage after decryption almost always means the two sides derived different keys
+    // (a wrong pre-shared key), so it is reported as the authentication failure it is.
+    let chain = Chain::decrypted(message.header().next_payload(), &out.bytes)
+        .map_err(|_| Phase1Error::AuthenticationFailed)?;
+    let peer_id_b = need(&chain, PayloadType::IDENTIFICATION)?;
+    let expected = expected_hash(&peer_id_b);
+    verify_proof(credentials, &chain, &peer_id_b, &expected)?;
+    Ok((peer_id_b, out.next_iv))
+}
+
+/// What either side holds from the key exchange (mm3/mm4) until the peer has proved its
+/// identity (mm5/mm6): the suite, both KE bodies, the derived keys and the NAT outcome.
+struct Keyed {
+    suite: Phase1Proposal,
+    g_xi: Vec<u8>,
+    g_xr: Vec<u8>,
+    derived: Box<Derived>,
+    nat: NatState,
+}
+
+impl Keyed {
+    /// The exchange's values HASH_I and HASH_R cover.
+    fn transcript<'a>(&'a self, cookies: Cookies, sai_b: &'a [u8]) -> Phase1Transcript<'a> {
+        Phase1Transcript {
+            g_xi: &self.g_xi,
+            g_xr: &self.g_xr,
+            cookies,
+            sai_b,
+        }
+    }
+
+    /// The established SA, once the peer's proof verified and the last message is sealed or
+    /// opened (`last_block` seeds every phase-2 IV).
+    fn into_sa(self, cookies: Cookies, last_block: Iv, peer_id: Vec<u8>) -> Phase1Sa {
+        Phase1Sa {
+            cookies,
+            suite: self.suite,
+            keys: self.derived.keys,
+            cipher: self.derived.cipher,
+            last_block,
+            nat: self.nat,
+            peer_id,
+        }
+    }
+}
+
+/// Starts mm5 or mm6 with our ID payload and our proof over it; `hash` computes HASH_I (mm5)
+/// or HASH_R (mm6) over our ID payload body.
+fn identify_ourselves<R: RngCore + CryptoRng>(
+    cookies: &Cookies,
+    config: &Phase1Config,
+    hash: impl FnOnce(&[u8]) -> Vec<u8>,
+    rng: &mut R,
+) -> Result<MessageBuilder, Phase1Error> {
+    let mut id_b = Vec::new();
+    config.local_id.emit_body(&mut id_b);
+    let proof = hash(&id_b);
+    let mut b = builder(cookies);
+    b.push_identification(&config.local_id)?;
+    push_proof(&mut b, &config.credentials, &proof, rng)?;
+    Ok(b)
+}
+
 enum InitiatorState {
     AwaitMm2,
     AwaitMm4 {
@@ -437,12 +517,8 @@ enum InitiatorState {
         g_xi: Vec<u8>,
     },
     AwaitMm6 {
-        suite: Phase1Proposal,
-        g_xi: Vec<u8>,
-        g_xr: Vec<u8>,
-        derived: Box<Derived>,
+        keyed: Keyed,
         iv_after_mm5: Iv,
-        nat: NatState,
     },
     Done,
 }
@@ -539,12 +615,10 @@ impl MainModeInitiator {
         let sa_body = need(&chain, PayloadType::SECURITY_ASSOCIATION)?;
         let sa = SaPayload::parse(&sa_body, 0)?;
         let suite = accept_choice(&sa, &self.config.suites)?;
-        let nat_t = chain
-            .all(PayloadType::VENDOR_ID)
-            .any(|v| v.body == VID_NAT_T_RFC3947);
+        let nat_t = offers_nat_t(&chain);
         let cookies = Cookies::new(self.cookies.initiator, responder);
         let dh = Box::new(DhPrivate::generate(suite.group, rng)?);
-        let ni = nonce(rng);
+        let ni = fresh_nonce(rng);
         let g_xi = dh.public_value();
         let mut b = builder(&cookies);
         b.push_key_exchange(&g_xi)?;
@@ -614,18 +688,21 @@ impl MainModeInitiator {
             self.config.local_addr,
             self.remote_addr,
         );
-        let transcript = Phase1Transcript {
-            g_xi,
-            g_xr: &g_xr,
-            cookies: self.cookies,
-            sai_b: &self.sai_b,
+        let keyed = Keyed {
+            suite: *suite,
+            g_xi: g_xi.clone(),
+            g_xr,
+            derived,
+            nat,
         };
-        let mut idii_b = Vec::new();
-        self.config.local_id.emit_body(&mut idii_b);
-        let hash = hash_i(derived.keys.skeyid(), &transcript, &idii_b);
-        let mut b = builder(&self.cookies);
-        b.push_identification(&self.config.local_id)?;
-        push_proof(&mut b, &self.config.credentials, &hash, rng)?;
+        let transcript = keyed.transcript(self.cookies, &self.sai_b);
+        let skeyid = keyed.derived.keys.skeyid();
+        let mut b = identify_ourselves(
+            &self.cookies,
+            &self.config,
+            |idii_b| hash_i(skeyid, &transcript, idii_b),
+            rng,
+        )?;
         push_cert_requests(&mut b, &self.config.credentials)?;
         if self.config.initial_contact {
             let mut spi = self.cookies.initiator.to_vec();
@@ -638,20 +715,10 @@ impl MainModeInitiator {
                 data: Vec::new(),
             })?;
         }
-        let mut iv_after_mm5 = derived.iv;
-        let mm5 = b.seal(|plain| {
-            let out = derived.cipher.encrypt(&derived.iv, &plain);
-            iv_after_mm5 = out.next_iv;
-            out.bytes
-        })?;
-        let (suite, g_xi) = (*suite, g_xi.clone());
+        let (mm5, iv_after_mm5) = seal_chained(b, &keyed.derived.cipher, &keyed.derived.iv)?;
         self.state = InitiatorState::AwaitMm6 {
-            suite,
-            g_xi,
-            g_xr,
-            derived,
+            keyed,
             iv_after_mm5,
-            nat,
         };
         Ok(mm5)
     }
@@ -659,7 +726,7 @@ impl MainModeInitiator {
     /// NAT detection result, known once mm4 was handled.
     pub fn nat(&self) -> Option<NatState> {
         match &self.state {
-            InitiatorState::AwaitMm6 { nat, .. } => Some(*nat),
+            InitiatorState::AwaitMm6 { keyed, .. } => Some(keyed.nat),
             _ => None,
         }
     }
@@ -667,62 +734,33 @@ impl MainModeInitiator {
     /// Handles mm6: decrypts, verifies HASH_R and returns the established SA.
     pub fn handle_mm6(&mut self, mm6: &[u8]) -> Result<Phase1Sa, Phase1Error> {
         let InitiatorState::AwaitMm6 {
-            suite,
-            g_xi,
-            g_xr,
-            derived,
+            keyed,
             iv_after_mm5,
-            nat,
         } = &self.state
         else {
             return Err(Phase1Error::Unexpected("mm6 not awaited"));
         };
-        let message = Message::parse_exact(mm6)?;
-        check_header(&message, &self.cookies, true, true)?;
-        let out = derived.cipher.decrypt(iv_after_mm5, message.body())?;
-        // Garbage after decryption almost always means the two sides derived different keys
-        // (a wrong pre-shared key), so it is reported as the authentication failure it is.
-        let chain = Chain::decrypted(message.header().next_payload(), &out.bytes)
-            .map_err(|_| Phase1Error::AuthenticationFailed)?;
-        let idir_b = need(&chain, PayloadType::IDENTIFICATION)?;
-        let transcript = Phase1Transcript {
-            g_xi,
-            g_xr,
-            cookies: self.cookies,
-            sai_b: &self.sai_b,
-        };
-        let expected = hash_r(derived.keys.skeyid(), &transcript, &idir_b);
-        verify_proof(&self.config.credentials, &chain, &idir_b, &expected)?;
-        let (suite, nat) = (*suite, *nat);
-        let InitiatorState::AwaitMm6 { derived, .. } =
+        let transcript = keyed.transcript(self.cookies, &self.sai_b);
+        let (idir_b, last_block) = open_peer_proof(
+            mm6,
+            &self.cookies,
+            &keyed.derived,
+            iv_after_mm5,
+            &self.config.credentials,
+            |idir_b| hash_r(keyed.derived.keys.skeyid(), &transcript, idir_b),
+        )?;
+        let InitiatorState::AwaitMm6 { keyed, .. } =
             core::mem::replace(&mut self.state, InitiatorState::Done)
         else {
             return Err(Phase1Error::Unexpected("state changed"));
         };
-        Ok(Phase1Sa {
-            cookies: self.cookies,
-            suite,
-            keys: derived.keys,
-            cipher: derived.cipher,
-            last_block: out.next_iv,
-            nat,
-            peer_id: idir_b,
-        })
+        Ok(keyed.into_sa(self.cookies, last_block, idir_b))
     }
 }
 
 enum ResponderState {
-    AwaitMm3 {
-        suite: Phase1Proposal,
-        nat_t: bool,
-    },
-    AwaitMm5 {
-        suite: Phase1Proposal,
-        g_xi: Vec<u8>,
-        g_xr: Vec<u8>,
-        derived: Box<Derived>,
-        nat: NatState,
-    },
+    AwaitMm3 { suite: Phase1Proposal, nat_t: bool },
+    AwaitMm5(Keyed),
     Done,
 }
 
@@ -766,9 +804,7 @@ impl MainModeResponder {
         let sai_b = need(&chain, PayloadType::SECURITY_ASSOCIATION)?;
         let sa = SaPayload::parse(&sai_b, 0)?;
         let (suite, answer) = select(&sa, &config.suites)?;
-        let nat_t = chain
-            .all(PayloadType::VENDOR_ID)
-            .any(|v| v.body == VID_NAT_T_RFC3947);
+        let nat_t = offers_nat_t(&chain);
         let mut responder = [0u8; 8];
         rng.fill_bytes(&mut responder);
         let cookies = Cookies::new(h.initiator_cookie().0, responder);
@@ -813,7 +849,7 @@ impl MainModeResponder {
         let ni = need(&chain, PayloadType::NONCE)?;
         let dh = DhPrivate::generate(suite.group, rng)?;
         let g_xr = dh.public_value();
-        let nr = nonce(rng);
+        let nr = fresh_nonce(rng);
         let derived = derive(
             suite,
             &self.config.credentials,
@@ -844,13 +880,13 @@ impl MainModeResponder {
             push_natd(&mut b, suite, &self.cookies, from, self.config.local_addr)?;
         }
         let mm4 = b.build()?;
-        self.state = ResponderState::AwaitMm5 {
+        self.state = ResponderState::AwaitMm5(Keyed {
             suite: *suite,
             g_xi,
             g_xr,
             derived,
             nat,
-        };
+        });
         Ok(mm4)
     }
 
@@ -860,61 +896,31 @@ impl MainModeResponder {
         mm5: &[u8],
         rng: &mut R,
     ) -> Result<(Vec<u8>, Phase1Sa), Phase1Error> {
-        let ResponderState::AwaitMm5 {
-            suite,
-            g_xi,
-            g_xr,
-            derived,
-            nat,
-        } = &self.state
-        else {
+        let ResponderState::AwaitMm5(keyed) = &self.state else {
             return Err(Phase1Error::Unexpected("mm5 not awaited"));
         };
-        let message = Message::parse_exact(mm5)?;
-        check_header(&message, &self.cookies, true, true)?;
-        let out = derived.cipher.decrypt(&derived.iv, message.body())?;
-        // Garbage after decryption almost always means the two sides derived different keys
-        // (a wrong pre-shared key), so it is reported as the authentication failure it is.
-        let chain = Chain::decrypted(message.header().next_payload(), &out.bytes)
-            .map_err(|_| Phase1Error::AuthenticationFailed)?;
-        let idii_b = need(&chain, PayloadType::IDENTIFICATION)?;
-        let transcript = Phase1Transcript {
-            g_xi,
-            g_xr,
-            cookies: self.cookies,
-            sai_b: &self.sai_b,
-        };
-        let expected = hash_i(derived.keys.skeyid(), &transcript, &idii_b);
-        verify_proof(&self.config.credentials, &chain, &idii_b, &expected)?;
-        let mut idir_b = Vec::new();
-        self.config.local_id.emit_body(&mut idir_b);
-        let hash = hash_r(derived.keys.skeyid(), &transcript, &idir_b);
-        let mut b = builder(&self.cookies);
-        b.push_identification(&self.config.local_id)?;
-        push_proof(&mut b, &self.config.credentials, &hash, rng)?;
-        let mut last_block = out.next_iv;
-        let mm6 = b.seal(|plain| {
-            let sealed = derived.cipher.encrypt(&out.next_iv, &plain);
-            last_block = sealed.next_iv;
-            sealed.bytes
-        })?;
-        let (suite, nat) = (*suite, *nat);
-        let ResponderState::AwaitMm5 { derived, .. } =
+        let transcript = keyed.transcript(self.cookies, &self.sai_b);
+        let skeyid = keyed.derived.keys.skeyid();
+        let (idii_b, iv_after_mm5) = open_peer_proof(
+            mm5,
+            &self.cookies,
+            &keyed.derived,
+            &keyed.derived.iv,
+            &self.config.credentials,
+            |idii_b| hash_i(skeyid, &transcript, idii_b),
+        )?;
+        let b = identify_ourselves(
+            &self.cookies,
+            &self.config,
+            |idir_b| hash_r(skeyid, &transcript, idir_b),
+            rng,
+        )?;
+        let (mm6, last_block) = seal_chained(b, &keyed.derived.cipher, &iv_after_mm5)?;
+        let ResponderState::AwaitMm5(keyed) =
             core::mem::replace(&mut self.state, ResponderState::Done)
         else {
             return Err(Phase1Error::Unexpected("state changed"));
         };
-        Ok((
-            mm6,
-            Phase1Sa {
-                cookies: self.cookies,
-                suite,
-                keys: derived.keys,
-                cipher: derived.cipher,
-                last_block,
-                nat,
-                peer_id: idii_b,
-            },
-        ))
+        Ok((mm6, keyed.into_sa(self.cookies, last_block, idii_b)))
     }
 }

@@ -6,7 +6,7 @@ use rand_core::RngCore;
 
 use super::quick_mode::{open_exchange, seal_chain, Phase2Error};
 use crate::ike::crypto::{informational_hash, verify_hash, Cookies, Iv};
-use crate::ike::phase1::Phase1Sa;
+use crate::ike::phase1::{fresh_message_id, Phase1Sa};
 use crate::wire::isakmp::{
     ChainBuilder, DeletePayload, DeleteRepr, Doi, ExchangeType, Message, NotifyPayload, NotifyRepr,
     NotifyType, PayloadType, ProtocolId,
@@ -24,6 +24,27 @@ pub struct Informational {
     pub notifies: Vec<(NotifyType, Vec<u8>, Vec<u8>)>,
 }
 
+/// Encrypts `chain` behind its HASH(1) as a new informational exchange, under a fresh
+/// message ID from `rng` and that exchange's own IV: how every informational message we send
+/// is sealed, whatever it carries.
+fn seal_informational<R: RngCore>(
+    p1: &Phase1Sa,
+    chain: &ChainBuilder,
+    rng: &mut R,
+) -> Result<Vec<u8>, Phase2Error> {
+    let message_id = fresh_message_id(rng);
+    let hash = informational_hash(&p1.keys, message_id, chain.as_bytes());
+    let iv = Iv::phase2_initial(p1.suite.hash, &p1.last_block, message_id);
+    Ok(seal_chain(
+        p1,
+        ExchangeType::INFORMATIONAL,
+        message_id,
+        &hash,
+        chain,
+        &iv,
+    )?)
+}
+
 /// Builds an encrypted informational exchange deleting `spis` of `protocol` (our inbound
 /// SPIs, as the peer knows them) under a fresh message ID from `rng`.
 pub fn delete_message<R: RngCore>(
@@ -31,12 +52,6 @@ pub fn delete_message<R: RngCore>(
     deletes: &[(ProtocolId, Vec<u32>)],
     rng: &mut R,
 ) -> Result<Vec<u8>, Phase2Error> {
-    let message_id = loop {
-        let m = rng.next_u32();
-        if m != 0 {
-            break m;
-        }
-    };
     let mut chain = ChainBuilder::new();
     for (protocol, spis) in deletes {
         chain.push_delete(&DeleteRepr {
@@ -46,16 +61,7 @@ pub fn delete_message<R: RngCore>(
             spis: spis.iter().map(|s| s.to_be_bytes().to_vec()).collect(),
         })?;
     }
-    let hash = informational_hash(&p1.keys, message_id, chain.as_bytes());
-    let iv = Iv::phase2_initial(p1.suite.hash, &p1.last_block, message_id);
-    Ok(seal_chain(
-        p1,
-        ExchangeType::INFORMATIONAL,
-        message_id,
-        &hash,
-        &chain,
-        &iv,
-    )?)
+    seal_informational(p1, &chain, rng)
 }
 
 /// Builds an encrypted informational exchange deleting the ISAKMP SA `p1` itself (RFC 2408
@@ -66,12 +72,6 @@ pub fn delete_phase1_message<R: RngCore>(
     p1: &Phase1Sa,
     rng: &mut R,
 ) -> Result<Vec<u8>, Phase2Error> {
-    let message_id = loop {
-        let m = rng.next_u32();
-        if m != 0 {
-            break m;
-        }
-    };
     let mut spi = p1.cookies.initiator.to_vec();
     spi.extend_from_slice(&p1.cookies.responder);
     let mut chain = ChainBuilder::new();
@@ -81,16 +81,7 @@ pub fn delete_phase1_message<R: RngCore>(
         spi_size: 16,
         spis: vec![spi],
     })?;
-    let hash = informational_hash(&p1.keys, message_id, chain.as_bytes());
-    let iv = Iv::phase2_initial(p1.suite.hash, &p1.last_block, message_id);
-    Ok(seal_chain(
-        p1,
-        ExchangeType::INFORMATIONAL,
-        message_id,
-        &hash,
-        &chain,
-        &iv,
-    )?)
+    seal_informational(p1, &chain, rng)
 }
 
 /// Builds an encrypted informational exchange carrying one notification (e.g. a DPD
@@ -100,24 +91,9 @@ pub fn notify_message<R: RngCore>(
     notify: &NotifyRepr,
     rng: &mut R,
 ) -> Result<Vec<u8>, Phase2Error> {
-    let message_id = loop {
-        let m = rng.next_u32();
-        if m != 0 {
-            break m;
-        }
-    };
     let mut chain = ChainBuilder::new();
     chain.push_notification(notify)?;
-    let hash = informational_hash(&p1.keys, message_id, chain.as_bytes());
-    let iv = Iv::phase2_initial(p1.suite.hash, &p1.last_block, message_id);
-    Ok(seal_chain(
-        p1,
-        ExchangeType::INFORMATIONAL,
-        message_id,
-        &hash,
-        &chain,
-        &iv,
-    )?)
+    seal_informational(p1, &chain, rng)
 }
 
 /// The DPD answer to an R-U-THERE (RFC 3706 section 5): same SPI (the cookies) and sequence

@@ -20,7 +20,7 @@ use crate::ike::crypto::{
     IpsecProtocolId, Iv, KeymatInput, SaKeys,
 };
 use crate::ike::dh::{DhError, DhPrivate, SharedSecret};
-use crate::ike::phase1::{Chain, Phase1Sa, NONCE_LEN};
+use crate::ike::phase1::{fresh_message_id, fresh_nonce, seal_chained, Chain, Phase1Sa};
 use crate::wire::isakmp::{
     ChainBuilder, Cookie, ExchangeType, IdRepr, IsakmpError, Message, MessageBuilder, PayloadType,
     SaPayload, SaRepr,
@@ -182,13 +182,7 @@ fn seal(
     if let Some(body) = body {
         body.push_into(&mut b)?;
     }
-    let mut next = *iv;
-    let msg = b.seal(|plain| {
-        let out = p1.cipher.encrypt(iv, &plain);
-        next = out.next_iv;
-        out.bytes
-    })?;
-    Ok((msg, next))
+    seal_chained(b, &p1.cipher, iv)
 }
 
 /// Builds `HASH | chain` for an exchange other than quick mode (informational) and
@@ -281,12 +275,6 @@ fn id_body(id: &IdRepr) -> Vec<u8> {
     v
 }
 
-fn nonce<R: RngCore + CryptoRng>(rng: &mut R) -> Vec<u8> {
-    let mut n = vec![0u8; NONCE_LEN];
-    rng.fill_bytes(&mut n);
-    n
-}
-
 /// The quick mode initiator (the client, toward the SGW).
 pub struct QuickModeInitiator {
     config: ChildConfig,
@@ -316,12 +304,7 @@ impl QuickModeInitiator {
         spis: BundleSpis,
         rng: &mut R,
     ) -> Result<(Self, Vec<u8>), Phase2Error> {
-        let message_id = loop {
-            let m = rng.next_u32();
-            if m != 0 {
-                break m;
-            }
-        };
+        let message_id = fresh_message_id(rng);
         let pfs = config.proposals.first().and_then(|p| p.pfs);
         if config.proposals.iter().any(|p| p.pfs != pfs) {
             return Err(Phase2Error::Proposal(ChildProposalError::NoProposalChosen));
@@ -331,7 +314,7 @@ impl QuickModeInitiator {
             None => None,
         };
         let ke = dh.as_ref().map(|d| d.public_value());
-        let ni = nonce(rng);
+        let ni = fresh_nonce(rng);
         let sa = offer_child(&config.proposals, &spis)?;
         let body = Body {
             sa: &sa,
@@ -463,7 +446,7 @@ impl QuickModeResponder {
             (None, None) => (None, None),
             _ => return Err(Phase2Error::MissingPayload(PayloadType::KEY_EXCHANGE)),
         };
-        let nr = nonce(rng);
+        let nr = fresh_nonce(rng);
         let body = Body {
             sa: &answer,
             nonce: &nr,

@@ -49,8 +49,8 @@ pub use notify::{DeletePayload, DeleteRepr, NotifyPayload, NotifyRepr, SpiIter};
 pub use numbers::{CertEncoding, Doi, ExchangeType, IdType, NotifyType, PayloadType, ProtocolId};
 pub use payload::{Payload, PayloadRepr};
 pub use sa::{
-    Proposal, ProposalIter, ProposalRepr, SaPayload, SaRepr, Transform, TransformIter,
-    TransformRepr, SIT_IDENTITY_ONLY,
+    Proposal, ProposalIter, ProposalRepr, SaPayload, SaRepr, Substructure, SubstructureIter,
+    Transform, TransformIter, TransformRepr, SIT_IDENTITY_ONLY,
 };
 
 pub(crate) use numbers::open_number;

@@ -80,10 +80,7 @@ impl<'a> SaPayload<'a> {
 
     /// The proposals, in order. Proposals sharing a number form one bundle (e.g. ESP and AH).
     pub fn proposals(&self) -> ProposalIter<'a> {
-        ProposalIter {
-            rest: self.proposals,
-            offset: self.proposals_offset,
-        }
+        ProposalIter::new(self.proposals, self.proposals_offset)
     }
 
     /// The owned form.
@@ -165,35 +162,67 @@ fn nested_header<'a>(
     Ok((PayloadType(next), body, rest))
 }
 
-/// Iterates over the proposals of a validated SA payload.
-#[derive(Debug, Clone)]
-pub struct ProposalIter<'a> {
-    rest: &'a [u8],
-    offset: usize,
+/// A proposal or a transform: the substructures of an SA payload that come in a chain, each
+/// saying in its Next field whether another of its kind follows. [`SubstructureIter`] walks
+/// both through this one interface.
+pub trait Substructure<'a>: Sized {
+    /// Parses one substructure at the front of `input` (which starts at message offset
+    /// `offset`) and returns it with the bytes after it.
+    fn parse_one(input: &'a [u8], offset: usize) -> Result<(Self, &'a [u8]), IsakmpError>;
+    /// Whether its Next field says no further substructure of its kind follows.
+    fn is_last(&self) -> bool;
 }
 
-impl<'a> Iterator for ProposalIter<'a> {
-    type Item = Proposal<'a>;
+/// Iterates over the proposals of a validated SA payload, or the transforms of a validated
+/// proposal: stops after the last one, and (as the tree was validated up front) at the first
+/// that does not parse rather than yielding an error.
+#[derive(Debug, Clone)]
+pub struct SubstructureIter<'a, T> {
+    rest: &'a [u8],
+    offset: usize,
+    kind: core::marker::PhantomData<T>,
+}
 
-    fn next(&mut self) -> Option<Proposal<'a>> {
+impl<'a, T> SubstructureIter<'a, T> {
+    fn new(rest: &'a [u8], offset: usize) -> Self {
+        Self {
+            rest,
+            offset,
+            kind: core::marker::PhantomData,
+        }
+    }
+}
+
+impl<'a, T: Substructure<'a>> Iterator for SubstructureIter<'a, T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
         if self.rest.is_empty() {
             return None;
         }
-        match Proposal::parse(self.rest, self.offset) {
-            Ok((proposal, rest)) => {
+        match T::parse_one(self.rest, self.offset) {
+            Ok((item, rest)) => {
                 self.offset = at(self.offset, self.rest.len().saturating_sub(rest.len()));
-                self.rest = if proposal.next == PayloadType::NONE {
-                    &[]
-                } else {
-                    rest
-                };
-                Some(proposal)
+                self.rest = if item.is_last() { &[] } else { rest };
+                Some(item)
             }
             Err(_) => {
                 self.rest = &[];
                 None
             }
         }
+    }
+}
+
+/// Iterates over the proposals of a validated SA payload.
+pub type ProposalIter<'a> = SubstructureIter<'a, Proposal<'a>>;
+
+impl<'a> Substructure<'a> for Proposal<'a> {
+    fn parse_one(input: &'a [u8], offset: usize) -> Result<(Self, &'a [u8]), IsakmpError> {
+        Proposal::parse(input, offset)
+    }
+    fn is_last(&self) -> bool {
+        self.next == PayloadType::NONE
     }
 }
 
@@ -302,10 +331,7 @@ impl<'a> Proposal<'a> {
 
     /// The transforms, in order of preference.
     pub fn transforms(&self) -> TransformIter<'a> {
-        TransformIter {
-            rest: self.transforms,
-            offset: self.transforms_offset,
-        }
+        TransformIter::new(self.transforms, self.transforms_offset)
     }
 
     /// Where the proposal starts in the message.
@@ -325,34 +351,14 @@ impl<'a> Proposal<'a> {
 }
 
 /// Iterates over the transforms of a validated proposal.
-#[derive(Debug, Clone)]
-pub struct TransformIter<'a> {
-    rest: &'a [u8],
-    offset: usize,
-}
+pub type TransformIter<'a> = SubstructureIter<'a, Transform<'a>>;
 
-impl<'a> Iterator for TransformIter<'a> {
-    type Item = Transform<'a>;
-
-    fn next(&mut self) -> Option<Transform<'a>> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        match Transform::parse(self.rest, self.offset) {
-            Ok((transform, rest)) => {
-                self.offset = at(self.offset, self.rest.len().saturating_sub(rest.len()));
-                self.rest = if transform.next == PayloadType::NONE {
-                    &[]
-                } else {
-                    rest
-                };
-                Some(transform)
-            }
-            Err(_) => {
-                self.rest = &[];
-                None
-            }
-        }
+impl<'a> Substructure<'a> for Transform<'a> {
+    fn parse_one(input: &'a [u8], offset: usize) -> Result<(Self, &'a [u8]), IsakmpError> {
+        Transform::parse(input, offset)
+    }
+    fn is_last(&self) -> bool {
+        self.next == PayloadType::NONE
     }
 }
 

@@ -169,6 +169,15 @@ pub(super) fn decode_upper(
         IpProtocol::UDP => decode_udp(out, payload, src, dst),
         IpProtocol::ESP => decode_esp(out, payload),
         IpProtocol::AH => decode_ah(out, payload, nesting),
+        other => decode_inner_or_raw(out, other, payload, nesting),
+    }
+}
+
+/// What follows a header when it is neither UDP, ESP nor AH: an inner IP packet (tunnel mode,
+/// up to [`MAX_NESTING`] deep) decoded in turn, or else the payload shown raw with its
+/// protocol's name. Shared by the IP header and AH, which both end in this same fallback.
+fn decode_inner_or_raw(out: &mut Out, protocol: IpProtocol, payload: &[u8], nesting: usize) {
+    match protocol {
         IpProtocol::IPV4 | IpProtocol::IPV6 if nesting < MAX_NESTING => {
             out.line("inner packet (tunnel mode):");
             out.depth += 1;
@@ -302,19 +311,6 @@ pub(super) fn decode_ah(out: &mut Out, bytes: &[u8], nesting: usize) {
     let payload = ah.payload();
     match next {
         IpProtocol::ESP => decode_esp(out, payload),
-        IpProtocol::IPV4 | IpProtocol::IPV6 if nesting < MAX_NESTING => {
-            out.line("inner packet (tunnel mode):");
-            out.depth += 1;
-            decode_ip(out, payload, nesting + 1);
-            out.depth -= 1;
-        }
-        other => out.field(
-            "payload",
-            format!(
-                "{} ({})",
-                out.bytes(payload),
-                named(other.0, protocol_name(other))
-            ),
-        ),
+        other => decode_inner_or_raw(out, other, payload, nesting),
     }
 }
