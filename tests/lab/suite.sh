@@ -26,6 +26,7 @@ S_DRIVER=direct
 S_SAMPLES=5
 S_XFER_MB=200
 S_IPERF_SECS=3
+S_CLIENT_IKE_SECS=
 S_RESULTS=''
 S_NAME=''
 
@@ -56,6 +57,8 @@ usage: ${0##*/} [options]
   --samples N        establishment timing samples                 [$S_SAMPLES]
   --xfer-mb N        size of each checksum-compared TCP transfer  [$S_XFER_MB]
   --iperf-secs N     duration of each iperf3 throughput run       [$S_IPERF_SECS]
+  --client-ike-secs N  xlat client's IKE SA lifetime; at most 300 adds a check that it
+                     reauthenticates on its own during the run (default: 14400, none)
   --results FILE     also write measurements as key=value lines to FILE
   --name NAME        label for this run in the output
 Environment: LAB_KEEP=1 keeps the run directory (configs, logs, captures) for inspection.
@@ -77,6 +80,7 @@ lab_suite_parse_args() {
             --samples) S_SAMPLES=$2 && shift ;;
             --xfer-mb) S_XFER_MB=$2 && shift ;;
             --iperf-secs) S_IPERF_SECS=$2 && shift ;;
+            --client-ike-secs) S_CLIENT_IKE_SECS=$2 && shift ;;
             --results) S_RESULTS=$2 && shift ;;
             --name) S_NAME=$2 && shift ;;
             -h | --help) lab_suite_usage && exit 0 ;;
@@ -94,6 +98,8 @@ lab_suite_parse_args() {
     [[ -z $S_LOSS || $S_LOSS =~ ^[0-9]+$ ]] || lab_die "--loss PCT"
     [[ $S_SAMPLES =~ ^[1-9][0-9]*$ && $S_XFER_MB =~ ^[1-9][0-9]*$ ]] || lab_die "bad number"
     [[ $S_IPERF_SECS =~ ^[1-9][0-9]*$ ]] || lab_die "bad --iperf-secs"
+    [[ -z ${S_CLIENT_IKE_SECS:-} || $S_CLIENT_IKE_SECS =~ ^[1-9][0-9]*$ ]] || lab_die "bad --client-ike-secs"
+    ((${S_CLIENT_IKE_SECS:-14400} >= 30)) || lab_die "--client-ike-secs: at least 30 (the client reauthenticates at 85-90 % of it)"
     ((S_XFER_MB >= 20)) || lab_log "warning: a transfer under 20 MB may end before its rekey does (~300 Mbit/s here)"
     local offer=''
     [[ $S_OFFER_IKE == "$S_IKE" && $S_OFFER_ESP == "$S_ESP" ]] || offer=" offer=$S_OFFER_IKE/$S_OFFER_ESP"
@@ -272,8 +278,9 @@ address = "$LAB_CLIENT_INNER/32"
 mtu = 1400
 routes = ["$LAB_LAN_NET"]
 [lifetimes]
-# swanctl's defaults on the SGW: rekey 4 h / 1 h, offered as 15840 s / 3960 s (+10 %)
-ike_seconds = 14400
+# swanctl's defaults on the SGW: rekey 4 h / 1 h, offered as 15840 s / 3960 s (+10 %);
+# --client-ike-secs shortens the client's IKE SA so that it reauthenticates during the run.
+ike_seconds = ${S_CLIENT_IKE_SECS:-14400}
 ipsec_seconds = 3600
 EOF
     # --report-every 1: tables and drop counters in the log every second (bad-input checks).
@@ -361,6 +368,16 @@ reauth_done() {
     REAUTH_OK=0
     lab_wait_until 15 sgw_has_new_ike "$REAUTH_BEFORE" && lab_wait_until 10 sw_child_installed "$SGW" &&
         ping_both 5 && REAUTH_OK=1
+}
+# client_reauths: how many times xlat-client moved its traffic to a reauthenticated IKE SA.
+client_reauths() { grep -c "reauthenticated: traffic moved" "$XL/client.log" 2>/dev/null || true; }
+client_reauthed_since() { (($(client_reauths) > $1)); }
+sgw_one_ike() { (($(sw_ike_cookies "$SGW" | wc -l) == 1)); }
+# client_reauth_done N: the client reauthenticated after its N-th time, the SGW is left with
+# one IKE_SA (the old one deleted) and an installed CHILD_SA, and the tunnel carries pings.
+client_reauth_done() {
+    lab_wait_until "$((S_CLIENT_IKE_SECS + 30))" client_reauthed_since "$1" &&
+        lab_wait_until 15 sgw_one_ike && lab_wait_until 10 sw_child_installed "$SGW" && ping_both 5
 }
 # both_installed: a CHILD_SA installed on the SGW and on the client; both_idle: ready for the
 # next establishment (the driver says what that takes on both ends).
@@ -797,6 +814,16 @@ lab_suite_traffic() {
         else
             lab_notok "established again after the failed reauthentication"
         fi
+    fi
+
+    # 3c. The client reauthenticates on its own before its IKE SA ends (make-before-break: new
+    # main mode + quick mode through the relay, then DELETEs for the old SAs). Only with a short
+    # --client-ike-secs (e.g. 60); with the default of 4 h it would not happen within a run.
+    if ((${S_CLIENT_IKE_SECS:-14400} <= 300)) && drv has_relay; then
+        local reauths_before
+        reauths_before=$(client_reauths)
+        lab_check "client-initiated reauthentication within ${S_CLIENT_IKE_SECS}s: a new IKE_SA at the SGW, the old one deleted, ping both ways" \
+            client_reauth_done "$reauths_before"
     fi
 
     # 4. Throughput
