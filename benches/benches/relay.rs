@@ -11,10 +11,15 @@
 //! this runs on are shared and wall time then mostly measures the other tenants;
 //! `RELAY_BENCH_CLOCK=wall` measures wall time instead.
 //!
-//! SPI mixes over the 1,000,000 entries: `uniform` picks each packet's entry uniformly (every
-//! lookup likely misses every cache: the worst case); `skewed` sends 90 % of packets to a hot
-//! set of 10,000 entries and 10 % uniformly (a relay with many idle SAs and some busy ones).
-//! `1k` is a table of 1,000 entries, all in cache: the cost of the work itself.
+//! SPI mixes: `uniform` picks each packet's entry uniformly (at 1,000,000 entries every lookup
+//! likely misses every cache: the worst case); `zipf` picks the entry of rank k with
+//! probability proportional to 1/k (Zipf, s = 1; ranks shuffled over the table so that hot
+//! entries are scattered through memory): a few busy SAs and a long tail of quiet ones, the
+//! "realistic random SPI mix"; `skewed` sends 90 % of packets to a hot set of 10,000 entries
+//! and 10 % uniformly. `1k` is a table of 1,000 entries, all in cache: the cost of the work
+//! itself; `100k` sits between (its index fits in the last-level cache, its slots do not).
+//!
+//! `RELAY_BENCH_QUICK=1` benches only the UDP→UDP path (half the run time).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -192,20 +197,60 @@ fn build(entries: usize, gateway: Transport) -> (Table, Vec<Flow>) {
     (table, flows)
 }
 
+/// How the bench chooses the entry of each packet.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mix {
+    Uniform,
+    Zipf,
+    Skewed,
+}
+
+impl Mix {
+    fn name(self) -> &'static str {
+        match self {
+            Mix::Uniform => "uniform",
+            Mix::Zipf => "zipf",
+            Mix::Skewed => "skewed",
+        }
+    }
+}
+
 /// The sequence of flows the bench sends packets of.
-fn picks(flows: &[Flow], skewed: bool) -> Vec<Flow> {
+fn picks(flows: &[Flow], mix: Mix) -> Vec<Flow> {
     let mut rng = StdRng::seed_from_u64(0x91c5);
     let hot = HOT.min(flows.len());
-    (0..PICKS)
-        .map(|_| {
-            let n = if skewed && rng.gen_bool(0.9) {
-                rng.gen_range(0..hot)
-            } else {
-                rng.gen_range(0..flows.len())
-            };
-            flows[n]
-        })
-        .collect()
+    match mix {
+        Mix::Uniform | Mix::Skewed => (0..PICKS)
+            .map(|_| {
+                let n = if mix == Mix::Skewed && rng.gen_bool(0.9) {
+                    rng.gen_range(0..hot)
+                } else {
+                    rng.gen_range(0..flows.len())
+                };
+                flows[n]
+            })
+            .collect(),
+        Mix::Zipf => {
+            // Cumulative weights 1/k over the ranks, and a random rank -> entry mapping.
+            let mut cdf = Vec::with_capacity(flows.len());
+            let mut sum = 0.0f64;
+            for k in 1..=flows.len() {
+                sum += 1.0 / k as f64;
+                cdf.push(sum);
+            }
+            let mut order: Vec<usize> = (0..flows.len()).collect();
+            for i in (1..order.len()).rev() {
+                order.swap(i, rng.gen_range(0..=i));
+            }
+            (0..PICKS)
+                .map(|_| {
+                    let x = rng.gen::<f64>() * sum;
+                    let rank = cdf.partition_point(|&c| c < x).min(flows.len() - 1);
+                    flows[order[rank]]
+                })
+                .collect()
+        }
+    }
 }
 
 /// `BATCH` buffers, each a 1400-byte ESP packet (a UDP payload) at `[HEADROOM..]`.
@@ -229,7 +274,8 @@ fn arrival(flow: &Flow) -> Arrival {
 }
 
 /// Benches one table: single-packet and batched rewrites, for each SPI mix.
-fn bench_table(c: &mut Criterion<Clock>, label: &str, entries: usize, mixes: &[bool]) {
+fn bench_table(c: &mut Criterion<Clock>, label: &str, entries: usize, mixes: &[Mix]) {
+    let quick = std::env::var_os("RELAY_BENCH_QUICK").is_some();
     for (gateway, path) in [
         (
             Transport::Udp {
@@ -240,13 +286,16 @@ fn bench_table(c: &mut Criterion<Clock>, label: &str, entries: usize, mixes: &[b
         ),
         (Transport::Ip, "udp_to_ipv4"),
     ] {
+        if quick && gateway == Transport::Ip {
+            continue;
+        }
         let (table, flows) = build(entries, gateway);
         let mut relay = Relay::new(table, RelayConfig::default());
         let mut group = c.benchmark_group(format!("relay_rewrite_1400B/{label}/{path}"));
         group.throughput(Throughput::Elements(BATCH as u64));
-        for &skewed in mixes {
-            let picks = picks(&flows, skewed);
-            let mix = if skewed { "skewed" } else { "uniform" };
+        for &mix in mixes {
+            let picks = picks(&flows, mix);
+            let mix = mix.name();
             let mut bufs = buffers();
             let mut i = 0usize;
             group.bench_function(format!("single/{mix}"), |b| {
@@ -290,7 +339,7 @@ fn bench_table(c: &mut Criterion<Clock>, label: &str, entries: usize, mixes: &[b
 /// The packet path allocates nothing: count allocations over many rewrites, single and
 /// batched (the batch itself on the stack).
 fn assert_no_allocation(relay: &mut Relay, flows: &[Flow]) {
-    let picks = picks(flows, false);
+    let picks = picks(flows, Mix::Uniform);
     let mut bufs = buffers();
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     for chunk in picks[..100_000].chunks(BATCH) {
@@ -473,8 +522,14 @@ fn main() {
         .measurement_time(Duration::from_secs(4))
         .sample_size(40)
         .configure_from_args();
-    bench_table(&mut c, "1k", 1_000, &[false]);
-    bench_table(&mut c, "1M", 1_000_000, &[false, true]);
+    bench_table(&mut c, "1k", 1_000, &[Mix::Uniform]);
+    bench_table(&mut c, "100k", 100_000, &[Mix::Uniform, Mix::Zipf]);
+    bench_table(
+        &mut c,
+        "1M",
+        1_000_000,
+        &[Mix::Uniform, Mix::Zipf, Mix::Skewed],
+    );
     bench_terminating(&mut c);
     c.final_summary();
 }
