@@ -363,8 +363,7 @@ fn bench_table(c: &mut Criterion<Clock>, label: &str, entries: usize, mixes: &[M
                     for packet in batch.iter_mut() {
                         let flow = &picks[i & (PICKS - 1)];
                         i = i.wrapping_add(1);
-                        packet.buf[HEADROOM..HEADROOM + 4]
-                            .copy_from_slice(&flow.spi.to_be_bytes());
+                        packet.buf[HEADROOM..HEADROOM + 4].copy_from_slice(&flow.spi.to_be_bytes());
                         packet.arrival = arrival(flow);
                         packet.verdict = Verdict::Pending;
                     }

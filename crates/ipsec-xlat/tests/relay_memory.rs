@@ -1,5 +1,5 @@
 //! Table memory per entry at a million entries, by the table's own account of its
-//! allocations (capacities times element sizes, and hashbrown's `allocation_size`). The
+//! allocations (capacities times element sizes, the index's bucket array). The
 //! relay bench cross-checks this account against a counting allocator; they agree to the byte.
 #![allow(clippy::unwrap_used, clippy::arithmetic_side_effects)]
 

@@ -54,6 +54,10 @@ pub enum Transport {
 }
 
 /// Where one leg's packets travel: between which addresses and over what.
+///
+/// `repr(C)` here and on [`Partition`] and [`Entry`]: the table lays its slots out by cache
+/// line and relies on fields staying in declaration order (the sizes are those of the default
+/// layout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(C)]
 pub struct Path {
