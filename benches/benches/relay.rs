@@ -11,15 +11,24 @@
 //! this runs on are shared and wall time then mostly measures the other tenants;
 //! `RELAY_BENCH_CLOCK=wall` measures wall time instead.
 //!
-//! SPI mixes over the 1,000,000 entries: `uniform` picks each packet's entry uniformly (every
-//! lookup likely misses every cache: the worst case); `skewed` sends 90 % of packets to a hot
-//! set of 10,000 entries and 10 % uniformly (a relay with many idle SAs and some busy ones).
-//! `1k` is a table of 1,000 entries, all in cache: the cost of the work itself.
+//! SPI mixes: `uniform` picks each packet's entry uniformly (at 1,000,000 entries every lookup
+//! likely misses every cache: the worst case); `zipf` picks the entry of rank k with
+//! probability proportional to 1/k (Zipf, s = 1; ranks shuffled over the table so that hot
+//! entries are scattered through memory): a few busy SAs and a long tail of quiet ones, the
+//! "realistic random SPI mix"; `skewed` sends 90 % of packets to a hot set of 10,000 entries
+//! and 10 % uniformly. `1k` is a table of 1,000 entries, all in cache: the cost of the work
+//! itself; `100k` sits between (its index fits in the last-level cache, its slots do not).
+//!
+//! `RELAY_BENCH_HUGEPAGES=1` backs allocations of 4 MiB and more (the table) with transparent
+//! huge pages through `madvise`, as a relay process can do for its table: with 4 KiB pages
+//! nearly every lookup at 1,000,000 entries also misses the TLB.
+//!
+//! `RELAY_BENCH_QUICK=1` benches only the UDP→UDP path (half the run time).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
@@ -41,19 +50,52 @@ struct Counting;
 
 static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+/// Set from `RELAY_BENCH_HUGEPAGES` before anything large is allocated.
+static HUGEPAGES: AtomicBool = AtomicBool::new(false);
 
-// SAFETY: every call is forwarded unchanged to the system allocator; only counters are added.
+/// Allocations from this size on are aligned to 2 MiB and advised to use transparent huge
+/// pages when `RELAY_BENCH_HUGEPAGES=1` (what a relay process would do for its table; the core
+/// cannot, having no system calls).
+const HUGE_FROM: usize = 4 << 20;
+const HUGE_ALIGN: usize = 2 << 20;
+
+fn huge(layout: Layout) -> Option<Layout> {
+    (HUGEPAGES.load(Ordering::Relaxed) && layout.size() >= HUGE_FROM)
+        .then(|| Layout::from_size_align(layout.size(), HUGE_ALIGN.max(layout.align())).ok())
+        .flatten()
+}
+
+// SAFETY: every call is forwarded to the system allocator with the same or a stricter
+// alignment (the same rule on alloc and dealloc, decided by the size); madvise only advises.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATED.fetch_add(layout.size(), Ordering::Relaxed);
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        System.alloc(layout)
+        match huge(layout) {
+            Some(big) => {
+                let ptr = System.alloc(big);
+                if !ptr.is_null() {
+                    libc::madvise(ptr.cast(), big.size(), libc::MADV_HUGEPAGE);
+                }
+                ptr
+            }
+            None => System.alloc(layout),
+        }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         ALLOCATED.fetch_sub(layout.size(), Ordering::Relaxed);
-        System.dealloc(ptr, layout)
+        System.dealloc(ptr, huge(layout).unwrap_or(layout))
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
+        if huge(layout).is_some() || huge(new_layout).is_some() {
+            let new = self.alloc(new_layout);
+            if !new.is_null() {
+                std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
+            return new;
+        }
         ALLOCATED.fetch_add(new_size, Ordering::Relaxed);
         ALLOCATED.fetch_sub(layout.size(), Ordering::Relaxed);
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
@@ -192,20 +234,60 @@ fn build(entries: usize, gateway: Transport) -> (Table, Vec<Flow>) {
     (table, flows)
 }
 
+/// How the bench chooses the entry of each packet.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mix {
+    Uniform,
+    Zipf,
+    Skewed,
+}
+
+impl Mix {
+    fn name(self) -> &'static str {
+        match self {
+            Mix::Uniform => "uniform",
+            Mix::Zipf => "zipf",
+            Mix::Skewed => "skewed",
+        }
+    }
+}
+
 /// The sequence of flows the bench sends packets of.
-fn picks(flows: &[Flow], skewed: bool) -> Vec<Flow> {
+fn picks(flows: &[Flow], mix: Mix) -> Vec<Flow> {
     let mut rng = StdRng::seed_from_u64(0x91c5);
     let hot = HOT.min(flows.len());
-    (0..PICKS)
-        .map(|_| {
-            let n = if skewed && rng.gen_bool(0.9) {
-                rng.gen_range(0..hot)
-            } else {
-                rng.gen_range(0..flows.len())
-            };
-            flows[n]
-        })
-        .collect()
+    match mix {
+        Mix::Uniform | Mix::Skewed => (0..PICKS)
+            .map(|_| {
+                let n = if mix == Mix::Skewed && rng.gen_bool(0.9) {
+                    rng.gen_range(0..hot)
+                } else {
+                    rng.gen_range(0..flows.len())
+                };
+                flows[n]
+            })
+            .collect(),
+        Mix::Zipf => {
+            // Cumulative weights 1/k over the ranks, and a random rank -> entry mapping.
+            let mut cdf = Vec::with_capacity(flows.len());
+            let mut sum = 0.0f64;
+            for k in 1..=flows.len() {
+                sum += 1.0 / k as f64;
+                cdf.push(sum);
+            }
+            let mut order: Vec<usize> = (0..flows.len()).collect();
+            for i in (1..order.len()).rev() {
+                order.swap(i, rng.gen_range(0..=i));
+            }
+            (0..PICKS)
+                .map(|_| {
+                    let x = rng.gen::<f64>() * sum;
+                    let rank = cdf.partition_point(|&c| c < x).min(flows.len() - 1);
+                    flows[order[rank]]
+                })
+                .collect()
+        }
+    }
 }
 
 /// `BATCH` buffers, each a 1400-byte ESP packet (a UDP payload) at `[HEADROOM..]`.
@@ -229,7 +311,8 @@ fn arrival(flow: &Flow) -> Arrival {
 }
 
 /// Benches one table: single-packet and batched rewrites, for each SPI mix.
-fn bench_table(c: &mut Criterion<Clock>, label: &str, entries: usize, mixes: &[bool]) {
+fn bench_table(c: &mut Criterion<Clock>, label: &str, entries: usize, mixes: &[Mix]) {
+    let quick = std::env::var_os("RELAY_BENCH_QUICK").is_some();
     for (gateway, path) in [
         (
             Transport::Udp {
@@ -240,13 +323,16 @@ fn bench_table(c: &mut Criterion<Clock>, label: &str, entries: usize, mixes: &[b
         ),
         (Transport::Ip, "udp_to_ipv4"),
     ] {
+        if quick && gateway == Transport::Ip {
+            continue;
+        }
         let (table, flows) = build(entries, gateway);
         let mut relay = Relay::new(table, RelayConfig::default());
         let mut group = c.benchmark_group(format!("relay_rewrite_1400B/{label}/{path}"));
         group.throughput(Throughput::Elements(BATCH as u64));
-        for &skewed in mixes {
-            let picks = picks(&flows, skewed);
-            let mix = if skewed { "skewed" } else { "uniform" };
+        for &mix in mixes {
+            let picks = picks(&flows, mix);
+            let mix = mix.name();
             let mut bufs = buffers();
             let mut i = 0usize;
             group.bench_function(format!("single/{mix}"), |b| {
@@ -266,16 +352,21 @@ fn bench_table(c: &mut Criterion<Clock>, label: &str, entries: usize, mixes: &[b
                     }
                 })
             });
+            // The batch array lives across iterations, as an I/O shell's would; each iteration
+            // refills it with the next packets.
+            let mut batch: Vec<BatchPacket<'_>> = bufs
+                .iter_mut()
+                .map(|buf| BatchPacket::new(arrival(&picks[0]), buf, HEADROOM))
+                .collect();
             group.bench_function(format!("batch32/{mix}"), |b| {
                 b.iter(|| {
-                    let mut batch: [Option<BatchPacket<'_>>; BATCH] = Default::default();
-                    for (slot, buf) in batch.iter_mut().zip(bufs.iter_mut()) {
+                    for packet in batch.iter_mut() {
                         let flow = &picks[i & (PICKS - 1)];
                         i = i.wrapping_add(1);
-                        buf[HEADROOM..HEADROOM + 4].copy_from_slice(&flow.spi.to_be_bytes());
-                        *slot = Some(BatchPacket::new(arrival(flow), buf, HEADROOM));
+                        packet.buf[HEADROOM..HEADROOM + 4].copy_from_slice(&flow.spi.to_be_bytes());
+                        packet.arrival = arrival(flow);
+                        packet.verdict = Verdict::Pending;
                     }
-                    let mut batch = batch.map(Option::unwrap);
                     relay.rewrite_batch(Timestamp::from_millis(1), &mut batch);
                     debug_assert!(matches!(batch[0].verdict, Verdict::Forward { .. }));
                     black_box(&batch);
@@ -290,7 +381,7 @@ fn bench_table(c: &mut Criterion<Clock>, label: &str, entries: usize, mixes: &[b
 /// The packet path allocates nothing: count allocations over many rewrites, single and
 /// batched (the batch itself on the stack).
 fn assert_no_allocation(relay: &mut Relay, flows: &[Flow]) {
-    let picks = picks(flows, false);
+    let picks = picks(flows, Mix::Uniform);
     let mut bufs = buffers();
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     for chunk in picks[..100_000].chunks(BATCH) {
@@ -463,6 +554,16 @@ fn report_memory() {
 
 fn main() {
     let cpu = std::env::var("RELAY_BENCH_CLOCK").map_or(true, |v| v != "wall");
+    let hugepages = std::env::var("RELAY_BENCH_HUGEPAGES").is_ok_and(|v| v == "1");
+    HUGEPAGES.store(hugepages, Ordering::Relaxed);
+    println!(
+        "huge pages: {}",
+        if hugepages {
+            "tables advised to use transparent huge pages (MADV_HUGEPAGE)"
+        } else {
+            "not requested (4 KiB pages unless THP is `always`)"
+        }
+    );
     println!(
         "clock: {}",
         if cpu { "thread CPU time" } else { "wall time" }
@@ -473,8 +574,14 @@ fn main() {
         .measurement_time(Duration::from_secs(4))
         .sample_size(40)
         .configure_from_args();
-    bench_table(&mut c, "1k", 1_000, &[false]);
-    bench_table(&mut c, "1M", 1_000_000, &[false, true]);
+    bench_table(&mut c, "1k", 1_000, &[Mix::Uniform]);
+    bench_table(&mut c, "100k", 100_000, &[Mix::Uniform, Mix::Zipf]);
+    bench_table(
+        &mut c,
+        "1M",
+        1_000_000,
+        &[Mix::Uniform, Mix::Zipf, Mix::Skewed],
+    );
     bench_terminating(&mut c);
     c.final_summary();
 }

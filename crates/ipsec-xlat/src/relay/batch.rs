@@ -1,20 +1,23 @@
 //! Rewriting a batch of packets at once, as they come from `recvmmsg`.
 //!
-//! With a million entries, every packet's lookup misses the CPU caches: the index's control
-//! bytes, its bucket, then the entry, each a dependent trip to memory of ~100 ns or more. One
-//! packet at a time, those trips add up. A batch does each step for all its packets before the
-//! next step, in short loops whose iterations do not depend on each other, so the CPU keeps
-//! many of those trips in flight at once (memory-level parallelism) and the cost per packet
-//! falls toward the cost of the arithmetic. The outcome is the same as
-//! [`Relay::rewrite_in_place`] on each packet in turn.
+//! With a million entries, every packet's lookup misses the CPU caches: its index bucket, then
+//! its slot, each a dependent trip to memory of 100-250 ns. One packet at a time, those trips
+//! add up. A batch does each step for all its packets before the next step (group
+//! prefetching): it loads every packet's index bucket, then looks every SPI up and loads every
+//! slot, then decides and writes. The loading loops never branch on what they load (the
+//! values only go into `black_box`, so the reads are kept), so the CPU keeps a whole chunk's
+//! reads in flight at once (memory-level parallelism) and the cost per packet falls toward
+//! the cost of the arithmetic. Stable Rust offers no safe prefetch instruction
+//! (`_mm_prefetch` needs `unsafe` outside `#[target_feature]` code), hence plain loads. The
+//! outcome is the same as [`Relay::rewrite_in_place`] on each packet in turn.
 
 use core::array;
+use core::hint::black_box;
 use core::ops::Range;
 
 use super::action::Framing;
 use super::arrival::{self, Arrival, Parsed};
 use super::counters::DropReason;
-use super::decide::{decide, Route};
 use super::entry::Leg;
 use super::index::Role;
 use super::rewrite::Relay;
@@ -85,8 +88,19 @@ impl Relay {
             let received = packet.buf.get(packet.start..).unwrap_or_default();
             *out = arrival::parse(&packet.arrival, received);
         }
-        // 2. Look every SPI up, then copy out what the packet path needs of each entry: two
-        //    short loops of independent cache misses, which the CPU keeps in flight together.
+        // 2. Load every packet's index bucket, in a loop short enough that the whole chunk's
+        //    reads fit in the CPU's out-of-order window: nothing here branches on what is
+        //    loaded, so they are all in flight together.
+        let mut spis = [0u32; CHUNK];
+        for (spi, parsed) in spis.iter_mut().zip(parsed.iter()) {
+            *spi = parsed.as_ref().map_or(0, |parsed| parsed.spi);
+        }
+        let table = self.table();
+        black_box(spis.iter().fold(0u32, |warmth, spi| {
+            warmth.wrapping_add(table.warm_index(*spi))
+        }));
+        // 3. Look every SPI up (its bucket is in cache or on its way), then load every slot
+        //    the same way as the buckets.
         let mut roles: [Result<Role, DropReason>; CHUNK] =
             array::from_fn(|_| Err(DropReason::Truncated));
         for (out, parsed) in roles.iter_mut().zip(parsed.iter()) {
@@ -95,16 +109,21 @@ impl Relay {
                 Err(reason) => Err(*reason),
             };
         }
-        let mut found: [Result<(Role, Route), DropReason>; CHUNK] =
-            array::from_fn(|_| Err(DropReason::Truncated));
-        for (out, role) in found.iter_mut().zip(roles.iter()) {
-            *out = role.and_then(|role| Ok((role, self.route(role)?)));
+        let mut slots = [u32::MAX; CHUNK];
+        for (slot, role) in slots.iter_mut().zip(roles.iter()) {
+            if let Ok(role) = role {
+                *slot = role.slot;
+            }
         }
-        // 3. Decide and write each packet; its entry is in cache by now.
-        for ((packet, parsed), found) in chunk.iter_mut().zip(parsed.iter()).zip(found.iter()) {
+        let table = self.table();
+        black_box(slots.iter().fold(0u64, |warmth, slot| {
+            warmth.wrapping_add(table.warm_slot(*slot))
+        }));
+        // 4. Decide and write each packet; its slot is in cache by now.
+        for ((packet, parsed), role) in chunk.iter_mut().zip(parsed.iter()).zip(roles.iter()) {
             let received = packet.buf.get(packet.start..).unwrap_or_default();
-            let plan = match (parsed, found) {
-                (Ok(parsed), Ok((role, route))) => decide(parsed, *role, route.as_ref(), received),
+            let plan = match (parsed, role) {
+                (Ok(parsed), Ok(role)) => self.decide(parsed, *role, received),
                 (Err(reason), _) | (_, Err(reason)) => Err(*reason),
             };
             packet.verdict = match plan.and_then(|plan| {

@@ -2,9 +2,8 @@
 //! way the entry says, which SPIs and outer header it leaves with, and where AH's
 //! Identification goes (see the module docs of [`relay`](super)).
 //!
-//! Kept apart from the writing (in `rewrite`) so that the batch path can decide for a whole
-//! batch from copies of the entries ([`Route`]) taken while their cache misses overlap, while
-//! a single packet decides from the entry in place ([`RouteRef`]).
+//! Kept apart from the writing (in `rewrite`), reading the entry in place through a
+//! [`RouteRef`], so that the single-packet and the batch paths share it.
 
 use core::net::IpAddr;
 
@@ -19,8 +18,8 @@ use super::index::Role;
 use super::spi::{BundleShape, IpsecProtocol, Spi, SpiSet};
 use super::table::Slot;
 
-/// What the packet path needs of an entry, seen from the leg a packet arrived on, borrowed:
-/// from the table itself for a single packet, from a [`Route`] copy within a batch.
+/// What the packet path needs of an entry, seen from the leg a packet arrived on, borrowed
+/// from the table.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct RouteRef<'a> {
     /// The arrival leg's path, to check the packet against.
@@ -46,44 +45,6 @@ impl<'a> RouteRef<'a> {
             out_spis: there.peer_spis,
             here_esp: here.relay_spis.esp,
             shape: slot.shape,
-        }
-    }
-}
-
-/// An owned copy of what the packet path needs of an entry. The batch path copies it out of
-/// the table for every packet of a batch in one loop, so that the entries' cache misses
-/// overlap, and decides from the copies afterwards.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Route {
-    here: Path,
-    there: Path,
-    out_spis: SpiSet,
-    here_esp: Option<Spi>,
-    shape: BundleShape,
-}
-
-impl Route {
-    /// Copies what a packet arriving on `leg` needs of the entry in `slot`.
-    #[inline(always)]
-    pub(super) fn of(slot: &Slot, leg: Leg) -> Self {
-        let view = RouteRef::of(slot, leg);
-        Self {
-            here: *view.here,
-            there: *view.there,
-            out_spis: view.out_spis,
-            here_esp: view.here_esp,
-            shape: view.shape,
-        }
-    }
-
-    /// The copy, viewed like the table's own entry.
-    pub(super) fn as_ref(&self) -> RouteRef<'_> {
-        RouteRef {
-            here: &self.here,
-            there: &self.there,
-            out_spis: self.out_spis,
-            here_esp: self.here_esp,
-            shape: self.shape,
         }
     }
 }

@@ -54,7 +54,12 @@ pub enum Transport {
 }
 
 /// Where one leg's packets travel: between which addresses and over what.
+///
+/// `repr(C)` here and on [`Partition`] and [`Entry`]: the table lays its slots out by cache
+/// line and relies on fields staying in declaration order (the sizes are those of the default
+/// layout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(C)]
 pub struct Path {
     /// The relay's own address on this leg (c-addr-2 or s-addr-2).
     pub relay_addr: IpAddr,
@@ -66,6 +71,7 @@ pub struct Path {
 
 /// One partition of an entry: a leg's path and the SPIs used on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(C)]
 pub struct Partition {
     /// Addresses and transport of this leg.
     pub path: Path,
@@ -79,6 +85,7 @@ pub struct Partition {
 
 /// A translation entry for one SA bundle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(C)]
 pub struct Entry {
     /// The client leg (c-side partition).
     pub client: Partition,

@@ -7,9 +7,10 @@
 //! touched, so every integrity check the client computed over the values the SGW sees holds.
 //! A packet the table cannot place is dropped and counted, never sent anywhere.
 //!
-//! - [`Table`]: the in-memory table (slab + one hashbrown SPI index, O(1) lookup, no
-//!   allocation per packet), SPI allocation with reservations, expiry. About 230 bytes per
-//!   ESP entry at a million entries (see `tests/relay_memory.rs` and the relay bench).
+//! - [`Table`]: the in-memory table (slab of cache-line-aligned slots + one open-addressing
+//!   SPI index, O(1) lookup, no allocation per packet), SPI allocation with reservations,
+//!   expiry. About 242 bytes per ESP entry at a million entries (see `tests/relay_memory.rs`
+//!   and the relay bench).
 //! - [`EntryStore`]: the seam for durable or fleet-shared storage of entries.
 //! - [`Relay`]: the rewrite, in place ([`Relay::rewrite_in_place`]), into a caller's buffer
 //!   ([`Relay::rewrite`]) or for a `recvmmsg` batch ([`Relay::rewrite_batch`]), returning an

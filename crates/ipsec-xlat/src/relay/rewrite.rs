@@ -10,6 +10,7 @@
 //! The decision is `decide`'s; this module looks the entry up, writes the bytes the decision
 //! calls for, and counts.
 
+use core::hint::black_box;
 use core::net::{IpAddr, SocketAddr};
 
 use crate::wire::ah::AhPacket;
@@ -18,9 +19,9 @@ use crate::wire::ipv4::{self, Ipv4Packet};
 use crate::wire::IpProtocol;
 
 use super::action::{Action, Framing, Transmit};
-use super::arrival::{self, Arrival, AH_IN_UDP_MARKER};
+use super::arrival::{self, Arrival, Parsed, AH_IN_UDP_MARKER};
 use super::counters::{Counters, DropReason};
-use super::decide::{decide, Plan, Route, RouteRef};
+use super::decide::{decide, Plan, RouteRef};
 use super::entry::{Leg, Transport};
 use super::index::Role;
 use super::spi::IpsecProtocol;
@@ -151,8 +152,10 @@ impl Relay {
     fn plan(&self, arrival: &Arrival, bytes: &[u8]) -> Result<Plan, DropReason> {
         let parsed = arrival::parse(arrival, bytes)?;
         let role = self.lookup(parsed.spi)?;
-        let slot = self.table.slot(role.slot).ok_or(DropReason::UnknownSpi)?;
-        decide(&parsed, role, RouteRef::of(slot, role.leg), bytes)
+        // Start all three lines of the slot loading at once, before deciding reads them one
+        // by one (and `finish` writes the last).
+        black_box(self.table.warm_slot(role.slot));
+        self.decide(&parsed, role, bytes)
     }
 
     /// The role of a received SPI: the one hash lookup of the packet path.
@@ -165,13 +168,16 @@ impl Relay {
         }
     }
 
-    /// Copies out what the packet path needs of the entry `role` points into. The batch path
-    /// does this for every packet of a batch before deciding any, so that the entries' cache
-    /// misses overlap.
+    /// Decides the way out of a parsed packet whose SPI has `role`, from the entry in place.
     #[inline(always)]
-    pub(super) fn route(&self, role: Role) -> Result<Route, DropReason> {
+    pub(super) fn decide(
+        &self,
+        parsed: &Parsed,
+        role: Role,
+        bytes: &[u8],
+    ) -> Result<Plan, DropReason> {
         let slot = self.table.slot(role.slot).ok_or(DropReason::UnknownSpi)?;
-        Ok(Route::of(slot, role.leg))
+        decide(parsed, role, RouteRef::of(slot, role.leg), bytes)
     }
 
     /// Writes the outer header and SPIs into `region` (the prefix, then the IPsec part already

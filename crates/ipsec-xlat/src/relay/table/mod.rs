@@ -1,7 +1,10 @@
-//! The translation table: entries in a slab, found by SPI through one hashbrown index.
+//! The translation table: entries in a slab, found by SPI through one open-addressing index.
 //!
 //! The per-packet path is `Table::find` (one hash lookup) followed by a slot read and an
-//! update of the entry's activity; nothing there allocates. Control-plane operations (insert,
+//! update of the entry's activity; nothing there allocates. A slot is three whole cache lines
+//! (see [`Slot`]) and the index bucket of an SPI is known from the SPI alone, so the batch
+//! path can start the memory reads of a whole batch before it needs them
+//! ([`Table::warm_index`], [`Table::warm_slot`]). Control-plane operations (insert,
 //! path update for mobility, remove, expiry, SPI allocation) keep the index consistent with the
 //! slab: every relay SPI of every live entry is indexed exactly once, pointing at its slot, and
 //! nothing else is.
@@ -161,7 +164,14 @@ impl MemoryUsage {
 }
 
 /// One occupied slot.
+///
+/// Aligned to a cache line and laid out in field order (`repr(C)`), so that a slot is exactly
+/// three 64-byte lines (192 bytes with padding): the client partition and the start of the
+/// gateway partition; the rest of the gateway partition, the hard deadline and `last_seen`;
+/// the traffic counters, the shape and the expiry bookkeeping. A forwarded packet reads and
+/// writes all three, and [`Table::warm_slot`] loads them together.
 #[derive(Debug, Clone)]
+#[repr(C, align(64))]
 pub(crate) struct Slot {
     pub entry: Entry,
     pub activity: Activity,
@@ -463,6 +473,28 @@ impl Table {
             None if self.reservations.contains_key(&spi) => Found::Reserved,
             None => Found::Unknown,
         }
+    }
+
+    /// Loads the index bucket where the lookup of `spi` starts, without depending on it: a
+    /// batch calls this for all its SPIs before looking any up, so that their memory reads
+    /// overlap. Fold the results into `core::hint::black_box` so that the reads are kept.
+    #[inline(always)]
+    pub(crate) fn warm_index(&self, spi: u32) -> u32 {
+        self.index.warm(spi)
+    }
+
+    /// Loads the three cache lines of slot `slot_no` (see [`Slot`]), as [`Table::warm_index`]
+    /// does for the index: one read in each line, nothing that depends on the values read.
+    #[inline(always)]
+    pub(crate) fn warm_slot(&self, slot_no: u32) -> u64 {
+        self.slots
+            .get(slot_no as usize)
+            .and_then(Option::as_ref)
+            .map_or(0, |slot| {
+                u64::from(slot.entry.client.relay_spis.esp.map_or(0, Spi::get))
+                    .wrapping_add(slot.activity.last_seen.as_millis())
+                    .wrapping_add(slot.scheduled.as_millis())
+            })
     }
 
     /// The occupied slot `slot_no`.
