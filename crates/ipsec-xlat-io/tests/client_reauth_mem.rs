@@ -493,3 +493,44 @@ fn a_tunnel_the_sgw_forgot_is_restarted_when_its_rekey_goes_unanswered() {
     assert_eq!(lab.client.1.counters().restarts, 1);
     assert!(lab.client.1.failure().is_none());
 }
+
+#[test]
+fn a_tunnel_the_sgw_terminates_is_restarted() {
+    // The SGW terminates the IKE SA and its bundles (as `swanctl --terminate --ike` does): the
+    // client hears the DELETEs through the relay and, with no control socket, starts over.
+    let mut lab = build(true, false);
+    lab.settle();
+    assert!(lab.client.1.is_established());
+    lab.traffic(1);
+    let first = lab.cookies();
+    let informational_before = lab.exchanges_at_sgw(5);
+    let now = lab.net.now();
+    assert_eq!(lab.sgw.as_mut().unwrap().1.terminate_all(now), 1);
+    lab.settle();
+    assert!(
+        lab.sgw().sa_counters().is_empty(),
+        "the SGW dropped its bundles"
+    );
+    let start = lab.net.now();
+    while lab.client.1.counters().restarts == 0 {
+        let next = lab.client.1.poll_timeout().unwrap();
+        assert!(next - start < Duration::from_secs(120), "no restart");
+        lab.net.advance_to(next);
+        lab.settle();
+    }
+    while lab.client.1.status().line("ike").is_none() || lab.sgw().sa_counters().is_empty() {
+        let next = lab.client.1.poll_timeout().unwrap();
+        assert!(next - start < Duration::from_secs(120), "never came back");
+        lab.net.advance_to(next);
+        lab.settle();
+    }
+    assert_ne!(lab.cookies(), first, "a new IKE SA");
+    assert!(lab.client.1.is_established());
+    lab.traffic(2);
+    lab.traffic(3);
+    assert_eq!(lab.sgw().sa_counters().len(), 1);
+    assert_eq!(lab.client.1.counters().restarts, 1);
+    // The new tunnel came from a new main mode, not from informational exchanges under the
+    // terminated IKE SA (at most the client's answer to the child DELETE reached the SGW).
+    assert!(lab.exchanges_at_sgw(5) <= informational_before + 1);
+}

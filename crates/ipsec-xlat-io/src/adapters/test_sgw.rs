@@ -20,6 +20,7 @@ use ipsec_xlat::ike::phase1::Phase1Config;
 use ipsec_xlat::ike::phase2::{BundleSpis, ChildConfig, ChildSa, Encapsulation};
 use ipsec_xlat::ike::{RetransmitPolicy, SgwEvent, TestSgw, TestSgwConfig as IkeConfig};
 use ipsec_xlat::sa::{InboundSa, OutboundSa, SaCounters, TunnelHeader};
+use ipsec_xlat::wire::isakmp::ProtocolId;
 use ipsec_xlat::wire::IpProtocol as WireProtocol;
 use rand::rngs::StdRng;
 use rand::{CryptoRng, RngCore, SeedableRng};
@@ -72,6 +73,8 @@ struct SgwChild {
     inbound: InboundSa,
     outbound: OutboundSa,
     lookup: u32,
+    /// Our inbound SPIs, which our DELETE names when we terminate.
+    in_spis: BundleSpis,
     out_spis: BundleSpis,
     iv: IvSource,
 }
@@ -199,6 +202,43 @@ impl TestSgwEndpoint {
             .iter()
             .map(|c| (*c.outbound.counters(), *c.inbound.counters()))
             .collect()
+    }
+
+    /// Terminates every established IKE SA as `swanctl --terminate --ike` does on strongSwan:
+    /// a DELETE naming the inbound SPIs of each of its bundles, then one for the ISAKMP SA; the
+    /// bundles leave the datapath. Returns how many IKE SAs were terminated.
+    pub fn terminate_all(&mut self, now: Instant) -> usize {
+        let mut terminated = 0;
+        for (cookies, peer) in self.ike.established_ike_sas() {
+            let (esp, ah): (Vec<u32>, Vec<u32>) = self
+                .children
+                .iter()
+                .filter(|c| c.peer.ip() == peer.ip())
+                .fold((Vec::new(), Vec::new()), |(mut esp, mut ah), c| {
+                    esp.extend(c.in_spis.esp);
+                    ah.extend(c.in_spis.ah);
+                    (esp, ah)
+                });
+            let deletes: Vec<(ProtocolId, Vec<u32>)> =
+                [(ProtocolId::IPSEC_ESP, esp), (ProtocolId::IPSEC_AH, ah)]
+                    .into_iter()
+                    .filter(|(_, spis)| !spis.is_empty())
+                    .collect();
+            if !deletes.is_empty() {
+                if let Err(error) = self.ike.delete_child(&cookies, &deletes) {
+                    tracing::warn!(%peer, %error, "cannot delete the child SAs");
+                }
+            }
+            match self.ike.delete_phase1(&cookies) {
+                Ok(()) => terminated += 1,
+                Err(error) => tracing::warn!(%peer, %error, "cannot delete the IKE SA"),
+            }
+            self.children.retain(|c| c.peer.ip() != peer.ip());
+            self.routes.clear();
+            tracing::info!(%peer, "IKE SA terminated by us");
+        }
+        self.drain_ike(now);
+        terminated
     }
 
     fn drain_ike(&mut self, now: Instant) {
@@ -344,6 +384,7 @@ impl TestSgwEndpoint {
             local,
             udp: child.proposal.mode == Encapsulation::UdpTunnel,
             lookup: inbound.lookup_spi(),
+            in_spis: child.inbound_spis,
             out_spis: child.outbound_spis,
             inbound,
             outbound,

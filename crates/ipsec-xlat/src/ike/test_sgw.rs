@@ -581,6 +581,16 @@ impl TestSgw {
         self.sas.len()
     }
 
+    /// The cookies and peer of every IKE SA whose main mode completed: what
+    /// `swanctl --terminate --ike` would act on.
+    pub fn established_ike_sas(&self) -> Vec<(Cookies, SocketAddr)> {
+        self.sas
+            .values()
+            .filter(|sa| sa.established().is_ok())
+            .map(|sa| (sa.cookies, sa.peer))
+            .collect()
+    }
+
     /// Sends a DPD R-U-THERE (RFC 3706) with `sequence` to the initiator of the IKE SA with
     /// these cookies.
     pub fn send_dpd(&mut self, cookies: &Cookies, sequence: u32) -> Result<(), SgwError> {
