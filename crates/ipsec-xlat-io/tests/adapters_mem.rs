@@ -143,6 +143,18 @@ fn configs(dir: &Path, plan: &Plan) -> Configs {
     }
 }
 
+/// A second client's configuration beside the one [`configs`] wrote to `dir`: user
+/// carol@example.com on 198.51.100.11 with the key `[3; 32]`.
+fn second_client_config(dir: &Path) -> ClientConfig {
+    let text = std::fs::read_to_string(dir.join("client.toml"))
+        .unwrap()
+        .replace("198.51.100.10", "198.51.100.11")
+        .replace("client.key", "client2.key")
+        .replace("bob@example.com", "carol@example.com");
+    write(dir, "client2.key", &hex::encode([3u8; 32]));
+    ClientConfig::load(&write(dir, "client2.toml", &text)).unwrap()
+}
+
 struct Net {
     net: MemNetwork,
     client: (Driver<MemReactor>, ClientEndpoint, MemTun),
@@ -659,19 +671,8 @@ fn reload_sends_new_sessions_to_the_new_sgw_and_live_ones_stay() {
     exchange(&mut net, &mut sgw_b, &mut client2, 1);
 
     // A second client with a matching user id lands on B.
-    let client2_text = std::fs::read_to_string(dir.path().join("client.toml"))
-        .unwrap()
-        .replace("198.51.100.10", "198.51.100.11")
-        .replace("client.key", "client2.key")
-        .replace("bob@example.com", "carol@example.com");
-    write(dir.path(), "client2.key", &hex::encode([3u8; 32]));
-    let client2_config =
-        ClientConfig::load(&write(dir.path(), "client2.toml", &client2_text)).unwrap();
-    let mut c2_ports = open_mem_leg(&net.net, Leg::CSide, &client2_config.local).unwrap();
-    let c2_own = PortPair::of_leg(&c2_ports, Leg::CSide).unwrap();
-    let (c2_tun_port, c2_tun) = net.net.tun();
-    c2_ports.push(Box::new(c2_tun_port));
-    let (c2, _) = ClientEndpoint::new(&client2_config, c2_own, net.net.now(), &mut rng).unwrap();
+    let client2_config = second_client_config(dir.path());
+    let (c2_ports, c2, c2_tun) = client_parts(&net.net, &client2_config, &mut rng);
     client2 = Some((driver(&net.net, c2_ports), c2, c2_tun));
     settle(&mut net, &mut sgw_b, &mut client2);
     assert!(client2.as_ref().unwrap().1.is_established());
@@ -763,25 +764,8 @@ fn pool_gives_each_user_a_surrogate_s_side_address() {
     assert_eq!(net.client.2.take().as_deref(), Some(&down[..]));
 
     // A second user, from another client.
-    let client2_text = std::fs::read_to_string(dir.path().join("client.toml"))
-        .unwrap()
-        .replace("198.51.100.10", "198.51.100.11")
-        .replace("client.key", "client2.key")
-        .replace("bob@example.com", "carol@example.com");
-    write(dir.path(), "client2.key", &hex::encode([3u8; 32]));
-    let client2_config =
-        ClientConfig::load(&write(dir.path(), "client2.toml", &client2_text)).unwrap();
-    let mut ports = open_mem_leg(&net.net, Leg::CSide, &client2_config.local).unwrap();
-    let own = PortPair::of_leg(&ports, Leg::CSide).unwrap();
-    let (tun_port, tun2) = net.net.tun();
-    ports.push(Box::new(tun_port));
-    let (c2, _) = ClientEndpoint::new(
-        &client2_config,
-        own,
-        net.net.now(),
-        &mut StdRng::seed_from_u64(8),
-    )
-    .unwrap();
+    let client2_config = second_client_config(dir.path());
+    let (ports, c2, tun2) = client_parts(&net.net, &client2_config, &mut StdRng::seed_from_u64(8));
     let mut client2 = (driver(&net.net, ports), c2, tun2);
     for _ in 0..1000 {
         client2.0.turn(&mut client2.1);
