@@ -4,130 +4,18 @@
 //! ESP both ways, SIGTERM handling and exit codes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::net::{Ipv4Addr, UdpSocket};
-use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{
+    inner_end, start_client, start_sgw_and_relay, write, write_lab_configs, Daemon, CLIENT_INNER,
+    LAN_HOST,
+};
 use ipsec_xlat::ike::tail_crypto::StaticKeypair;
 use ipsec_xlat_examples::echo;
-
-const CLIENT_INNER: Ipv4Addr = Ipv4Addr::new(10, 8, 0, 1);
-const LAN_HOST: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 1);
-
-/// A daemon that is killed if the test ends early.
-struct Daemon {
-    name: &'static str,
-    child: Option<Child>,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(name: &'static str, bin: &str, args: &[&str], dir: &Path) -> Self {
-        let log = dir.join(format!("{name}.log"));
-        let child = Command::new(bin)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        Self {
-            name,
-            child: Some(child),
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits until the log shows `text` (the daemon got that far, signal handlers included).
-    fn wait_for(&self, text: &str) {
-        let until = Instant::now() + Duration::from_secs(10);
-        while !self.log().contains(text) {
-            assert!(
-                Instant::now() < until,
-                "{} never logged {text:?}:\n{}",
-                self.name,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// SIGTERM, then the exit code (within 10 s).
-    fn terminate(&mut self) -> Option<i32> {
-        let mut child = self.child.take()?;
-        let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -TERM {}", self.name);
-        let until = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < until {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!(
-            "{} did not stop on SIGTERM; log:\n{}",
-            self.name,
-            self.log()
-        );
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// A UDP port free on `ip` right now (the daemon binds it a moment later).
-fn free_port(ip: &str) -> u16 {
-    UdpSocket::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn key_pair(dir: &Path, name: &str, seed: u8) -> String {
-    let private = [seed; 32];
-    write(dir, name, &hex::encode(private));
-    hex::encode(StaticKeypair::from_private_bytes(private).public().0)
-}
-
-/// An inner-side socket of the test, talking to a daemon's `--inner-socket`.
-fn inner_end(dir: &Path, ours: &str, daemon_socket: &Path) -> UnixDatagram {
-    let until = Instant::now() + Duration::from_secs(10);
-    while !daemon_socket.exists() {
-        assert!(
-            Instant::now() < until,
-            "{} never appeared",
-            daemon_socket.display()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let socket = UnixDatagram::bind(dir.join(ours)).unwrap();
-    socket.connect(daemon_socket).unwrap();
-    socket.send(&[]).unwrap(); // register as the daemon's peer
-    socket
-}
 
 struct Lab {
     dir: PathBuf,
@@ -146,85 +34,9 @@ fn start_lab(tag: &str) -> Lab {
     let dir = std::env::temp_dir().join(format!("xlat-daemons-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let relay_pub = key_pair(&dir, "relay.key", 0x11);
-    let client_pub = key_pair(&dir, "client.key", 0x22);
-    write(&dir, "psk", "loopback-test-psk\n");
-    let (sgw_ike, sgw_natt) = (free_port("127.0.0.3"), free_port("127.0.0.3"));
-    let (c_ike, c_natt) = (free_port("127.0.0.1"), free_port("127.0.0.1"));
-    let (s_ike, s_natt) = (free_port("127.0.0.2"), free_port("127.0.0.2"));
-    let (cl_ike, cl_natt) = (free_port("127.0.0.1"), free_port("127.0.0.1"));
-    let sgw_conf = write(
-        &dir,
-        "sgw.toml",
-        &format!(
-            "lan = [\"10.9.0.0/24\"]\n[listen]\naddresses = [\"127.0.0.3\"]\nike_port = {sgw_ike}\n\
-             natt_port = {sgw_natt}\n[auth]\npsk_file = \"psk\"\n[proposals]\n\
-             ike = [\"aes256-sha256-modp3072\"]\nesp = [\"aes128-sha256\"]\n\
-             [tun]\nname = \"xlt-sgw\"\nroutes = [\"10.8.0.1/32\"]\n"
-        ),
-    );
-    let relay_conf = write(
-        &dir,
-        "relay.toml",
-        &format!(
-            "noise_private_key_file = \"relay.key\"\n[c_side]\naddresses = [\"127.0.0.1\"]\n\
-             ike_port = {c_ike}\nnatt_port = {c_natt}\n[s_side]\naddress = \"127.0.0.2\"\n\
-             ike_port = {s_ike}\nnatt_port = {s_natt}\n[[authorized_clients]]\nname = \"t\"\n\
-             public_key = \"{client_pub}\"\n[[identification]]\nid_type = \"fqdn\"\n\
-             id = \"*.lab.example\"\nsgw = \"127.0.0.3\"\nsgw_ike_port = {sgw_ike}\n\
-             sgw_natt_port = {sgw_natt}\n"
-        ),
-    );
-    let client_conf = write(
-        &dir,
-        "client.toml",
-        &format!(
-            "noise_private_key_file = \"client.key\"\n[identity]\ntype = \"fqdn\"\n\
-             value = \"laptop.lab.example\"\n[relay]\naddress = \"127.0.0.1\"\n\
-             ike_port = {c_ike}\nnatt_port = {c_natt}\nnoise_public_key = \"{relay_pub}\"\n\
-             [local]\naddresses = [\"127.0.0.1\"]\nike_port = {cl_ike}\nnatt_port = {cl_natt}\n\
-             [auth]\npsk_file = \"psk\"\n[proposals]\nike = [\"aes256-sha256-modp3072\"]\n\
-             esp = [\"aes128-sha256\"]\n[traffic_selectors]\nlocal = [\"10.8.0.1/32\"]\n\
-             remote = [\"10.9.0.0/24\"]\n[tun]\nname = \"xlt-cli\"\n"
-        ),
-    );
-    let path = |p: &Path| p.to_str().unwrap().to_owned();
-    let sgw_sock = path(&dir.join("sgw.sock"));
-    let client_sock = path(&dir.join("client.sock"));
-    let sgw = Daemon::start(
-        "xlat-test-sgw",
-        env!("CARGO_BIN_EXE_xlat-test-sgw"),
-        &[
-            "--config",
-            &path(&sgw_conf),
-            "--inner-socket",
-            &sgw_sock,
-            "-v",
-        ],
-        &dir,
-    );
-    let relay = Daemon::start(
-        "xlat-relay",
-        env!("CARGO_BIN_EXE_xlat-relay"),
-        &["--config", &path(&relay_conf), "-v", "--report-every", "1"],
-        &dir,
-    );
-    sgw.wait_for("test-SGW running");
-    relay.wait_for("relay running");
-    let client = Daemon::start(
-        "xlat-client",
-        env!("CARGO_BIN_EXE_xlat-client"),
-        &[
-            "--config",
-            &path(&client_conf),
-            "--inner-socket",
-            &client_sock,
-            "--status-file",
-            &path(&dir.join("client.status")),
-            "-v",
-        ],
-        &dir,
-    );
+    let configs = write_lab_configs(&dir, "aes256-sha256-modp3072", "aes128-sha256");
+    let (sgw, relay) = start_sgw_and_relay(&dir, &configs, &["--report-every", "1"]);
+    let client = start_client(&dir, &configs, &[]);
     client.wait_for("client running");
     Lab {
         dir,

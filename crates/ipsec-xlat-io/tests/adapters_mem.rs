@@ -5,6 +5,8 @@
 //! and a relay on non-standard ports (looks NAT-ed to the SGW: ESP-in-UDP on the s-side).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod mem_lab;
+
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::mpsc;
@@ -12,16 +14,16 @@ use std::time::Duration;
 
 use ipsec_xlat::ike::tail_crypto::StaticKeypair;
 use ipsec_xlat::relay::Transport as CoreTransport;
-use ipsec_xlat::wire::ipv4::{Ipv4Options, Ipv4Repr};
 use ipsec_xlat::wire::ipv6::Ipv6Repr;
 use ipsec_xlat::wire::IpProtocol;
 use ipsec_xlat_io::adapters::{
-    relay_listen, ClientEndpoint, Notice, Notifier, PortPair, RelayEndpoint, TestSgwEndpoint,
+    ClientEndpoint, Notice, Notifier, PortPair, RelayEndpoint, TestSgwEndpoint,
 };
 use ipsec_xlat_io::config::{ClientConfig, RelayConfig, TestSgwConfig};
 use ipsec_xlat_io::mem::{MemNetwork, MemTun};
 use ipsec_xlat_io::setup::open_mem_leg;
-use ipsec_xlat_io::{Driver, DriverConfig, Leg, MemReactor, PacketPort};
+use ipsec_xlat_io::{Driver, Leg, MemReactor, PacketPort};
+use mem_lab::{client_parts, driver, inner_v4, relay_parts, test_sgw_parts, write};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -51,12 +53,6 @@ const V4: Plan = Plan {
     esp: "aes128gcm16",
     ah: "",
 };
-
-fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
 
 fn q(a: &str) -> String {
     format!("\"{a}\"")
@@ -147,6 +143,18 @@ fn configs(dir: &Path, plan: &Plan) -> Configs {
     }
 }
 
+/// A second client's configuration beside the one [`configs`] wrote to `dir`: user
+/// carol@example.com on 198.51.100.11 with the key `[3; 32]`.
+fn second_client_config(dir: &Path) -> ClientConfig {
+    let text = std::fs::read_to_string(dir.join("client.toml"))
+        .unwrap()
+        .replace("198.51.100.10", "198.51.100.11")
+        .replace("client.key", "client2.key")
+        .replace("bob@example.com", "carol@example.com");
+    write(dir, "client2.key", &hex::encode([3u8; 32]));
+    ClientConfig::load(&write(dir, "client2.toml", &text)).unwrap()
+}
+
 struct Net {
     net: MemNetwork,
     client: (Driver<MemReactor>, ClientEndpoint, MemTun),
@@ -155,38 +163,14 @@ struct Net {
     notices: mpsc::Receiver<Notice>,
 }
 
-fn driver(net: &MemNetwork, ports: Vec<Box<dyn PacketPort>>) -> Driver<MemReactor> {
-    Driver::new(MemReactor::new(net.clone()), ports, DriverConfig::default()).unwrap()
-}
-
 fn build(c: &Configs) -> Net {
     let net = MemNetwork::new();
     let (tx, notices) = mpsc::channel();
     let mut rng = StdRng::seed_from_u64(5);
 
-    let mut sgw_ports = open_mem_leg(&net, Leg::SSide, &c.sgw.listen).unwrap();
-    let sgw_own = PortPair::of_leg(&sgw_ports, Leg::SSide).unwrap();
-    let (sgw_tun_port, sgw_tun) = net.tun();
-    sgw_ports.push(Box::new(sgw_tun_port));
-    let (sgw, _) = TestSgwEndpoint::new(&c.sgw, sgw_own, &mut rng).unwrap();
-
-    let c_listen = relay_listen(&c.relay.c_side, "c_side").unwrap();
-    let s_listen = relay_listen(&c.relay.s_side.listen, "s_side").unwrap();
-    let mut relay_ports = open_mem_leg(&net, Leg::CSide, &c_listen).unwrap();
-    relay_ports.extend(open_mem_leg(&net, Leg::SSide, &s_listen).unwrap());
-    let (relay, _) = RelayEndpoint::new(
-        &c.relay,
-        PortPair::of_leg(&relay_ports, Leg::CSide).unwrap(),
-        PortPair::of_leg(&relay_ports, Leg::SSide).unwrap(),
-        &mut rng,
-    )
-    .unwrap();
-
-    let mut client_ports = open_mem_leg(&net, Leg::CSide, &c.client.local).unwrap();
-    let own = PortPair::of_leg(&client_ports, Leg::CSide).unwrap();
-    let (client_tun_port, client_tun) = net.tun();
-    client_ports.push(Box::new(client_tun_port));
-    let (client, _) = ClientEndpoint::new(&c.client, own, net.now(), &mut rng).unwrap();
+    let (sgw_ports, sgw, sgw_tun) = test_sgw_parts(&net, &c.sgw, &mut rng, None);
+    let (relay_ports, relay) = relay_parts(&net, &c.relay, &mut rng);
+    let (client_ports, client, client_tun) = client_parts(&net, &c.client, &mut rng);
 
     Net {
         client: (
@@ -236,27 +220,6 @@ impl Net {
     fn notices(&self) -> Vec<Notice> {
         self.notices.try_iter().collect()
     }
-}
-
-fn inner_v4(src: &str, dst: &str, seq: u16) -> Vec<u8> {
-    let body: Vec<u8> = (0..64).map(|i| (i as u8) ^ (seq as u8)).collect();
-    let repr = Ipv4Repr {
-        src_addr: src.parse().unwrap(),
-        dst_addr: dst.parse().unwrap(),
-        protocol: IpProtocol(253),
-        payload_len: body.len(),
-        ttl: 64,
-        tos: 0,
-        ident: seq,
-        dont_frag: true,
-        more_frags: false,
-        frag_offset: 0,
-        options: Ipv4Options::EMPTY,
-    };
-    let mut p = vec![0; 20];
-    repr.emit(&mut p).unwrap();
-    p.extend_from_slice(&body);
-    p
 }
 
 fn inner_v6(src: &str, dst: &str, seq: u16) -> Vec<u8> {
@@ -708,19 +671,8 @@ fn reload_sends_new_sessions_to_the_new_sgw_and_live_ones_stay() {
     exchange(&mut net, &mut sgw_b, &mut client2, 1);
 
     // A second client with a matching user id lands on B.
-    let client2_text = std::fs::read_to_string(dir.path().join("client.toml"))
-        .unwrap()
-        .replace("198.51.100.10", "198.51.100.11")
-        .replace("client.key", "client2.key")
-        .replace("bob@example.com", "carol@example.com");
-    write(dir.path(), "client2.key", &hex::encode([3u8; 32]));
-    let client2_config =
-        ClientConfig::load(&write(dir.path(), "client2.toml", &client2_text)).unwrap();
-    let mut c2_ports = open_mem_leg(&net.net, Leg::CSide, &client2_config.local).unwrap();
-    let c2_own = PortPair::of_leg(&c2_ports, Leg::CSide).unwrap();
-    let (c2_tun_port, c2_tun) = net.net.tun();
-    c2_ports.push(Box::new(c2_tun_port));
-    let (c2, _) = ClientEndpoint::new(&client2_config, c2_own, net.net.now(), &mut rng).unwrap();
+    let client2_config = second_client_config(dir.path());
+    let (c2_ports, c2, c2_tun) = client_parts(&net.net, &client2_config, &mut rng);
     client2 = Some((driver(&net.net, c2_ports), c2, c2_tun));
     settle(&mut net, &mut sgw_b, &mut client2);
     assert!(client2.as_ref().unwrap().1.is_established());
@@ -812,25 +764,8 @@ fn pool_gives_each_user_a_surrogate_s_side_address() {
     assert_eq!(net.client.2.take().as_deref(), Some(&down[..]));
 
     // A second user, from another client.
-    let client2_text = std::fs::read_to_string(dir.path().join("client.toml"))
-        .unwrap()
-        .replace("198.51.100.10", "198.51.100.11")
-        .replace("client.key", "client2.key")
-        .replace("bob@example.com", "carol@example.com");
-    write(dir.path(), "client2.key", &hex::encode([3u8; 32]));
-    let client2_config =
-        ClientConfig::load(&write(dir.path(), "client2.toml", &client2_text)).unwrap();
-    let mut ports = open_mem_leg(&net.net, Leg::CSide, &client2_config.local).unwrap();
-    let own = PortPair::of_leg(&ports, Leg::CSide).unwrap();
-    let (tun_port, tun2) = net.net.tun();
-    ports.push(Box::new(tun_port));
-    let (c2, _) = ClientEndpoint::new(
-        &client2_config,
-        own,
-        net.net.now(),
-        &mut StdRng::seed_from_u64(8),
-    )
-    .unwrap();
+    let client2_config = second_client_config(dir.path());
+    let (ports, c2, tun2) = client_parts(&net.net, &client2_config, &mut StdRng::seed_from_u64(8));
     let mut client2 = (driver(&net.net, ports), c2, tun2);
     for _ in 0..1000 {
         client2.0.turn(&mut client2.1);

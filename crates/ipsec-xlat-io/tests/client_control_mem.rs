@@ -5,24 +5,20 @@
 //! the relay forgetting its entries, and a fresh IKE SA afterwards.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod mem_lab;
+
 use std::io;
-use std::os::fd::RawFd;
 use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use ipsec_xlat::ike::tail_crypto::StaticKeypair;
-use ipsec_xlat::wire::ipv4::{Ipv4Options, Ipv4Repr};
-use ipsec_xlat::wire::IpProtocol;
-use ipsec_xlat_io::adapters::{
-    relay_listen, ClientEndpoint, ClientTicket, PortPair, RelayEndpoint, TestSgwEndpoint,
-};
+use ipsec_xlat_io::adapters::{ClientEndpoint, ClientTicket, RelayEndpoint, TestSgwEndpoint};
 use ipsec_xlat_io::config::{ClientConfig, RelayConfig, TestSgwConfig};
 use ipsec_xlat_io::mem::{MemNetwork, MemTun};
-use ipsec_xlat_io::setup::open_mem_leg;
 use ipsec_xlat_io::sys::control::{ControlReply, ControlSocket};
-use ipsec_xlat_io::{
-    Driver, DriverConfig, Leg, MemReactor, OutDatagram, PacketPort, PortKind, RecvBatch,
+use ipsec_xlat_io::{Driver, MemReactor};
+use mem_lab::{
+    client_parts, driver, inner_v4, ipv4_configs, relay_parts, test_sgw_parts, INFORMATIONAL,
 };
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -30,115 +26,17 @@ use rand::SeedableRng;
 const CLIENT_INNER: &str = "10.8.0.1";
 const LAN_HOST: &str = "10.9.0.7";
 
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
 /// IPv4 documentation addresses, standard ports, no NAT between relay and SGW; the relay
 /// authorises the client's key only if `authorised`.
 fn configs(dir: &Path, authorised: bool) -> (ClientConfig, RelayConfig, TestSgwConfig) {
-    write(dir, "relay.key", &hex::encode([7u8; 32]));
-    write(dir, "client.key", &hex::encode([9u8; 32]));
-    write(dir, "psk", "in-memory-psk");
-    let relay_pub = hex::encode(StaticKeypair::from_private_bytes([7; 32]).public().0);
     let client_key = if authorised { 9 } else { 3 };
-    let client_pub = hex::encode(
-        StaticKeypair::from_private_bytes([client_key; 32])
-            .public()
-            .0,
-    );
-    let sgw = write(
+    ipv4_configs(
         dir,
-        "sgw.toml",
-        "lan = [\"10.9.0.0/24\"]\n[listen]\naddresses = [\"203.0.113.1\"]\nraw_esp = true\n\
-         raw_header_included = true\n[auth]\npsk_file = \"psk\"\n[proposals]\n\
-         ike = [\"aes128-sha256-modp2048\"]\nesp = [\"aes128gcm16\"]\n[tun]\nname = \"s\"\n\
-         routes = [\"10.8.0.1/32\"]\n",
-    );
-    let relay = write(
-        dir,
-        "relay.toml",
-        &format!(
-            "noise_private_key_file = \"relay.key\"\n[c_side]\naddresses = [\"198.51.100.1\"]\n\
-             [s_side]\naddress = \"203.0.113.254\"\nraw_esp = true\n\
-             [[authorized_clients]]\nname = \"c\"\npublic_key = \"{client_pub}\"\n\
-             [[identification]]\nid_type = \"user_fqdn\"\nid = \"*@example.com\"\n\
-             sgw = \"203.0.113.1\"\n"
-        ),
-    );
-    let client = write(
-        dir,
-        "client.toml",
-        &format!(
-            "noise_private_key_file = \"client.key\"\n[identity]\ntype = \"user_fqdn\"\n\
-             value = \"bob@example.com\"\n[relay]\naddress = \"198.51.100.1\"\n\
-             noise_public_key = \"{relay_pub}\"\n[local]\naddresses = [\"198.51.100.10\"]\n\
-             [auth]\npsk_file = \"psk\"\n[proposals]\nike = [\"aes128-sha256-modp2048\"]\n\
-             esp = [\"aes128gcm16\"]\n[traffic_selectors]\nlocal = [\"10.8.0.1/32\"]\n\
-             remote = [\"10.9.0.0/24\"]\n[tun]\nname = \"c\"\n\
-             [control]\nsocket = \"client.ctl\"\ninitiate = false\n"
-        ),
-    );
-    (
-        ClientConfig::load(&client).unwrap(),
-        RelayConfig::load(&relay).unwrap(),
-        TestSgwConfig::load(&sgw).unwrap(),
+        client_key,
+        "",
+        "[control]\nsocket = \"client.ctl\"\ninitiate = false\n",
     )
 }
-
-/// A port that records the exchange type of every IKE message it receives (the SGW's view
-/// of what came through the relay).
-struct Recording {
-    inner: Box<dyn PacketPort>,
-    exchanges: Arc<Mutex<Vec<u8>>>,
-}
-
-impl PacketPort for Recording {
-    fn kind(&self) -> PortKind {
-        self.inner.kind()
-    }
-
-    fn recv_batch(&mut self, batch: &mut RecvBatch) -> io::Result<usize> {
-        let n = self.inner.recv_batch(batch)?;
-        let udp = matches!(
-            self.inner.kind(),
-            PortKind::Net {
-                transport: ipsec_xlat_io::PortTransport::Udp { .. },
-                ..
-            }
-        );
-        for i in 0..n {
-            let (_, bytes) = batch.get(i).unwrap();
-            // On 4500, IKE follows a zero non-ESP marker; ESP-in-UDP does not.
-            let ike = match bytes {
-                [0, 0, 0, 0, rest @ ..] => Some(rest),
-                _ if udp && bytes.len() >= 28 => Some(bytes),
-                _ => None,
-            };
-            if let Some(ike) = ike.filter(|m| m.len() >= 28) {
-                self.exchanges.lock().unwrap().push(ike[18]);
-            }
-        }
-        Ok(n)
-    }
-
-    fn send_batch(&mut self, datagrams: &[OutDatagram<'_>]) -> io::Result<usize> {
-        self.inner.send_batch(datagrams)
-    }
-
-    fn raw_fd(&self) -> Option<RawFd> {
-        None
-    }
-
-    fn is_readable_now(&self) -> bool {
-        self.inner.is_readable_now()
-    }
-}
-
-/// ISAKMP exchange type of an informational exchange (DELETEs travel in one).
-const INFORMATIONAL: u8 = 5;
 
 struct Lab {
     net: MemNetwork,
@@ -151,10 +49,6 @@ struct Lab {
     _dir: tempfile::TempDir,
 }
 
-fn driver(net: &MemNetwork, ports: Vec<Box<dyn PacketPort>>) -> Driver<MemReactor> {
-    Driver::new(MemReactor::new(net.clone()), ports, DriverConfig::default()).unwrap()
-}
-
 fn build(authorised: bool) -> Lab {
     let dir = tempfile::tempdir().unwrap();
     let (client_config, relay_config, sgw_config) = configs(dir.path(), authorised);
@@ -162,39 +56,10 @@ fn build(authorised: bool) -> Lab {
     let mut rng = StdRng::seed_from_u64(11);
 
     let sgw_exchanges = Arc::new(Mutex::new(Vec::new()));
-    let mut sgw_ports: Vec<Box<dyn PacketPort>> =
-        open_mem_leg(&net, Leg::SSide, &sgw_config.listen)
-            .unwrap()
-            .into_iter()
-            .map(|inner| {
-                Box::new(Recording {
-                    inner,
-                    exchanges: Arc::clone(&sgw_exchanges),
-                }) as Box<dyn PacketPort>
-            })
-            .collect();
-    let sgw_own = PortPair::of_leg(&sgw_ports, Leg::SSide).unwrap();
-    let (sgw_tun_port, sgw_tun) = net.tun();
-    sgw_ports.push(Box::new(sgw_tun_port));
-    let (sgw, _) = TestSgwEndpoint::new(&sgw_config, sgw_own, &mut rng).unwrap();
-
-    let c_listen = relay_listen(&relay_config.c_side, "c_side").unwrap();
-    let s_listen = relay_listen(&relay_config.s_side.listen, "s_side").unwrap();
-    let mut relay_ports = open_mem_leg(&net, Leg::CSide, &c_listen).unwrap();
-    relay_ports.extend(open_mem_leg(&net, Leg::SSide, &s_listen).unwrap());
-    let (relay, _) = RelayEndpoint::new(
-        &relay_config,
-        PortPair::of_leg(&relay_ports, Leg::CSide).unwrap(),
-        PortPair::of_leg(&relay_ports, Leg::SSide).unwrap(),
-        &mut rng,
-    )
-    .unwrap();
-
-    let mut client_ports = open_mem_leg(&net, Leg::CSide, &client_config.local).unwrap();
-    let own = PortPair::of_leg(&client_ports, Leg::CSide).unwrap();
-    let (client_tun_port, client_tun) = net.tun();
-    client_ports.push(Box::new(client_tun_port));
-    let (client, _) = ClientEndpoint::new(&client_config, own, net.now(), &mut rng).unwrap();
+    let (sgw_ports, sgw, sgw_tun) =
+        test_sgw_parts(&net, &sgw_config, &mut rng, Some(&sgw_exchanges));
+    let (relay_ports, relay) = relay_parts(&net, &relay_config, &mut rng);
+    let (client_ports, client, client_tun) = client_parts(&net, &client_config, &mut rng);
 
     // The control socket where the configuration put it (relative to the file).
     let socket_path = client_config.control.socket.clone().unwrap();
@@ -272,27 +137,6 @@ impl Lab {
             "LAN -> client"
         );
     }
-}
-
-fn inner_v4(src: &str, dst: &str, seq: u16) -> Vec<u8> {
-    let body: Vec<u8> = (0..64).map(|i| (i as u8) ^ (seq as u8)).collect();
-    let repr = Ipv4Repr {
-        src_addr: src.parse().unwrap(),
-        dst_addr: dst.parse().unwrap(),
-        protocol: IpProtocol(253),
-        payload_len: body.len(),
-        ttl: 64,
-        tos: 0,
-        ident: seq,
-        dont_frag: true,
-        more_frags: false,
-        frag_offset: 0,
-        options: Ipv4Options::EMPTY,
-    };
-    let mut p = vec![0; 20];
-    repr.emit(&mut p).unwrap();
-    p.extend_from_slice(&body);
-    p
 }
 
 fn field<'a>(reply: &'a ControlReply, word: &str, key: &str) -> &'a str {

@@ -9,24 +9,17 @@
 //!   traffic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::io;
-use std::os::fd::RawFd;
-use std::path::{Path, PathBuf};
+mod mem_lab;
+
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ipsec_xlat::ike::tail_crypto::StaticKeypair;
-use ipsec_xlat::wire::ipv4::{Ipv4Options, Ipv4Repr};
-use ipsec_xlat::wire::IpProtocol;
-use ipsec_xlat_io::adapters::{
-    relay_listen, ClientEndpoint, PortPair, RelayEndpoint, TestSgwEndpoint,
-};
+use ipsec_xlat_io::adapters::{ClientEndpoint, RelayEndpoint, TestSgwEndpoint};
 use ipsec_xlat_io::config::{ClientConfig, RelayConfig, TestSgwConfig};
 use ipsec_xlat_io::mem::{MemNetwork, MemTun};
-use ipsec_xlat_io::setup::open_mem_leg;
-use ipsec_xlat_io::{
-    Driver, DriverConfig, Endpoint, Leg, MemReactor, OutDatagram, PacketPort, PortKind, RecvBatch,
-};
+use ipsec_xlat_io::{Driver, Endpoint, MemReactor};
+use mem_lab::{client_parts, driver, inner_v4, ipv4_configs, relay_parts, test_sgw_parts};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -38,111 +31,20 @@ const LIFETIME: Duration = Duration::from_secs(120);
 const MAIN_MODE: u8 = 2;
 const INFORMATIONAL: u8 = 5;
 
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
 /// IPv4 documentation addresses, standard ports, no NAT between relay and SGW, 120 s
 /// lifetimes; the client reauthenticates 30 s (plus jitter) before the IKE SA expires.
 fn configs(dir: &Path, reauth: bool) -> (ClientConfig, RelayConfig, TestSgwConfig) {
-    write(dir, "relay.key", &hex::encode([7u8; 32]));
-    write(dir, "client.key", &hex::encode([9u8; 32]));
-    write(dir, "psk", "in-memory-psk");
-    let relay_pub = hex::encode(StaticKeypair::from_private_bytes([7; 32]).public().0);
-    let client_pub = hex::encode(StaticKeypair::from_private_bytes([9; 32]).public().0);
     let life = LIFETIME.as_secs();
-    let sgw = write(
+    ipv4_configs(
         dir,
-        "sgw.toml",
+        9,
+        &format!("[lifetimes]\nike_seconds = {life}\nipsec_seconds = {life}\n"),
         &format!(
-            "lan = [\"10.9.0.0/24\"]\n[listen]\naddresses = [\"203.0.113.1\"]\nraw_esp = true\n\
-             raw_header_included = true\n[auth]\npsk_file = \"psk\"\n[proposals]\n\
-             ike = [\"aes128-sha256-modp2048\"]\nesp = [\"aes128gcm16\"]\n[tun]\nname = \"s\"\n\
-             routes = [\"10.8.0.1/32\"]\n[lifetimes]\nike_seconds = {life}\n\
-             ipsec_seconds = {life}\n"
+            "[lifetimes]\nike_seconds = {life}\nipsec_seconds = {life}\n[session]\n\
+             reauth = {reauth}\nreauth_margin_secs = 30\nrestart = true\n\
+             restart_max_backoff_secs = 8\n"
         ),
-    );
-    let relay = write(
-        dir,
-        "relay.toml",
-        &format!(
-            "noise_private_key_file = \"relay.key\"\n[c_side]\naddresses = [\"198.51.100.1\"]\n\
-             [s_side]\naddress = \"203.0.113.254\"\nraw_esp = true\n\
-             [[authorized_clients]]\nname = \"c\"\npublic_key = \"{client_pub}\"\n\
-             [[identification]]\nid_type = \"user_fqdn\"\nid = \"*@example.com\"\n\
-             sgw = \"203.0.113.1\"\n"
-        ),
-    );
-    let client = write(
-        dir,
-        "client.toml",
-        &format!(
-            "noise_private_key_file = \"client.key\"\n[identity]\ntype = \"user_fqdn\"\n\
-             value = \"bob@example.com\"\n[relay]\naddress = \"198.51.100.1\"\n\
-             noise_public_key = \"{relay_pub}\"\n[local]\naddresses = [\"198.51.100.10\"]\n\
-             [auth]\npsk_file = \"psk\"\n[proposals]\nike = [\"aes128-sha256-modp2048\"]\n\
-             esp = [\"aes128gcm16\"]\n[traffic_selectors]\nlocal = [\"10.8.0.1/32\"]\n\
-             remote = [\"10.9.0.0/24\"]\n[tun]\nname = \"c\"\n[lifetimes]\n\
-             ike_seconds = {life}\nipsec_seconds = {life}\n[session]\nreauth = {reauth}\n\
-             reauth_margin_secs = 30\nrestart = true\nrestart_max_backoff_secs = 8\n"
-        ),
-    );
-    (
-        ClientConfig::load(&client).unwrap(),
-        RelayConfig::load(&relay).unwrap(),
-        TestSgwConfig::load(&sgw).unwrap(),
     )
-}
-
-/// A port that records the exchange type of every IKE message it receives (the SGW's view
-/// of what came through the relay).
-struct Recording {
-    inner: Box<dyn PacketPort>,
-    exchanges: Arc<Mutex<Vec<u8>>>,
-}
-
-impl PacketPort for Recording {
-    fn kind(&self) -> PortKind {
-        self.inner.kind()
-    }
-
-    fn recv_batch(&mut self, batch: &mut RecvBatch) -> io::Result<usize> {
-        let n = self.inner.recv_batch(batch)?;
-        let udp = matches!(
-            self.inner.kind(),
-            PortKind::Net {
-                transport: ipsec_xlat_io::PortTransport::Udp { .. },
-                ..
-            }
-        );
-        for i in 0..n {
-            let (_, bytes) = batch.get(i).unwrap();
-            // On 4500, IKE follows a zero non-ESP marker; ESP-in-UDP does not.
-            let ike = match bytes {
-                [0, 0, 0, 0, rest @ ..] => Some(rest),
-                _ if udp && bytes.len() >= 28 => Some(bytes),
-                _ => None,
-            };
-            if let Some(ike) = ike.filter(|m| m.len() >= 28) {
-                self.exchanges.lock().unwrap().push(ike[18]);
-            }
-        }
-        Ok(n)
-    }
-
-    fn send_batch(&mut self, datagrams: &[OutDatagram<'_>]) -> io::Result<usize> {
-        self.inner.send_batch(datagrams)
-    }
-
-    fn raw_fd(&self) -> Option<RawFd> {
-        None
-    }
-
-    fn is_readable_now(&self) -> bool {
-        self.inner.is_readable_now()
-    }
 }
 
 struct Lab {
@@ -156,10 +58,6 @@ struct Lab {
     _dir: tempfile::TempDir,
 }
 
-fn driver(net: &MemNetwork, ports: Vec<Box<dyn PacketPort>>) -> Driver<MemReactor> {
-    Driver::new(MemReactor::new(net.clone()), ports, DriverConfig::default()).unwrap()
-}
-
 /// Client (initiating at start, no control socket), relay and, if `with_sgw`, the test-SGW.
 fn build(with_sgw: bool, reauth: bool) -> Lab {
     let dir = tempfile::tempdir().unwrap();
@@ -169,23 +67,8 @@ fn build(with_sgw: bool, reauth: bool) -> Lab {
     let net = MemNetwork::new();
     let mut rng = StdRng::seed_from_u64(21);
 
-    let c_listen = relay_listen(&relay_config.c_side, "c_side").unwrap();
-    let s_listen = relay_listen(&relay_config.s_side.listen, "s_side").unwrap();
-    let mut relay_ports = open_mem_leg(&net, Leg::CSide, &c_listen).unwrap();
-    relay_ports.extend(open_mem_leg(&net, Leg::SSide, &s_listen).unwrap());
-    let (relay, _) = RelayEndpoint::new(
-        &relay_config,
-        PortPair::of_leg(&relay_ports, Leg::CSide).unwrap(),
-        PortPair::of_leg(&relay_ports, Leg::SSide).unwrap(),
-        &mut rng,
-    )
-    .unwrap();
-
-    let mut client_ports = open_mem_leg(&net, Leg::CSide, &client_config.local).unwrap();
-    let own = PortPair::of_leg(&client_ports, Leg::CSide).unwrap();
-    let (client_tun_port, client_tun) = net.tun();
-    client_ports.push(Box::new(client_tun_port));
-    let (client, _) = ClientEndpoint::new(&client_config, own, net.now(), &mut rng).unwrap();
+    let (relay_ports, relay) = relay_parts(&net, &relay_config, &mut rng);
+    let (client_ports, client, client_tun) = client_parts(&net, &client_config, &mut rng);
 
     let mut lab = Lab {
         client: (driver(&net, client_ports), client, client_tun),
@@ -205,21 +88,12 @@ fn build(with_sgw: bool, reauth: bool) -> Lab {
 
 impl Lab {
     fn start_sgw(&mut self) {
-        let mut ports: Vec<Box<dyn PacketPort>> =
-            open_mem_leg(&self.net, Leg::SSide, &self.sgw_config.listen)
-                .unwrap()
-                .into_iter()
-                .map(|inner| {
-                    Box::new(Recording {
-                        inner,
-                        exchanges: Arc::clone(&self.sgw_exchanges),
-                    }) as Box<dyn PacketPort>
-                })
-                .collect();
-        let own = PortPair::of_leg(&ports, Leg::SSide).unwrap();
-        let (tun_port, tun) = self.net.tun();
-        ports.push(Box::new(tun_port));
-        let (sgw, _) = TestSgwEndpoint::new(&self.sgw_config, own, &mut self.rng).unwrap();
+        let (ports, sgw, tun) = test_sgw_parts(
+            &self.net,
+            &self.sgw_config,
+            &mut self.rng,
+            Some(&self.sgw_exchanges),
+        );
         self.sgw = Some((driver(&self.net, ports), sgw, tun));
     }
 
@@ -280,27 +154,6 @@ impl Lab {
             .unwrap_or_else(|| panic!("no IKE SA: {}", status.to_text()))
             .to_string()
     }
-}
-
-fn inner_v4(src: &str, dst: &str, seq: u16) -> Vec<u8> {
-    let body: Vec<u8> = (0..64).map(|i| (i as u8) ^ (seq as u8)).collect();
-    let repr = Ipv4Repr {
-        src_addr: src.parse().unwrap(),
-        dst_addr: dst.parse().unwrap(),
-        protocol: IpProtocol(253),
-        payload_len: body.len(),
-        ttl: 64,
-        tos: 0,
-        ident: seq,
-        dont_frag: true,
-        more_frags: false,
-        frag_offset: 0,
-        options: Ipv4Options::EMPTY,
-    };
-    let mut p = vec![0; 20];
-    repr.emit(&mut p).unwrap();
-    p.extend_from_slice(&body);
-    p
 }
 
 #[test]
