@@ -140,6 +140,45 @@ impl Lab {
         );
     }
 
+    /// Follows the client's timers until `done` holds, failing with `what` once `limit` has
+    /// passed since `start`; `each` checks an invariant after every step.
+    fn follow_client_timers_until(
+        &mut self,
+        start: Instant,
+        limit: Duration,
+        what: &str,
+        done: impl Fn(&Lab) -> bool,
+        each: impl Fn(&Lab),
+    ) {
+        while !done(self) {
+            let next = self.client.1.poll_timeout().unwrap();
+            assert!(next - start < limit, "{what}");
+            self.net.advance_to(next);
+            self.settle();
+            each(self);
+        }
+    }
+
+    /// The client restarted (once) after losing the tunnel whose cookies were `first`, and
+    /// a new IKE SA carries traffic both ways.
+    fn assert_back_after_one_restart(&mut self, start: Instant, limit: Duration, first: &str) {
+        self.follow_client_timers_until(
+            start,
+            limit,
+            "never came back",
+            |lab| {
+                lab.client.1.status().line("ike").is_some() && !lab.sgw().sa_counters().is_empty()
+            },
+            |_| {},
+        );
+        assert_ne!(self.cookies(), first, "a new IKE SA");
+        assert!(self.client.1.is_established());
+        self.traffic(2);
+        self.traffic(3);
+        assert_eq!(self.sgw().sa_counters().len(), 1);
+        assert_eq!(self.client.1.counters().restarts, 1);
+    }
+
     fn exchanges_at_sgw(&self, ty: u8) -> usize {
         let seen = self.sgw_exchanges.lock().unwrap();
         seen.iter().filter(|&&t| t == ty).count()
@@ -323,27 +362,17 @@ fn a_tunnel_the_sgw_forgot_is_restarted_when_its_rekey_goes_unanswered() {
     // IKE SA the SGW no longer knows goes unanswered, the attempt fails, and the client
     // starts over with a new main mode.
     let start = lab.net.now();
-    while lab.client.1.counters().restarts == 0 {
-        let next = lab.client.1.poll_timeout().unwrap();
-        assert!(next - start < Duration::from_secs(600), "no restart");
-        lab.net.advance_to(next);
-        lab.settle();
-        assert!(!lab.client.1.is_drained());
-    }
+    let limit = Duration::from_secs(600);
+    lab.follow_client_timers_until(
+        start,
+        limit,
+        "no restart",
+        |lab| lab.client.1.counters().restarts > 0,
+        |lab| assert!(!lab.client.1.is_drained()),
+    );
     let status = lab.client.1.status();
     assert!(status.line("lost").is_some(), "{}", status.to_text());
-    while lab.client.1.status().line("ike").is_none() || lab.sgw().sa_counters().is_empty() {
-        let next = lab.client.1.poll_timeout().unwrap();
-        assert!(next - start < Duration::from_secs(600), "never came back");
-        lab.net.advance_to(next);
-        lab.settle();
-    }
-    assert_ne!(lab.cookies(), first, "a new IKE SA");
-    assert!(lab.client.1.is_established());
-    lab.traffic(2);
-    lab.traffic(3);
-    assert_eq!(lab.sgw().sa_counters().len(), 1);
-    assert_eq!(lab.client.1.counters().restarts, 1);
+    lab.assert_back_after_one_restart(start, limit, &first);
     assert!(lab.client.1.failure().is_none());
 }
 
@@ -365,24 +394,15 @@ fn a_tunnel_the_sgw_terminates_is_restarted() {
         "the SGW dropped its bundles"
     );
     let start = lab.net.now();
-    while lab.client.1.counters().restarts == 0 {
-        let next = lab.client.1.poll_timeout().unwrap();
-        assert!(next - start < Duration::from_secs(120), "no restart");
-        lab.net.advance_to(next);
-        lab.settle();
-    }
-    while lab.client.1.status().line("ike").is_none() || lab.sgw().sa_counters().is_empty() {
-        let next = lab.client.1.poll_timeout().unwrap();
-        assert!(next - start < Duration::from_secs(120), "never came back");
-        lab.net.advance_to(next);
-        lab.settle();
-    }
-    assert_ne!(lab.cookies(), first, "a new IKE SA");
-    assert!(lab.client.1.is_established());
-    lab.traffic(2);
-    lab.traffic(3);
-    assert_eq!(lab.sgw().sa_counters().len(), 1);
-    assert_eq!(lab.client.1.counters().restarts, 1);
+    let limit = Duration::from_secs(120);
+    lab.follow_client_timers_until(
+        start,
+        limit,
+        "no restart",
+        |lab| lab.client.1.counters().restarts > 0,
+        |_| {},
+    );
+    lab.assert_back_after_one_restart(start, limit, &first);
     // The new tunnel came from a new main mode, not from informational exchanges under the
     // terminated IKE SA (at most the client's answer to the child DELETE reached the SGW).
     assert!(lab.exchanges_at_sgw(5) <= informational_before + 1);

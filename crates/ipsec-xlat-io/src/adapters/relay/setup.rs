@@ -87,6 +87,25 @@ mod tests {
         RelayConfig::from_toml(text, &path, dir.path()).unwrap()
     }
 
+    /// A user identification of ID type `t` with value `v`.
+    fn user(t: u8, v: &[u8]) -> ipsec_xlat::ike::tail_content::UserId {
+        ipsec_xlat::ike::tail_content::UserId {
+            id_type: ipsec_xlat::wire::isakmp::IdType(t),
+            value: v.to_vec(),
+        }
+    }
+
+    /// The SGW of the first rule that matches `u`, as the core picks it.
+    fn first_sgw(
+        rules: &[ipsec_xlat::ike::IdentityRule],
+        u: &ipsec_xlat::ike::tail_content::UserId,
+    ) -> Option<String> {
+        rules
+            .iter()
+            .find(|r| r.matches(u))
+            .map(|r| r.sgw.ip().to_string())
+    }
+
     /// The example configuration, as shipped: every rule reaches the core.
     #[test]
     fn no_rule_of_the_example_configuration_is_skipped() {
@@ -97,16 +116,7 @@ mod tests {
         let (rules, _) = identity_rules(&config, &mut warnings);
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(rules.len(), config.identification.rules().len());
-        let user = |t: u8, v: &[u8]| ipsec_xlat::ike::tail_content::UserId {
-            id_type: ipsec_xlat::wire::isakmp::IdType(t),
-            value: v.to_vec(),
-        };
-        let sgw = |u| {
-            rules
-                .iter()
-                .find(|r| r.matches(&u))
-                .map(|r| r.sgw.ip().to_string())
-        };
+        let sgw = |u| first_sgw(&rules, &u);
         // The address rule (10.1.0.0/16) is matched by the core too.
         assert_eq!(
             sgw(user(1, &[10, 1, 9, 9])).as_deref(),
@@ -155,16 +165,7 @@ sgw = "203.0.113.5"
         let (rules, ports) = identity_rules(&config, &mut warnings);
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(rules.len(), 5);
-        let user = |t: u8, v: &[u8]| ipsec_xlat::ike::tail_content::UserId {
-            id_type: ipsec_xlat::wire::isakmp::IdType(t),
-            value: v.to_vec(),
-        };
-        let sgw = |u| {
-            rules
-                .iter()
-                .find(|r| r.matches(&u))
-                .map(|r| r.sgw.ip().to_string())
-        };
+        let sgw = |u| first_sgw(&rules, &u);
         let v6 = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap().octets().to_vec();
         assert_eq!(
             sgw(user(11, &[0x00, 0xff, 0x41])).as_deref(),
