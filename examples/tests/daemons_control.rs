@@ -144,11 +144,9 @@ fn xlat_ctl_steers_an_idle_client_through_initiate_rekey_and_terminate() {
     let (code, out, err) = ctl(&control, "rekey");
     assert_eq!(code, Some(0), "{err}\n{}", logs(&client, &relay, &sgw));
     assert_eq!(child_lines(&out), 2, "{out}");
-    let installed = sgw
-        .log()
-        .lines()
-        .filter(|l| l.contains("child SA installed"))
-        .count();
+    // The client answers once it installed the bundle (after its qm3); the SGW installs
+    // when qm3 arrives, so its log may trail the reply by a moment.
+    let installed = sgw.count_once_logged("child SA installed", 2);
     assert_eq!(installed, 2, "{}", sgw.log());
     let pinged = ping_five(&inner);
     assert_eq!(pinged.replies.len(), 5);
@@ -158,11 +156,7 @@ fn xlat_ctl_steers_an_idle_client_through_initiate_rekey_and_terminate() {
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(value(&out, "done", "children").as_deref(), Some("2"));
     sgw.wait_for("IKE SA deleted by the peer");
-    let deleted = sgw
-        .log()
-        .lines()
-        .filter(|l| l.contains("child SA deleted by the peer"))
-        .count();
+    let deleted = sgw.count_once_logged("child SA deleted by the peer", 2);
     assert_eq!(deleted, 2, "{}", sgw.log());
     assert_eq!(std::fs::read_to_string(&status_file).unwrap(), "");
     let (_, out, _) = ctl(&control, "status");

@@ -56,6 +56,19 @@ impl Daemon {
         }
     }
 
+    /// How many lines containing `text` the daemon has logged once it logged `at_least`
+    /// of them, or after 10 s (the caller asserts the count: more than asked is seen too).
+    pub fn count_once_logged(&self, text: &str, at_least: usize) -> usize {
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let n = self.log().lines().filter(|l| l.contains(text)).count();
+            if n >= at_least || Instant::now() >= until {
+                return n;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// SIGTERM, then the exit code (within 10 s).
     pub fn terminate(&mut self) -> Option<i32> {
         let mut child = self.child.take()?;
