@@ -12,7 +12,6 @@
 //! outcome is the same as [`Relay::rewrite_in_place`] on each packet in turn.
 
 use core::array;
-use core::hint::black_box;
 use core::ops::Range;
 
 use super::action::Framing;
@@ -96,9 +95,9 @@ impl Relay {
             *spi = parsed.as_ref().map_or(0, |parsed| parsed.spi);
         }
         let table = self.table();
-        black_box(spis.iter().fold(0u32, |warmth, spi| {
-            warmth.wrapping_add(table.warm_index(*spi))
-        }));
+        for spi in spis.iter() {
+            table.prefetch_index(*spi);
+        }
         // 3. Look every SPI up (its bucket is in cache or on its way), then load every slot
         //    the same way as the buckets.
         let mut roles: [Result<Role, DropReason>; CHUNK] =
@@ -109,16 +108,10 @@ impl Relay {
                 Err(reason) => Err(*reason),
             };
         }
-        let mut slots = [u32::MAX; CHUNK];
-        for (slot, role) in slots.iter_mut().zip(roles.iter()) {
-            if let Ok(role) = role {
-                *slot = role.slot;
-            }
-        }
         let table = self.table();
-        black_box(slots.iter().fold(0u64, |warmth, slot| {
-            warmth.wrapping_add(table.warm_slot(*slot))
-        }));
+        for role in roles.iter().flatten() {
+            table.prefetch_line(role.slot, role.leg);
+        }
         // 4. Decide and write each packet; its slot is in cache by now.
         for ((packet, parsed), role) in chunk.iter_mut().zip(parsed.iter()).zip(roles.iter()) {
             let received = packet.buf.get(packet.start..).unwrap_or_default();

@@ -15,45 +15,16 @@ use super::arrival::{self, Parsed, AH_IN_UDP_MARKER};
 use super::counters::DropReason;
 use super::entry::{Leg, Path, Transport};
 use super::index::Role;
-use super::spi::{BundleShape, IpsecProtocol, Spi, SpiSet};
-use super::table::Slot;
-
-/// What the packet path needs of an entry, seen from the leg a packet arrived on, borrowed
-/// from the table.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct RouteRef<'a> {
-    /// The arrival leg's path, to check the packet against.
-    here: &'a Path,
-    /// The other leg's path, to send by.
-    there: &'a Path,
-    /// The SPIs to write (the other leg's peer's).
-    out_spis: SpiSet,
-    /// The arrival leg's relay ESP SPI, to check a bundle's inner ESP against.
-    here_esp: Option<Spi>,
-    /// The entry's bundle shape.
-    shape: BundleShape,
-}
-
-impl<'a> RouteRef<'a> {
-    /// What a packet arriving on `leg` needs of the entry in `slot`.
-    #[inline(always)]
-    pub(super) fn of(slot: &'a Slot, leg: Leg) -> Self {
-        let (here, there) = (slot.entry.partition(leg), slot.entry.partition(leg.other()));
-        Self {
-            here: &here.path,
-            there: &there.path,
-            out_spis: there.peer_spis,
-            here_esp: here.relay_spis.esp,
-            shape: slot.shape,
-        }
-    }
-}
+use super::spi::{BundleShape, IpsecProtocol, Spi};
+use super::table::Route;
 
 /// Everything decided about a packet before any byte is written.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Plan {
     /// Slot of the entry.
     pub(super) slot: u32,
+    /// The path it leaves by (the other leg's).
+    pub(super) exit: Path,
     /// Leg it arrived on.
     pub(super) from: Leg,
     /// Protocol of the outermost IPsec header.
@@ -91,22 +62,22 @@ impl Plan {
 pub(super) fn decide(
     parsed: &Parsed,
     role: Role,
-    route: RouteRef<'_>,
+    route: &Route,
     bytes: &[u8],
 ) -> Result<Plan, DropReason> {
     if role.protocol != parsed.protocol {
         return Err(DropReason::ProtocolMismatch);
     }
     let from = role.leg;
-    if !arrived_on(route.here, parsed) {
+    if !arrived_on(&route.here, parsed) {
         return Err(DropReason::PathMismatch);
     }
     let outer_spi = route
         .out_spis
         .get(parsed.protocol)
         .ok_or(DropReason::UnknownSpi)?;
-    let inner_esp_spi = check_bundle(&route, parsed, bytes)?;
-    let prefix_len = prefix_len(route.there, parsed.protocol)?;
+    let inner_esp_spi = check_bundle(route, parsed, bytes)?;
+    let prefix_len = prefix_len(&route.there, parsed.protocol)?;
     let (ah, ident) = match parsed.ah {
         None => (None, parsed.outer.ident.unwrap_or(0)),
         Some(fields) => {
@@ -122,6 +93,7 @@ pub(super) fn decide(
     }
     Ok(Plan {
         slot: role.slot,
+        exit: route.there,
         from,
         protocol: parsed.protocol,
         start: parsed.ipsec.start,
@@ -172,11 +144,7 @@ fn arrived_on(path: &Path, parsed: &Parsed) -> bool {
 /// For an AH+ESP bundle, checks that AH is followed by ESP with the bundle's ESP SPI on the
 /// arrival leg and returns the ESP SPI for the other leg; `None` for a single-protocol entry.
 #[inline]
-fn check_bundle(
-    route: &RouteRef<'_>,
-    parsed: &Parsed,
-    bytes: &[u8],
-) -> Result<Option<Spi>, DropReason> {
+fn check_bundle(route: &Route, parsed: &Parsed, bytes: &[u8]) -> Result<Option<Spi>, DropReason> {
     if route.shape != BundleShape::AhEsp {
         return Ok(None);
     }

@@ -140,15 +140,13 @@ impl SpiIndex {
         self.buckets.len().wrapping_sub(1)
     }
 
-    /// Loads the home bucket of `spi` and returns a value derived from it, so that a caller
-    /// can start the memory reads of many lookups before it needs any of them (fold the
-    /// results into `core::hint::black_box` so that the reads are kept). No branch depends on
-    /// the loaded value, so a batch's reads overlap in the CPU's out-of-order window.
+    /// Starts loading the home bucket of `spi` (a prefetch: nothing waits for it), so that a
+    /// caller can start the memory reads of many lookups before it needs any of them.
     #[inline(always)]
-    pub fn warm(&self, spi: u32) -> u32 {
-        self.buckets
-            .get(self.home(spi))
-            .map_or(0, |bucket| bucket.spi)
+    pub fn prefetch(&self, spi: u32) {
+        if !self.buckets.is_empty() {
+            prefetch_index::prefetch_index(&self.buckets, self.home(spi));
+        }
     }
 
     /// The index of the bucket holding `spi`, if any.
@@ -369,7 +367,7 @@ mod tests {
         let mut index = SpiIndex::default();
         assert_eq!(index.get(0), None);
         assert_eq!(index.get(1234), None);
-        assert_eq!(index.warm(1234), 0);
+        index.prefetch(1234); // no buckets: nothing to load, and no panic
         assert_eq!(index.remove(1234), None);
         index.insert(0, role(1));
         assert_eq!(index.len(), 0);

@@ -10,7 +10,6 @@
 //! The decision is `decide`'s; this module looks the entry up, writes the bytes the decision
 //! calls for, and counts.
 
-use core::hint::black_box;
 use core::net::{IpAddr, SocketAddr};
 
 use crate::wire::ah::AhPacket;
@@ -21,7 +20,7 @@ use crate::wire::IpProtocol;
 use super::action::{Action, Framing, Transmit};
 use super::arrival::{self, Arrival, Parsed, AH_IN_UDP_MARKER};
 use super::counters::{Counters, DropReason};
-use super::decide::{decide, Plan, RouteRef};
+use super::decide::{decide, Plan};
 use super::entry::{Leg, Transport};
 use super::index::Role;
 use super::spi::IpsecProtocol;
@@ -152,9 +151,6 @@ impl Relay {
     fn plan(&self, arrival: &Arrival, bytes: &[u8]) -> Result<Plan, DropReason> {
         let parsed = arrival::parse(arrival, bytes)?;
         let role = self.lookup(parsed.spi)?;
-        // Start all three lines of the slot loading at once, before deciding reads them one
-        // by one (and `finish` writes the last).
-        black_box(self.table.warm_slot(role.slot));
         self.decide(&parsed, role, bytes)
     }
 
@@ -176,8 +172,11 @@ impl Relay {
         role: Role,
         bytes: &[u8],
     ) -> Result<Plan, DropReason> {
-        let slot = self.table.slot(role.slot).ok_or(DropReason::UnknownSpi)?;
-        decide(parsed, role, RouteRef::of(slot, role.leg), bytes)
+        let route = self
+            .table
+            .route(role.slot, role.leg)
+            .ok_or(DropReason::UnknownSpi)?;
+        decide(parsed, role, &route, bytes)
     }
 
     /// Writes the outer header and SPIs into `region` (the prefix, then the IPsec part already
@@ -192,11 +191,7 @@ impl Relay {
     ) -> Result<(Leg, Framing), DropReason> {
         let ttl = self.config.ttl;
         let to = plan.from.other();
-        let slot = self
-            .table
-            .slot_mut(plan.slot)
-            .ok_or(DropReason::UnknownSpi)?;
-        let path = &slot.entry.partition(to).path;
+        let path = &plan.exit;
         let ipsec_len = region.len().saturating_sub(plan.prefix_len);
         let (head, body) = region.split_at_mut(plan.prefix_len.min(region.len()));
         let protocol = IpProtocol(plan.protocol.number());
@@ -251,7 +246,7 @@ impl Relay {
                 }
             }
         }
-        slot.activity.record(plan.from, ipsec_len, now);
+        self.table.record(plan.slot, plan.from, ipsec_len, now);
         self.counters.count_forwarded(to);
         Ok((to, framing))
     }

@@ -57,7 +57,7 @@ impl EntryStore for Table {
     }
 
     fn get(&self, id: EntryId) -> Result<Option<Entry>, TableError> {
-        Ok(Table::get(self, id).copied())
+        Ok(Table::get(self, id))
     }
 
     fn update_path(&mut self, id: EntryId, leg: Leg, path: Path) -> Result<(), TableError> {
@@ -73,7 +73,7 @@ impl EntryStore for Table {
     }
 
     fn for_each(&self, visit: &mut dyn FnMut(&Entry)) -> Result<(), TableError> {
-        self.iter().for_each(|(_, entry, _)| visit(entry));
+        self.iter().for_each(|(_, entry, _)| visit(&entry));
         Ok(())
     }
 }

@@ -1,10 +1,10 @@
 //! The translation table: entries in a slab, found by SPI through one open-addressing index.
 //!
-//! The per-packet path is `Table::find` (one hash lookup) followed by a slot read and an
-//! update of the entry's activity; nothing there allocates. A slot is three whole cache lines
-//! (see [`Slot`]) and the index bucket of an SPI is known from the SPI alone, so the batch
-//! path can start the memory reads of a whole batch before it needs them
-//! ([`Table::warm_index`], [`Table::warm_slot`]). Control-plane operations (insert,
+//! The per-packet path is `Table::find` (one index lookup) followed by the read and update of
+//! one cache line, the arrival leg's [`LegLine`]; nothing there allocates. The index bucket of
+//! an SPI is known from the SPI alone and the line from the bucket, so the batch path can
+//! prefetch a whole batch's buckets, then their lines, before it needs them
+//! ([`Table::prefetch_index`], [`Table::prefetch_line`]). Control-plane operations (insert,
 //! path update for mobility, remove, expiry, SPI allocation) keep the index consistent with the
 //! slab: every relay SPI of every live entry is indexed exactly once, pointing at its slot, and
 //! nothing else is.
@@ -18,11 +18,15 @@ use thiserror::Error;
 use super::entry::{check_path, Entry, EntryError, EntryId, Leg, Path, Transport};
 use super::expiry::{Due, ExpiryQueue, Wake};
 use super::index::{Role, SpiIndex, MAX_SLOTS};
-use super::spi::{BundleShape, Spi};
+use super::spi::Spi;
 use super::time::Timestamp;
 
+mod lines;
 #[cfg(test)]
 mod tests;
+
+pub(crate) use lines::Route;
+use lines::{entry_of, Cold, LegLine};
 
 /// Tunables of a [`Table`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,19 +80,6 @@ pub struct Activity {
     pub to_gateway: Traffic,
     /// SGW → client.
     pub to_client: Traffic,
-}
-
-impl Activity {
-    /// Records a forwarded packet of `bytes` that arrived on `from` at `now`.
-    pub(crate) fn record(&mut self, from: Leg, bytes: usize, now: Timestamp) {
-        if now > self.last_seen {
-            self.last_seen = now;
-        }
-        match from {
-            Leg::Client => self.to_gateway.add(bytes),
-            Leg::Gateway => self.to_client.add(bytes),
-        }
-    }
 }
 
 /// Why an entry left the table by itself.
@@ -163,40 +154,6 @@ impl MemoryUsage {
     }
 }
 
-/// One occupied slot.
-///
-/// Aligned to a cache line and laid out in field order (`repr(C)`), so that a slot is exactly
-/// three 64-byte lines (192 bytes with padding): the client partition and the start of the
-/// gateway partition; the rest of the gateway partition, the hard deadline and `last_seen`;
-/// the traffic counters, the shape and the expiry bookkeeping. A forwarded packet reads and
-/// writes all three, and [`Table::warm_slot`] loads them together.
-#[derive(Debug, Clone)]
-#[repr(C, align(64))]
-pub(crate) struct Slot {
-    pub entry: Entry,
-    pub activity: Activity,
-    /// The bundle shape, validated at insert and kept so the packet path need not derive it.
-    pub shape: BundleShape,
-    /// The `at` of this entry's one valid expiry item ([`Timestamp::NEVER`] if none).
-    scheduled: Timestamp,
-}
-
-impl Slot {
-    /// The earliest time the entry expires given its activity so far, and why.
-    fn deadline(&self, idle_timeout: Option<Duration>) -> (Timestamp, ExpiryCause) {
-        let hard = self.entry.expires_at;
-        let idle = match idle_timeout {
-            Some(timeout) => self.activity.last_seen.saturating_add(timeout),
-            None => Timestamp::NEVER,
-        };
-        if hard <= idle {
-            (hard, ExpiryCause::Lifetime)
-        } else {
-            (idle, ExpiryCause::Idle)
-        }
-    }
-}
-
 /// What a received SPI stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Found {
@@ -216,7 +173,14 @@ const MAX_DRAWS: u32 = 64;
 #[derive(Debug, Default)]
 pub struct Table {
     config: TableConfig,
-    slots: Vec<Option<Slot>>,
+    /// The control plane's part of each slot; `None` for a vacant slot.
+    slots: Vec<Option<Cold>>,
+    /// Two lines per slot: `2 * slot` for the client leg, `2 * slot + 1` for the gateway leg.
+    lines: Vec<LegLine>,
+    /// Entries without a compact form (AH, IPv6), whole.
+    wide: Vec<Option<Entry>>,
+    /// Vacant places in `wide`.
+    wide_free: Vec<u32>,
     free: Vec<u32>,
     index: SpiIndex,
     reservations: HashMap<u32, Timestamp>,
@@ -240,6 +204,9 @@ impl Table {
         Self {
             config,
             slots: Vec::with_capacity(entries),
+            lines: Vec::with_capacity(entries.saturating_mul(2)),
+            wide: Vec::new(),
+            wide_free: Vec::new(),
             free: Vec::new(),
             index: SpiIndex::with_capacity(entries.saturating_mul(2)),
             reservations: HashMap::new(),
@@ -324,6 +291,8 @@ impl Table {
                     return Err(TableError::Full);
                 }
                 self.slots.push(None);
+                self.lines.push(LegLine::default());
+                self.lines.push(LegLine::default());
                 slot_no
             }
         };
@@ -338,69 +307,67 @@ impl Table {
             );
             self.reservations.remove(&spi.get());
         }
-        let activity = Activity {
-            last_seen: now,
-            to_gateway: Traffic::default(),
-            to_client: Traffic::default(),
-        };
-        let mut slot = Slot {
-            entry,
-            activity,
-            shape,
-            scheduled: Timestamp::NEVER,
-        };
-        slot.scheduled = slot.deadline(self.config.idle_timeout).0;
-        self.expiry.push(slot.scheduled, Wake::Slot(slot_no));
-        if let Some(place) = self.slots.get_mut(slot_no as usize) {
-            *place = Some(slot);
+        for leg in [Leg::Client, Leg::Gateway] {
+            if let Some(line) = self.line_mut(slot_no, leg) {
+                *line = LegLine::installed(now);
+            }
         }
+        if let Some(place) = self.slots.get_mut(slot_no as usize) {
+            *place = Some(Cold::new(entry.expires_at, shape, None));
+        }
+        self.place(slot_no, &entry);
+        let scheduled = self
+            .deadline(slot_no)
+            .map_or(Timestamp::NEVER, |(at, _)| at);
+        if let Some(cold) = self.cold_mut(slot_no) {
+            cold.scheduled = scheduled;
+        }
+        self.expiry.push(scheduled, Wake::Slot(slot_no));
         self.len = self.len.saturating_add(1);
         Ok(id)
     }
 
     /// The entry named `id`.
-    pub fn get(&self, id: EntryId) -> Option<&Entry> {
-        self.slot_of(id).map(|(_, slot)| &slot.entry)
+    pub fn get(&self, id: EntryId) -> Option<Entry> {
+        self.slot_of(id).map(|(_, entry)| entry)
     }
 
     /// What the relay has seen of entry `id`.
-    pub fn activity(&self, id: EntryId) -> Option<&Activity> {
-        self.slot_of(id).map(|(_, slot)| &slot.activity)
+    pub fn activity(&self, id: EntryId) -> Option<Activity> {
+        self.slot_of(id)
+            .and_then(|(slot_no, _)| self.activity_at(slot_no))
     }
 
-    /// Every live entry, in slot order.
-    pub fn iter(&self) -> impl Iterator<Item = (EntryId, &Entry, &Activity)> + '_ {
-        self.slots
-            .iter()
-            .flatten()
-            .filter_map(|slot| slot.entry.id().map(|id| (id, &slot.entry, &slot.activity)))
+    /// Every live entry, in slot order, with its activity.
+    pub fn iter(&self) -> impl Iterator<Item = (EntryId, Entry, Activity)> + '_ {
+        (0..self.slots.len()).filter_map(|slot_no| {
+            let slot_no = u32::try_from(slot_no).ok()?;
+            let entry = self.entry_at(slot_no)?;
+            Some((entry.id()?, entry, self.activity_at(slot_no)?))
+        })
     }
 
     /// Moves one leg of entry `id` to a new path: the client's new address or port after
     /// mobility or a NAT rebinding, learnt through an authenticated channel. SPIs stay.
     pub fn update_path(&mut self, id: EntryId, leg: Leg, path: Path) -> Result<(), TableError> {
         check_path(leg, &path)?;
-        let slot_no = self
-            .slot_of(id)
-            .map(|(slot_no, _)| slot_no)
-            .ok_or(TableError::NotFound(id))?;
-        let slot = self.slot_mut(slot_no).ok_or(TableError::NotFound(id))?;
-        if leg == Leg::Gateway
-            && slot.shape.has_ah()
-            && matches!(path.transport, Transport::Udp { .. })
+        let (slot_no, mut entry) = self.slot_of(id).ok_or(TableError::NotFound(id))?;
+        let shape = self.cold(slot_no).ok_or(TableError::NotFound(id))?.shape;
+        if leg == Leg::Gateway && shape.has_ah() && matches!(path.transport, Transport::Udp { .. })
         {
             return Err(EntryError::AhOverUdpToGateway.into());
         }
-        slot.entry.partition_mut(leg).path = path;
+        entry.partition_mut(leg).path = path;
+        self.place(slot_no, &entry);
         Ok(())
     }
 
     /// Removes entry `id` (rekeyed and retired, or deleted by the control plane).
     pub fn remove(&mut self, id: EntryId) -> Option<Entry> {
         let (slot_no, _) = self.slot_of(id)?;
-        let slot = self.take_slot(slot_no)?;
+        let (entry, _) = self.take_slot(slot_no)?;
         self.compact_expiry_if_needed();
-        Some(slot.entry)
+        Some(entry)
     }
 
     /// The earliest time at which [`Table::pop_expired`] may have something to do. Calling it
@@ -420,25 +387,25 @@ impl Table {
                     }
                 }
                 Wake::Slot(slot_no) => {
-                    let idle_timeout = self.config.idle_timeout;
-                    let Some(slot) = self.slot_mut(slot_no) else {
-                        continue;
-                    };
-                    if slot.scheduled != due.at {
+                    if self.cold(slot_no).map(|cold| cold.scheduled) != Some(due.at) {
                         continue; // a leftover of an entry since removed, or rescheduled
                     }
-                    let (deadline, cause) = slot.deadline(idle_timeout);
+                    let Some((deadline, cause)) = self.deadline(slot_no) else {
+                        continue;
+                    };
                     if deadline > now {
-                        slot.scheduled = deadline;
+                        if let Some(cold) = self.cold_mut(slot_no) {
+                            cold.scheduled = deadline;
+                        }
                         self.expiry.push(deadline, Wake::Slot(slot_no));
                         continue;
                     }
-                    let slot = self.take_slot(slot_no)?;
-                    let id = slot.entry.id()?;
+                    let (entry, activity) = self.take_slot(slot_no)?;
+                    let id = entry.id()?;
                     return Some(Expired {
                         id,
-                        entry: slot.entry,
-                        activity: slot.activity,
+                        entry,
+                        activity,
                         cause,
                     });
                 }
@@ -451,14 +418,14 @@ impl Table {
     /// Heap memory held, by part (capacities, not just what is in use).
     pub fn memory_usage(&self) -> MemoryUsage {
         MemoryUsage {
-            slots: self
-                .slots
-                .capacity()
-                .saturating_mul(core::mem::size_of::<Option<Slot>>()),
-            free_list: self
-                .free
-                .capacity()
-                .saturating_mul(core::mem::size_of::<u32>()),
+            slots: [
+                capacity_bytes(&self.slots),
+                capacity_bytes(&self.lines),
+                capacity_bytes(&self.wide),
+            ]
+            .iter()
+            .fold(0usize, |sum, part| sum.saturating_add(*part)),
+            free_list: capacity_bytes(&self.free).saturating_add(capacity_bytes(&self.wide_free)),
             index: self.index.allocation_size(),
             reservations: self.reservations.allocation_size(),
             expiry: self.expiry.allocation_size(),
@@ -475,58 +442,180 @@ impl Table {
         }
     }
 
-    /// Loads the index bucket where the lookup of `spi` starts, without depending on it: a
-    /// batch calls this for all its SPIs before looking any up, so that their memory reads
-    /// overlap. Fold the results into `core::hint::black_box` so that the reads are kept.
+    /// Starts loading the index bucket where the lookup of `spi` starts: a batch calls this
+    /// for all its SPIs before looking any up, so that their memory reads overlap.
     #[inline(always)]
-    pub(crate) fn warm_index(&self, spi: u32) -> u32 {
-        self.index.warm(spi)
+    pub(crate) fn prefetch_index(&self, spi: u32) {
+        self.index.prefetch(spi);
     }
 
-    /// Loads the three cache lines of slot `slot_no` (see [`Slot`]), as [`Table::warm_index`]
-    /// does for the index: one read in each line, nothing that depends on the values read.
+    /// Starts loading the line that a packet arriving on `leg` of slot `slot_no` reads.
     #[inline(always)]
-    pub(crate) fn warm_slot(&self, slot_no: u32) -> u64 {
-        self.slots
-            .get(slot_no as usize)
-            .and_then(Option::as_ref)
-            .map_or(0, |slot| {
-                u64::from(slot.entry.client.relay_spis.esp.map_or(0, Spi::get))
-                    .wrapping_add(slot.activity.last_seen.as_millis())
-                    .wrapping_add(slot.scheduled.as_millis())
-            })
+    pub(crate) fn prefetch_line(&self, slot_no: u32, leg: Leg) {
+        prefetch_index::prefetch_index(&self.lines, line_no(slot_no, leg));
     }
 
-    /// The occupied slot `slot_no`.
+    /// What a packet arriving on `leg` of slot `slot_no` needs: from the leg's line alone for
+    /// a compact entry, from the side slab otherwise.
     #[inline(always)]
-    pub(crate) fn slot(&self, slot_no: u32) -> Option<&Slot> {
+    pub(crate) fn route(&self, slot_no: u32, leg: Leg) -> Option<Route> {
+        let line = self.lines.get(line_no(slot_no, leg))?;
+        if let Some(route) = line.route() {
+            return Some(route);
+        }
+        let cold = self.cold(slot_no)?;
+        let entry = self.wide.get(cold.wide()? as usize)?.as_ref()?;
+        Some(Route::of(entry, cold.shape, leg))
+    }
+
+    /// Accounts for a packet of `bytes` forwarded at `now` that arrived on `leg` of slot
+    /// `slot_no` (in that leg's line).
+    #[inline(always)]
+    pub(crate) fn record(&mut self, slot_no: u32, leg: Leg, bytes: usize, now: Timestamp) {
+        if let Some(line) = self.line_mut(slot_no, leg) {
+            line.record(bytes, now);
+        }
+    }
+
+    fn line(&self, slot_no: u32, leg: Leg) -> Option<&LegLine> {
+        self.lines.get(line_no(slot_no, leg))
+    }
+
+    fn line_mut(&mut self, slot_no: u32, leg: Leg) -> Option<&mut LegLine> {
+        self.lines.get_mut(line_no(slot_no, leg))
+    }
+
+    fn cold(&self, slot_no: u32) -> Option<&Cold> {
         self.slots.get(slot_no as usize).and_then(Option::as_ref)
     }
 
-    /// The occupied slot `slot_no`, mutably.
-    #[inline(always)]
-    pub(crate) fn slot_mut(&mut self, slot_no: u32) -> Option<&mut Slot> {
+    fn cold_mut(&mut self, slot_no: u32) -> Option<&mut Cold> {
         self.slots
             .get_mut(slot_no as usize)
             .and_then(Option::as_mut)
     }
 
-    /// The slot of entry `id`: its SPI must index the entry of which it is the name.
-    fn slot_of(&self, id: EntryId) -> Option<(u32, &Slot)> {
+    /// The entry in the occupied slot `slot_no`.
+    fn entry_at(&self, slot_no: u32) -> Option<Entry> {
+        let cold = self.cold(slot_no)?;
+        match cold.wide() {
+            Some(wide) => self.wide.get(wide as usize).copied().flatten(),
+            None => entry_of(
+                self.line(slot_no, Leg::Client)?,
+                self.line(slot_no, Leg::Gateway)?,
+                cold.expires_at,
+            ),
+        }
+    }
+
+    /// The activity of the occupied slot `slot_no`, from its two lines.
+    fn activity_at(&self, slot_no: u32) -> Option<Activity> {
+        self.cold(slot_no)?;
+        let (client, gateway) = (
+            self.line(slot_no, Leg::Client)?,
+            self.line(slot_no, Leg::Gateway)?,
+        );
+        Some(Activity {
+            last_seen: client.last_seen.max(gateway.last_seen),
+            to_gateway: client.traffic,
+            to_client: gateway.traffic,
+        })
+    }
+
+    /// The earliest time the entry in slot `slot_no` expires given its activity, and why.
+    fn deadline(&self, slot_no: u32) -> Option<(Timestamp, ExpiryCause)> {
+        let hard = self.cold(slot_no)?.expires_at;
+        let idle = match self.config.idle_timeout {
+            Some(timeout) => self.activity_at(slot_no)?.last_seen.saturating_add(timeout),
+            None => Timestamp::NEVER,
+        };
+        Some(if hard <= idle {
+            (hard, ExpiryCause::Lifetime)
+        } else {
+            (idle, ExpiryCause::Idle)
+        })
+    }
+
+    /// Stores `entry` (valid, of the slot's shape) in the occupied slot `slot_no`: in its two
+    /// lines when it has a compact form, else in the side slab. Activity is kept.
+    fn place(&mut self, slot_no: u32, entry: &Entry) {
+        let Some((shape, wide)) = self.cold(slot_no).map(|cold| (cold.shape, cold.wide())) else {
+            return;
+        };
+        let mut compact = true;
+        for leg in [Leg::Client, Leg::Gateway] {
+            if let Some(line) = self.line_mut(slot_no, leg) {
+                compact &= line.set_form(entry, shape, leg);
+            }
+        }
+        let wide = match (compact, wide) {
+            (true, old) => {
+                if let Some(old) = old {
+                    self.free_wide(old);
+                }
+                None
+            }
+            (false, Some(at)) => {
+                if let Some(place) = self.wide.get_mut(at as usize) {
+                    *place = Some(*entry);
+                }
+                Some(at)
+            }
+            (false, None) => Some(self.alloc_wide(*entry)),
+        };
+        if let Some(cold) = self.cold_mut(slot_no) {
+            cold.set_wide(wide);
+            cold.expires_at = entry.expires_at;
+        }
+    }
+
+    fn alloc_wide(&mut self, entry: Entry) -> u32 {
+        if let Some(at) = self.wide_free.pop() {
+            if let Some(place) = self.wide.get_mut(at as usize) {
+                *place = Some(entry);
+                return at;
+            }
+        }
+        // At most one wide place per slot, and slots are numbered below `MAX_SLOTS`.
+        let at = u32::try_from(self.wide.len()).unwrap_or(u32::MAX);
+        self.wide.push(Some(entry));
+        at
+    }
+
+    fn free_wide(&mut self, at: u32) {
+        if let Some(place) = self.wide.get_mut(at as usize) {
+            *place = None;
+            self.wide_free.push(at);
+        }
+    }
+
+    /// The slot of entry `id` and the entry: its SPI must index the entry of which it is the
+    /// name.
+    fn slot_of(&self, id: EntryId) -> Option<(u32, Entry)> {
         let role = self.index.get(id.0.get())?;
-        let slot = self.slot(role.slot)?;
-        (slot.entry.id() == Some(id)).then_some((role.slot, slot))
+        let entry = self.entry_at(role.slot)?;
+        (entry.id() == Some(id)).then_some((role.slot, entry))
     }
 
     /// Empties slot `slot_no`, unindexing its SPIs.
-    fn take_slot(&mut self, slot_no: u32) -> Option<Slot> {
-        let slot = self.slots.get_mut(slot_no as usize)?.take()?;
-        for (_, _, spi) in slot.entry.relay_spis() {
+    fn take_slot(&mut self, slot_no: u32) -> Option<(Entry, Activity)> {
+        let entry = self.entry_at(slot_no)?;
+        let activity = self.activity_at(slot_no)?;
+        let cold = self.slots.get_mut(slot_no as usize)?.take()?;
+        if let Some(wide) = cold.wide() {
+            self.free_wide(wide);
+        }
+        for leg in [Leg::Client, Leg::Gateway] {
+            if let Some(line) = self.line_mut(slot_no, leg) {
+                *line = LegLine::default();
+            }
+        }
+        for (_, _, spi) in entry.relay_spis() {
             self.index.remove(spi.get());
         }
         self.free.push(slot_no);
         self.len = self.len.saturating_sub(1);
-        Some(slot)
+        Some((entry, activity))
     }
 
     /// Drops expiry items of removed entries once they outnumber the live ones.
@@ -536,10 +625,10 @@ impl Table {
             return;
         }
         let slots = self.slots.iter().enumerate().filter_map(|(slot_no, slot)| {
-            let slot = slot.as_ref()?;
+            let cold = slot.as_ref()?;
             let slot_no = u32::try_from(slot_no).ok()?;
             Some(Due {
-                at: slot.scheduled,
+                at: cold.scheduled,
                 what: Wake::Slot(slot_no),
             })
         });
@@ -549,4 +638,19 @@ impl Table {
         });
         self.expiry.rebuild(slots.chain(reservations));
     }
+}
+
+/// Where the line of `leg` of slot `slot_no` is in [`Table::lines`].
+#[inline(always)]
+fn line_no(slot_no: u32, leg: Leg) -> usize {
+    let leg = match leg {
+        Leg::Client => 0,
+        Leg::Gateway => 1,
+    };
+    (slot_no as usize).wrapping_mul(2).wrapping_add(leg)
+}
+
+/// Heap bytes of a vector's capacity.
+fn capacity_bytes<T>(items: &Vec<T>) -> usize {
+    items.capacity().saturating_mul(core::mem::size_of::<T>())
 }

@@ -85,21 +85,52 @@ fn t(millis: u64) -> Timestamp {
 
 /// Every structural invariant of the table.
 pub(crate) fn check_invariants(table: &Table) {
-    let live: Vec<(u32, &Slot)> = table
+    let live: Vec<(u32, Cold)> = table
         .slots
         .iter()
         .enumerate()
-        .filter_map(|(i, s)| s.as_ref().map(|s| (i as u32, s)))
+        .filter_map(|(i, s)| s.map(|s| (i as u32, s)))
         .collect();
     assert_eq!(table.len, live.len(), "len counts occupied slots");
+    assert_eq!(
+        table.lines.len(),
+        2 * table.slots.len(),
+        "two lines per slot"
+    );
     let mut expected_keys = 0;
-    for (slot_no, slot) in &live {
-        assert_eq!(
-            slot.entry.validate(),
-            Ok(slot.shape),
-            "stored entries are valid"
-        );
-        for (leg, protocol, spi) in slot.entry.relay_spis() {
+    let mut wide_used = HashSet::new();
+    for (slot_no, cold) in &live {
+        let entry = table
+            .entry_at(*slot_no)
+            .expect("an occupied slot holds an entry");
+        assert_eq!(entry.validate(), Ok(cold.shape), "stored entries are valid");
+        assert_eq!(entry.expires_at, cold.expires_at);
+        let client = table.line(*slot_no, Leg::Client).unwrap();
+        let gateway = table.line(*slot_no, Leg::Gateway).unwrap();
+        match cold.wide() {
+            None => assert!(
+                client.is_compact() && gateway.is_compact(),
+                "an entry not in the side slab is compact in both lines"
+            ),
+            Some(at) => {
+                assert!(
+                    !client.is_compact() && !gateway.is_compact(),
+                    "a wide entry has no compact lines"
+                );
+                assert!(wide_used.insert(at), "one wide place per entry");
+                // It really has no compact form.
+                let mut probe = LegLine::default();
+                assert!(!probe.set_form(&entry, cold.shape, Leg::Client));
+            }
+        }
+        for leg in [Leg::Client, Leg::Gateway] {
+            assert_eq!(
+                table.route(*slot_no, leg),
+                Some(Route::of(&entry, cold.shape, leg)),
+                "the packet path sees the entry as stored"
+            );
+        }
+        for (leg, protocol, spi) in entry.relay_spis() {
             expected_keys += 1;
             assert_eq!(
                 table.index.get(spi.get()),
@@ -115,16 +146,16 @@ pub(crate) fn check_invariants(table: &Table) {
                 "live SPI not also reserved"
             );
         }
-        if slot.scheduled != Timestamp::NEVER {
+        if cold.scheduled != Timestamp::NEVER {
             assert!(
                 table.expiry.contains(Due {
-                    at: slot.scheduled,
+                    at: cold.scheduled,
                     what: Wake::Slot(*slot_no)
                 }),
                 "a live entry with a deadline has its expiry item"
             );
         }
-        assert_eq!(table.get(slot.entry.id().unwrap()).unwrap(), &slot.entry);
+        assert_eq!(table.get(entry.id().unwrap()), Some(entry));
     }
     assert_eq!(
         table.index.len(),
@@ -142,7 +173,39 @@ pub(crate) fn check_invariants(table: &Table) {
             free.contains(&(i as u32)),
             "free list = vacant slots"
         );
+        if slot.is_none() {
+            for leg in [Leg::Client, Leg::Gateway] {
+                assert_eq!(
+                    table.line(i as u32, leg),
+                    Some(&LegLine::default()),
+                    "a vacant slot's lines are blank"
+                );
+            }
+        }
     }
+    let wide_free: HashSet<u32> = table.wide_free.iter().copied().collect();
+    assert_eq!(wide_free.len(), table.wide_free.len());
+    for (i, place) in table.wide.iter().enumerate() {
+        let i = i as u32;
+        assert_eq!(
+            place.is_some(),
+            wide_used.contains(&i),
+            "wide places used by live slots"
+        );
+        assert_eq!(
+            place.is_none(),
+            wide_free.contains(&i),
+            "wide free list = vacant places"
+        );
+    }
+}
+
+/// When an entry with `activity` is due, by the table's rule.
+fn deadline_of(entry: &Entry, activity: &Activity, idle_timeout: Option<Duration>) -> Timestamp {
+    let idle = idle_timeout.map_or(Timestamp::NEVER, |timeout| {
+        activity.last_seen.saturating_add(timeout)
+    });
+    entry.expires_at.min(idle)
 }
 
 #[test]
@@ -393,11 +456,7 @@ fn hard_lifetime_expires_even_a_busy_entry() {
     let Found::Live(role) = table.find(0x1000) else {
         panic!()
     };
-    table
-        .slot_mut(role.slot)
-        .unwrap()
-        .activity
-        .record(Leg::Client, 100, t(59_999));
+    table.record(role.slot, Leg::Client, 100, t(59_999));
     assert_eq!(table.pop_expired(t(59_999)), None);
     let expired = table.pop_expired(t(60_000)).unwrap();
     assert_eq!((expired.id, expired.cause), (id, ExpiryCause::Lifetime));
@@ -425,11 +484,7 @@ fn idle_timeout_is_pushed_out_by_traffic() {
     let Found::Live(role) = table.find(0x2000) else {
         panic!()
     };
-    table
-        .slot_mut(role.slot)
-        .unwrap()
-        .activity
-        .record(Leg::Gateway, 60, t(20_000));
+    table.record(role.slot, Leg::Gateway, 60, t(20_000));
     // The scheduled check finds traffic and moves the deadline to 20 s + 30 s.
     assert_eq!(table.pop_expired(t(31_000)), None);
     assert_eq!(table.next_expiry(), Some(t(50_000)));
@@ -478,9 +533,10 @@ fn expiry_heap_is_compacted_under_churn() {
 #[test]
 fn memory_per_slot_fits_the_budget() {
     // The slab is the bulk of an entry's memory; see BENCHMARKS.md for the measured total.
-    let slot = core::mem::size_of::<Option<Slot>>();
-    // Three cache lines: see `Slot`.
-    assert_eq!(slot, 192, "slot is {slot} bytes");
+    // One cache line per leg, and a small cold record.
+    assert_eq!(core::mem::size_of::<LegLine>(), 64);
+    let cold = core::mem::size_of::<Option<Cold>>();
+    assert_eq!(cold, 24, "cold record is {cold} bytes");
 }
 
 #[test]
@@ -603,36 +659,26 @@ proptest! {
                 Op::Release(s) => { table.release_spi(spi(s)); }
                 Op::Touch(s) => {
                     if let Found::Live(role) = table.find(s) {
-                        table.slot_mut(role.slot).unwrap().activity.record(role.leg, 1, t(now));
+                        table.record(role.slot, role.leg, 1, t(now));
                     }
                 }
                 Op::Advance(ms) => {
                     now += u64::from(ms);
                     while let Some(expired) = table.pop_expired(t(now)) {
-                        let (deadline, _) = {
-                            let slot = Slot {
-                                entry: expired.entry,
-                                activity: expired.activity,
-                                shape: expired.entry.validate().unwrap(),
-                                scheduled: Timestamp::NEVER,
-                            };
-                            slot.deadline(idle_timeout)
-                        };
+                        let deadline = deadline_of(&expired.entry, &expired.activity, idle_timeout);
                         prop_assert!(deadline <= t(now), "expired before its deadline");
                         prop_assert_eq!(model.remove(&expired.id), Some(expired.entry));
                     }
                     // Nothing left in the table is past its deadline.
                     for (_, entry, activity) in table.iter() {
-                        let slot = Slot { entry: *entry, activity: *activity,
-                            shape: entry.validate().unwrap(), scheduled: Timestamp::NEVER };
-                        prop_assert!(slot.deadline(idle_timeout).0 > t(now), "an expired entry survived");
+                        prop_assert!(deadline_of(&entry, &activity, idle_timeout) > t(now), "an expired entry survived");
                     }
                 }
             }
             check_invariants(&table);
             prop_assert_eq!(table.len(), model.len());
             for (id, entry) in &model {
-                prop_assert_eq!(table.get(*id), Some(entry));
+                prop_assert_eq!(table.get(*id), Some(*entry));
             }
         }
     }
