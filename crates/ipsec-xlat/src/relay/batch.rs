@@ -11,13 +11,13 @@
 //! (`_mm_prefetch` needs `unsafe` outside `#[target_feature]` code), hence plain loads. The
 //! outcome is the same as [`Relay::rewrite_in_place`] on each packet in turn.
 
-use core::array;
 use core::ops::Range;
 
 use super::action::Framing;
-use super::arrival::{self, Arrival, Parsed};
+use super::arrival::Arrival;
 use super::counters::DropReason;
 use super::entry::Leg;
+use super::fast::{self, Peek};
 use super::index::Role;
 use super::rewrite::Relay;
 use super::time::Timestamp;
@@ -80,60 +80,58 @@ impl Relay {
     }
 
     fn rewrite_chunk(&mut self, now: Timestamp, chunk: &mut [BatchPacket<'_>]) {
-        // 1. Parse: the packets are in cache, this is arithmetic.
-        let mut parsed: [Result<Parsed, DropReason>; CHUNK] =
-            array::from_fn(|_| Err(DropReason::Truncated));
-        for (out, packet) in parsed.iter_mut().zip(chunk.iter()) {
+        // 1. Peek at every packet (in cache: arithmetic) and prefetch the index bucket of each
+        //    the fast path may take.
+        let mut peeks: [Option<Peek>; CHUNK] = [None; CHUNK];
+        for (peek, packet) in peeks.iter_mut().zip(chunk.iter()) {
             let received = packet.buf.get(packet.start..).unwrap_or_default();
-            *out = arrival::parse(&packet.arrival, received);
+            *peek = fast::peek(&packet.arrival, received);
+            if let Some(peek) = peek {
+                self.table().prefetch_index(peek.spi);
+            }
         }
-        // 2. Load every packet's index bucket, in a loop short enough that the whole chunk's
-        //    reads fit in the CPU's out-of-order window: nothing here branches on what is
-        //    loaded, so they are all in flight together.
-        let mut spis = [0u32; CHUNK];
-        for (spi, parsed) in spis.iter_mut().zip(parsed.iter()) {
-            *spi = parsed.as_ref().map_or(0, |parsed| parsed.spi);
+        // 2. Look every SPI up (its bucket is in cache or on its way) and prefetch the line
+        //    of the leg it arrived on.
+        let mut roles: [Option<Role>; CHUNK] = [None; CHUNK];
+        for (role, peek) in roles.iter_mut().zip(peeks.iter()) {
+            *role = peek.and_then(|peek| self.table().find_live(peek.spi));
+            if let Some(role) = role {
+                self.table().prefetch_line(role.slot, role.leg);
+            }
         }
-        let table = self.table();
-        for spi in spis.iter() {
-            table.prefetch_index(*spi);
-        }
-        // 3. Look every SPI up (its bucket is in cache or on its way), then load every slot
-        //    the same way as the buckets.
-        let mut roles: [Result<Role, DropReason>; CHUNK] =
-            array::from_fn(|_| Err(DropReason::Truncated));
-        for (out, parsed) in roles.iter_mut().zip(parsed.iter()) {
-            *out = match parsed {
-                Ok(parsed) => self.lookup(parsed.spi),
-                Err(reason) => Err(*reason),
-            };
-        }
-        let table = self.table();
-        for role in roles.iter().flatten() {
-            table.prefetch_line(role.slot, role.leg);
-        }
-        // 4. Decide and write each packet; its slot is in cache by now.
-        for ((packet, parsed), role) in chunk.iter_mut().zip(parsed.iter()).zip(roles.iter()) {
+        // 3. Decide and write each packet: by the fast path, its line in cache by now, or by
+        //    the general path.
+        for ((packet, peek), role) in chunk.iter_mut().zip(peeks).zip(roles) {
+            if let Some((peek, role)) = peek.zip(role) {
+                if let Some((range, leg, framing)) =
+                    self.fast_forward(now, &peek, role, packet.buf, packet.start)
+                {
+                    packet.verdict = Verdict::Forward {
+                        leg,
+                        framing,
+                        range,
+                    };
+                    continue;
+                }
+            }
             let received = packet.buf.get(packet.start..).unwrap_or_default();
-            let plan = match (parsed, role) {
-                (Ok(parsed), Ok(role)) => self.decide(parsed, *role, received),
-                (Err(reason), _) | (_, Err(reason)) => Err(*reason),
-            };
-            packet.verdict = match plan.and_then(|plan| {
-                let range = plan
-                    .region_in_place(packet.start)
-                    .ok_or(DropReason::BufferTooSmall)?;
-                let region = packet
-                    .buf
-                    .get_mut(range.clone())
-                    .ok_or(DropReason::BufferTooSmall)?;
-                let (leg, framing) = self.finish(now, plan, region)?;
-                Ok(Verdict::Forward {
-                    leg,
-                    framing,
-                    range,
-                })
-            }) {
+            packet.verdict = match self
+                .general_plan(&packet.arrival, received)
+                .and_then(|plan| {
+                    let range = plan
+                        .region_in_place(packet.start)
+                        .ok_or(DropReason::BufferTooSmall)?;
+                    let region = packet
+                        .buf
+                        .get_mut(range.clone())
+                        .ok_or(DropReason::BufferTooSmall)?;
+                    let (leg, framing) = self.finish(now, plan, region)?;
+                    Ok(Verdict::Forward {
+                        leg,
+                        framing,
+                        range,
+                    })
+                }) {
                 Ok(verdict) => verdict,
                 Err(reason) => {
                     self.count_drop(reason);

@@ -78,6 +78,7 @@ mod counters;
 mod decide;
 mod entry;
 mod expiry;
+mod fast;
 mod index;
 mod rewrite;
 mod spi;

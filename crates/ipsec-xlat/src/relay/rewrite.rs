@@ -10,7 +10,7 @@
 //! The decision is `decide`'s; this module looks the entry up, writes the bytes the decision
 //! calls for, and counts.
 
-use core::net::{IpAddr, SocketAddr};
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::wire::ah::AhPacket;
 use crate::wire::esp::EspPacket;
@@ -22,6 +22,7 @@ use super::arrival::{self, Arrival, Parsed, AH_IN_UDP_MARKER};
 use super::counters::{Counters, DropReason};
 use super::decide::{decide, Plan};
 use super::entry::{Leg, Transport};
+use super::fast;
 use super::index::Role;
 use super::spi::IpsecProtocol;
 use super::table::{Found, Table};
@@ -89,7 +90,32 @@ impl Relay {
         packet: &[u8],
         out: &'o mut [u8],
     ) -> Action<'o> {
-        let plan = match self.plan(&arrival, packet) {
+        // The fast path works in place: the packet goes to `out[HEADROOM..]`, the header (if
+        // any) in front of it.
+        if fast::peek(&arrival, packet).is_some() {
+            let window = HEADROOM.saturating_add(packet.len());
+            let copied = out
+                .get_mut(HEADROOM..window)
+                .map(|body| body.copy_from_slice(packet))
+                .is_some();
+            // `window` bounds what the fast path sees: exactly the packet, after HEADROOM.
+            let taken = match out.get_mut(..window) {
+                Some(region) if copied => self.try_fast(now, &arrival, region, HEADROOM),
+                _ => None,
+            };
+            if let Some((range, leg, framing)) = taken {
+                // `try_fast` checked the range; a drop here is unreachable.
+                return match out.get_mut(range) {
+                    Some(bytes) => Action::Forward(Transmit {
+                        leg,
+                        framing,
+                        bytes,
+                    }),
+                    None => self.dropped(DropReason::BufferTooSmall),
+                };
+            }
+        }
+        let plan = match self.general_plan(&arrival, packet) {
             Ok(plan) => plan,
             Err(reason) => return self.dropped(reason),
         };
@@ -123,10 +149,21 @@ impl Relay {
         buf: &'b mut [u8],
         start: usize,
     ) -> Action<'b> {
+        if let Some((range, leg, framing)) = self.try_fast(now, &arrival, buf, start) {
+            // `try_fast` checked the range; a drop here is unreachable.
+            return match buf.get_mut(range) {
+                Some(bytes) => Action::Forward(Transmit {
+                    leg,
+                    framing,
+                    bytes,
+                }),
+                None => self.dropped(DropReason::BufferTooSmall),
+            };
+        }
         let Some(received) = buf.get(start..) else {
             return self.dropped(DropReason::BufferTooSmall);
         };
-        let plan = match self.plan(&arrival, received) {
+        let plan = match self.general_plan(&arrival, received) {
             Ok(plan) => plan,
             Err(reason) => return self.dropped(reason),
         };
@@ -146,9 +183,10 @@ impl Relay {
         }
     }
 
-    /// Looks the packet up and decides everything about its way out.
-    #[inline(always)]
-    fn plan(&self, arrival: &Arrival, bytes: &[u8]) -> Result<Plan, DropReason> {
+    /// The general path's plan: every transport, protocol and address family, and every
+    /// reason to drop.
+    #[inline(never)]
+    pub(super) fn general_plan(&self, arrival: &Arrival, bytes: &[u8]) -> Result<Plan, DropReason> {
         let parsed = arrival::parse(arrival, bytes)?;
         let role = self.lookup(parsed.spi)?;
         self.decide(&parsed, role, bytes)
@@ -218,18 +256,20 @@ impl Relay {
                 next_header: protocol,
             },
             (Transport::Ip, IpAddr::V4(src), IpAddr::V4(dst)) => {
-                let mut header = Ipv4Packet::new_unchecked(head);
-                header.set_version_ihl(4, 5);
-                header.set_tos(plan.tos);
                 let total_len = ipsec_len.saturating_add(ipv4::MIN_HEADER_LEN);
-                header.set_total_len(u16::try_from(total_len).unwrap_or(u16::MAX));
-                header.set_ident(plan.ident);
-                header.set_flags_frag(plan.dont_frag, false, 0);
-                header.set_ttl(ttl);
-                header.set_protocol(protocol);
-                header.set_src_addr(src);
-                header.set_dst_addr(dst);
-                header.fill_checksum();
+                write_ipv4_header(
+                    head,
+                    &OuterIpv4 {
+                        tos: plan.tos,
+                        total_len: u16::try_from(total_len).unwrap_or(u16::MAX),
+                        ident: plan.ident,
+                        dont_frag: plan.dont_frag,
+                        ttl,
+                        protocol,
+                        src,
+                        dst,
+                    },
+                );
                 Framing::Ipv4 { src, dst }
             }
             // A validated path never mixes address families; `plan` refused it already.
@@ -246,9 +286,20 @@ impl Relay {
                 }
             }
         }
-        self.table.record(plan.slot, plan.from, ipsec_len, now);
-        self.counters.count_forwarded(to);
+        self.account(plan.slot, plan.from, ipsec_len, now);
         Ok((to, framing))
+    }
+
+    /// Accounts for a forwarded packet of `bytes` that arrived on `from` of slot `slot`.
+    #[inline(always)]
+    pub(super) fn account(&mut self, slot: u32, from: Leg, bytes: usize, now: Timestamp) {
+        self.table.record(slot, from, bytes, now);
+        self.counters.count_forwarded(from.other());
+    }
+
+    /// The relay's tunables.
+    pub(super) fn config(&self) -> &RelayConfig {
+        &self.config
     }
 
     /// Counts a drop.
@@ -260,4 +311,32 @@ impl Relay {
         self.counters.count_dropped(reason);
         Action::Drop(reason)
     }
+}
+
+/// The fields of an IPv4 header the relay writes in front of an IPsec packet.
+pub(super) struct OuterIpv4 {
+    pub(super) tos: u8,
+    pub(super) total_len: u16,
+    pub(super) ident: u16,
+    pub(super) dont_frag: bool,
+    pub(super) ttl: u8,
+    pub(super) protocol: IpProtocol,
+    pub(super) src: Ipv4Addr,
+    pub(super) dst: Ipv4Addr,
+}
+
+/// Writes an option-less IPv4 header with `fields` into `head` (20 bytes), checksum included.
+#[inline(always)]
+pub(super) fn write_ipv4_header(head: &mut [u8], fields: &OuterIpv4) {
+    let mut header = Ipv4Packet::new_unchecked(head);
+    header.set_version_ihl(4, 5);
+    header.set_tos(fields.tos);
+    header.set_total_len(fields.total_len);
+    header.set_ident(fields.ident);
+    header.set_flags_frag(fields.dont_frag, false, 0);
+    header.set_ttl(fields.ttl);
+    header.set_protocol(fields.protocol);
+    header.set_src_addr(fields.src);
+    header.set_dst_addr(fields.dst);
+    header.fill_checksum();
 }

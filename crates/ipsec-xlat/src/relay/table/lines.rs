@@ -12,7 +12,7 @@
 //! an IPv6 leg keeps its [`Entry`] in a side slab (see [`Table`](super::Table)); its lines
 //! still carry its activity, and its packets read one more line or two.
 
-use core::net::{IpAddr, Ipv4Addr};
+use core::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use super::super::entry::{Entry, Leg, Partition, Path, Transport};
 use super::super::spi::{BundleShape, Spi, SpiSet};
@@ -190,6 +190,30 @@ impl LegLine {
         ))
     }
 
+    /// For a UDP-encapsulated ESP packet with SPI `spi` from `src` to `dst`: how it leaves,
+    /// if this line's compact form accepts it (the fast path's whole check: the same answer
+    /// as [`Route`] and `decide` give).
+    #[inline(always)]
+    pub(crate) fn forward_udp_esp(
+        &self,
+        spi: u32,
+        src: SocketAddrV4,
+        dst: SocketAddrV4,
+    ) -> Option<CompactExit> {
+        let here = &self.here;
+        let accepted = self.flags & (COMPACT | HERE_UDP) == COMPACT | HERE_UDP
+            && self.relay_esp == spi
+            && here.peer == src.ip().octets()
+            && here.peer_port == src.port()
+            && here.relay == dst.ip().octets()
+            && here.relay_port == dst.port();
+        accepted.then_some(CompactExit {
+            there: self.there,
+            udp: self.flags & THERE_UDP != 0,
+            out_esp: self.out_esp,
+        })
+    }
+
     /// Accounts for a packet of `bytes` that arrived on this leg at `now`.
     #[inline(always)]
     pub(crate) fn record(&mut self, bytes: usize, now: Timestamp) {
@@ -197,6 +221,43 @@ impl LegLine {
             self.last_seen = now;
         }
         self.traffic.add(bytes);
+    }
+}
+
+/// How a packet taken by the fast path leaves: by the other leg's IPv4 path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CompactExit {
+    there: V4Path,
+    udp: bool,
+    /// The ESP SPI to write.
+    pub out_esp: u32,
+}
+
+impl CompactExit {
+    /// The socket addresses (relay's, peer's), when the other leg is UDP-encapsulated.
+    #[inline(always)]
+    pub(crate) fn udp(&self) -> Option<(SocketAddr, SocketAddr)> {
+        self.udp.then(|| {
+            (
+                SocketAddr::V4(SocketAddrV4::new(
+                    Ipv4Addr::from(self.there.relay),
+                    self.there.relay_port,
+                )),
+                SocketAddr::V4(SocketAddrV4::new(
+                    Ipv4Addr::from(self.there.peer),
+                    self.there.peer_port,
+                )),
+            )
+        })
+    }
+
+    /// The addresses (relay's, peer's) for raw IPv4.
+    #[inline(always)]
+    pub(crate) fn ipv4(&self) -> (Ipv4Addr, Ipv4Addr) {
+        (
+            Ipv4Addr::from(self.there.relay),
+            Ipv4Addr::from(self.there.peer),
+        )
     }
 }
 

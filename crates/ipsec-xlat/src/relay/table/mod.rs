@@ -25,8 +25,9 @@ mod lines;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use lines::LegLine;
 pub(crate) use lines::Route;
-use lines::{entry_of, Cold, LegLine};
+use lines::{entry_of, Cold};
 
 /// Tunables of a [`Table`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -442,6 +443,13 @@ impl Table {
         }
     }
 
+    /// The role of `spi` if a live entry receives on it (the fast path's lookup; [`Table::find`]
+    /// also tells reserved SPIs apart, which only the drop counters need).
+    #[inline(always)]
+    pub(crate) fn find_live(&self, spi: u32) -> Option<Role> {
+        self.index.get(spi)
+    }
+
     /// Starts loading the index bucket where the lookup of `spi` starts: a batch calls this
     /// for all its SPIs before looking any up, so that their memory reads overlap.
     #[inline(always)]
@@ -477,7 +485,9 @@ impl Table {
         }
     }
 
-    fn line(&self, slot_no: u32, leg: Leg) -> Option<&LegLine> {
+    /// The line a packet arriving on `leg` of slot `slot_no` reads.
+    #[inline(always)]
+    pub(crate) fn line(&self, slot_no: u32, leg: Leg) -> Option<&LegLine> {
         self.lines.get(line_no(slot_no, leg))
     }
 

@@ -1,0 +1,310 @@
+//! The fast path: UDP-encapsulated ESP between IPv4 addresses, for an entry in compact form.
+//!
+//! This is nearly all of a busy relay's traffic, and at a million entries its cost is set by
+//! instructions as much as by memory: the general path (`arrival::parse`, `decide`) handles
+//! every transport, AH, bundles and IPv6, and builds a [`Parsed`](super::arrival::Parsed) of
+//! addresses and options for it. Here a packet is peeked at (its SPI and socket addresses, no
+//! more), looked up, and checked against its leg's [`LegLine`](super::table::LegLine) in a few
+//! integer comparisons. Whatever it does not take, including every packet to be dropped, goes
+//! to the general path, which decides it from scratch: the fast path is a shortcut to the same
+//! outcome, never a different decision (a property test holds the two to that).
+
+use core::net::{SocketAddr, SocketAddrV4};
+use core::ops::Range;
+
+use super::action::Framing;
+use super::arrival::Arrival;
+use super::entry::Leg;
+use super::index::Role;
+use super::rewrite::{write_ipv4_header, OuterIpv4, Relay};
+use super::spi::{IpsecProtocol, FIRST_USABLE_SPI};
+use super::time::Timestamp;
+use crate::wire::esp::{self, EspPacket};
+use crate::wire::{ipv4, IpProtocol};
+
+/// What the fast path reads of a received packet before looking it up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Peek {
+    /// The ESP SPI.
+    pub(super) spi: u32,
+    src: SocketAddrV4,
+    dst: SocketAddrV4,
+    /// Length of the ESP packet (the whole UDP payload).
+    len: usize,
+}
+
+/// Peeks at a UDP payload between IPv4 socket addresses that is ESP (at least a header, an
+/// SPI of 256 or more: not a keepalive, not IKE's non-ESP marker, not our AH marker).
+#[inline(always)]
+pub(super) fn peek(arrival: &Arrival, received: &[u8]) -> Option<Peek> {
+    let Arrival::Udp {
+        src: SocketAddr::V4(src),
+        dst: SocketAddr::V4(dst),
+    } = *arrival
+    else {
+        return None;
+    };
+    if received.len() < esp::HEADER_LEN {
+        return None;
+    }
+    let spi = match received {
+        [a, b, c, d, ..] => u32::from_be_bytes([*a, *b, *c, *d]),
+        _ => return None,
+    };
+    (spi >= FIRST_USABLE_SPI).then_some(Peek {
+        spi,
+        src,
+        dst,
+        len: received.len(),
+    })
+}
+
+impl Relay {
+    /// Forwards in place a packet at `buf[start..]` that the fast path takes, `peek` being
+    /// what [`peek`] saw of it and `role` its SPI's: writes its ESP SPI (and, toward raw IPv4,
+    /// an IPv4 header just before it) and accounts for it. Returns where the outgoing bytes
+    /// are, the leg they leave by and how; `None` (nothing written, nothing counted) when the
+    /// fast path does not take it, for the general path to decide. When it does take it, the
+    /// outcome is the general path's, byte for byte.
+    #[inline(always)]
+    pub(super) fn fast_forward(
+        &mut self,
+        now: Timestamp,
+        peek: &Peek,
+        role: Role,
+        buf: &mut [u8],
+        start: usize,
+    ) -> Option<(Range<usize>, Leg, Framing)> {
+        if role.protocol != IpsecProtocol::Esp {
+            return None;
+        }
+        let exit = self
+            .table()
+            .line(role.slot, role.leg)?
+            .forward_udp_esp(peek.spi, peek.src, peek.dst)?;
+        let end = start.checked_add(peek.len)?;
+        let (range, framing) = match exit.udp() {
+            Some((src, dst)) => {
+                buf.get(start..end)?;
+                (start..end, Framing::Udp { src, dst })
+            }
+            None => {
+                // Toward raw IPv4: the relay writes the header, as `finish` does for a packet
+                // that came without one (nothing to carry over).
+                let total_len = u16::try_from(peek.len.checked_add(ipv4::MIN_HEADER_LEN)?).ok()?;
+                let begin = start.checked_sub(ipv4::MIN_HEADER_LEN)?;
+                let (src, dst) = exit.ipv4();
+                let head = buf.get_mut(begin..end)?.get_mut(..ipv4::MIN_HEADER_LEN)?;
+                write_ipv4_header(
+                    head,
+                    &OuterIpv4 {
+                        tos: 0,
+                        total_len,
+                        ident: 0,
+                        dont_frag: true,
+                        ttl: self.config().ttl,
+                        protocol: IpProtocol::ESP,
+                        src,
+                        dst,
+                    },
+                );
+                (begin..end, Framing::Ipv4 { src, dst })
+            }
+        };
+        if let Some(esp) = buf.get_mut(start..end) {
+            EspPacket::new_unchecked(esp).set_spi(exit.out_esp);
+        }
+        let to = role.leg.other();
+        self.account(role.slot, role.leg, peek.len, now);
+        Some((range, to, framing))
+    }
+
+    /// [`Relay::fast_forward`] for a packet at `buf[start..]`, from the peek on.
+    #[inline(always)]
+    pub(super) fn try_fast(
+        &mut self,
+        now: Timestamp,
+        arrival: &Arrival,
+        buf: &mut [u8],
+        start: usize,
+    ) -> Option<(Range<usize>, Leg, Framing)> {
+        let peek = peek(arrival, buf.get(start..)?)?;
+        let role = self.table().find_live(peek.spi)?;
+        self.fast_forward(now, &peek, role, buf, start)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use core::net::{IpAddr, Ipv4Addr};
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::relay::entry::{Entry, Partition, Path, Transport};
+    use crate::relay::rewrite::RelayConfig;
+    use crate::relay::spi::{Spi, SpiSet};
+    use crate::relay::table::{Table, TableConfig};
+
+    const CLIENT_SPI: u32 = 0x0c0c_0002;
+    const GATEWAY_SPI: u32 = 0x5555_0002;
+
+    fn v4(last: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(198, 51, 100, last))
+    }
+
+    fn entry(client_port: u16, gateway_udp: bool) -> Entry {
+        let spi = |v: u32| Spi::new(v).unwrap();
+        Entry {
+            client: Partition {
+                path: Path {
+                    relay_addr: v4(1),
+                    peer_addr: v4(7),
+                    transport: Transport::Udp {
+                        relay_port: 4500,
+                        peer_port: client_port,
+                    },
+                },
+                relay_spis: SpiSet::esp(spi(CLIENT_SPI)),
+                peer_spis: SpiSet::esp(spi(0x0c0c_0001)),
+            },
+            gateway: Partition {
+                path: Path {
+                    relay_addr: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1)),
+                    peer_addr: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 2)),
+                    transport: if gateway_udp {
+                        Transport::Udp {
+                            relay_port: 4500,
+                            peer_port: 4500,
+                        }
+                    } else {
+                        Transport::Ip
+                    },
+                },
+                relay_spis: SpiSet::esp(spi(GATEWAY_SPI)),
+                peer_spis: SpiSet::esp(spi(0x5555_0003)),
+            },
+            expires_at: Timestamp::NEVER,
+        }
+    }
+
+    fn relay(entry: &Entry) -> Relay {
+        let mut table = Table::new(TableConfig::default());
+        table.insert(*entry, Timestamp::from_millis(0)).unwrap();
+        Relay::new(table, RelayConfig::default())
+    }
+
+    /// What one path made of a packet: the bytes sent, the leg and framing, and the relay's
+    /// counters and the entry's activity afterwards.
+    type Outcome = Option<(Vec<u8>, Leg, Framing)>;
+
+    fn by_fast(relay: &mut Relay, arrival: &Arrival, buf: &mut [u8], start: usize) -> Outcome {
+        let (range, leg, framing) =
+            relay.try_fast(Timestamp::from_millis(5), arrival, buf, start)?;
+        Some((buf.get(range)?.to_vec(), leg, framing))
+    }
+
+    fn by_general(relay: &mut Relay, arrival: &Arrival, buf: &mut [u8], start: usize) -> Outcome {
+        let plan = relay.general_plan(arrival, buf.get(start..)?).ok()?;
+        let range = plan.region_in_place(start)?;
+        let (leg, framing) = relay
+            .finish(Timestamp::from_millis(5), plan, buf.get_mut(range.clone())?)
+            .ok()?;
+        Some((buf.get(range)?.to_vec(), leg, framing))
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    enum Change {
+        None,
+        SrcAddr,
+        SrcPort,
+        DstAddr,
+        DstPort,
+        Spi(u32),
+        Length(usize),
+    }
+
+    fn change() -> impl Strategy<Value = Change> {
+        prop_oneof![
+            4 => Just(Change::None),
+            1 => Just(Change::SrcAddr),
+            1 => Just(Change::SrcPort),
+            1 => Just(Change::DstAddr),
+            1 => Just(Change::DstPort),
+            1 => any::<u32>().prop_map(Change::Spi),
+            1 => (0usize..8).prop_map(Change::Length),
+        ]
+    }
+
+    proptest! {
+        /// Whenever the fast path takes a packet, the general path makes the same bytes, leg,
+        /// framing, counters and activity of it; when it does not, it has written and counted
+        /// nothing. And it does take the well-formed packets of a compact entry.
+        #[test]
+        fn the_fast_path_is_a_shortcut_to_the_general_paths_outcome(
+            client_port in 1024u16..1100,
+            gateway_udp in any::<bool>(),
+            from_gateway in any::<bool>(),
+            change in change(),
+            headroom in prop_oneof![Just(0usize), Just(8), Just(20)],
+            len in 8usize..300,
+            fill in any::<u8>(),
+        ) {
+            let entry = entry(client_port, gateway_udp);
+            // A packet from the SGW over raw IP is not the fast path's (nor UDP).
+            let from_gateway = from_gateway && gateway_udp;
+            let (mut src, mut dst, mut spi) = if from_gateway {
+                (
+                    SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 2), 4500),
+                    SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 1), 4500),
+                    GATEWAY_SPI,
+                )
+            } else {
+                (
+                    SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 7), client_port),
+                    SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 1), 4500),
+                    CLIENT_SPI,
+                )
+            };
+            let mut len = len;
+            match change {
+                Change::None => {}
+                Change::SrcAddr => src.set_ip(Ipv4Addr::new(198, 51, 100, 99)),
+                Change::SrcPort => src.set_port(src.port() ^ 1),
+                Change::DstAddr => dst.set_ip(Ipv4Addr::new(198, 51, 100, 98)),
+                Change::DstPort => dst.set_port(4501),
+                Change::Spi(other) => spi = other,
+                Change::Length(short) => len = short,
+            }
+            let mut packet = vec![fill; headroom + len];
+            if let Some(field) = packet.get_mut(headroom..headroom + 4) {
+                field.copy_from_slice(&spi.to_be_bytes());
+            }
+            let arrival = Arrival::Udp { src: SocketAddr::V4(src), dst: SocketAddr::V4(dst) };
+
+            let (mut fast_relay, mut general_relay) = (relay(&entry), relay(&entry));
+            let mut fast_buf = packet.clone();
+            let fast = by_fast(&mut fast_relay, &arrival, &mut fast_buf, headroom);
+            match &fast {
+                Some(outcome) => {
+                    let general = by_general(&mut general_relay, &arrival, &mut packet, headroom);
+                    prop_assert_eq!(Some(outcome), general.as_ref());
+                    prop_assert_eq!(fast_relay.counters(), general_relay.counters());
+                    let id = entry.id().unwrap();
+                    prop_assert_eq!(
+                        fast_relay.table().activity(id),
+                        general_relay.table().activity(id)
+                    );
+                }
+                None => {
+                    prop_assert_eq!(&fast_buf, &packet, "nothing written");
+                    prop_assert_eq!(fast_relay.counters(), general_relay.counters());
+                }
+            }
+            let toward_raw_ipv4 = !from_gateway && !gateway_udp;
+            if matches!(change, Change::None) && (headroom == 20 || !toward_raw_ipv4) {
+                prop_assert!(fast.is_some(), "the fast path takes a well-formed packet");
+            }
+        }
+    }
+}
