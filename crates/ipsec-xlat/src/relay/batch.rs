@@ -101,10 +101,10 @@ impl Relay {
         }
         // 3. Decide and write each packet: by the fast path, its line in cache by now, or by
         //    the general path.
-        for ((packet, peek), role) in chunk.iter_mut().zip(peeks).zip(roles) {
-            if let Some((peek, role)) = peek.zip(role) {
+        for ((packet, peek), role) in chunk.iter_mut().zip(peeks.iter()).zip(roles.iter()) {
+            if let (Some(peek), Some(role)) = (peek, role) {
                 if let Some((range, leg, framing)) =
-                    self.fast_forward(now, &peek, role, packet.buf, packet.start)
+                    self.fast_forward(now, peek, *role, packet.buf, packet.start)
                 {
                     packet.verdict = Verdict::Forward {
                         leg,

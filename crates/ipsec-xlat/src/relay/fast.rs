@@ -119,6 +119,30 @@ impl Relay {
         Some((range, to, framing))
     }
 
+    /// For a `packet` the fast path may take: what it saw, its SPI's role, and how many bytes
+    /// of outer header it will leave with (0 toward UDP, 20 toward raw IPv4).
+    #[inline(always)]
+    pub(super) fn fast_prefix(
+        &self,
+        arrival: &Arrival,
+        packet: &[u8],
+    ) -> Option<(Peek, Role, usize)> {
+        let peek = peek(arrival, packet)?;
+        let role = self.table().find_live(peek.spi)?;
+        if role.protocol != IpsecProtocol::Esp {
+            return None;
+        }
+        let exit = self
+            .table()
+            .line(role.slot, role.leg)?
+            .forward_udp_esp(peek.spi, peek.src, peek.dst)?;
+        let prefix = match exit.udp() {
+            Some(_) => 0,
+            None => ipv4::MIN_HEADER_LEN,
+        };
+        Some((peek, role, prefix))
+    }
+
     /// [`Relay::fast_forward`] for a packet at `buf[start..]`, from the peek on.
     #[inline(always)]
     pub(super) fn try_fast(
@@ -135,6 +159,13 @@ impl Relay {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use core::net::{IpAddr, Ipv4Addr};
 
@@ -234,6 +265,35 @@ mod tests {
             1 => any::<u32>().prop_map(Change::Spi),
             1 => (0usize..8).prop_map(Change::Length),
         ]
+    }
+
+    #[test]
+    fn rewrite_into_a_second_buffer_starts_the_packet_at_its_front() {
+        for gateway_udp in [true, false] {
+            let mut relay = relay(&entry(1024, gateway_udp));
+            let mut packet = vec![7u8; 100];
+            packet[..4].copy_from_slice(&CLIENT_SPI.to_be_bytes());
+            let arrival = Arrival::Udp {
+                src: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 7), 1024)),
+                dst: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 1), 4500)),
+            };
+            let mut out = vec![0u8; 200];
+            let out_start = out.as_ptr();
+            let crate::relay::Action::Forward(sent) =
+                relay.rewrite(Timestamp::from_millis(1), arrival, &packet, &mut out)
+            else {
+                panic!("dropped");
+            };
+            assert_eq!(sent.bytes.as_ptr(), out_start, "gateway UDP {gateway_udp}");
+            let prefix = if gateway_udp { 0 } else { 20 };
+            assert_eq!(sent.bytes.len(), prefix + packet.len());
+            assert_eq!(
+                &sent.bytes[prefix..prefix + 4],
+                &0x5555_0003u32.to_be_bytes()
+            );
+            assert_eq!(&sent.bytes[prefix + 4..], &packet[4..], "payload untouched");
+            assert_eq!(relay.counters().dropped_total(), 0);
+        }
     }
 
     proptest! {

@@ -22,7 +22,6 @@ use super::arrival::{self, Arrival, Parsed, AH_IN_UDP_MARKER};
 use super::counters::{Counters, DropReason};
 use super::decide::{decide, Plan};
 use super::entry::{Leg, Transport};
-use super::fast;
 use super::index::Role;
 use super::spi::IpsecProtocol;
 use super::table::{Found, Table};
@@ -82,7 +81,7 @@ impl Relay {
 
     /// Rewrites `packet`, received at `now` as `arrival` says, into `out` (boringtun style:
     /// the caller owns both buffers). `out` needs the IPsec part of the packet plus
-    /// [`HEADROOM`] bytes.
+    /// [`HEADROOM`] bytes. The bytes to send start at `out[0]`.
     pub fn rewrite<'o>(
         &mut self,
         now: Timestamp,
@@ -90,21 +89,18 @@ impl Relay {
         packet: &[u8],
         out: &'o mut [u8],
     ) -> Action<'o> {
-        // The fast path works in place: the packet goes to `out[HEADROOM..]`, the header (if
-        // any) in front of it.
-        if fast::peek(&arrival, packet).is_some() {
-            let window = HEADROOM.saturating_add(packet.len());
-            let copied = out
-                .get_mut(HEADROOM..window)
-                .map(|body| body.copy_from_slice(packet))
-                .is_some();
-            // `window` bounds what the fast path sees: exactly the packet, after HEADROOM.
-            let taken = match out.get_mut(..window) {
-                Some(region) if copied => self.try_fast(now, &arrival, region, HEADROOM),
-                _ => None,
-            };
+        // The fast path works in place: the packet goes to `out[prefix..]`, after the room
+        // for the header it will leave with (if any), so that the result starts at `out[0]`.
+        if let Some((peek, role, prefix)) = self.fast_prefix(&arrival, packet) {
+            let taken = prefix
+                .checked_add(packet.len())
+                .and_then(|window| out.get_mut(..window))
+                .and_then(|region| {
+                    region.get_mut(prefix..)?.copy_from_slice(packet);
+                    self.fast_forward(now, &peek, role, region, prefix)
+                });
             if let Some((range, leg, framing)) = taken {
-                // `try_fast` checked the range; a drop here is unreachable.
+                // `fast_forward` checked the range; a drop here is unreachable.
                 return match out.get_mut(range) {
                     Some(bytes) => Action::Forward(Transmit {
                         leg,
