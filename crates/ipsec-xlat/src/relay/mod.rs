@@ -7,14 +7,17 @@
 //! touched, so every integrity check the client computed over the values the SGW sees holds.
 //! A packet the table cannot place is dropped and counted, never sent anywhere.
 //!
-//! - [`Table`]: the in-memory table (slab of cache-line-aligned slots + one open-addressing
-//!   SPI index, O(1) lookup, no allocation per packet), SPI allocation with reservations,
-//!   expiry. About 242 bytes per ESP entry at a million entries (see `tests/relay_memory.rs`
-//!   and the relay bench).
+//! - [`Table`]: the in-memory table (one open-addressing SPI index, O(1) lookup; per entry one
+//!   cache line per leg holding all a packet arriving there needs, a small cold record, and
+//!   the whole entry aside only for AH or IPv6; no allocation per packet), SPI allocation with
+//!   reservations, expiry. About 202 bytes per IPv4 ESP entry at a million entries (see
+//!   `tests/relay_memory.rs` and the relay bench).
 //! - [`EntryStore`]: the seam for durable or fleet-shared storage of entries.
 //! - [`Relay`]: the rewrite, in place ([`Relay::rewrite_in_place`]), into a caller's buffer
 //!   ([`Relay::rewrite`]) or for a `recvmmsg` batch ([`Relay::rewrite_batch`]), returning an
 //!   [`Action`] (or a [`Verdict`] per packet) and counting every drop by [`DropReason`].
+//!   UDP-encapsulated IPv4 ESP of a compact entry takes a fast path (`fast`) that reads the
+//!   index bucket and one line; everything else, drops included, the general path.
 //!
 //! # What travels on the client leg
 //!
