@@ -18,6 +18,7 @@ use super::entry::Leg;
 use super::index::Role;
 use super::rewrite::{write_ipv4_header, OuterIpv4, Relay};
 use super::spi::{IpsecProtocol, FIRST_USABLE_SPI};
+use super::table::CompactExit;
 use super::time::Timestamp;
 use crate::wire::esp::{self, EspPacket};
 use crate::wire::{ipv4, IpProtocol};
@@ -75,13 +76,7 @@ impl Relay {
         buf: &mut [u8],
         start: usize,
     ) -> Option<(Range<usize>, Leg, Framing)> {
-        if role.protocol != IpsecProtocol::Esp {
-            return None;
-        }
-        let exit = self
-            .table()
-            .line(role.slot, role.leg)?
-            .forward_udp_esp(peek.spi, peek.src, peek.dst)?;
+        let exit = self.fast_exit(peek, role)?;
         let end = start.checked_add(peek.len)?;
         let (range, framing) = match exit.udp() {
             Some((src, dst)) => {
@@ -119,6 +114,17 @@ impl Relay {
         Some((range, to, framing))
     }
 
+    /// How a peeked packet whose SPI has `role` leaves, if the fast path takes it.
+    #[inline(always)]
+    fn fast_exit(&self, peek: &Peek, role: Role) -> Option<CompactExit> {
+        if role.protocol != IpsecProtocol::Esp {
+            return None;
+        }
+        self.table()
+            .line(role.slot, role.leg)?
+            .forward_udp_esp(peek.spi, peek.src, peek.dst)
+    }
+
     /// For a `packet` the fast path may take: what it saw, its SPI's role, and how many bytes
     /// of outer header it will leave with (0 toward UDP, 20 toward raw IPv4).
     #[inline(always)]
@@ -129,13 +135,7 @@ impl Relay {
     ) -> Option<(Peek, Role, usize)> {
         let peek = peek(arrival, packet)?;
         let role = self.table().find_live(peek.spi)?;
-        if role.protocol != IpsecProtocol::Esp {
-            return None;
-        }
-        let exit = self
-            .table()
-            .line(role.slot, role.leg)?
-            .forward_udp_esp(peek.spi, peek.src, peek.dst)?;
+        let exit = self.fast_exit(&peek, role)?;
         let prefix = match exit.udp() {
             Some(_) => 0,
             None => ipv4::MIN_HEADER_LEN,

@@ -11,6 +11,7 @@
 //! calls for, and counts.
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use core::ops::Range;
 
 use crate::wire::ah::AhPacket;
 use crate::wire::esp::EspPacket;
@@ -99,16 +100,8 @@ impl Relay {
                     region.get_mut(prefix..)?.copy_from_slice(packet);
                     self.fast_forward(now, &peek, role, region, prefix)
                 });
-            if let Some((range, leg, framing)) = taken {
-                // `fast_forward` checked the range; a drop here is unreachable.
-                return match out.get_mut(range) {
-                    Some(bytes) => Action::Forward(Transmit {
-                        leg,
-                        framing,
-                        bytes,
-                    }),
-                    None => self.dropped(DropReason::BufferTooSmall),
-                };
+            if let Some(sent) = taken {
+                return self.fast_action(out, sent);
             }
         }
         let plan = match self.general_plan(&arrival, packet) {
@@ -145,16 +138,8 @@ impl Relay {
         buf: &'b mut [u8],
         start: usize,
     ) -> Action<'b> {
-        if let Some((range, leg, framing)) = self.try_fast(now, &arrival, buf, start) {
-            // `try_fast` checked the range; a drop here is unreachable.
-            return match buf.get_mut(range) {
-                Some(bytes) => Action::Forward(Transmit {
-                    leg,
-                    framing,
-                    bytes,
-                }),
-                None => self.dropped(DropReason::BufferTooSmall),
-            };
+        if let Some(sent) = self.try_fast(now, &arrival, buf, start) {
+            return self.fast_action(buf, sent);
         }
         let Some(received) = buf.get(start..) else {
             return self.dropped(DropReason::BufferTooSmall);
@@ -176,6 +161,23 @@ impl Relay {
                 bytes: region,
             }),
             Err(reason) => self.dropped(reason),
+        }
+    }
+
+    /// The action for a packet the fast path forwarded from `buf`: where the bytes are, the
+    /// leg and framing. The fast path checked the range, so the drop is unreachable.
+    fn fast_action<'b>(
+        &mut self,
+        buf: &'b mut [u8],
+        (range, leg, framing): (Range<usize>, Leg, Framing),
+    ) -> Action<'b> {
+        match buf.get_mut(range) {
+            Some(bytes) => Action::Forward(Transmit {
+                leg,
+                framing,
+                bytes,
+            }),
+            None => self.dropped(DropReason::BufferTooSmall),
         }
     }
 

@@ -25,9 +25,9 @@ mod lines;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use lines::LegLine;
 pub(crate) use lines::Route;
 use lines::{entry_of, Cold};
+pub(crate) use lines::{CompactExit, LegLine};
 
 /// Tunables of a [`Table`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
