@@ -28,27 +28,52 @@ use crate::wire::{ipv4, IpProtocol};
 pub(super) struct Peek {
     /// The ESP SPI.
     pub(super) spi: u32,
+    /// Source and destination (port 0 over raw IP).
     src: SocketAddrV4,
     dst: SocketAddrV4,
-    /// Length of the ESP packet (the whole UDP payload).
+    /// Whether it came UDP-encapsulated (else raw IPv4).
+    udp: bool,
+    /// Where the ESP packet starts in the received bytes (after a raw IPv4 header).
+    esp_start: usize,
+    /// Length of the ESP packet.
     len: usize,
 }
 
-/// Peeks at a UDP payload between IPv4 socket addresses that is ESP (at least a header, an
-/// SPI of 256 or more: not a keepalive, not IKE's non-ESP marker, not our AH marker).
+/// Peeks at a received packet that is ESP between IPv4 addresses, either a UDP payload or a
+/// whole IPv4 packet without options or fragmentation: at least an ESP header with an SPI of
+/// 256 or more (not a keepalive, not IKE's non-ESP marker, not our AH marker). Anything else
+/// is the general path's.
 #[inline(always)]
 pub(super) fn peek(arrival: &Arrival, received: &[u8]) -> Option<Peek> {
-    let Arrival::Udp {
-        src: SocketAddr::V4(src),
-        dst: SocketAddr::V4(dst),
-    } = *arrival
-    else {
-        return None;
+    let (src, dst, udp, esp) = match *arrival {
+        Arrival::Udp {
+            src: SocketAddr::V4(src),
+            dst: SocketAddr::V4(dst),
+        } => (src, dst, true, received),
+        Arrival::Ip => {
+            // Version 4 with IHL 5, Total Length, no MF and offset 0, protocol 50.
+            let [0x45, _, len_hi, len_lo, _, _, frag_hi, frag_lo, _, 50, _, _, s0, s1, s2, s3, d0, d1, d2, d3, ..] =
+                *received
+            else {
+                return None;
+            };
+            if u16::from_be_bytes([frag_hi, frag_lo]) & 0x3fff != 0 {
+                return None;
+            }
+            let total_len = usize::from(u16::from_be_bytes([len_hi, len_lo]));
+            (
+                SocketAddrV4::new([s0, s1, s2, s3].into(), 0),
+                SocketAddrV4::new([d0, d1, d2, d3].into(), 0),
+                false,
+                received.get(ipv4::MIN_HEADER_LEN..total_len)?,
+            )
+        }
+        _ => return None,
     };
-    if received.len() < esp::HEADER_LEN {
+    if esp.len() < esp::HEADER_LEN {
         return None;
     }
-    let spi = match received {
+    let spi = match esp {
         [a, b, c, d, ..] => u32::from_be_bytes([*a, *b, *c, *d]),
         _ => return None,
     };
@@ -56,8 +81,25 @@ pub(super) fn peek(arrival: &Arrival, received: &[u8]) -> Option<Peek> {
         spi,
         src,
         dst,
-        len: received.len(),
+        udp,
+        esp_start: if udp { 0 } else { ipv4::MIN_HEADER_LEN },
+        len: esp.len(),
     })
+}
+
+impl Peek {
+    /// The ESP packet within the received bytes it was peeked from.
+    pub(super) fn esp_part<'p>(&self, received: &'p [u8]) -> Option<&'p [u8]> {
+        received.get(self.esp_start..self.esp_start.checked_add(self.len)?)
+    }
+
+    /// The same packet copied to the front of a buffer of its own: ESP first.
+    pub(super) fn moved_to_front(self) -> Self {
+        Self {
+            esp_start: 0,
+            ..self
+        }
+    }
 }
 
 impl Relay {
@@ -77,12 +119,15 @@ impl Relay {
         start: usize,
     ) -> Option<(Range<usize>, Leg, Framing)> {
         let exit = self.fast_exit(peek, role)?;
+        let start = start.checked_add(peek.esp_start)?;
         let end = start.checked_add(peek.len)?;
         let (range, framing) = match exit.udp() {
             Some((src, dst)) => {
                 buf.get(start..end)?;
                 (start..end, Framing::Udp { src, dst })
             }
+            // Raw IPv4 to raw IPv4 carries outer fields over: the general path's.
+            None if !peek.udp => return None,
             None => {
                 // Toward raw IPv4: the relay writes the header, as `finish` does for a packet
                 // that came without one (nothing to carry over).
@@ -122,11 +167,12 @@ impl Relay {
         }
         self.table()
             .line(role.slot, role.leg)?
-            .forward_udp_esp(peek.spi, peek.src, peek.dst)
+            .forward_esp(peek.spi, peek.src, peek.dst, peek.udp)
     }
 
     /// For a `packet` the fast path may take: what it saw, its SPI's role, and how many bytes
     /// of outer header it will leave with (0 toward UDP, 20 toward raw IPv4).
+    /// [`Peek::esp_part`] is what to copy out of it.
     #[inline(always)]
     pub(super) fn fast_prefix(
         &self,
@@ -138,6 +184,7 @@ impl Relay {
         let exit = self.fast_exit(&peek, role)?;
         let prefix = match exit.udp() {
             Some(_) => 0,
+            None if !peek.udp => return None,
             None => ipv4::MIN_HEADER_LEN,
         };
         Some((peek, role, prefix))
@@ -253,6 +300,12 @@ mod tests {
         DstPort,
         Spi(u32),
         Length(usize),
+        /// IPv4 flags and fragment offset (raw IPv4 only, as the rest below).
+        Fragment(u16),
+        /// One byte of the IPv4 header (version/IHL, protocol...).
+        HeaderByte(usize, u8),
+        /// Total Length off by this much.
+        TotalLen(i32),
     }
 
     fn change() -> impl Strategy<Value = Change> {
@@ -264,6 +317,11 @@ mod tests {
             1 => Just(Change::DstPort),
             1 => any::<u32>().prop_map(Change::Spi),
             1 => (0usize..8).prop_map(Change::Length),
+            1 => prop_oneof![Just(0x2000u16), Just(0x0001), Just(0x4000), Just(0x8000)]
+                .prop_map(Change::Fragment),
+            1 => (prop_oneof![Just(0usize), Just(9)], any::<u8>())
+                .prop_map(|(at, v)| Change::HeaderByte(at, v)),
+            1 => (-30i32..30).prop_map(Change::TotalLen),
         ]
     }
 
@@ -297,6 +355,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
         /// Whenever the fast path takes a packet, the general path makes the same bytes, leg,
         /// framing, counters and activity of it; when it does not, it has written and counted
         /// nothing. And it does take the well-formed packets of a compact entry.
@@ -312,11 +372,13 @@ mod tests {
         ) {
             let entry = entry(client_port, gateway_udp);
             // A packet from the SGW over raw IP is not the fast path's (nor UDP).
-            let from_gateway = from_gateway && gateway_udp;
+            // From the SGW over raw IP the packet is a whole IPv4 packet.
+            let raw = from_gateway && !gateway_udp;
             let (mut src, mut dst, mut spi) = if from_gateway {
+                let port = if raw { 0 } else { 4500 };
                 (
-                    SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 2), 4500),
-                    SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 1), 4500),
+                    SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 2), port),
+                    SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 1), port),
                     GATEWAY_SPI,
                 )
             } else {
@@ -327,6 +389,10 @@ mod tests {
                 )
             };
             let mut len = len;
+            let mut header = [
+                0x45, 0x10, 0, 0, 0x12, 0x34, 0x40, 0, 61, 50, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ];
+            let mut total_len_delta = 0i32;
             match change {
                 Change::None => {}
                 Change::SrcAddr => src.set_ip(Ipv4Addr::new(198, 51, 100, 99)),
@@ -335,12 +401,26 @@ mod tests {
                 Change::DstPort => dst.set_port(4501),
                 Change::Spi(other) => spi = other,
                 Change::Length(short) => len = short,
+                Change::Fragment(flags) => header[6..8].copy_from_slice(&flags.to_be_bytes()),
+                Change::HeaderByte(at, value) => header[at] = value,
+                Change::TotalLen(delta) => total_len_delta = delta,
             }
-            let mut packet = vec![fill; headroom + len];
-            if let Some(field) = packet.get_mut(headroom..headroom + 4) {
+            let mut esp = vec![fill; len];
+            if let Some(field) = esp.get_mut(..4) {
                 field.copy_from_slice(&spi.to_be_bytes());
             }
-            let arrival = Arrival::Udp { src: SocketAddr::V4(src), dst: SocketAddr::V4(dst) };
+            let mut packet = vec![fill; headroom];
+            let arrival = if raw {
+                let total_len = (20 + len as i32 + total_len_delta).clamp(0, 65535) as u16;
+                header[2..4].copy_from_slice(&total_len.to_be_bytes());
+                header[12..16].copy_from_slice(&src.ip().octets());
+                header[16..20].copy_from_slice(&dst.ip().octets());
+                packet.extend_from_slice(&header);
+                Arrival::Ip
+            } else {
+                Arrival::Udp { src: SocketAddr::V4(src), dst: SocketAddr::V4(dst) }
+            };
+            packet.extend_from_slice(&esp);
 
             let (mut fast_relay, mut general_relay) = (relay(&entry), relay(&entry));
             let mut fast_buf = packet.clone();
@@ -362,7 +442,11 @@ mod tests {
                 }
             }
             let toward_raw_ipv4 = !from_gateway && !gateway_udp;
-            if matches!(change, Change::None) && (headroom == 20 || !toward_raw_ipv4) {
+            let well_formed = match change {
+                Change::None | Change::SrcPort | Change::DstPort => raw || matches!(change, Change::None),
+                _ => false,
+            };
+            if well_formed && (headroom == 20 || !toward_raw_ipv4) {
                 prop_assert!(fast.is_some(), "the fast path takes a well-formed packet");
             }
         }

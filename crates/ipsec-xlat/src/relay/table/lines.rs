@@ -190,18 +190,21 @@ impl LegLine {
         ))
     }
 
-    /// For a UDP-encapsulated ESP packet with SPI `spi` from `src` to `dst`: how it leaves,
-    /// if this line's compact form accepts it (the fast path's whole check: the same answer
-    /// as [`Route`] and `decide` give).
+    /// For an ESP packet with SPI `spi` from `src` to `dst` (ports 0 over raw IP), that came
+    /// UDP-encapsulated or not as `udp` says: how it leaves, if this line's compact form
+    /// accepts it (the fast path's whole check: the same answer as [`Route`] and `decide`
+    /// give).
     #[inline(always)]
-    pub(crate) fn forward_udp_esp(
+    pub(crate) fn forward_esp(
         &self,
         spi: u32,
         src: SocketAddrV4,
         dst: SocketAddrV4,
+        udp: bool,
     ) -> Option<CompactExit> {
         let here = &self.here;
-        let accepted = self.flags & (COMPACT | HERE_UDP) == COMPACT | HERE_UDP
+        let transport = if udp { COMPACT | HERE_UDP } else { COMPACT };
+        let accepted = self.flags & (COMPACT | HERE_UDP) == transport
             && self.relay_esp == spi
             && here.peer == src.ip().octets()
             && here.peer_port == src.port()
