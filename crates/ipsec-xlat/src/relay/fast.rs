@@ -1,4 +1,6 @@
-//! The fast path: UDP-encapsulated ESP between IPv4 addresses, for an entry in compact form.
+//! The fast path: ESP between IPv4 addresses, for an entry in compact form, arriving
+//! UDP-encapsulated (toward either kind of leg) or over raw IPv4 toward a UDP leg. (Raw IPv4
+//! to raw IPv4 carries outer header fields across, which is the general path's business.)
 //!
 //! This is nearly all of a busy relay's traffic, and at a million entries its cost is set by
 //! instructions as much as by memory: the general path (`arrival::parse`, `decide`) handles
