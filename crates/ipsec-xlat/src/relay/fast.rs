@@ -121,6 +121,21 @@ impl Relay {
         start: usize,
     ) -> Option<(Range<usize>, Leg, Framing)> {
         let exit = self.fast_exit(peek, role)?;
+        self.forward_by(now, peek, role, exit, buf, start)
+    }
+
+    /// [`Relay::fast_forward`] once the line has accepted the packet and said how it leaves
+    /// (`exit`): for a caller that already asked the line.
+    #[inline(always)]
+    pub(super) fn forward_by(
+        &mut self,
+        now: Timestamp,
+        peek: &Peek,
+        role: Role,
+        exit: CompactExit,
+        buf: &mut [u8],
+        start: usize,
+    ) -> Option<(Range<usize>, Leg, Framing)> {
         let start = start.checked_add(peek.esp_start)?;
         let end = start.checked_add(peek.len)?;
         let (range, framing) = match exit.udp() {
@@ -172,15 +187,15 @@ impl Relay {
             .forward_esp(peek.spi, peek.src, peek.dst, peek.udp)
     }
 
-    /// For a `packet` the fast path may take: what it saw, its SPI's role, and how many bytes
-    /// of outer header it will leave with (0 toward UDP, 20 toward raw IPv4).
+    /// For a `packet` the fast path may take: what it saw, its SPI's role, how it leaves, and
+    /// how many bytes of outer header it will leave with (0 toward UDP, 20 toward raw IPv4).
     /// [`Peek::esp_part`] is what to copy out of it.
     #[inline(always)]
     pub(super) fn fast_prefix(
         &self,
         arrival: &Arrival,
         packet: &[u8],
-    ) -> Option<(Peek, Role, usize)> {
+    ) -> Option<(Peek, Role, CompactExit, usize)> {
         let peek = peek(arrival, packet)?;
         let role = self.table().find_live(peek.spi)?;
         let exit = self.fast_exit(&peek, role)?;
@@ -189,7 +204,7 @@ impl Relay {
             None if !peek.udp => return None,
             None => ipv4::MIN_HEADER_LEN,
         };
-        Some((peek, role, prefix))
+        Some((peek, role, exit, prefix))
     }
 
     /// [`Relay::fast_forward`] for a packet at `buf[start..]`, from the peek on.

@@ -92,14 +92,14 @@ impl Relay {
     ) -> Action<'o> {
         // The fast path works in place: the packet goes to `out[prefix..]`, after the room
         // for the header it will leave with (if any), so that the result starts at `out[0]`.
-        if let Some((peek, role, prefix)) = self.fast_prefix(&arrival, packet) {
+        if let Some((peek, role, exit, prefix)) = self.fast_prefix(&arrival, packet) {
             let esp = peek.esp_part(packet).unwrap_or_default();
             let taken = prefix
                 .checked_add(esp.len())
                 .and_then(|window| out.get_mut(..window))
                 .and_then(|region| {
                     region.get_mut(prefix..)?.copy_from_slice(esp);
-                    self.fast_forward(now, &peek.moved_to_front(), role, region, prefix)
+                    self.forward_by(now, &peek.moved_to_front(), role, exit, region, prefix)
                 });
             if let Some(sent) = taken {
                 return self.fast_action(out, sent);
