@@ -208,13 +208,20 @@ pub fn log_values(log: &str, name: &str) -> Vec<Vec<u8>> {
             if bytes.len() >= n {
                 break;
             }
-            // "... <ike|1>   16: AA BB ...  ascii": hex area is 16*3 chars after ": ".
+            // "... <ike|1>   16: AA BB ...  ascii": hex area is 16*3 chars after ": ". Charon's
+            // other threads may log between the rows of a dump: only the row whose offset is
+            // the next one expected counts.
             let after_tag = dump
                 .split_once("> ")
                 .or_else(|| dump.split_once("] "))
                 .map(|(_, r)| r)
                 .unwrap_or(dump);
-            let (_, hex_area) = after_tag.split_once(": ").expect("hex dump line");
+            let Some((offset, hex_area)) = after_tag.split_once(": ") else {
+                continue;
+            };
+            if offset.trim().parse::<usize>().ok() != Some(bytes.len()) {
+                continue;
+            }
             let hex_area: String = hex_area.chars().take(48).collect();
             for tok in hex_area.split_whitespace() {
                 bytes.push(u8::from_str_radix(tok, 16).unwrap());
