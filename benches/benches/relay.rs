@@ -42,11 +42,12 @@ use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{BatchSize, Criterion, Throughput};
 use ipsec_xlat::relay::{
     Action, Arrival, BatchPacket, Entry, Partition, Path, Relay, RelayConfig, Spi, SpiSet, Table,
-    TableConfig, Timestamp, Transport, Verdict, HEADROOM,
+    TableConfig, Transport, Verdict, HEADROOM,
 };
 use ipsec_xlat::sa::{
     EspConfig, EspSuite, InboundSa, Mode, OutboundSa, SaConfig, SecretKey, TunnelHeader, UdpEncap,
 };
+use ipsec_xlat::Timestamp;
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 
@@ -536,7 +537,7 @@ fn inner_packet() -> Vec<u8> {
 fn bench_terminating(c: &mut Criterion<Clock>) {
     let mut group = c.benchmark_group("relay_terminating_1400B");
     group.throughput(Throughput::Elements(BATCH as u64));
-    let now = Instant::now();
+    let now = Timestamp::ZERO;
     for (name, suite, enc_len) in [
         ("aes128gcm16", EspSuite::AES_GCM_16, 20),
         ("aes128cbc_sha256", EspSuite::AES_CBC_HMAC_SHA256, 16),

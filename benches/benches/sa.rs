@@ -6,9 +6,9 @@
 //! The `aes`/`polyval`/`sha2` crates pick AES-NI, CLMUL and SHA-NI at run time; no RUSTFLAGS
 //! needed (see BENCHMARKS.md for figures with and without `-C target-cpu=native`).
 
+use ipsec_xlat::Timestamp;
 use std::hint::black_box;
 use std::net::IpAddr;
-use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use ipsec_xlat::sa::{
@@ -108,7 +108,7 @@ fn cases() -> Vec<(&'static str, SaConfig)> {
 
 fn seal_open(c: &mut Criterion) {
     let packet = inner();
-    let now = Instant::now();
+    let now = Timestamp::ZERO;
     let mut g = c.benchmark_group("sa-1400B");
     g.throughput(Throughput::Bytes(INNER_LEN as u64));
     for (name, cfg) in cases() {
@@ -146,7 +146,7 @@ fn seal_open(c: &mut Criterion) {
 /// The client's ICV translation on top of seal/open (ESP AES-GCM-16, same IP version).
 fn client_translation(c: &mut Criterion) {
     let packet = inner();
-    let now = Instant::now();
+    let now = Timestamp::ZERO;
     let up = config(Some((EspSuite::AES_GCM_16, 20)), None);
     let translation = Translation {
         s_side: SideValues {

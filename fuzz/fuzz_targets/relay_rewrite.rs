@@ -11,9 +11,10 @@
 #![no_main]
 use std::net::{IpAddr, SocketAddr};
 
+use ipsec_xlat::Timestamp;
 use ipsec_xlat::relay::{
     Action, Arrival, BundleShape, Entry, Framing, Leg, Partition, Path, Relay, RelayConfig, Spi,
-    SpiSet, Table, TableConfig, Timestamp, Transport, AH_IN_UDP_MARKER, HEADROOM,
+    SpiSet, Table, TableConfig, Transport, AH_IN_UDP_MARKER, HEADROOM,
 };
 use ipsec_xlat::wire::ipv6::Ipv6Packet;
 use ipsec_xlat::wire::IpProtocol;

@@ -1,14 +1,14 @@
 //! The event loop: moves packets between ports and an [`Endpoint`], and time into it.
 
+use ipsec_xlat::Timestamp;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::Instant;
 
-use crate::endpoint::Endpoint;
-use crate::path::{NetPath, Path, Received, Transport};
 use crate::port::{OutDatagram, PacketPort, PortKind, PortTransport, RecvBatch, RxMeta};
 use crate::reactor::{Reactor, ShutdownHandle};
 use crate::sys::control::{ControlSocket, Controllable};
+use crate::Endpoint;
+use crate::{NetPath, Path, Received, Transport};
 
 /// Sizes and fairness bounds of the loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,7 +263,7 @@ impl<R: Reactor> Driver<R> {
         self.transmit(now, endpoint);
     }
 
-    fn receive_from<E: Endpoint>(&mut self, index: usize, now: Instant, endpoint: &mut E) {
+    fn receive_from<E: Endpoint>(&mut self, index: usize, now: Timestamp, endpoint: &mut E) {
         let Some(kind) = self.kinds.get(index).copied() else {
             return;
         };
@@ -318,7 +318,7 @@ impl<R: Reactor> Driver<R> {
         }
     }
 
-    fn transmit<E: Endpoint>(&mut self, now: Instant, endpoint: &mut E) {
+    fn transmit<E: Endpoint>(&mut self, now: Timestamp, endpoint: &mut E) {
         let slot_size = self.rx.slot_size();
         let mut produced = 0usize;
         loop {
@@ -399,16 +399,16 @@ impl<R: Reactor> Driver<R> {
 /// A control channel as the loop drives it: requests read when readable, waiting ones
 /// answered after every turn.
 trait ControlSource<E> {
-    fn receive(&mut self, now: Instant, endpoint: &mut E);
-    fn resolve(&mut self, now: Instant, endpoint: &mut E);
+    fn receive(&mut self, now: Timestamp, endpoint: &mut E);
+    fn resolve(&mut self, now: Timestamp, endpoint: &mut E);
 }
 
 impl<E: Controllable> ControlSource<E> for ControlSocket<E::Ticket> {
-    fn receive(&mut self, now: Instant, endpoint: &mut E) {
+    fn receive(&mut self, now: Timestamp, endpoint: &mut E) {
         self.receive_requests(now, endpoint);
     }
 
-    fn resolve(&mut self, now: Instant, endpoint: &mut E) {
+    fn resolve(&mut self, now: Timestamp, endpoint: &mut E) {
         self.resolve_waiting(now, endpoint);
     }
 }
@@ -417,11 +417,11 @@ impl<E: Controllable> ControlSource<E> for ControlSocket<E::Ticket> {
 enum NoControl {}
 
 impl<E> ControlSource<E> for NoControl {
-    fn receive(&mut self, _: Instant, _: &mut E) {
+    fn receive(&mut self, _: Timestamp, _: &mut E) {
         match *self {}
     }
 
-    fn resolve(&mut self, _: Instant, _: &mut E) {
+    fn resolve(&mut self, _: Timestamp, _: &mut E) {
         match *self {}
     }
 }

@@ -20,9 +20,7 @@
 pub mod adapters;
 pub mod config;
 mod driver;
-mod endpoint;
 pub mod mem;
-mod path;
 mod port;
 mod reactor;
 pub mod setup;
@@ -31,7 +29,10 @@ pub mod sys;
 pub use ipsec_xlat as core;
 
 pub use driver::{Driver, DriverConfig, DriverStats, Exit};
-pub use endpoint::Endpoint;
-pub use path::{IpProtocol, Leg, NetPath, Path, Received, Transmit, Transport};
+/// The contract with the core and its vocabulary are the core's; re-exported so the shell's
+/// users need one import.
+pub use ipsec_xlat::net::{Endpoint, Leg, NetPath, Path, Received, Transmit, Transport};
+pub use ipsec_xlat::wire::IpProtocol;
+pub use ipsec_xlat::Timestamp;
 pub use port::{OutDatagram, PacketPort, PortKind, PortTransport, RecvBatch, RxMeta};
 pub use reactor::{MemReactor, OsReactor, Reactor, ShutdownHandle, Wake};

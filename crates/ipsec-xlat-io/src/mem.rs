@@ -11,10 +11,12 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::path::{IpProtocol, Leg};
+use ipsec_xlat::Timestamp;
+
 use crate::port::{OutDatagram, PacketPort, PortKind, PortTransport, RecvBatch, RxMeta};
+use crate::{IpProtocol, Leg};
 
 /// Packets a port may have queued before further ones are dropped (a socket buffer).
 pub const DEFAULT_QUEUE_LIMIT: usize = 4096;
@@ -54,7 +56,6 @@ struct Packet {
 #[derive(Debug)]
 struct Inner {
     queues: HashMap<Key, VecDeque<Packet>>,
-    origin: Instant,
     elapsed: Duration,
     next_ephemeral: u16,
     next_tun: u64,
@@ -75,12 +76,11 @@ impl Default for MemNetwork {
 }
 
 impl MemNetwork {
-    /// An empty network whose clock starts now.
+    /// An empty network whose clock starts at [`Timestamp::ZERO`].
     pub fn new() -> Self {
         Self {
             inner: Arc::new(Mutex::new(Inner {
                 queues: HashMap::new(),
-                origin: Instant::now(),
                 elapsed: Duration::ZERO,
                 next_ephemeral: EPHEMERAL_FIRST,
                 next_tun: 0,
@@ -98,16 +98,15 @@ impl MemNetwork {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The virtual time: the creation instant plus every advance.
-    pub fn now(&self) -> Instant {
-        let inner = self.lock();
-        inner.origin + inner.elapsed
+    /// The virtual time: [`Timestamp::ZERO`] at creation plus every advance.
+    pub fn now(&self) -> Timestamp {
+        Timestamp::ZERO + self.lock().elapsed
     }
 
-    /// Move the virtual clock forward to `instant` (never backward).
-    pub fn advance_to(&self, instant: Instant) {
+    /// Move the virtual clock forward to `at` (never backward).
+    pub fn advance_to(&self, at: Timestamp) {
         let mut inner = self.lock();
-        let target = instant.saturating_duration_since(inner.origin);
+        let target = at.saturating_duration_since(Timestamp::ZERO);
         inner.elapsed = inner.elapsed.max(target);
     }
 

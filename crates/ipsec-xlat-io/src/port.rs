@@ -8,7 +8,7 @@ use std::io;
 use std::net::IpAddr;
 use std::os::fd::RawFd;
 
-use crate::path::{IpProtocol, Leg};
+use crate::{IpProtocol, Leg};
 
 /// What a port carries, fixed when it is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

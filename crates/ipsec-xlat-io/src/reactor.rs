@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ipsec_xlat::Timestamp;
+
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -53,8 +55,8 @@ impl ShutdownHandle {
 
 /// A clock and a way to wait, as the [`crate::Driver`] needs them.
 pub trait Reactor {
-    /// The current time, passed to the endpoint.
-    fn now(&self) -> Instant;
+    /// The current time on this reactor's clock, passed to the endpoint.
+    fn now(&self) -> Timestamp;
 
     /// Watch port `index` for readability (called once per port, before the first wait).
     fn register(&mut self, index: usize, port: &dyn PacketPort) -> io::Result<()>;
@@ -76,7 +78,7 @@ pub trait Reactor {
     fn wait(
         &mut self,
         ports: &[Box<dyn PacketPort>],
-        deadline: Option<Instant>,
+        deadline: Option<Timestamp>,
         immediate: bool,
         ready: &mut Vec<usize>,
     ) -> io::Result<Wake>;
@@ -95,6 +97,8 @@ pub struct OsReactor {
     waker: Arc<Waker>,
     flag: Arc<AtomicBool>,
     signals: Option<Signals>,
+    /// The instant [`Timestamp::ZERO`] stands for: the reactor's creation.
+    origin: Instant,
 }
 
 impl core::fmt::Debug for OsReactor {
@@ -116,6 +120,7 @@ impl OsReactor {
             waker,
             flag: Arc::new(AtomicBool::new(false)),
             signals: None,
+            origin: Instant::now(),
         })
     }
 
@@ -132,8 +137,11 @@ impl OsReactor {
 }
 
 impl Reactor for OsReactor {
-    fn now(&self) -> Instant {
-        Instant::now()
+    fn now(&self) -> Timestamp {
+        let millis = Instant::now()
+            .saturating_duration_since(self.origin)
+            .as_millis();
+        Timestamp::from_millis(u64::try_from(millis).unwrap_or(u64::MAX))
     }
 
     fn register(&mut self, index: usize, port: &dyn PacketPort) -> io::Result<()> {
@@ -158,7 +166,7 @@ impl Reactor for OsReactor {
     fn wait(
         &mut self,
         _ports: &[Box<dyn PacketPort>],
-        deadline: Option<Instant>,
+        deadline: Option<Timestamp>,
         immediate: bool,
         ready: &mut Vec<usize>,
     ) -> io::Result<Wake> {
@@ -172,7 +180,13 @@ impl Reactor for OsReactor {
         let timeout = if immediate {
             Some(Duration::ZERO)
         } else {
-            deadline.map(|at| at.saturating_duration_since(Instant::now()))
+            // `None` for a deadline past any instant the clock can name: wait for packets.
+            deadline
+                .and_then(|at| {
+                    self.origin
+                        .checked_add(Duration::from_millis(at.as_millis()))
+                })
+                .map(|at| at.saturating_duration_since(Instant::now()))
         };
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
@@ -228,7 +242,7 @@ impl MemReactor {
 }
 
 impl Reactor for MemReactor {
-    fn now(&self) -> Instant {
+    fn now(&self) -> Timestamp {
         self.net.now()
     }
 
@@ -239,7 +253,7 @@ impl Reactor for MemReactor {
     fn wait(
         &mut self,
         ports: &[Box<dyn PacketPort>],
-        deadline: Option<Instant>,
+        deadline: Option<Timestamp>,
         immediate: bool,
         ready: &mut Vec<usize>,
     ) -> io::Result<Wake> {

@@ -9,9 +9,9 @@ use thiserror::Error;
 
 use crate::config::ListenConfig;
 use crate::mem::MemNetwork;
-use crate::path::{IpProtocol, Leg};
 use crate::port::PacketPort;
 use crate::sys::{OsSocket, SocketOptions};
+use crate::{IpProtocol, Leg};
 
 /// A port that could not be opened.
 #[derive(Debug, Error)]

@@ -13,7 +13,9 @@ mod mem_lab;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use ipsec_xlat_io::Timestamp;
 
 use ipsec_xlat_io::adapters::{ClientEndpoint, RelayEndpoint, TestSgwEndpoint};
 use ipsec_xlat_io::config::{ClientConfig, RelayConfig, TestSgwConfig};
@@ -144,7 +146,7 @@ impl Lab {
     /// passed since `start`; `each` checks an invariant after every step.
     fn follow_client_timers_until(
         &mut self,
-        start: Instant,
+        start: Timestamp,
         limit: Duration,
         what: &str,
         done: impl Fn(&Lab) -> bool,
@@ -161,7 +163,7 @@ impl Lab {
 
     /// The client restarted (once) after losing the tunnel whose cookies were `first`, and
     /// a new IKE SA carries traffic both ways.
-    fn assert_back_after_one_restart(&mut self, start: Instant, limit: Duration, first: &str) {
+    fn assert_back_after_one_restart(&mut self, start: Timestamp, limit: Duration, first: &str) {
         self.follow_client_timers_until(
             start,
             limit,
@@ -296,7 +298,7 @@ fn with_the_sgw_unreachable_the_client_restarts_with_backoff_until_it_connects()
     let start = lab.net.now();
     // The relay forwards mm1 toward an SGW that is not there: each attempt retransmits,
     // gives up, and the client starts over later, each time waiting longer.
-    let mut restarts_at: Vec<Instant> = Vec::new();
+    let mut restarts_at: Vec<Timestamp> = Vec::new();
     while restarts_at.len() < 4 {
         let next = lab
             .client

@@ -8,6 +8,8 @@ mod common;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use ipsec_xlat_io::Timestamp;
+
 use common::{Forwarder, Ticker};
 use ipsec_xlat_io::config::ListenConfig;
 use ipsec_xlat_io::mem::MemNetwork;
@@ -254,7 +256,7 @@ fn driver_forwards_between_legs_on_the_memory_network() {
     // The raw path strips the received IPv4 header before forwarding.
     struct Strip(Forwarder);
     impl ipsec_xlat_io::Endpoint for Strip {
-        fn handle_datagram(&mut self, now: Instant, rx: &Received, d: &[u8]) {
+        fn handle_datagram(&mut self, now: Timestamp, rx: &Received, d: &[u8]) {
             let d = match rx.path {
                 Path::Net(NetPath {
                     transport:
@@ -268,17 +270,17 @@ fn driver_forwards_between_legs_on_the_memory_network() {
             };
             self.0.handle_datagram(now, rx, d);
         }
-        fn handle_timeout(&mut self, now: Instant) {
+        fn handle_timeout(&mut self, now: Timestamp) {
             self.0.handle_timeout(now);
         }
         fn poll_transmit(
             &mut self,
-            now: Instant,
+            now: Timestamp,
             out: &mut [u8],
         ) -> Option<ipsec_xlat_io::Transmit> {
             self.0.poll_transmit(now, out)
         }
-        fn poll_timeout(&self) -> Option<Instant> {
+        fn poll_timeout(&self) -> Option<Timestamp> {
             self.0.poll_timeout()
         }
     }

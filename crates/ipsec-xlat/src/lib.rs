@@ -11,10 +11,18 @@
 //!   ICV pre/post-translation that lets the relay rewrite SPIs and outer headers.
 //! - [`relay`]: the relay's translation table and the per-packet rewrite.
 //! - [`ike`]: IKEv1 key derivation and state machines for client, relay and test-SGW.
+//! - [`net`]: how packets travel ([`Path`], [`Received`], [`Transmit`]) and the [`Endpoint`]
+//!   contract every role keeps with the code that moves its bytes.
+//! - [`time`]: the one time type, [`Timestamp`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod ike;
+pub mod net;
 pub mod relay;
 pub mod sa;
+pub mod time;
 pub mod wire;
+
+pub use net::{Endpoint, Leg, NetPath, Path, Received, Transmit, Transport};
+pub use time::Timestamp;

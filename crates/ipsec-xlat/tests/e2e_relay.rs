@@ -20,8 +20,8 @@
 
 mod relay_support;
 
+use ipsec_xlat::Timestamp;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
 
 use ipsec_xlat::relay::{
     Action, Arrival, BundleShape, Framing, Relay, RelayConfig, Table, TableConfig, Transmit,
@@ -233,13 +233,13 @@ struct World {
     client_in: ClientInboundSa,
     sgw_in: InboundSa,
     sgw_out: OutboundSa,
-    now: Instant,
+    now: Timestamp,
     iv: u8,
 }
 
 impl World {
     fn new(s: Scenario) -> Self {
-        let now = Instant::now();
+        let now = Timestamp::ZERO;
         let (cp, gp) = (client_path(s.client), gateway_path(s.gateway));
         let mut table = Table::new(TableConfig::default());
         table.insert(entry(s.shape(), cp, gp), t(0)).unwrap();
@@ -510,7 +510,7 @@ fn sgw_in_with(s: &Scenario, spis: (u32, u32)) -> InboundSa {
     let gp = gateway_path(s.gateway);
     InboundSa::new(
         &sa_config(s, spis, gp.relay_addr, gp.peer_addr, 10),
-        Instant::now(),
+        Timestamp::ZERO,
     )
     .unwrap()
 }
@@ -519,7 +519,7 @@ fn sgw_in_with(s: &Scenario, spis: (u32, u32)) -> InboundSa {
 fn sgw_opens(s: &Scenario, packet: &[u8]) -> Result<(), SaError> {
     let mut packet = packet.to_vec();
     sgw_in_with(s, S3)
-        .open(&mut packet, Instant::now())
+        .open(&mut packet, Timestamp::ZERO)
         .map(|_| ())
 }
 
@@ -590,7 +590,7 @@ fn translation_is_necessary_a_wrong_spi_or_immutable_field_fails_the_sgw() {
         let mut with_c_spis = sgw_in_with(&s, C2);
         assert_eq!(
             with_c_spis
-                .open(&mut untranslated, Instant::now())
+                .open(&mut untranslated, Timestamp::ZERO)
                 .map(|_| ()),
             Err(SaError::BadIcv),
             "{}: untranslated SPI",

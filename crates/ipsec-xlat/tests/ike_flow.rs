@@ -6,8 +6,8 @@ mod ike_lab;
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use core::time::Duration;
+use ipsec_xlat::Timestamp;
 use std::collections::VecDeque;
-use std::time::Instant;
 
 use ipsec_xlat::ike::crypto::Cookies;
 use ipsec_xlat::ike::dh::DhGroup;
@@ -74,7 +74,7 @@ impl Default for Scenario {
 }
 
 struct Net {
-    now: Instant,
+    now: Timestamp,
     clients: Vec<(Ipv4Addr, Client)>,
     relay: Relay,
     sgw: TestSgw,
@@ -104,7 +104,7 @@ impl Net {
         let sgw = TestSgw::new(s.suite().sgw_config(s.sgw_psk), &mut rng);
         let relay = Relay::new(relay_config(relay_key.clone(), Vec::new()), &mut rng);
         Self {
-            now: Instant::now(),
+            now: Timestamp::ZERO,
             clients: Vec::new(),
             relay,
             sgw,

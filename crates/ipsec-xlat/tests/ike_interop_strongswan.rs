@@ -441,7 +441,7 @@ fn client_through_relay_against_strongswan() {
             retransmit: RetransmitPolicy::default(),
             auto_rekey: false,
         },
-        std::time::Instant::now(),
+        now_ts(),
         &mut rng,
     )
     .unwrap();
@@ -473,7 +473,7 @@ fn client_through_relay_against_strongswan() {
             || entries.len() < want
             || (want_delete && (deleted.is_empty() || retired.is_empty())))
     {
-        let now = std::time::Instant::now();
+        let now = now_ts();
         client.handle_timeout(now);
         while let Some(t) = client.poll_transmit() {
             send(t);
@@ -615,7 +615,7 @@ fn client_through_relay_against_strongswan() {
             println!("relay: {e:?}");
             ike_retired |= matches!(e, RelayEvent::IkeRetired { .. });
         }
-        let now = std::time::Instant::now();
+        let now = now_ts();
         for (local, s) in &sockets {
             if let Ok((n, from)) = s.recv_from(&mut buf) {
                 if local.ip() != IpAddr::V4(client_ip) {
@@ -639,4 +639,13 @@ fn client_through_relay_against_strongswan() {
     assert!(!log.contains("verification failed"));
     println!("IKE SA delete accepted by the SGW");
     println!("relay counters: {:?}", relay.counters());
+}
+
+/// The wall clock as the core's time: milliseconds since the first call (real sockets and a
+/// real strongSwan, so real time).
+fn now_ts() -> ipsec_xlat::Timestamp {
+    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let origin = *ORIGIN.get_or_init(std::time::Instant::now);
+    let millis = origin.elapsed().as_millis();
+    ipsec_xlat::Timestamp::from_millis(u64::try_from(millis).unwrap_or(u64::MAX))
 }

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::Instant;
+use ipsec_xlat::Timestamp;
 
 use ipsec_xlat::ike::crypto::*;
 use ipsec_xlat::ike::dh::SharedSecret;
@@ -117,7 +117,7 @@ proptest! {
             }],
             half_open_timeout: core::time::Duration::from_secs(30),
         }, &mut rng);
-        let now = Instant::now();
+        let now = Timestamp::ZERO;
         let n = datagrams.len() as u64;
         for (c_side, d) in datagrams {
             let (local, remote): (SocketAddr, SocketAddr) = if c_side {

@@ -15,7 +15,7 @@ mod ike_lab;
 
 use core::net::IpAddr;
 use core::time::Duration;
-use std::time::Instant;
+use ipsec_xlat::Timestamp;
 
 use ipsec_xlat::ike::crypto::{expand_encryption_key, SaKeys};
 use ipsec_xlat::ike::dh::DhGroup;
@@ -72,7 +72,7 @@ fn run_with_group(rsa: bool, child_proposal: ChildProposal, seed: u64, group: Dh
         relay_config(relay_key.clone(), vec![client_key.public()]),
         &mut rng,
     );
-    let mut now = Instant::now();
+    let mut now = Timestamp::ZERO;
     // The client's generator, and a copy of the seed it will draw for its own (see the top).
     let mut client_rng = StdRng::seed_from_u64(seed.wrapping_add(0x5eed));
     let mut client_seed = [0u8; 32];

@@ -5,9 +5,8 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use ipsec_xlat::relay::{
-    Entry, Partition, Path, Spi, SpiSet, Table, TableConfig, Timestamp, Transport,
-};
+use ipsec_xlat::relay::{Entry, Partition, Path, Spi, SpiSet, Table, TableConfig, Transport};
+use ipsec_xlat::Timestamp;
 
 const ENTRIES: u32 = 1_000_000;
 

@@ -21,9 +21,10 @@ use std::net::{IpAddr, SocketAddr};
 
 use ipsec_xlat::relay::{
     Action, Arrival, BundleShape, Entry, Framing, Partition, Path, Relay, RelayConfig, SpiSet,
-    Table, TableConfig, Timestamp, Transport,
+    Table, TableConfig, Transport,
 };
 use ipsec_xlat::wire::IpProtocol;
+use ipsec_xlat::Timestamp;
 use relay_support::{spi, t};
 use serde_json::Value;
 

@@ -9,7 +9,9 @@
 
 mod sa_support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use ipsec_xlat::Timestamp;
 
 use hmac::{Hmac, Mac};
 use ipsec_xlat::sa::{
@@ -30,7 +32,7 @@ fn gcm_config() -> SaConfig {
 }
 
 fn pair(cfg: &SaConfig) -> (OutboundSa, InboundSa) {
-    let now = Instant::now();
+    let now = Timestamp::ZERO;
     (
         OutboundSa::new(cfg, now).unwrap(),
         InboundSa::new(cfg, now).unwrap(),
@@ -40,14 +42,14 @@ fn pair(cfg: &SaConfig) -> (OutboundSa, InboundSa) {
 fn seal(out: &mut OutboundSa, inner: &[u8]) -> Vec<u8> {
     let mut buf = vec![0u8; 2048];
     let iv = vec![0x42u8; out.iv_len()];
-    let s = out.seal(inner, &iv, Instant::now(), &mut buf).unwrap();
+    let s = out.seal(inner, &iv, Timestamp::ZERO, &mut buf).unwrap();
     buf.truncate(s.len);
     buf
 }
 
 fn open(sa: &mut InboundSa, packet: &[u8]) -> Result<Vec<u8>, SaError> {
     let mut b = packet.to_vec();
-    sa.open(&mut b, Instant::now()).map(|o| o.packet.to_vec())
+    sa.open(&mut b, Timestamp::ZERO).map(|o| o.packet.to_vec())
 }
 
 #[test]
@@ -153,7 +155,7 @@ fn sequence_overflow_stops_the_sa() {
     let mut buf = vec![0u8; 2048];
     for _ in 0..3 {
         assert_eq!(
-            tx.seal(&inner_v4(60, 2), &[0; 8], Instant::now(), &mut buf),
+            tx.seal(&inner_v4(60, 2), &[0; 8], Timestamp::ZERO, &mut buf),
             Err(SaError::SequenceOverflow)
         );
     }
@@ -174,11 +176,11 @@ fn sequence_overflow_stops_the_sa() {
     let a = seal(&mut tx, &inner_v4(60, 1));
     let b = seal(&mut tx, &inner_v4(60, 2));
     let mut ba = b.clone();
-    let opened = rx.open(&mut ba, Instant::now()).unwrap();
+    let opened = rx.open(&mut ba, Timestamp::ZERO).unwrap();
     assert_eq!(opened.esp_seq, Some(1 << 32));
     let mut aa = a.clone();
     assert_eq!(
-        rx.open(&mut aa, Instant::now()).unwrap().esp_seq,
+        rx.open(&mut aa, Timestamp::ZERO).unwrap().esp_seq,
         Some(u64::from(u32::MAX))
     );
 }
@@ -233,15 +235,15 @@ fn unknown_spi_is_counted_by_the_database() {
     let mut unknown = good.clone();
     unknown[20..24].copy_from_slice(&0x0bad_0badu32.to_be_bytes());
     assert_eq!(
-        sad.open(&mut unknown, Instant::now()),
+        sad.open(&mut unknown, Timestamp::ZERO),
         Err(SaError::UnknownSpi { spi: 0x0bad_0bad })
     );
     assert_eq!(sad.counters().unknown_spi, 1);
     let mut g = good.clone();
-    sad.open(&mut g, Instant::now()).unwrap();
+    sad.open(&mut g, Timestamp::ZERO).unwrap();
     assert_eq!(sad.get(SPI).unwrap().counters().packets, 1);
     // A garbage datagram is counted by the database too.
-    assert!(sad.open(&mut [0x45, 0, 0], Instant::now()).is_err());
+    assert!(sad.open(&mut [0x45, 0, 0], Timestamp::ZERO).is_err());
     assert_eq!(sad.counters().truncated, 1);
 }
 
@@ -337,7 +339,7 @@ fn bad_padding_and_next_header_are_typed_errors() {
     dummy.extend_from_slice(&[1, 2, 2, 59]);
     let (_, mut rx) = pair(&cfg);
     let mut p = handmade_null_esp(&cfg, &dummy);
-    assert!(rx.open(&mut p, Instant::now()).unwrap().is_dummy());
+    assert!(rx.open(&mut p, Timestamp::ZERO).unwrap().is_dummy());
     assert_eq!((rx.counters().dummy, rx.counters().packets), (1, 0));
 }
 
@@ -385,26 +387,26 @@ fn caller_mistakes_cost_no_sequence_number() {
     let inner = inner_v4(100, 3);
     let mut small = vec![0u8; 50];
     assert!(matches!(
-        tx.seal(&inner, &[0; 8], Instant::now(), &mut small),
+        tx.seal(&inner, &[0; 8], Timestamp::ZERO, &mut small),
         Err(SaError::BufferTooSmall { .. })
     ));
     let mut buf = vec![0u8; 2048];
     assert_eq!(
-        tx.seal(&inner, &[0; 16], Instant::now(), &mut buf),
+        tx.seal(&inner, &[0; 16], Timestamp::ZERO, &mut buf),
         Err(SaError::BadIvLength {
             found: 16,
             expected: 8
         })
     );
     assert!(matches!(
-        tx.seal(&[0x12, 0x34], &[0; 8], Instant::now(), &mut buf),
+        tx.seal(&[0x12, 0x34], &[0; 8], Timestamp::ZERO, &mut buf),
         Err(SaError::BadPayload { .. })
     ));
     assert_eq!(tx.counters().local_errors, 2);
     assert_eq!(tx.counters().bad_payload, 1);
     let p = seal(&mut tx, &inner);
     let mut pb = p.clone();
-    assert_eq!(rx.open(&mut pb, Instant::now()).unwrap().esp_seq, Some(1));
+    assert_eq!(rx.open(&mut pb, Timestamp::ZERO).unwrap().esp_seq, Some(1));
 }
 
 #[test]
@@ -416,7 +418,7 @@ fn lifetimes_fire_soft_then_hard_and_stop_the_sa() {
         soft_time: Some(Duration::from_secs(30)),
         hard_time: Some(Duration::from_secs(60)),
     };
-    let t0 = Instant::now();
+    let t0 = Timestamp::ZERO;
     let mut tx = OutboundSa::new(&cfg, t0).unwrap();
     let mut rx = InboundSa::new(&cfg, t0).unwrap();
     let mut buf = vec![0u8; 2048];
@@ -458,19 +460,19 @@ fn config_errors_are_typed() {
     let mut cfg = gcm_config();
     cfg.replay_window = 16;
     assert!(matches!(
-        OutboundSa::new(&cfg, Instant::now()),
+        OutboundSa::new(&cfg, Timestamp::ZERO),
         Err(ConfigError::BadReplayWindow(16))
     ));
     let mut cfg = gcm_config();
     cfg.esp.as_mut().unwrap().spi = 255;
     assert!(matches!(
-        InboundSa::new(&cfg, Instant::now()),
+        InboundSa::new(&cfg, Timestamp::ZERO),
         Err(ConfigError::ReservedSpi(255))
     ));
     let mut cfg = gcm_config();
     cfg.esp.as_mut().unwrap().encryption_key = sa_support::key(16, 0);
     assert!(matches!(
-        InboundSa::new(&cfg, Instant::now()),
+        InboundSa::new(&cfg, Timestamp::ZERO),
         Err(ConfigError::BadKeyLength { .. })
     ));
     let mut cfg = sa_config(
@@ -480,7 +482,7 @@ fn config_errors_are_typed() {
     );
     cfg.udp_encap = Some(ipsec_xlat::sa::UdpEncap::NAT_T);
     assert!(matches!(
-        InboundSa::new(&cfg, Instant::now()),
+        InboundSa::new(&cfg, Timestamp::ZERO),
         Err(ConfigError::Unsupported(_))
     ));
 }

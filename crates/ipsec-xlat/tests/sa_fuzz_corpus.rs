@@ -4,8 +4,8 @@
 //! check the Identification-in-Reserved carriage against the relay's contract.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
+use ipsec_xlat::Timestamp;
 use std::net::IpAddr;
-use std::time::Instant;
 
 use ipsec_xlat::sa::{
     AhConfig, ClientInboundSa, EspConfig, EspSuite, InboundSa, Integrity, Lifetime, Mode, SaConfig,
@@ -66,7 +66,7 @@ fn client(ah: bool, c_src: &str, c_dst: &str, udp: Option<UdpEncap>) -> ClientIn
         c_side: values(ip(c_src), ip(c_dst), 0xb001, udp),
     };
     ClientInboundSa::new(
-        InboundSa::new(&config(ah), Instant::now()).unwrap(),
+        InboundSa::new(&config(ah), Timestamp::ZERO).unwrap(),
         translation,
     )
     .unwrap()
@@ -74,7 +74,7 @@ fn client(ah: bool, c_src: &str, c_dst: &str, udp: Option<UdpEncap>) -> ClientIn
 
 #[test]
 fn the_hand_made_seeds_open() {
-    let now = Instant::now();
+    let now = Timestamp::ZERO;
     for (name, ah) in [("ah-gateway", true), ("gcm-gateway", false)] {
         let mut p = seed(name)[1..].to_vec();
         let mut sa = InboundSa::new(&config(ah), now).unwrap();

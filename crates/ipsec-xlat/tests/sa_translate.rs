@@ -15,8 +15,8 @@
 
 mod sa_support;
 
+use ipsec_xlat::Timestamp;
 use std::net::IpAddr;
-use std::time::Instant;
 
 use ipsec_xlat::relay::AH_IN_UDP_MARKER;
 use ipsec_xlat::sa::{
@@ -179,7 +179,7 @@ struct Parties {
 
 fn parties(s: &Scenario) -> Parties {
     let p = plan(s.c_v6, s.s_v6);
-    let now = Instant::now();
+    let now = Timestamp::ZERO;
     let up = config(s, p.relay_s, p.sgw, S_UP.0, S_UP.1);
     let down = config(s, p.sgw, p.relay_s, S_DOWN.0, S_DOWN.1);
     let up_s = side(s, p.relay_s, p.sgw, S_UP.0, S_UP.1, s.s_udp);
@@ -224,7 +224,7 @@ fn iv(n: usize, seed: u8) -> Vec<u8> {
 
 /// Client -> relay -> SGW and SGW -> relay -> client for one packet each way.
 fn round_trip(s: &Scenario, p: &mut Parties, up_inner: &[u8], down_inner: &[u8], seed: u8) {
-    let now = Instant::now();
+    let now = Timestamp::ZERO;
     let mut buf = vec![0u8; 4096];
     let n = p.client_out.sa().iv_len();
     let sealed = p
@@ -281,7 +281,7 @@ fn every_scenario_round_trips_through_the_relay() {
 fn without_translation_the_icv_fails() {
     for s in scenarios() {
         let p = plan(s.c_v6, s.s_v6);
-        let now = Instant::now();
+        let now = Timestamp::ZERO;
         let mut naive = config(&s, p.client, p.relay_c, C_UP.0, C_UP.1);
         naive.udp_encap = s.c_udp;
         let mut naive_out = OutboundSa::new(&naive, now).unwrap();
@@ -322,7 +322,7 @@ fn without_translation_the_icv_fails() {
 fn ah_relay_must_reproduce_immutable_fields() {
     for s in scenarios().into_iter().filter(|s| s.ah.is_some()) {
         let mut p = parties(&s);
-        let now = Instant::now();
+        let now = Timestamp::ZERO;
         let mut buf = vec![0u8; 4096];
         let n = p.client_out.sa().iv_len();
         let sealed = p
@@ -416,7 +416,7 @@ fn ah_changes_form_and_carries_identification_in_reserved() {
                     s_side: side(&s, p.relay_s, p.sgw, S_UP.0, S_UP.1, None),
                     c_side: side(&s, p.client, p.relay_c, C_UP.0, C_UP.1, c_udp),
                 };
-                let now = Instant::now();
+                let now = Timestamp::ZERO;
                 let mut plain = OutboundSa::new(&cfg, now).unwrap();
                 plain.set_next_ident(0x4321);
                 let mut sealed = vec![0u8; 4096];
@@ -529,7 +529,7 @@ proptest! {
         let s = &all[idx % all.len()];
         let mut p = parties(s);
         let up = inner(v6_inner, len, fill);
-        let now = Instant::now();
+        let now = Timestamp::ZERO;
         let mut buf = vec![0u8; 4096];
         let n = p.client_out.sa().iv_len();
         let sealed = p.client_out.seal(&up, &iv(n, seed), now, &mut buf).unwrap();
@@ -559,7 +559,7 @@ proptest! {
 fn post_translation_refuses_packets_of_other_c_spis() {
     for s in scenarios().into_iter().step_by(7) {
         let mut p = parties(&s);
-        let now = Instant::now();
+        let now = Timestamp::ZERO;
         let mut buf = vec![0u8; 4096];
         let n = p.sgw_out.iv_len();
         let sealed = p

@@ -17,7 +17,7 @@
 
 mod sa_support;
 
-use std::time::Instant;
+use ipsec_xlat::Timestamp;
 
 use ipsec_xlat::sa::{
     ClientInboundSa, ClientOutboundSa, InboundSa, OutboundSa, SaError, Translation,
@@ -25,10 +25,11 @@ use ipsec_xlat::sa::{
 use sa_support::{all_vectors, Vector};
 
 fn open(v: &Vector, cfg: &ipsec_xlat::sa::SaConfig, bytes: &[u8]) -> Result<Vec<u8>, SaError> {
-    let mut sa = InboundSa::new(cfg, Instant::now()).unwrap();
+    let mut sa = InboundSa::new(cfg, Timestamp::ZERO).unwrap();
     sa.resume_replay_at(v.highest_before());
     let mut buf = bytes.to_vec();
-    sa.open(&mut buf, Instant::now()).map(|o| o.packet.to_vec())
+    sa.open(&mut buf, Timestamp::ZERO)
+        .map(|o| o.packet.to_vec())
 }
 
 /// Tunnel mode: the inner packet exactly. Transport mode: the packet keeps the outer header
@@ -56,7 +57,7 @@ fn assert_same_packet(v: &Vector, got: &[u8]) {
 }
 
 fn outbound(v: &Vector) -> OutboundSa {
-    let mut sa = OutboundSa::new(&v.config, Instant::now()).unwrap();
+    let mut sa = OutboundSa::new(&v.config, Timestamp::ZERO).unwrap();
     sa.resume_sequences_at(v.esp_seq, v.ah_seq);
     sa
 }
@@ -87,7 +88,7 @@ fn every_vector_seals_byte_for_byte() {
         let mut sa = outbound(&v);
         let mut out = vec![0u8; 2048];
         let sealed = sa
-            .seal(&v.inner, &v.iv, Instant::now(), &mut out)
+            .seal(&v.inner, &v.iv, Timestamp::ZERO, &mut out)
             .unwrap_or_else(|e| panic!("{}: {e}", v.name));
         assert_eq!(
             hex::encode(&out[..sealed.len]),
@@ -130,12 +131,12 @@ fn relay_side_bytes_open_after_post_translation() {
             s_side: v.sgw_side,
             c_side: v.relay_side_values,
         };
-        let mut sa = InboundSa::new(&v.config, Instant::now()).unwrap();
+        let mut sa = InboundSa::new(&v.config, Timestamp::ZERO).unwrap();
         sa.resume_replay_at(v.highest_before());
         let mut client = ClientInboundSa::new(sa, translation).unwrap();
         let mut buf = v.relay_side.clone();
         let opened = client
-            .open(&mut buf, Instant::now())
+            .open(&mut buf, Timestamp::ZERO)
             .unwrap_or_else(|e| panic!("{}: {e}", v.name));
         assert_same_packet(&v, opened.packet);
     }
@@ -172,7 +173,7 @@ fn pre_translation_produces_the_relay_side_bytes() {
         let mut client = ClientOutboundSa::new(outbound(&v), translation).unwrap();
         let mut out = vec![0u8; 2048];
         let sealed = client
-            .seal(&v.inner, &v.iv, Instant::now(), &mut out)
+            .seal(&v.inner, &v.iv, Timestamp::ZERO, &mut out)
             .unwrap_or_else(|e| panic!("{}: {e}", v.name));
         assert_eq!(
             hex::encode(&out[..sealed.len]),

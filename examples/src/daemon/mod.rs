@@ -2,8 +2,8 @@
 //! sockets (and the TUN device) with `ipsec-xlat-io`, build the adapter around the core, run
 //! the driver until SIGINT/SIGTERM (SIGHUP reloads the relay), and report.
 
+use ipsec_xlat_io::Timestamp;
 use std::path::PathBuf;
-use std::time::Instant;
 
 use clap::Args;
 use ipsec_xlat_io::adapters::PortPair;
@@ -183,7 +183,8 @@ pub(crate) fn print_warnings(warnings: &[String]) {
     }
 }
 
-/// The time to hand a freshly built endpoint.
-pub(crate) fn now() -> Instant {
-    Instant::now()
+/// The time to hand a freshly built endpoint: the driver's clock starts at zero when the
+/// driver is made, right after the endpoint.
+pub(crate) fn now() -> Timestamp {
+    Timestamp::ZERO
 }

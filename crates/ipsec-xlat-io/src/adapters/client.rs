@@ -42,7 +42,7 @@
 
 use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
-use std::time::Instant;
+use ipsec_xlat::Timestamp;
 
 use ipsec_xlat::ike::phase1::Phase1Config;
 use ipsec_xlat::ike::phase2::{BundleSpis, ChildConfig};
@@ -67,9 +67,9 @@ use super::ports::PortPair;
 use super::queue::TxQueue;
 use super::relay::cookies_hex;
 use crate::config::{ClientConfig, SessionConfig};
-use crate::endpoint::Endpoint;
-use crate::path::{IpProtocol, Leg, NetPath, Path, Received, Transmit, Transport};
 use crate::sys::control::{ControlAnswer, ControlCommand, ControlReply, Controllable, ReplyLine};
+use crate::Endpoint;
+use crate::{IpProtocol, Leg, NetPath, Path, Received, Transmit, Transport};
 
 /// Room for what sealing adds to an inner packet (outer IPv6 header, ESP header, IV, padding,
 /// trailer, ICV, AH).
@@ -159,9 +159,9 @@ pub struct ClientEndpoint {
     /// Reauthentication and restart settings.
     session: SessionConfig,
     /// Bundles we deleted, still opening inbound packets until the instant given.
-    draining: Vec<(Instant, ChildPath)>,
+    draining: Vec<(Timestamp, ChildPath)>,
     /// When to start over after the tunnel was lost (not controlled, `session.restart`).
-    restart_at: Option<Instant>,
+    restart_at: Option<Timestamp>,
     /// The wait before the next restart.
     backoff: Duration,
     /// Why the tunnel was last lost (for `status`).
@@ -209,7 +209,7 @@ impl ClientEndpoint {
     pub fn new<R: RngCore + CryptoRng>(
         config: &ClientConfig,
         own: PortPair,
-        now: Instant,
+        now: Timestamp,
         rng: &mut R,
     ) -> Result<(Self, Vec<String>), SetupError> {
         let mut warnings = Vec::new();
@@ -349,7 +349,7 @@ impl ClientEndpoint {
     /// Starts a new IKE attempt (main mode, then quick mode) unless one runs or an IKE SA
     /// exists; with an IKE SA but no child SA left, starts a quick mode. Returns the
     /// attempt's number. `swanctl --initiate`'s counterpart.
-    pub fn initiate(&mut self, now: Instant) -> Result<u64, String> {
+    pub fn initiate(&mut self, now: Timestamp) -> Result<u64, String> {
         match self.ike_phase() {
             Some(ClientPhase::Established) if self.children.is_empty() => {
                 self.rekey(now)?;
@@ -377,7 +377,7 @@ impl ClientEndpoint {
 
     /// Starts a quick mode under the IKE SA now (a new child SA; the old ones stay until
     /// their lifetime ends, as with the core's own rekeying).
-    pub fn rekey(&mut self, now: Instant) -> Result<(), String> {
+    pub fn rekey(&mut self, now: Timestamp) -> Result<(), String> {
         let ike = self.ike.as_mut().ok_or("no IKE SA")?;
         let phase = ike.phase();
         ike.rekey(now)
@@ -390,7 +390,7 @@ impl ClientEndpoint {
     /// its entries on the way), as `swanctl --terminate` does; an attempt still in main mode
     /// is abandoned (there is no IKE SA to delete yet; the relay's half-open entry expires).
     /// Returns how many child SAs were deleted. The DELETEs are queued for the next turn.
-    pub fn terminate(&mut self, now: Instant) -> usize {
+    pub fn terminate(&mut self, now: Timestamp) -> usize {
         let deleted = self.children.len();
         if let Some(ike) = self.ike.as_mut() {
             if ike.phase().has_ike_sa() {
@@ -428,7 +428,7 @@ impl ClientEndpoint {
     }
 
     /// Starts the successor IKE client (reauthentication), unless one runs.
-    fn start_reauth(&mut self, now: Instant) {
+    fn start_reauth(&mut self, now: Timestamp) {
         if self.next.is_some() {
             return;
         }
@@ -451,7 +451,7 @@ impl ClientEndpoint {
 
     /// The successor's first bundle is installed (and sends, being the newest): the old IKE
     /// client deletes its bundles and its IKE SA, and the successor becomes current.
-    fn switch_over(&mut self, now: Instant) {
+    fn switch_over(&mut self, now: Timestamp) {
         let Some(next) = self.next.take() else {
             return;
         };
@@ -492,7 +492,7 @@ impl ClientEndpoint {
     /// The tunnel was lost (`reason`): start over later if allowed (not controlled,
     /// `session.restart`, and `retryable`), else give up as before (the daemon ends, or with
     /// a control socket waits for `initiate`).
-    fn lost(&mut self, now: Instant, reason: String, retryable: bool) {
+    fn lost(&mut self, now: Timestamp, reason: String, retryable: bool) {
         if retryable && self.session.restart && !self.controlled {
             self.schedule_restart(now, reason);
             return;
@@ -503,7 +503,7 @@ impl ClientEndpoint {
 
     /// Arms the restart timer (unless armed): the current backoff plus up to a quarter of it
     /// at random, so that many clients the same SGW dropped do not come back in step.
-    fn schedule_restart(&mut self, now: Instant, reason: String) {
+    fn schedule_restart(&mut self, now: Timestamp, reason: String) {
         if self.restart_at.is_some() {
             return;
         }
@@ -673,7 +673,7 @@ impl ClientEndpoint {
     /// so that the SGW and the relay retire them at once, as `swanctl --terminate` does (an
     /// SGW left holding the IKE SA would trip over the next start). The DELETEs are queued;
     /// let the driver run one more turn to send them.
-    pub fn begin_shutdown(&mut self, now: Instant) {
+    pub fn begin_shutdown(&mut self, now: Timestamp) {
         self.terminate(now);
     }
 
@@ -689,7 +689,7 @@ impl ClientEndpoint {
     /// Moves what the IKE clients queued: the current one first (its `ReauthDue` may start
     /// the successor, drained right after). A current client that ended while its
     /// successor runs hands over to it.
-    fn drain_ike(&mut self, now: Instant) {
+    fn drain_ike(&mut self, now: Timestamp) {
         if let Some(ike) = self.ike.as_mut() {
             let (transmits, events) = collect(ike);
             self.process(now, self.ike_gen, transmits, events);
@@ -715,7 +715,7 @@ impl ClientEndpoint {
     /// one, its successor, or one being retired).
     fn process(
         &mut self,
-        now: Instant,
+        now: Timestamp,
         generation: u64,
         transmits: Vec<ipsec_xlat::ike::Transmit>,
         events: Vec<ClientEvent>,
@@ -816,7 +816,7 @@ impl ClientEndpoint {
         }
     }
 
-    fn install(&mut self, now: Instant, child: &ClientChild, generation: u64) {
+    fn install(&mut self, now: Timestamp, child: &ClientChild, generation: u64) {
         match self.child_path(now, child, generation) {
             Ok(path) => {
                 self.backoff = FIRST_BACKOFF;
@@ -849,7 +849,7 @@ impl ClientEndpoint {
     /// Identification (DF set, so the kernel keeps whatever we write).
     fn child_path(
         &mut self,
-        now: Instant,
+        now: Timestamp,
         child: &ClientChild,
         generation: u64,
     ) -> Result<ChildPath, SetupError> {
@@ -922,7 +922,7 @@ impl ClientEndpoint {
         })
     }
 
-    fn seal(&mut self, now: Instant, inner: &[u8]) {
+    fn seal(&mut self, now: Timestamp, inner: &[u8]) {
         self.counters.tun_packets = self.counters.tun_packets.saturating_add(1);
         let Some(child) = self.children.last_mut() else {
             self.counters.no_sa = self.counters.no_sa.saturating_add(1);
@@ -975,7 +975,7 @@ impl ClientEndpoint {
     /// header (IPv4 raw sockets) or must have one put in front (`protocol` from `src`).
     fn open(
         &mut self,
-        now: Instant,
+        now: Timestamp,
         bytes: &[u8],
         whole: bool,
         protocol: WireProtocol,
@@ -1021,7 +1021,7 @@ impl ClientEndpoint {
 }
 
 impl Endpoint for ClientEndpoint {
-    fn handle_datagram(&mut self, now: Instant, rx: &Received, datagram: &[u8]) {
+    fn handle_datagram(&mut self, now: Timestamp, rx: &Received, datagram: &[u8]) {
         let path = match rx.path {
             Path::Tun => {
                 self.seal(now, datagram);
@@ -1102,7 +1102,7 @@ impl Endpoint for ClientEndpoint {
         }
     }
 
-    fn handle_timeout(&mut self, now: Instant) {
+    fn handle_timeout(&mut self, now: Timestamp) {
         if let Some(ike) = self.ike.as_mut() {
             ike.handle_timeout(now);
         }
@@ -1134,11 +1134,11 @@ impl Endpoint for ClientEndpoint {
         self.drain_ike(now);
     }
 
-    fn poll_transmit(&mut self, _now: Instant, out: &mut [u8]) -> Option<Transmit> {
+    fn poll_transmit(&mut self, _now: Timestamp, out: &mut [u8]) -> Option<Transmit> {
         self.tx.pop_into(out)
     }
 
-    fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&self) -> Option<Timestamp> {
         let sa = self
             .children
             .iter()
@@ -1169,7 +1169,7 @@ impl Endpoint for ClientEndpoint {
 impl Controllable for ClientEndpoint {
     type Ticket = ClientTicket;
 
-    fn control(&mut self, now: Instant, command: ControlCommand) -> ControlAnswer<ClientTicket> {
+    fn control(&mut self, now: Timestamp, command: ControlCommand) -> ControlAnswer<ClientTicket> {
         match command {
             ControlCommand::Status => ControlAnswer::Now(self.status()),
             ControlCommand::Initiate => {
@@ -1205,7 +1205,7 @@ impl Controllable for ClientEndpoint {
         }
     }
 
-    fn resolve(&mut self, _now: Instant, ticket: &ClientTicket) -> Option<ControlReply> {
+    fn resolve(&mut self, _now: Timestamp, ticket: &ClientTicket) -> Option<ControlReply> {
         let (attempt, installs, what) = match *ticket {
             ClientTicket::Established { attempt } => (attempt, None, "initiate"),
             ClientTicket::Rekeyed { attempt, installs } => (attempt, Some(installs), "rekey"),

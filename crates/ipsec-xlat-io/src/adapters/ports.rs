@@ -12,8 +12,8 @@ use core::net::{IpAddr, SocketAddr};
 use std::collections::HashMap;
 
 use crate::config::{IKE_PORT, NATT_PORT};
-use crate::path::Leg;
 use crate::port::{PacketPort, PortKind, PortTransport};
+use crate::Leg;
 
 /// The two UDP ports of one party: IKE and NAT-T.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 
-use crate::path::{Path, Transmit};
+use crate::{Path, Transmit};
 
 /// Packets queued before further ones are dropped.
 pub const DEFAULT_LIMIT: usize = 4096;

@@ -13,8 +13,8 @@
 //!   one), which seals; the result leaves by UDP to the peer's NAT-T address or by raw IP.
 
 use core::net::{IpAddr, SocketAddr};
+use ipsec_xlat::Timestamp;
 use std::collections::HashMap;
-use std::time::Instant;
 
 use ipsec_xlat::ike::phase1::Phase1Config;
 use ipsec_xlat::ike::phase2::{BundleSpis, ChildConfig, ChildSa, Encapsulation};
@@ -33,8 +33,8 @@ use super::packet::{inner_addresses, ipsec_part, outer_spi, wrap};
 use super::ports::PortPair;
 use super::queue::TxQueue;
 use crate::config::TestSgwConfig;
-use crate::endpoint::Endpoint;
-use crate::path::{IpProtocol, Leg, NetPath, Path, Received, Transmit, Transport};
+use crate::Endpoint;
+use crate::{IpProtocol, Leg, NetPath, Path, Received, Transmit, Transport};
 
 const SEAL_OVERHEAD: usize = 256;
 
@@ -207,7 +207,7 @@ impl TestSgwEndpoint {
     /// Terminates every established IKE SA as `swanctl --terminate --ike` does on strongSwan:
     /// a DELETE naming the inbound SPIs of each of its bundles, then one for the ISAKMP SA; the
     /// bundles leave the datapath. Returns how many IKE SAs were terminated.
-    pub fn terminate_all(&mut self, now: Instant) -> usize {
+    pub fn terminate_all(&mut self, now: Timestamp) -> usize {
         let mut terminated = 0;
         for (cookies, peer) in self.ike.established_ike_sas() {
             let (esp, ah): (Vec<u32>, Vec<u32>) = self
@@ -241,7 +241,7 @@ impl TestSgwEndpoint {
         terminated
     }
 
-    fn drain_ike(&mut self, now: Instant) {
+    fn drain_ike(&mut self, now: Timestamp) {
         while let Some(t) = self.ike.poll_transmit() {
             let path = Path::Net(NetPath {
                 leg: Leg::SSide,
@@ -321,7 +321,7 @@ impl TestSgwEndpoint {
         }
     }
 
-    fn install(&mut self, now: Instant, peer: SocketAddr, child: &ChildSa) {
+    fn install(&mut self, now: Timestamp, peer: SocketAddr, child: &ChildSa) {
         let local = self
             .local_for
             .get(&peer.ip())
@@ -394,7 +394,7 @@ impl TestSgwEndpoint {
 
     fn open(
         &mut self,
-        now: Instant,
+        now: Timestamp,
         bytes: &[u8],
         whole: bool,
         protocol: WireProtocol,
@@ -434,7 +434,7 @@ impl TestSgwEndpoint {
         self.scratch = packet;
     }
 
-    fn seal(&mut self, now: Instant, inner: &[u8]) {
+    fn seal(&mut self, now: Timestamp, inner: &[u8]) {
         self.counters.tun_packets = self.counters.tun_packets.saturating_add(1);
         let index = inner_addresses(inner)
             .and_then(|(_, dst)| self.routes.get(&dst).copied())
@@ -498,7 +498,7 @@ impl TestSgwEndpoint {
 }
 
 impl Endpoint for TestSgwEndpoint {
-    fn handle_datagram(&mut self, now: Instant, rx: &Received, datagram: &[u8]) {
+    fn handle_datagram(&mut self, now: Timestamp, rx: &Received, datagram: &[u8]) {
         let path = match rx.path {
             Path::Tun => {
                 self.seal(now, datagram);
@@ -554,7 +554,7 @@ impl Endpoint for TestSgwEndpoint {
         }
     }
 
-    fn handle_timeout(&mut self, now: Instant) {
+    fn handle_timeout(&mut self, now: Timestamp) {
         self.ike.handle_timeout(now);
         self.drain_ike(now);
         for child in &mut self.children {
@@ -573,11 +573,11 @@ impl Endpoint for TestSgwEndpoint {
         }
     }
 
-    fn poll_transmit(&mut self, _now: Instant, out: &mut [u8]) -> Option<Transmit> {
+    fn poll_transmit(&mut self, _now: Timestamp, out: &mut [u8]) -> Option<Transmit> {
         self.tx.pop_into(out)
     }
 
-    fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&self) -> Option<Timestamp> {
         let sa = self
             .children
             .iter()

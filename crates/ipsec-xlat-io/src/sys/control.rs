@@ -28,7 +28,9 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixDatagram};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use ipsec_xlat::Timestamp;
 
 /// Largest request read; longer ones are refused (commands are single words).
 const MAX_REQUEST: usize = 256;
@@ -227,10 +229,10 @@ pub trait Controllable {
     type Ticket;
 
     /// Carry out `command` (queueing whatever it sends for the driver to transmit).
-    fn control(&mut self, now: Instant, command: ControlCommand) -> ControlAnswer<Self::Ticket>;
+    fn control(&mut self, now: Timestamp, command: ControlCommand) -> ControlAnswer<Self::Ticket>;
 
     /// The reply for a waiting command once its outcome is known, `None` while it is not.
-    fn resolve(&mut self, now: Instant, ticket: &Self::Ticket) -> Option<ControlReply>;
+    fn resolve(&mut self, now: Timestamp, ticket: &Self::Ticket) -> Option<ControlReply>;
 }
 
 /// The daemon's end of the control socket (see the module documentation).
@@ -330,7 +332,7 @@ impl<T> ControlSocket<T> {
 
     /// [`receive_requests`](Self::receive_requests), then
     /// [`resolve_waiting`](Self::resolve_waiting).
-    pub fn service<E: Controllable<Ticket = T>>(&mut self, now: Instant, endpoint: &mut E) {
+    pub fn service<E: Controllable<Ticket = T>>(&mut self, now: Timestamp, endpoint: &mut E) {
         self.receive_requests(now, endpoint);
         self.resolve_waiting(now, endpoint);
     }
@@ -341,7 +343,7 @@ impl<T> ControlSocket<T> {
     /// transmits leave in the turn that follows.
     pub fn receive_requests<E: Controllable<Ticket = T>>(
         &mut self,
-        now: Instant,
+        now: Timestamp,
         endpoint: &mut E,
     ) {
         let mut buf = [0u8; MAX_REQUEST];
@@ -392,7 +394,11 @@ impl<T> ControlSocket<T> {
 
     /// Replies to the waiting requests whose outcome is now known. The driver calls this
     /// after every turn, so an outcome the turn brought is answered at once.
-    pub fn resolve_waiting<E: Controllable<Ticket = T>>(&mut self, now: Instant, endpoint: &mut E) {
+    pub fn resolve_waiting<E: Controllable<Ticket = T>>(
+        &mut self,
+        now: Timestamp,
+        endpoint: &mut E,
+    ) {
         let mut i = 0;
         while let Some((ticket, _)) = self.waiting.get(i) {
             match endpoint.resolve(now, ticket) {
@@ -587,7 +593,7 @@ mod tests {
 
     impl Controllable for Fake {
         type Ticket = u32;
-        fn control(&mut self, _: Instant, command: ControlCommand) -> ControlAnswer<u32> {
+        fn control(&mut self, _: Timestamp, command: ControlCommand) -> ControlAnswer<u32> {
             match command {
                 ControlCommand::Initiate => ControlAnswer::Later(self.calls + 2),
                 other => ControlAnswer::Now(ControlReply::ok(vec![
@@ -595,7 +601,7 @@ mod tests {
                 ])),
             }
         }
-        fn resolve(&mut self, _: Instant, ticket: &u32) -> Option<ControlReply> {
+        fn resolve(&mut self, _: Timestamp, ticket: &u32) -> Option<ControlReply> {
             self.calls += 1;
             (self.calls >= *ticket).then(|| ControlReply::ok(vec![ReplyLine::new("up")]))
         }
@@ -622,7 +628,7 @@ mod tests {
         asker.send(b"status").unwrap();
         asker.send(b"initiate").unwrap();
         asker.send(b"bogus").unwrap();
-        socket.service(Instant::now(), &mut fake);
+        socket.service(Timestamp::ZERO, &mut fake);
         let mut buf = [0u8; 512];
         let mut next = || {
             let n = asker.recv(&mut buf).unwrap();
@@ -632,7 +638,7 @@ mod tests {
         assert_eq!(status.line("did").unwrap().get("command"), Some("status"));
         assert!(next().error.unwrap().contains("unknown command"));
         assert_eq!(socket.waiting(), 1, "initiate waits");
-        socket.service(Instant::now(), &mut fake);
+        socket.service(Timestamp::ZERO, &mut fake);
         assert_eq!(socket.waiting(), 0);
         assert!(next().line("up").is_some());
         assert_eq!(socket.counters().requests, 3);

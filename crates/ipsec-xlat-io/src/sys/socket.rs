@@ -7,8 +7,8 @@ use std::os::fd::{AsRawFd, RawFd};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::mmsg;
-use crate::path::{IpProtocol, Leg};
 use crate::port::{OutDatagram, PacketPort, PortKind, PortTransport, RecvBatch};
+use crate::{IpProtocol, Leg};
 
 /// Options applied to every socket the shell opens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

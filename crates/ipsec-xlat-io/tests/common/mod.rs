@@ -2,7 +2,9 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use ipsec_xlat_io::Timestamp;
 
 use ipsec_xlat_io::{Endpoint, Path, Received, Transmit};
 
@@ -32,16 +34,16 @@ impl Forwarder {
 }
 
 impl Endpoint for Forwarder {
-    fn handle_datagram(&mut self, _now: Instant, rx: &Received, datagram: &[u8]) {
+    fn handle_datagram(&mut self, _now: Timestamp, rx: &Received, datagram: &[u8]) {
         self.seen.push((*rx, datagram.to_vec()));
         if let Some(path) = (self.rule)(rx, datagram) {
             self.queue.push_back((path, datagram.to_vec()));
         }
     }
 
-    fn handle_timeout(&mut self, _now: Instant) {}
+    fn handle_timeout(&mut self, _now: Timestamp) {}
 
-    fn poll_transmit(&mut self, _now: Instant, out: &mut [u8]) -> Option<Transmit> {
+    fn poll_transmit(&mut self, _now: Timestamp, out: &mut [u8]) -> Option<Transmit> {
         let (path, bytes) = self.queue.pop_front()?;
         let len = bytes.len();
         out.get_mut(..len)?.copy_from_slice(&bytes);
@@ -49,7 +51,7 @@ impl Endpoint for Forwarder {
         Some(Transmit { path, len })
     }
 
-    fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&self) -> Option<Timestamp> {
         None
     }
 
@@ -60,14 +62,14 @@ impl Endpoint for Forwarder {
 
 /// Fires every `period`, `ticks` times, recording (deadline, now) pairs; then drained.
 pub struct Ticker {
-    pub next: Option<Instant>,
+    pub next: Option<Timestamp>,
     pub period: Duration,
     pub ticks: usize,
-    pub fired: Vec<(Instant, Instant)>,
+    pub fired: Vec<(Timestamp, Timestamp)>,
 }
 
 impl Ticker {
-    pub fn new(start: Instant, period: Duration, ticks: usize) -> Self {
+    pub fn new(start: Timestamp, period: Duration, ticks: usize) -> Self {
         Self {
             next: Some(start + period),
             period,
@@ -78,9 +80,9 @@ impl Ticker {
 }
 
 impl Endpoint for Ticker {
-    fn handle_datagram(&mut self, _now: Instant, _rx: &Received, _datagram: &[u8]) {}
+    fn handle_datagram(&mut self, _now: Timestamp, _rx: &Received, _datagram: &[u8]) {}
 
-    fn handle_timeout(&mut self, now: Instant) {
+    fn handle_timeout(&mut self, now: Timestamp) {
         if let Some(deadline) = self.next {
             self.fired.push((deadline, now));
             self.next = if self.fired.len() < self.ticks {
@@ -91,11 +93,11 @@ impl Endpoint for Ticker {
         }
     }
 
-    fn poll_transmit(&mut self, _now: Instant, _out: &mut [u8]) -> Option<Transmit> {
+    fn poll_transmit(&mut self, _now: Timestamp, _out: &mut [u8]) -> Option<Transmit> {
         None
     }
 
-    fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&self) -> Option<Timestamp> {
         self.next
     }
 

@@ -34,10 +34,10 @@
 //! exist), switches its traffic to the successor's bundles and ends this client with
 //! [`Client::delete_phase1`]: make-before-break.
 
+use crate::time::Timestamp;
 use core::net::SocketAddr;
 use core::time::Duration;
 use std::collections::VecDeque;
-use std::time::Instant;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, RngCore, SeedableRng};
@@ -332,13 +332,13 @@ struct LiveChild {
     s_in: BundleSpis,
     s_out: BundleSpis,
     /// When to start its successor (auto-rekey), until done.
-    soft: Option<Instant>,
+    soft: Option<Timestamp>,
     /// When its lifetime ends.
-    hard: Instant,
+    hard: Timestamp,
 }
 
 impl LiveChild {
-    fn new(sa: &ChildSa, now: Instant) -> Self {
+    fn new(sa: &ChildSa, now: Timestamp) -> Self {
         let secs = u64::from(sa.proposal.lifetime_secs);
         Self {
             s_in: sa.inbound_spis,
@@ -376,7 +376,7 @@ struct ReauthTimer {
     /// 10 % of the negotiated lifetime.
     margin: Option<Duration>,
     /// When it is due (known once main mode completed).
-    due: Option<Instant>,
+    due: Option<Timestamp>,
     /// [`ClientEvent::ReauthDue`] was reported (once per timer).
     reported: bool,
 }
@@ -391,10 +391,10 @@ impl ReauthTimer {
     /// reauthenticate in a loop.
     fn schedule<R: RngCore>(
         margin: Option<Duration>,
-        now: Instant,
+        now: Timestamp,
         lifetime_secs: u32,
         rng: &mut R,
-    ) -> Option<Instant> {
+    ) -> Option<Timestamp> {
         let life = Duration::from_secs(u64::from(lifetime_secs));
         let margin = margin.unwrap_or(life.checked_div(10).unwrap_or_default());
         let jitter_ms = u64::try_from(margin.as_millis() / 2).unwrap_or(u64::MAX);
@@ -442,7 +442,7 @@ impl Client {
     /// from `rng`.
     pub fn new<R: RngCore + CryptoRng>(
         config: ClientConfig,
-        now: Instant,
+        now: Timestamp,
         rng: &mut R,
     ) -> Result<Self, ClientError> {
         let mut seed = [0u8; 32];
@@ -493,19 +493,19 @@ impl Client {
     }
 
     /// When the reauthentication is due, once main mode completed with it enabled.
-    pub fn reauth_at(&self) -> Option<Instant> {
+    pub fn reauth_at(&self) -> Option<Timestamp> {
         self.reauth.and_then(|r| r.due)
     }
 
     /// Whether the IKE SA should be replaced now: it exists and its reauthentication time
     /// passed.
-    pub fn reauth_due(&self, now: Instant) -> bool {
+    pub fn reauth_due(&self, now: Timestamp) -> bool {
         self.phase().has_ike_sa() && self.reauth_at().is_some_and(|at| at <= now)
     }
 
     /// Re-arms the reauthentication for `at` (a successor failed and there is still time):
     /// [`ClientEvent::ReauthDue`] is reported again then.
-    pub fn defer_reauth(&mut self, at: Instant) {
+    pub fn defer_reauth(&mut self, at: Timestamp) {
         if let Some(r) = self.reauth.as_mut() {
             r.due = Some(at);
             r.reported = false;
@@ -521,7 +521,7 @@ impl Client {
     /// [`Self::delete_phase1`].
     pub fn reauthenticate<R: RngCore + CryptoRng>(
         &self,
-        now: Instant,
+        now: Timestamp,
         rng: &mut R,
     ) -> Result<Client, ClientError> {
         let mut config = self.config.clone();
@@ -570,7 +570,7 @@ impl Client {
         self.pending.is_none()
     }
 
-    fn send(&mut self, now: Instant, message: Vec<u8>, retransmit: bool) -> Transmit {
+    fn send(&mut self, now: Timestamp, message: Vec<u8>, retransmit: bool) -> Transmit {
         let t = framed(self.config.local, self.config.relay, message);
         self.pending = retransmit.then(|| Pending::new(t.clone(), now, &self.config.retransmit));
         self.transmits.push_back(t.clone());
@@ -615,7 +615,7 @@ impl Client {
     /// Feeds one received UDP payload.
     pub fn handle_datagram(
         &mut self,
-        now: Instant,
+        now: Timestamp,
         local: SocketAddr,
         remote: SocketAddr,
         payload: &[u8],
@@ -682,7 +682,7 @@ impl Client {
 
     fn step(
         &mut self,
-        now: Instant,
+        now: Timestamp,
         msg: &[u8],
         tail: Option<(TailType, Vec<u8>, Vec<u8>)>,
     ) -> Result<(), Step> {
@@ -696,7 +696,7 @@ impl Client {
     /// refused (so a genuine retransmission can still complete the exchange).
     fn advance(
         &mut self,
-        now: Instant,
+        now: Timestamp,
         state: State,
         msg: &[u8],
         tail: Option<(TailType, Vec<u8>, Vec<u8>)>,
@@ -1252,7 +1252,7 @@ impl Client {
     /// relay (it is complete from our side once qm2 is sent).
     fn respond_quick(
         &mut self,
-        now: Instant,
+        now: Timestamp,
         session: &mut TailSession,
         p1: &Phase1Sa,
         msg: &[u8],
@@ -1320,7 +1320,7 @@ impl Client {
     /// Starts a quick mode offering the relay's granted s-side SPIs; sends qm1.
     fn start_quick(
         &mut self,
-        now: Instant,
+        now: Timestamp,
         p1: &Phase1Sa,
         float: bool,
         s_spis: BundleSpis,
@@ -1353,7 +1353,7 @@ impl Client {
     /// the previous quick mode brought. The new bundle arrives as another
     /// [`ClientEvent::ChildEstablished`]; the caller retires the old one when its lifetime
     /// ends (the relay's entries follow the same rule).
-    pub fn rekey(&mut self, now: Instant) -> Result<(), ClientError> {
+    pub fn rekey(&mut self, now: Timestamp) -> Result<(), ClientError> {
         if !matches!(&self.state, State::Established { spare, .. } if !spare.is_empty()) {
             return Err(ClientError::NotReady);
         }
@@ -1409,7 +1409,7 @@ impl Client {
 
     /// Retransmits the pending request (or fails after the last retransmission), and with
     /// `auto_rekey` rekeys bundles at 90 % of their lifetime and deletes them at its end.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub fn handle_timeout(&mut self, now: Timestamp) {
         if let Some(p) = self.pending.as_mut() {
             if p.deadline <= now {
                 match p.fire(now) {
@@ -1468,7 +1468,7 @@ impl Client {
     }
 
     /// When [`Self::handle_timeout`] must next be called.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
         let lifetimes = self
             .children
             .iter()
@@ -1614,7 +1614,7 @@ mod tests {
     #[test]
     fn a_new_client_is_in_main_mode_and_refuses_rekey_and_delete() {
         let mut rng = StdRng::seed_from_u64(1);
-        let now = Instant::now();
+        let now = Timestamp::ZERO;
         let mut client = Client::new(config(&mut rng), now, &mut rng).unwrap();
         assert_eq!(client.phase(), ClientPhase::MainMode);
         assert!(!client.phase().has_ike_sa());
@@ -1631,7 +1631,7 @@ mod tests {
     #[test]
     fn an_unanswered_client_ends_in_the_failed_phase() {
         let mut rng = StdRng::seed_from_u64(2);
-        let start = Instant::now();
+        let start = Timestamp::ZERO;
         let mut client = Client::new(config(&mut rng), start, &mut rng).unwrap();
         assert!(client.poll_transmit().is_some(), "mm1");
         let mut sent = 0;
@@ -1653,7 +1653,7 @@ mod tests {
     #[test]
     fn reauthentication_is_scheduled_before_the_lifetime_ends_with_jitter() {
         let mut rng = StdRng::seed_from_u64(3);
-        let now = Instant::now();
+        let now = Timestamp::ZERO;
         let life = 10_800u32;
         let mut seen = std::collections::HashSet::new();
         for _ in 0..200 {
@@ -1678,7 +1678,7 @@ mod tests {
     #[test]
     fn reauthentication_needs_an_ike_sa_and_its_successor_omits_initial_contact() {
         let mut rng = StdRng::seed_from_u64(4);
-        let now = Instant::now();
+        let now = Timestamp::ZERO;
         let mut client = Client::new(config(&mut rng), now, &mut rng).unwrap();
         client.enable_reauth(None);
         // In main mode: no timer yet, nothing due however late.
@@ -1713,7 +1713,7 @@ mod tests {
         sgw: crate::ike::TestSgw,
         clients: Vec<Client>,
         events: Vec<ClientEvent>,
-        now: Instant,
+        now: Timestamp,
     }
 
     const RELAY_C: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
@@ -1766,7 +1766,7 @@ mod tests {
                 sgw,
                 clients: Vec::new(),
                 events: Vec::new(),
-                now: Instant::now(),
+                now: Timestamp::ZERO,
             };
             (lab, client)
         }

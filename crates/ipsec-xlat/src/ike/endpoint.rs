@@ -2,9 +2,9 @@
 //! [`Relay`](super::Relay), [`TestSgw`](super::TestSgw)): datagrams out, the RFC 3948
 //! non-ESP marker, retransmission with backoff, cookie rewriting, tail binding.
 
+use crate::time::Timestamp;
 use core::net::SocketAddr;
 use core::time::Duration;
-use std::time::Instant;
 
 use crate::wire::isakmp::{Cookie, Header};
 use crate::wire::tail::{TailType, MAGIC, VERSION};
@@ -104,13 +104,13 @@ impl Default for RetransmitPolicy {
 #[derive(Clone, Debug)]
 pub(crate) struct Pending {
     pub(crate) transmit: Transmit,
-    pub(crate) deadline: Instant,
+    pub(crate) deadline: Timestamp,
     interval: Duration,
     left: u32,
 }
 
 impl Pending {
-    pub(crate) fn new(transmit: Transmit, now: Instant, policy: &RetransmitPolicy) -> Self {
+    pub(crate) fn new(transmit: Transmit, now: Timestamp, policy: &RetransmitPolicy) -> Self {
         Self {
             transmit,
             deadline: now.checked_add(policy.initial).unwrap_or(now),
@@ -120,7 +120,7 @@ impl Pending {
     }
 
     /// On a timeout: the datagram to send again, or `None` when retransmissions are spent.
-    pub(crate) fn fire(&mut self, now: Instant) -> Option<Transmit> {
+    pub(crate) fn fire(&mut self, now: Timestamp) -> Option<Transmit> {
         if self.left == 0 {
             return None;
         }

@@ -27,10 +27,10 @@
 //! SGW are dropped and counted, never reflected. A datagram repeated byte for byte is answered
 //! with what the first one produced (the tail replay window would otherwise refuse it).
 
+use crate::time::Timestamp;
 use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 use std::collections::VecDeque;
-use std::time::Instant;
 
 use hashbrown::{HashMap, HashSet};
 use rand_chacha::ChaCha20Rng;
@@ -196,9 +196,9 @@ enum TailState {
 #[derive(Debug)]
 struct Session {
     /// When mm1 arrived.
-    created: Instant,
+    created: Timestamp,
     /// When the IKE SA's lifetime ends (known from mm2's SA payload).
-    expires: Option<Instant>,
+    expires: Option<Timestamp>,
     client: SocketAddr,
     relay_c: SocketAddr,
     c_cookies: Cookies,
@@ -388,7 +388,7 @@ impl Relay {
     /// Feeds one UDP payload received on `local` (a c-side or s-side address) from `remote`.
     pub fn handle_datagram(
         &mut self,
-        now: Instant,
+        now: Timestamp,
         local: SocketAddr,
         remote: SocketAddr,
         payload: &[u8],
@@ -405,7 +405,7 @@ impl Relay {
 
     fn on_client_datagram(
         &mut self,
-        now: Instant,
+        now: Timestamp,
         local: SocketAddr,
         remote: SocketAddr,
         payload: &[u8],
@@ -547,7 +547,7 @@ impl Relay {
 
     fn new_session(
         &mut self,
-        now: Instant,
+        now: Timestamp,
         local: SocketAddr,
         remote: SocketAddr,
         cky_i: [u8; 8],
@@ -641,7 +641,7 @@ impl Relay {
 
     fn on_sgw_datagram(
         &mut self,
-        now: Instant,
+        now: Timestamp,
         local: SocketAddr,
         remote: SocketAddr,
         payload: &[u8],
@@ -800,14 +800,14 @@ impl Relay {
     }
 
     /// When [`Self::handle_timeout`] must next be called: the earliest session expiry.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
         self.sessions
             .values()
             .filter_map(|s| self.deadline(s))
             .min()
     }
 
-    fn deadline(&self, s: &Session) -> Option<Instant> {
+    fn deadline(&self, s: &Session) -> Option<Timestamp> {
         match s.expires {
             Some(e) => Some(e),
             None => s.created.checked_add(self.config.half_open_timeout),
@@ -816,7 +816,7 @@ impl Relay {
 
     /// Forgets sessions whose IKE SA lifetime passed, or that never got the SGW's mm2, and
     /// reports each as [`RelayEvent::IkeExpired`]. SPIs granted but never used are freed.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub fn handle_timeout(&mut self, now: Timestamp) {
         let expired: Vec<u64> = self
             .sessions
             .iter()

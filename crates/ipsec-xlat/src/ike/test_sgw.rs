@@ -5,9 +5,9 @@
 //! request is repeated, retransmits qm2 until qm3 arrives, and installs the child SA only on
 //! qm3. Tests must not depend on it being more lenient than strongSwan.
 
+use crate::time::Timestamp;
 use core::net::SocketAddr;
 use std::collections::VecDeque;
-use std::time::Instant;
 
 use hashbrown::HashMap;
 use rand_chacha::ChaCha20Rng;
@@ -213,7 +213,7 @@ impl TestSgw {
     /// Feeds one received UDP payload.
     pub fn handle_datagram(
         &mut self,
-        now: Instant,
+        now: Timestamp,
         local: SocketAddr,
         remote: SocketAddr,
         payload: &[u8],
@@ -421,7 +421,7 @@ impl TestSgw {
     fn on_quick_mode(
         sa: &mut IkeSa,
         config: &TestSgwConfig,
-        now: Instant,
+        now: Timestamp,
         local: SocketAddr,
         remote: SocketAddr,
         message_id: u32,
@@ -500,7 +500,7 @@ impl TestSgw {
 
     /// Starts a quick mode toward the initiator of the IKE SA whose cookies are `cookies` (the
     /// SGW rekeying, as strongSwan does when its own rekey time comes first).
-    pub fn start_quick_mode(&mut self, now: Instant, cookies: &Cookies) -> Result<(), SgwError> {
+    pub fn start_quick_mode(&mut self, now: Timestamp, cookies: &Cookies) -> Result<(), SgwError> {
         let config = self.config.clone();
         let sa = self.sas.get_mut(&cookies.responder).ok_or(NO_SUCH_IKE_SA)?;
         let p1 = sa.established()?;
@@ -611,7 +611,7 @@ impl TestSgw {
     }
 
     /// Retransmits qm1s and qm2s whose answer is overdue.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub fn handle_timeout(&mut self, now: Timestamp) {
         for sa in self.sas.values_mut() {
             let mut dead = Vec::new();
             for (mid, (_, p)) in sa.initiated.iter_mut() {
@@ -646,7 +646,7 @@ impl TestSgw {
     }
 
     /// When [`Self::handle_timeout`] must next be called.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
         self.sas
             .values()
             .flat_map(|sa| {

@@ -20,7 +20,7 @@ use super::entry::Leg;
 use super::fast::{self, Peek};
 use super::index::Role;
 use super::rewrite::Relay;
-use super::time::Timestamp;
+use crate::time::Timestamp;
 
 /// Packets handled together; enough to cover memory latency, small enough for the stack.
 const CHUNK: usize = 32;

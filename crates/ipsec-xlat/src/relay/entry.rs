@@ -17,7 +17,7 @@ use core::net::IpAddr;
 use thiserror::Error;
 
 use super::spi::{BundleShape, IpsecProtocol, Spi, SpiSet};
-use super::time::Timestamp;
+use crate::time::Timestamp;
 
 /// One side of the relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -9,7 +9,7 @@
 use core::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::time::Timestamp;
+use crate::time::Timestamp;
 
 /// What comes due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -21,7 +21,7 @@ use super::index::Role;
 use super::rewrite::{write_ipv4_header, OuterIpv4, Relay};
 use super::spi::{IpsecProtocol, FIRST_USABLE_SPI};
 use super::table::CompactExit;
-use super::time::Timestamp;
+use crate::time::Timestamp;
 use crate::wire::esp::{self, EspPacket};
 use crate::wire::{ipv4, IpProtocol};
 

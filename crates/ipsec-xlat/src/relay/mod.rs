@@ -87,7 +87,6 @@ mod rewrite;
 mod spi;
 pub mod store;
 pub mod table;
-mod time;
 
 pub use action::{Action, Framing, Transmit};
 pub use arrival::{Arrival, AH_IN_UDP_MARKER};
@@ -100,4 +99,3 @@ pub use store::{EntryStore, RestoreError};
 pub use table::{
     Activity, Expired, ExpiryCause, MemoryUsage, Table, TableConfig, TableError, Traffic,
 };
-pub use time::Timestamp;

@@ -26,7 +26,7 @@ use super::entry::{Leg, Transport};
 use super::index::Role;
 use super::spi::IpsecProtocol;
 use super::table::{Found, Table};
-use super::time::Timestamp;
+use crate::time::Timestamp;
 
 /// Bytes the relay may write in front of the IPsec header: an IPv4 header without options
 /// is the largest outer header it writes. [`Relay::rewrite_in_place`] needs this much room

@@ -23,7 +23,7 @@
 use super::entry::{Entry, EntryId, Leg, Path};
 use super::spi::Spi;
 use super::table::{Table, TableError};
-use super::time::Timestamp;
+use crate::time::Timestamp;
 
 /// A keeper of translation entries.
 pub trait EntryStore {

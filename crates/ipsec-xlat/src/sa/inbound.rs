@@ -8,8 +8,8 @@
 //! 4. only now mark the sequence number as received, so a forgery cannot move the window;
 //! 5. ESP: check the padding and Next Header of the decrypted trailer.
 
+use crate::time::Timestamp;
 use core::ops::Range;
-use std::time::Instant;
 
 use crate::wire::ah::AhPacket;
 use crate::wire::ipv4::Ipv4Packet;
@@ -74,7 +74,7 @@ impl Opened<'_> {
 impl InboundSa {
     /// Builds the receiving side from `config`, starting its lifetime at `now`. Allocates the
     /// replay bitmaps here, once.
-    pub fn new(config: &SaConfig, now: Instant) -> Result<Self, ConfigError> {
+    pub fn new(config: &SaConfig, now: Timestamp) -> Result<Self, ConfigError> {
         config.validate()?;
         let esp = match &config.esp {
             Some(e) => Some(InEsp {
@@ -149,12 +149,12 @@ impl InboundSa {
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub fn next_deadline(&self) -> Option<Timestamp> {
         self.lifetime.next_deadline()
     }
 
     /// Fires time-based lifetime events due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub fn handle_timeout(&mut self, now: Timestamp) {
         self.lifetime.handle_timeout(now);
     }
 
@@ -165,7 +165,11 @@ impl InboundSa {
 
     /// Verifies and opens `packet` (a whole IP packet) in place. On error the packet's bytes
     /// may only have changed if its ICV verified.
-    pub fn open<'a>(&mut self, packet: &'a mut [u8], now: Instant) -> Result<Opened<'a>, SaError> {
+    pub fn open<'a>(
+        &mut self,
+        packet: &'a mut [u8],
+        now: Timestamp,
+    ) -> Result<Opened<'a>, SaError> {
         let located = locate(packet);
         let result = match located {
             Ok(loc) => self.open_located(packet, loc, now),
@@ -183,7 +187,7 @@ impl InboundSa {
         &mut self,
         packet: &'a mut [u8],
         loc: Located,
-        now: Instant,
+        now: Timestamp,
     ) -> Result<Opened<'a>, SaError> {
         self.lifetime.check(now)?;
         let packet_len = loc.packet_len;

@@ -6,7 +6,8 @@
 //!
 //! Bytes are counted as plaintext (inner) packet bytes, as Linux XFRM and strongSwan do.
 
-use std::time::{Duration, Instant};
+use crate::time::Timestamp;
+use core::time::Duration;
 
 use super::error::SaError;
 
@@ -57,7 +58,7 @@ impl LifetimeEvent {
 #[derive(Debug, Clone)]
 pub struct LifetimeTracker {
     limits: Lifetime,
-    created: Instant,
+    created: Timestamp,
     bytes: u64,
     /// Bit per event: already reported by `poll_event` or still pending.
     fired: u8,
@@ -82,7 +83,7 @@ const ORDER: [LifetimeEvent; 4] = [
 
 impl LifetimeTracker {
     /// Starts tracking at `now`, the SA's creation time.
-    pub fn new(limits: Lifetime, now: Instant) -> Self {
+    pub fn new(limits: Lifetime, now: Timestamp) -> Self {
         Self {
             limits,
             created: now,
@@ -111,7 +112,7 @@ impl LifetimeTracker {
     }
 
     /// Fires any time limit reached by `now` (a timer callback may call only this).
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub fn handle_timeout(&mut self, now: Timestamp) {
         let age = now.saturating_duration_since(self.created);
         if self.limits.soft_time.is_some_and(|t| age >= t) {
             self.raise(LifetimeEvent::SoftTime);
@@ -127,7 +128,7 @@ impl LifetimeTracker {
     }
 
     /// Before processing a packet: refuses once a hard limit is reached.
-    pub fn check(&mut self, now: Instant) -> Result<(), SaError> {
+    pub fn check(&mut self, now: Timestamp) -> Result<(), SaError> {
         self.handle_timeout(now);
         if self.is_expired() {
             Err(SaError::LifetimeExpired)
@@ -157,7 +158,7 @@ impl LifetimeTracker {
     }
 
     /// When the next time limit fires, if any is still ahead.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub fn next_deadline(&self) -> Option<Timestamp> {
         [
             (LifetimeEvent::SoftTime, self.limits.soft_time),
             (LifetimeEvent::HardTime, self.limits.hard_time),
@@ -180,7 +181,7 @@ mod tests {
 
     #[test]
     fn byte_limits_fire_once_and_hard_refuses() {
-        let t0 = Instant::now();
+        let t0 = Timestamp::ZERO;
         let mut l = LifetimeTracker::new(
             Lifetime {
                 soft_bytes: Some(1000),
@@ -204,7 +205,7 @@ mod tests {
 
     #[test]
     fn time_limits_and_deadline() {
-        let t0 = Instant::now();
+        let t0 = Timestamp::ZERO;
         let mut l = LifetimeTracker::new(
             Lifetime {
                 soft_time: Some(Duration::from_secs(50)),
@@ -229,7 +230,7 @@ mod tests {
 
     #[test]
     fn unlimited_never_fires() {
-        let t0 = Instant::now();
+        let t0 = Timestamp::ZERO;
         let mut l = LifetimeTracker::new(Lifetime::UNLIMITED, t0);
         l.record(usize::MAX);
         l.check(t0 + Duration::from_secs(1 << 30)).unwrap();

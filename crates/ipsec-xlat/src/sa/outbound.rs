@@ -1,7 +1,7 @@
 //! Outbound processing: seal an IP packet into ESP, AH or AH-over-ESP, in tunnel or transport
 //! mode, into a buffer the caller owns. No allocation per packet.
 
-use std::time::Instant;
+use crate::time::Timestamp;
 
 use rand_core::{CryptoRng, RngCore};
 
@@ -71,7 +71,7 @@ struct Plan<'p> {
 
 impl OutboundSa {
     /// Builds the sending side from `config`, starting its lifetime at `now`.
-    pub fn new(config: &SaConfig, now: Instant) -> Result<Self, ConfigError> {
+    pub fn new(config: &SaConfig, now: Timestamp) -> Result<Self, ConfigError> {
         config.validate()?;
         let esp = match &config.esp {
             Some(e) => Some(OutEsp {
@@ -167,12 +167,12 @@ impl OutboundSa {
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub fn next_deadline(&self) -> Option<Timestamp> {
         self.lifetime.next_deadline()
     }
 
     /// Fires time-based lifetime events due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub fn handle_timeout(&mut self, now: Timestamp) {
         self.lifetime.handle_timeout(now);
     }
 
@@ -197,7 +197,7 @@ impl OutboundSa {
         &mut self,
         packet: &[u8],
         iv: &[u8],
-        now: Instant,
+        now: Timestamp,
         out: &mut [u8],
     ) -> Result<Sealed, SaError> {
         let result = self.seal_inner(packet, iv, now, out);
@@ -213,7 +213,7 @@ impl OutboundSa {
         &mut self,
         packet: &[u8],
         rng: &mut R,
-        now: Instant,
+        now: Timestamp,
         out: &mut [u8],
     ) -> Result<Sealed, SaError> {
         let mut iv = [0u8; 16];
@@ -276,7 +276,7 @@ impl OutboundSa {
         &mut self,
         packet: &[u8],
         iv: &[u8],
-        now: Instant,
+        now: Timestamp,
         out: &mut [u8],
     ) -> Result<Sealed, SaError> {
         self.lifetime.check(now)?;

@@ -1,7 +1,7 @@
 //! Inbound SA database: find the SA a received packet belongs to by its SPI (RFC 4301
 //! §4.4.2), and count packets for SPIs nobody knows.
 
-use std::time::Instant;
+use crate::time::Timestamp;
 
 use hashbrown::HashMap;
 
@@ -60,7 +60,11 @@ impl InboundSad {
     }
 
     /// Finds the SA by the packet's first SPI and opens the packet with it.
-    pub fn open<'a>(&mut self, packet: &'a mut [u8], now: Instant) -> Result<Opened<'a>, SaError> {
+    pub fn open<'a>(
+        &mut self,
+        packet: &'a mut [u8],
+        now: Timestamp,
+    ) -> Result<Opened<'a>, SaError> {
         let spi = match locate(packet) {
             Ok(loc) => loc.ah_spi(packet).or(loc.esp_spi(packet)),
             Err(e) => {

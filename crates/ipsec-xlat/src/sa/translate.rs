@@ -18,9 +18,9 @@
 //! flow label) do not: the relay writes its own TTL and copies TOS and DF, which AH's ICV
 //! ignores. Exactly these fields are listed in `docs/PROTOCOL.md` §3.
 
+use crate::time::Timestamp;
 use core::net::IpAddr;
 use core::ops::Range;
-use std::time::Instant;
 
 use crate::relay::AH_IN_UDP_MARKER;
 use crate::wire::ah::AhPacket;
@@ -532,7 +532,7 @@ impl ClientOutboundSa {
         &mut self,
         packet: &[u8],
         iv: &[u8],
-        now: Instant,
+        now: Timestamp,
         out: &mut [u8],
     ) -> Result<Sealed, SaError> {
         let sealed = self.sa.seal(packet, iv, now, out)?;
@@ -588,7 +588,11 @@ impl ClientInboundSa {
     /// packet: AH from an IPv4 client leg with an IPv6 gateway leg needs them. A packet
     /// refused by the translation (foreign c-SPI) is left as received; one refused by the SA
     /// afterwards already carries the s-side values.
-    pub fn open<'a>(&mut self, packet: &'a mut [u8], now: Instant) -> Result<Opened<'a>, SaError> {
+    pub fn open<'a>(
+        &mut self,
+        packet: &'a mut [u8],
+        now: Timestamp,
+    ) -> Result<Opened<'a>, SaError> {
         let s_side = match self.translation.to_s_side(packet) {
             Ok(range) => range,
             Err(e) => {

@@ -10,12 +10,13 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use ipsec_xlat::relay::{
-    Action, Arrival, BundleShape, Entry, Framing, Leg, Partition, Path, Spi, SpiSet, Timestamp,
-    Transmit, Transport, AH_IN_UDP_MARKER,
+    Action, Arrival, BundleShape, Entry, Framing, Leg, Partition, Path, Spi, SpiSet, Transmit,
+    Transport, AH_IN_UDP_MARKER,
 };
 use ipsec_xlat::wire::ipv4::{Ipv4Options, Ipv4Repr};
 use ipsec_xlat::wire::ipv6::Ipv6Repr;
 use ipsec_xlat::wire::IpProtocol;
+use ipsec_xlat::Timestamp;
 
 pub fn spi(value: u32) -> Spi {
     Spi::new(value).unwrap()

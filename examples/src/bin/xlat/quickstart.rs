@@ -417,9 +417,13 @@ fn quickstart(args: &QuickstartArgs) -> Result<bool, Failure> {
 
     let sgw_run = start("test-sgw", sgw_ports, sgw)?;
     let relay_run = start("relay", relay_ports, relay)?;
-    let (client, warnings) =
-        ClientEndpoint::new(&client_config, client_own, Instant::now(), &mut OsRng)
-            .map_err(config_failure)?;
+    let (client, warnings) = ClientEndpoint::new(
+        &client_config,
+        client_own,
+        ipsec_xlat_io::Timestamp::ZERO,
+        &mut OsRng,
+    )
+    .map_err(config_failure)?;
     warn(&warnings);
     let client_run = start(
         "client",

@@ -7,10 +7,10 @@
 //! the client's post-translation; the client's pre-translation must produce exactly
 //! `relay_side_outer_hex`; for AH, `in_transit_mutated.outer_hex` must open.
 
+use ipsec_xlat_io::Timestamp;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use clap::Subcommand;
 use ipsec_xlat::sa::{
@@ -116,7 +116,7 @@ type Res<T> = Result<T, String>;
 /// Runs every check; returns what failed (empty: all passed).
 fn check(v: &Vector) -> Vec<String> {
     let mut failures = Vec::new();
-    let now = Instant::now();
+    let now = Timestamp::ZERO;
     let open_with = |cfg: &SaConfig, bytes: &[u8]| -> Res<Result<Vec<u8>, SaError>> {
         let mut sa = InboundSa::new(cfg, now).map_err(|e| format!("SA: {e}"))?;
         sa.resume_replay_at(v.highest_before());

@@ -15,7 +15,9 @@
 use core::fmt;
 use core::net::{IpAddr, SocketAddr};
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use ipsec_xlat::Timestamp;
 
 use ipsec_xlat::ike::phase2::BundleSpis;
 use ipsec_xlat::ike::tail_crypto::{StaticKeypair, StaticPublicKey};
@@ -26,7 +28,7 @@ use ipsec_xlat::ike::{
 use ipsec_xlat::relay::{
     Action, Arrival, DropReason, Entry, EntryId, Framing, Leg as CoreLeg, Partition,
     Path as CorePath, Relay as Datapath, RelayConfig as DatapathConfig, Spi, SpiSet, Table,
-    TableConfig, Timestamp, Transport as CoreTransport, HEADROOM,
+    TableConfig, Transport as CoreTransport, HEADROOM,
 };
 use ipsec_xlat::wire::encap::{classify, Encapsulated};
 use rand::{CryptoRng, RngCore};
@@ -44,8 +46,8 @@ use super::notice::{Notice, Notifier};
 use super::ports::{PeerPorts, PortPair};
 use super::queue::TxQueue;
 use crate::config::{RelayConfig, SSideAddressing};
-use crate::endpoint::Endpoint;
-use crate::path::{IpProtocol, Leg, NetPath, Path, Received, Transmit, Transport};
+use crate::Endpoint;
+use crate::{IpProtocol, Leg, NetPath, Path, Received, Transmit, Transport};
 
 /// Extra life an entry gets beyond the negotiated SA lifetime, so that the last packets of an
 /// SA that is being replaced still pass.
@@ -102,12 +104,11 @@ pub struct RelayEndpoint {
     installed: HashMap<EntryId, IpsecTranslation>,
     ike_entries: Vec<IkeTranslation>,
     authorised: Vec<StaticPublicKey>,
-    origin: Instant,
     tx: TxQueue,
     counters: RelayAdapterCounters,
     notifier: Notifier,
     /// Log the report this often (and when).
-    report_every: Option<(Duration, Instant)>,
+    report_every: Option<(Duration, Timestamp)>,
 }
 
 impl fmt::Debug for RelayEndpoint {
@@ -203,7 +204,6 @@ impl RelayEndpoint {
                 installed: HashMap::new(),
                 ike_entries: Vec::new(),
                 authorised,
-                origin: Instant::now(),
                 tx: TxQueue::default(),
                 counters: RelayAdapterCounters::default(),
                 notifier: Notifier::default(),
@@ -221,7 +221,7 @@ impl RelayEndpoint {
 
     /// Log [`Self::report`] at info level every `interval` (operators watching counters, the
     /// lab's bad-input checks); `interval` is at least one second.
-    pub fn with_report_every(mut self, interval: Duration, now: Instant) -> Self {
+    pub fn with_report_every(mut self, interval: Duration, now: Timestamp) -> Self {
         let interval = interval.max(Duration::from_secs(1));
         self.report_every = now.checked_add(interval).map(|at| (interval, at));
         self
@@ -352,22 +352,9 @@ impl RelayEndpoint {
         self.config.identification = candidate.identification;
     }
 
-    fn timestamp(&self, now: Instant) -> Timestamp {
-        let millis = now.saturating_duration_since(self.origin).as_millis();
-        Timestamp::from_millis(u64::try_from(millis).unwrap_or(u64::MAX))
-    }
-
-    fn instant(&self, at: Timestamp) -> Option<Instant> {
-        if at == Timestamp::NEVER {
-            return None;
-        }
-        self.origin
-            .checked_add(Duration::from_millis(at.as_millis()))
-    }
-
     fn on_udp(
         &mut self,
-        now: Instant,
+        now: Timestamp,
         path: &NetPath,
         local_port: u16,
         remote_port: u16,
@@ -423,9 +410,9 @@ impl RelayEndpoint {
         }
     }
 
-    fn rewrite(&mut self, now: Instant, arrival: Arrival, bytes: &[u8]) {
+    fn rewrite(&mut self, now: Timestamp, arrival: Arrival, bytes: &[u8]) {
         self.counters.ipsec_packets = self.counters.ipsec_packets.saturating_add(1);
-        let ts = self.timestamp(now);
+        let ts = now;
         let mut buf = self.tx.buffer();
         buf.resize(bytes.len().saturating_add(HEADROOM), 0);
         let path = match self.datapath.rewrite(ts, arrival, bytes, &mut buf) {
@@ -479,7 +466,7 @@ impl RelayEndpoint {
         }
     }
 
-    fn drain_ike(&mut self, now: Instant) {
+    fn drain_ike(&mut self, now: Timestamp) {
         while let Some(t) = self.ike.poll_transmit() {
             let path = self.ike_path(&t);
             self.tx.push(path, t.payload);
@@ -551,12 +538,12 @@ impl RelayEndpoint {
         t
     }
 
-    fn install(&mut self, now: Instant, t: IpsecTranslation) {
+    fn install(&mut self, now: Timestamp, t: IpsecTranslation) {
         let limit = usize::try_from(self.config.limits.max_ipsec_entries).unwrap_or(usize::MAX);
         let result = if self.datapath.table().len() >= limit {
             Err("limits.max_ipsec_entries reached".to_owned())
         } else {
-            let ts = self.timestamp(now);
+            let ts = now;
             self.entry(now, &t).and_then(|entry| {
                 self.datapath
                     .table_mut()
@@ -596,7 +583,7 @@ impl RelayEndpoint {
 
     /// The datapath entry for what the IKE relay reported: addresses, transports and ports as
     /// they are on the wire.
-    fn entry(&self, now: Instant, t: &IpsecTranslation) -> Result<Entry, String> {
+    fn entry(&self, now: Timestamp, t: &IpsecTranslation) -> Result<Entry, String> {
         let relay_c = if self.core_c_side.is_unspecified() {
             self.c_local
                 .get(&t.client)
@@ -643,8 +630,7 @@ impl RelayEndpoint {
                 relay_spis: spi_set(t.s_spi_2)?,
                 peer_spis: spi_set(t.s_spi_3)?,
             },
-            expires_at: self
-                .timestamp(now)
+            expires_at: now
                 .saturating_add(lifetime.saturating_add(lifetime / 10))
                 .saturating_add(ENTRY_MARGIN),
         })
@@ -709,7 +695,7 @@ fn framing_path(leg: CoreLeg, framing: Framing, bytes: &[u8]) -> Path {
 }
 
 impl Endpoint for RelayEndpoint {
-    fn handle_datagram(&mut self, now: Instant, rx: &Received, datagram: &[u8]) {
+    fn handle_datagram(&mut self, now: Timestamp, rx: &Received, datagram: &[u8]) {
         let Path::Net(path) = rx.path else {
             self.counters.ignored = self.counters.ignored.saturating_add(1);
             return;
@@ -738,7 +724,7 @@ impl Endpoint for RelayEndpoint {
         }
     }
 
-    fn handle_timeout(&mut self, now: Instant) {
+    fn handle_timeout(&mut self, now: Timestamp) {
         self.ike.handle_timeout(now);
         self.drain_ike(now);
         if let Some((interval, at)) = self.report_every {
@@ -747,7 +733,7 @@ impl Endpoint for RelayEndpoint {
                 self.report_every = now.checked_add(interval).map(|next| (interval, next));
             }
         }
-        let ts = self.timestamp(now);
+        let ts = now;
         while let Some(expired) = self.datapath.table_mut().pop_expired(ts) {
             self.counters.entries_expired = self.counters.entries_expired.saturating_add(1);
             tracing::info!(entry = %expired.id.0, cause = ?expired.cause, "IPsec translation entry expired");
@@ -758,16 +744,16 @@ impl Endpoint for RelayEndpoint {
         }
     }
 
-    fn poll_transmit(&mut self, _now: Instant, out: &mut [u8]) -> Option<Transmit> {
+    fn poll_transmit(&mut self, _now: Timestamp, out: &mut [u8]) -> Option<Transmit> {
         self.tx.pop_into(out)
     }
 
-    fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&self) -> Option<Timestamp> {
         let table = self
             .datapath
             .table()
             .next_expiry()
-            .and_then(|at| self.instant(at));
+            .filter(|at| *at != Timestamp::NEVER);
         [
             self.ike.poll_timeout(),
             table,

@@ -8,10 +8,10 @@
     clippy::panic
 )]
 
+use crate::time::Timestamp;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use core::time::Duration;
 use std::collections::VecDeque;
-use std::time::Instant;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -95,7 +95,7 @@ fn test_sgw(ip: Ipv4Addr, rng: &mut StdRng) -> TestSgw {
 }
 
 struct Net {
-    now: Instant,
+    now: Timestamp,
     relay: Relay,
     /// The relay's s-side addresses (the default and any pool).
     relay_s: Vec<Ipv4Addr>,
@@ -132,7 +132,7 @@ impl Net {
             (SGW_B, test_sgw(SGW_B, &mut rng)),
         ];
         Self {
-            now: Instant::now(),
+            now: Timestamp::ZERO,
             relay,
             relay_s: [RELAY_S].into_iter().chain(pool).collect(),
             relay_key,

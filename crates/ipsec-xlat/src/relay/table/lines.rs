@@ -16,8 +16,8 @@ use core::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use super::super::entry::{Entry, Leg, Partition, Path, Transport};
 use super::super::spi::{BundleShape, Spi, SpiSet};
-use super::super::time::Timestamp;
 use super::Traffic;
+use crate::time::Timestamp;
 
 /// The line holds the compact form of its entry.
 const COMPACT: u8 = 1;

@@ -19,7 +19,7 @@ use super::entry::{check_path, Entry, EntryError, EntryId, Leg, Path, Transport}
 use super::expiry::{Due, ExpiryQueue, Wake};
 use super::index::{Role, SpiIndex, MAX_SLOTS};
 use super::spi::Spi;
-use super::time::Timestamp;
+use crate::time::Timestamp;
 
 mod lines;
 #[cfg(test)]

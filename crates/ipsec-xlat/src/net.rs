@@ -1,43 +1,21 @@
-//! How a packet travels between the OS and the core: which leg, which local and remote address,
-//! and which transport (UDP ports, or raw IP with or without the IP header).
+//! How a packet travels between the network and a role: which leg, which local and remote
+//! address, and which transport (UDP ports, or raw IP with or without the IP header); and the
+//! [`Endpoint`] contract every role (client, relay, gateway) keeps with whoever moves its bytes.
 //!
 //! The same [`Path`] type describes a received packet (how it came in) and a transmit (how it
 //! must go out). It is written from the local side's point of view — `local`/`remote` rather
 //! than source/destination — so a reply simply reuses the path it was asked on.
 
 use core::fmt;
-use std::net::IpAddr;
+use core::net::IpAddr;
 
-/// An IP protocol number (IPv4 Protocol, IPv6 Next Header). Open newtype: any value is
-/// representable, the named constants are the ones the shell opens sockets for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct IpProtocol(pub u8);
+use crate::time::Timestamp;
+use crate::wire::IpProtocol;
 
-impl IpProtocol {
-    /// UDP (17).
-    pub const UDP: Self = Self(17);
-    /// Encapsulating Security Payload (50).
-    pub const ESP: Self = Self(50);
-    /// Authentication Header (51).
-    pub const AH: Self = Self(51);
-}
-
-impl fmt::Display for IpProtocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Self::UDP => f.write_str("udp"),
-            Self::ESP => f.write_str("esp"),
-            Self::AH => f.write_str("ah"),
-            Self(other) => write!(f, "ip-proto-{other}"),
-        }
-    }
-}
-
-/// Which network side a socket belongs to, in the seed's names.
+/// Which network side a packet travels on, in `docs/PROTOCOL.md`'s words.
 ///
 /// The relay has both legs. The client speaks only on the c-side (toward the relay) and the
-/// test-SGW only on the s-side (toward the relay); each has one set of sockets, so one
-/// [`crate::Driver`] can drive any of the three.
+/// gateway only on the s-side (toward the relay), so one driver can run any of the three.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Leg {
     /// Between client and relay.
@@ -73,7 +51,7 @@ pub enum Transport {
     /// addresses come from the receive call instead.
     ///
     /// On transmit, `header_included: true` means the core wrote the whole IPv4 header (the
-    /// relay does, so that every field AH's ICV covers is reproduced exactly) and the shell must
+    /// relay does, so that every field AH's ICV covers is reproduced exactly) and the caller must
     /// use a socket with `IP_HDRINCL`; `false` lets the kernel write the header with
     /// `protocol`, `local` and `remote`.
     Ip {
@@ -109,7 +87,7 @@ pub enum Path {
     Tun,
 }
 
-/// Metadata of one received packet, handed to [`crate::Endpoint::handle_datagram`] together
+/// Metadata of one received packet, handed to [`Endpoint::handle_datagram`] together
 /// with its bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Received {
@@ -117,12 +95,51 @@ pub struct Received {
     pub path: Path,
 }
 
-/// One packet the core wants sent, returned by [`crate::Endpoint::poll_transmit`]; its bytes
-/// are the first `len` bytes of the buffer the shell passed in.
+/// One packet the core wants sent, returned by [`Endpoint::poll_transmit`]; its bytes
+/// are the first `len` bytes of the buffer the caller passed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Transmit {
     /// How to send it.
     pub path: Path,
     /// How many bytes of the caller's buffer to send.
     pub len: usize,
+}
+
+/// A sans-IO role (client, relay or gateway) as its driver sees it, in quinn-proto's shape:
+/// bytes and time go in through `handle_*`, packets and the next deadline come out through
+/// `poll_*`. The driver never interprets bytes.
+///
+/// In each turn of its loop a driver calls:
+/// 1. [`handle_datagram`](Self::handle_datagram) for every packet received from a socket or
+///    the TUN device;
+/// 2. [`handle_timeout`](Self::handle_timeout) once, when `now` has reached
+///    [`poll_timeout`](Self::poll_timeout);
+/// 3. [`poll_transmit`](Self::poll_transmit) until it returns `None`, sending each result;
+/// 4. then sleeps until a socket is readable or the next [`poll_timeout`](Self::poll_timeout).
+///
+/// Buffers are the caller's (boringtun's style): `poll_transmit` writes into a slice the
+/// caller owns, sized for the largest IP packet (64 KiB), and says how much it wrote. Time is
+/// the caller's clock as a [`Timestamp`]; it must not go backwards.
+pub trait Endpoint {
+    /// A packet arrived. `datagram` is only valid during the call: copy what must be kept.
+    fn handle_datagram(&mut self, now: Timestamp, rx: &Received, datagram: &[u8]);
+
+    /// The deadline returned by [`poll_timeout`](Self::poll_timeout) has passed (`now` is at or
+    /// after it).
+    fn handle_timeout(&mut self, now: Timestamp);
+
+    /// The next packet to send, written to the start of `out`; `None` when nothing is queued.
+    ///
+    /// A transmit whose `len` exceeds `out.len()` is a bug in the endpoint; a driver drops it
+    /// and counts it rather than panicking.
+    fn poll_transmit(&mut self, now: Timestamp, out: &mut [u8]) -> Option<Transmit>;
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called; `None` for never.
+    fn poll_timeout(&self) -> Option<Timestamp>;
+
+    /// True once the endpoint has nothing more to do, so that a driver may return (the
+    /// quickstart's client and test harnesses use it). Daemons keep the default, `false`.
+    fn is_drained(&self) -> bool {
+        false
+    }
 }
