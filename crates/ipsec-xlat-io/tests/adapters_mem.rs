@@ -17,7 +17,7 @@ use ipsec_xlat::relay::Transport as CoreTransport;
 use ipsec_xlat::wire::ipv6::Ipv6Repr;
 use ipsec_xlat::wire::IpProtocol;
 use ipsec_xlat_io::adapters::{
-    ClientEndpoint, Notice, Notifier, PortPair, RelayEndpoint, TestSgwEndpoint,
+    leg_port_pair, ClientEndpoint, Notice, Notifier, RelayEndpoint, TestSgwEndpoint,
 };
 use ipsec_xlat_io::config::{ClientConfig, RelayConfig, TestSgwConfig};
 use ipsec_xlat_io::mem::{MemNetwork, MemTun};
@@ -590,7 +590,7 @@ fn reload_sends_new_sessions_to_the_new_sgw_and_live_ones_stay() {
     .unwrap();
     let mut rng = StdRng::seed_from_u64(6);
     let mut b_ports = open_mem_leg(&net.net, Leg::SSide, &sgw_b_config.listen).unwrap();
-    let b_own = PortPair::of_leg(&b_ports, Leg::SSide).unwrap();
+    let b_own = leg_port_pair(&b_ports, Leg::SSide).unwrap();
     let (b_tun_port, b_tun) = net.net.tun();
     b_ports.push(Box::new(b_tun_port));
     let (sgw_b, _) = TestSgwEndpoint::new(&sgw_b_config, b_own, &mut rng).unwrap();

@@ -6,8 +6,9 @@ use ipsec_xlat_io::Timestamp;
 use std::path::PathBuf;
 
 use clap::Args;
-use ipsec_xlat_io::adapters::PortPair;
+use ipsec_xlat_io::adapters::leg_port_pair;
 use ipsec_xlat_io::config::ListenConfig;
+use ipsec_xlat_io::core::net::PortPair;
 use ipsec_xlat_io::sys::{SocketOptions, TunConfig, TunPort, UnixTunPort};
 use ipsec_xlat_io::{
     Driver, DriverConfig, DriverStats, Endpoint, Exit, Leg, OsReactor, PacketPort,
@@ -84,7 +85,7 @@ pub(crate) fn leg_ports(
     leg: Leg,
     listen: &ListenConfig,
 ) -> PortPair {
-    PortPair::of_leg(ports, leg).unwrap_or(PortPair {
+    leg_port_pair(ports, leg).unwrap_or(PortPair {
         ike: listen.ike_port,
         natt: listen.natt_port,
     })

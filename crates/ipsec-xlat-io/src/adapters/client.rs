@@ -59,17 +59,18 @@ use ipsec_xlat::wire::IpProtocol as WireProtocol;
 use rand::rngs::StdRng;
 use rand::{CryptoRng, RngCore, SeedableRng};
 
-use super::convert::{self, describe_child, Direction, SetupError};
-use super::iv::IvSource;
+use super::convert::{self, SetupError};
 use super::notice::{ChildSummary, Notice, Notifier};
-use super::packet::{ipsec_part, outer_spi, wrap};
-use super::ports::PortPair;
-use super::queue::TxQueue;
 use super::relay::cookies_hex;
 use crate::config::{ClientConfig, SessionConfig};
 use crate::sys::control::{ControlAnswer, ControlCommand, ControlReply, Controllable, ReplyLine};
 use crate::Endpoint;
 use crate::{IpProtocol, Leg, NetPath, Path, Received, Transmit, Transport};
+use ipsec_xlat::ike::phase2::{describe_child, Direction};
+use ipsec_xlat::net::PortPair;
+use ipsec_xlat::net::TxQueue;
+use ipsec_xlat::sa::IvSource;
+use ipsec_xlat::wire::ipsec_packet::{ipsec_part, outer_spi, wrap};
 
 /// Room for what sealing adds to an inner packet (outer IPv6 header, ESP header, IV, padding,
 /// trailer, ICV, AH).
@@ -872,8 +873,8 @@ impl ClientEndpoint {
         }
         let in_header = TunnelHeader::between(s_dst, s_src)
             .map_err(|e| SetupError::Inconsistent(e.to_string()))?;
-        let out_config = convert::sa_config(sa, Direction::Outbound, out_header)?;
-        let in_config = convert::sa_config(sa, Direction::Inbound, in_header)?;
+        let out_config = ipsec_xlat::ike::phase2::sa_config(sa, Direction::Outbound, out_header)?;
+        let in_config = ipsec_xlat::ike::phase2::sa_config(sa, Direction::Inbound, in_header)?;
         let bad = |e: ipsec_xlat::sa::ConfigError| SetupError::Inconsistent(e.to_string());
         let side = |src, dst, spis: BundleSpis| SideValues {
             src,

@@ -1,28 +1,24 @@
 //! From the validated configuration (strongSwan-style proposal names, files, address
 //! prefixes) to the core's types (phase-1 suites, quick mode proposals, credentials, ID
-//! payloads), and from a negotiated child SA to the datapath's SA configuration.
+//! payloads). (From a negotiated child SA to the datapath is the core's:
+//! `ipsec_xlat::ike::phase2::sa_config`.)
 //!
 //! Everything the core cannot do yet is refused here with a [`SetupError`] that names the
 //! configuration key, so that a daemon fails at start and not at the first client.
 
 use core::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use ipnet::IpNet;
 use ipsec_xlat::ike::crypto::{
-    Certificate, HashAlgorithm, IkeCipherAlgorithm, RsaSigningKey, SaKeys, SecretBytes,
+    Certificate, HashAlgorithm, IkeCipherAlgorithm, RsaSigningKey, SecretBytes,
 };
 use ipsec_xlat::ike::dh::DhGroup as CoreGroup;
 use ipsec_xlat::ike::phase1::{Phase1Auth, Phase1Credentials, Phase1Proposal, RsaCredentials};
 use ipsec_xlat::ike::phase2::{
-    ChildProposal, ChildSa, Encapsulation, EspCipher, Integrity as ChildIntegrity,
+    ChildProposal, Encapsulation, EspCipher, Integrity as ChildIntegrity,
 };
 use ipsec_xlat::ike::tail_content::UserId;
-use ipsec_xlat::sa::{
-    AhConfig, Encryption as SaEncryption, EspConfig, EspSuite, Integrity as SaIntegrity, Lifetime,
-    Mode, SaConfig, SecretKey, TunnelHeader, DEFAULT_REPLAY_WINDOW,
-};
 use ipsec_xlat::wire::isakmp::{IdRepr, IdType as WireIdType};
 use thiserror::Error;
 
@@ -53,6 +49,12 @@ pub enum SetupError {
     /// A combination of settings that cannot work.
     #[error("{0}")]
     Inconsistent(String),
+}
+
+impl From<ipsec_xlat::ike::phase2::IncompleteChild> for SetupError {
+    fn from(e: ipsec_xlat::ike::phase2::IncompleteChild) -> Self {
+        Self::Inconsistent(e.to_string())
+    }
 }
 
 impl SetupError {
@@ -301,130 +303,6 @@ pub fn first_selector(
         ));
     }
     Ok(traffic_selector(first))
-}
-
-fn esp_suite(cipher: EspCipher, integrity: Option<ChildIntegrity>) -> EspSuite {
-    let integrity = integrity.map(sa_integrity);
-    if cipher.is_aead() {
-        EspSuite {
-            encryption: SaEncryption::AesGcm16,
-            integrity: None,
-        }
-    } else {
-        EspSuite {
-            encryption: SaEncryption::AesCbc,
-            integrity,
-        }
-    }
-}
-
-fn sa_integrity(i: ChildIntegrity) -> SaIntegrity {
-    match i {
-        ChildIntegrity::HmacSha1_96 => SaIntegrity::HmacSha1_96,
-        ChildIntegrity::HmacSha256_128 => SaIntegrity::HmacSha256_128,
-    }
-}
-
-/// One direction of a negotiated bundle for the datapath: `spis` are the SPIs this direction's
-/// packets carry (as the receiver knows them), `keys` this direction's ESP and AH keys, `outer`
-/// the tunnel header (addresses of this direction).
-pub fn sa_config(
-    child: &ChildSa,
-    direction: Direction,
-    outer: TunnelHeader,
-) -> Result<SaConfig, SetupError> {
-    let (spis, esp_keys, ah_keys) = match direction {
-        Direction::Inbound => (child.inbound_spis, &child.esp_in, &child.ah_in),
-        Direction::Outbound => (child.outbound_spis, &child.esp_out, &child.ah_out),
-    };
-    let missing = |what: &str| {
-        SetupError::Inconsistent(format!(
-            "negotiated child SA lacks its {what} ({direction:?})"
-        ))
-    };
-    let esp = match child.proposal.esp {
-        Some((cipher, integrity)) => {
-            let keys: &SaKeys = esp_keys.as_ref().ok_or_else(|| missing("ESP keys"))?;
-            Some(EspConfig {
-                spi: spis.esp.ok_or_else(|| missing("ESP SPI"))?,
-                suite: esp_suite(cipher, integrity),
-                encryption_key: SecretKey::new(keys.encryption.expose()),
-                integrity_key: SecretKey::new(keys.integrity.expose()),
-                esn: false,
-            })
-        }
-        None => None,
-    };
-    let ah = match child.proposal.ah {
-        Some(integrity) => {
-            let keys: &SaKeys = ah_keys.as_ref().ok_or_else(|| missing("AH keys"))?;
-            Some(AhConfig {
-                spi: spis.ah.ok_or_else(|| missing("AH SPI"))?,
-                integrity: sa_integrity(integrity),
-                key: SecretKey::new(keys.integrity.expose()),
-                esn: false,
-            })
-        }
-        None => None,
-    };
-    // The negotiated lifetime plus a margin for the rekey's last packets: IKE replaces the SA
-    // before then; the hard limit only stops an SA nobody replaced.
-    let lifetime = u64::from(child.proposal.lifetime_secs);
-    Ok(SaConfig {
-        mode: Mode::Tunnel(outer),
-        esp,
-        ah,
-        udp_encap: None,
-        replay_window: DEFAULT_REPLAY_WINDOW,
-        lifetime: Lifetime {
-            hard_time: Some(Duration::from_secs(lifetime.saturating_add(lifetime / 10))),
-            ..Lifetime::UNLIMITED
-        },
-    })
-}
-
-/// Which half of a bundle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// Packets we receive.
-    Inbound,
-    /// Packets we send.
-    Outbound,
-}
-
-/// A short name of a negotiated bundle for logs, e.g. `ESP aes128gcm16` or
-/// `AH sha256 + ESP aes256-sha256`.
-pub fn describe_child(p: &ChildProposal) -> String {
-    let integ = |i: ChildIntegrity| match i {
-        ChildIntegrity::HmacSha1_96 => "sha1",
-        ChildIntegrity::HmacSha256_128 => "sha256",
-    };
-    let esp = p.esp.map(|(c, i)| {
-        let c = match c {
-            EspCipher::AesCbc128 => "aes128",
-            EspCipher::AesCbc256 => "aes256",
-            EspCipher::AesGcm16_128 => "aes128gcm16",
-            EspCipher::AesGcm16_256 => "aes256gcm16",
-        };
-        match i {
-            Some(i) => format!("ESP {c}-{}", integ(i)),
-            None => format!("ESP {c}"),
-        }
-    });
-    let ah = p.ah.map(|i| format!("AH {}", integ(i)));
-    let mut name = match (ah, esp) {
-        (Some(a), Some(e)) => format!("{a} + {e}"),
-        (Some(a), None) => a,
-        (None, Some(e)) => e,
-        (None, None) => "nothing".into(),
-    };
-    if let Some(g) = p.pfs {
-        name.push_str(&format!(" (PFS group {})", g.0));
-    }
-    if p.mode == Encapsulation::UdpTunnel {
-        name.push_str(", UDP-encapsulated");
-    }
-    name
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use core::net::IpAddr;
 
 use ipsec_xlat::ike::phase2::{ChildSa, EspCipher, Integrity};
 
-use super::convert::Direction;
+use ipsec_xlat::ike::phase2::Direction;
 
 fn hex(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len().saturating_mul(2));

@@ -22,12 +22,9 @@
 //! - **Time**: the relay's table keeps milliseconds since the adapter started.
 
 pub mod convert;
-mod iv;
 pub mod key_log;
 mod notice;
-pub mod packet;
 pub mod ports;
-mod queue;
 
 mod client;
 mod relay;
@@ -36,7 +33,6 @@ mod test_sgw;
 pub use client::{ClientAdapterCounters, ClientEndpoint, ClientTicket};
 pub use convert::SetupError;
 pub use notice::{ChildSummary, Notice, Notifier};
-pub use ports::{PeerPorts, PortPair};
-pub use queue::TxQueue;
+pub use ports::leg_port_pair;
 pub use relay::{identity_rules, relay_listen, RelayAdapterCounters, RelayEndpoint, ReloadOutcome};
 pub use test_sgw::{SgwAdapterCounters, TestSgwEndpoint};

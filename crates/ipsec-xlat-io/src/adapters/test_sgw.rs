@@ -25,16 +25,17 @@ use ipsec_xlat::wire::IpProtocol as WireProtocol;
 use rand::rngs::StdRng;
 use rand::{CryptoRng, RngCore, SeedableRng};
 
-use super::convert::{self, describe_child, Direction, SetupError};
-use super::iv::IvSource;
+use super::convert::{self, SetupError};
 use super::key_log::key_log_lines;
 use super::notice::{ChildSummary, Notice, Notifier};
-use super::packet::{inner_addresses, ipsec_part, outer_spi, wrap};
-use super::ports::PortPair;
-use super::queue::TxQueue;
 use crate::config::TestSgwConfig;
 use crate::Endpoint;
 use crate::{IpProtocol, Leg, NetPath, Path, Received, Transmit, Transport};
+use ipsec_xlat::ike::phase2::{describe_child, Direction};
+use ipsec_xlat::net::PortPair;
+use ipsec_xlat::net::TxQueue;
+use ipsec_xlat::sa::IvSource;
+use ipsec_xlat::wire::ipsec_packet::{inner_addresses, ipsec_part, outer_spi, wrap};
 
 const SEAL_OVERHEAD: usize = 256;
 
@@ -334,12 +335,12 @@ impl TestSgwEndpoint {
                 .map_err(|e| SetupError::Inconsistent(e.to_string()))?;
             let bad = |e: ipsec_xlat::sa::ConfigError| SetupError::Inconsistent(e.to_string());
             let outbound = OutboundSa::new(
-                &convert::sa_config(child, Direction::Outbound, out_header)?,
+                &ipsec_xlat::ike::phase2::sa_config(child, Direction::Outbound, out_header)?,
                 now,
             )
             .map_err(bad)?;
             let inbound = InboundSa::new(
-                &convert::sa_config(child, Direction::Inbound, in_header)?,
+                &ipsec_xlat::ike::phase2::sa_config(child, Direction::Inbound, in_header)?,
                 now,
             )
             .map_err(bad)?;

@@ -19,7 +19,7 @@ use ipsec_xlat::ike::tail_crypto::StaticKeypair;
 use ipsec_xlat::wire::ipv4::{Ipv4Options, Ipv4Repr};
 use ipsec_xlat::wire::IpProtocol;
 use ipsec_xlat_io::adapters::{
-    relay_listen, ClientEndpoint, PortPair, RelayEndpoint, TestSgwEndpoint,
+    leg_port_pair, relay_listen, ClientEndpoint, RelayEndpoint, TestSgwEndpoint,
 };
 use ipsec_xlat_io::config::{ClientConfig, RelayConfig, TestSgwConfig};
 use ipsec_xlat_io::mem::{MemNetwork, MemTun};
@@ -120,7 +120,7 @@ pub fn test_sgw_parts(
             None => inner,
         })
         .collect();
-    let own = PortPair::of_leg(&ports, Leg::SSide).unwrap();
+    let own = leg_port_pair(&ports, Leg::SSide).unwrap();
     let (tun_port, tun) = net.tun();
     ports.push(Box::new(tun_port));
     let (sgw, _) = TestSgwEndpoint::new(config, own, rng).unwrap();
@@ -139,8 +139,8 @@ pub fn relay_parts(
     ports.extend(open_mem_leg(net, Leg::SSide, &s_listen).unwrap());
     let (relay, _) = RelayEndpoint::new(
         config,
-        PortPair::of_leg(&ports, Leg::CSide).unwrap(),
-        PortPair::of_leg(&ports, Leg::SSide).unwrap(),
+        leg_port_pair(&ports, Leg::CSide).unwrap(),
+        leg_port_pair(&ports, Leg::SSide).unwrap(),
         rng,
     )
     .unwrap();
@@ -154,7 +154,7 @@ pub fn client_parts(
     rng: &mut StdRng,
 ) -> (Vec<Box<dyn PacketPort>>, ClientEndpoint, MemTun) {
     let mut ports = open_mem_leg(net, Leg::CSide, &config.local).unwrap();
-    let own = PortPair::of_leg(&ports, Leg::CSide).unwrap();
+    let own = leg_port_pair(&ports, Leg::CSide).unwrap();
     let (tun_port, tun) = net.tun();
     ports.push(Box::new(tun_port));
     let (client, _) = ClientEndpoint::new(config, own, net.now(), rng).unwrap();

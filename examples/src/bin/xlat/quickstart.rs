@@ -30,7 +30,7 @@ use ipsec_xlat_examples::echo;
 use ipsec_xlat_examples::exit::{self, Failure};
 use ipsec_xlat_examples::logging;
 use ipsec_xlat_io::adapters::{
-    relay_listen, ChildSummary, ClientEndpoint, Notice, Notifier, PortPair, RelayEndpoint,
+    leg_port_pair, relay_listen, ChildSummary, ClientEndpoint, Notice, Notifier, RelayEndpoint,
     TestSgwEndpoint,
 };
 use ipsec_xlat_io::config::{ClientConfig, RelayConfig, TestSgwConfig};
@@ -329,7 +329,7 @@ fn quickstart(args: &QuickstartArgs) -> Result<bool, Failure> {
     .map_err(config_failure)?;
     let mut sgw_ports = open_leg(Leg::SSide, &sgw_config.listen, SocketOptions::default())
         .map_err(system_failure)?;
-    let sgw_own = PortPair::of_leg(&sgw_ports, Leg::SSide)
+    let sgw_own = leg_port_pair(&sgw_ports, Leg::SSide)
         .ok_or_else(|| Failure::System("test-SGW sockets missing".into()))?;
     let (sgw_tun, sgw_lan) = UnixTunPort::pair().map_err(system_failure)?;
     sgw_ports.push(Box::new(sgw_tun));
@@ -358,8 +358,8 @@ fn quickstart(args: &QuickstartArgs) -> Result<bool, Failure> {
     relay_ports
         .extend(open_leg(Leg::SSide, &s_listen, SocketOptions::default()).map_err(system_failure)?);
     let missing = || Failure::System("relay sockets missing".into());
-    let c_ports = PortPair::of_leg(&relay_ports, Leg::CSide).ok_or_else(missing)?;
-    let s_ports = PortPair::of_leg(&relay_ports, Leg::SSide).ok_or_else(missing)?;
+    let c_ports = leg_port_pair(&relay_ports, Leg::CSide).ok_or_else(missing)?;
+    let s_ports = leg_port_pair(&relay_ports, Leg::SSide).ok_or_else(missing)?;
     let (relay, warnings) =
         RelayEndpoint::new(&relay_config, c_ports, s_ports, &mut OsRng).map_err(config_failure)?;
     warn(&warnings);
@@ -383,7 +383,7 @@ fn quickstart(args: &QuickstartArgs) -> Result<bool, Failure> {
     .map_err(config_failure)?;
     let mut client_ports = open_leg(Leg::CSide, &client_config.local, SocketOptions::default())
         .map_err(system_failure)?;
-    let client_own = PortPair::of_leg(&client_ports, Leg::CSide)
+    let client_own = leg_port_pair(&client_ports, Leg::CSide)
         .ok_or_else(|| Failure::System("client sockets missing".into()))?;
     let (client_tun, client_inner) = UnixTunPort::pair().map_err(system_failure)?;
     client_ports.push(Box::new(client_tun));

@@ -43,11 +43,11 @@ use report::spis;
 
 use super::convert::SetupError;
 use super::notice::{Notice, Notifier};
-use super::ports::{PeerPorts, PortPair};
-use super::queue::TxQueue;
 use crate::config::{RelayConfig, SSideAddressing};
 use crate::Endpoint;
 use crate::{IpProtocol, Leg, NetPath, Path, Received, Transmit, Transport};
+use ipsec_xlat::net::TxQueue;
+use ipsec_xlat::net::{PeerPorts, PortPair};
 
 /// Extra life an entry gets beyond the negotiated SA lifetime, so that the last packets of an
 /// SA that is being replaced still pass.

@@ -6,8 +6,8 @@ use core::net::{IpAddr, SocketAddr};
 use ipsec_xlat::ike::IdentityRule;
 
 use crate::adapters::convert::SetupError;
-use crate::adapters::ports::{PeerPorts, PortPair};
 use crate::config::{IdentificationRule, ListenConfig, RelayConfig};
+use ipsec_xlat::net::{PeerPorts, PortPair};
 
 /// The listening configuration a relay leg really opens: the datapath writes the whole IPv4
 /// header of everything it sends by raw IP (AH's ICV covers it), so raw IPv4 sockets always

@@ -1,9 +1,11 @@
 //! IKEv1 phase 2: quick mode proposals and exchange cores.
 
+mod datapath;
 mod informational;
 mod proposal;
 mod quick_mode;
 
+pub use datapath::{describe_child, sa_config, Direction, IncompleteChild};
 pub use informational::{
     delete_message, delete_phase1_message, dpd_ack, notify_message, open_informational,
     Informational,

@@ -10,9 +10,9 @@
 
 use core::net::IpAddr;
 
-use ipsec_xlat::wire::ipv4::{Ipv4Options, Ipv4Packet, Ipv4Repr};
-use ipsec_xlat::wire::ipv6::{Ipv6Packet, Ipv6Repr};
-use ipsec_xlat::wire::IpProtocol;
+use super::ipv4::{Ipv4Options, Ipv4Packet, Ipv4Repr};
+use super::ipv6::{Ipv6Packet, Ipv6Repr};
+use super::IpProtocol;
 
 /// Writes `src → dst` IP header of `protocol` followed by `payload` into `out` (cleared
 /// first). `None` when the addresses are of different families or the packet is too long.
@@ -79,7 +79,7 @@ pub fn ipsec_part(packet: &[u8]) -> Option<(usize, IpProtocol, usize)> {
     };
     if protocol == IpProtocol::UDP {
         return Some((
-            offset.checked_add(ipsec_xlat::wire::udp::HEADER_LEN)?,
+            offset.checked_add(super::udp::HEADER_LEN)?,
             IpProtocol::ESP,
             len,
         ));

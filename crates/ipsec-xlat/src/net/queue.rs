@@ -1,4 +1,4 @@
-//! The adapters' transmit queue: packets produced while handling input, waiting for the
+//! A role's transmit queue: packets produced while handling input, waiting for the
 //! driver's next [`poll_transmit`](crate::Endpoint::poll_transmit).
 //!
 //! Buffers are recycled, so after warm-up the per-packet path allocates nothing; the queue is
@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 
-use crate::{Path, Transmit};
+use super::{Path, Transmit};
 
 /// Packets queued before further ones are dropped.
 pub const DEFAULT_LIMIT: usize = 4096;

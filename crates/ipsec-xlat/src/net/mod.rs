@@ -10,7 +10,13 @@ use core::fmt;
 use core::net::IpAddr;
 
 use crate::time::Timestamp;
+
+mod ports;
+mod queue;
+
 use crate::wire::IpProtocol;
+pub use ports::{PeerPorts, PortPair, IKE_PORT};
+pub use queue::TxQueue;
 
 /// Which network side a packet travels on, in `docs/PROTOCOL.md`'s words.
 ///

@@ -2,8 +2,7 @@
 //! §3.1 suggests a counter), AES-CBC one that an attacker cannot predict (RFC 3602 §2.3:
 //! random). One [`IvSource`] per outbound SA gives each what it needs.
 
-use rand::rngs::StdRng;
-use rand::RngCore;
+use rand_core::RngCore;
 
 /// Where an outbound SA's IVs come from.
 #[derive(Debug, Clone)]
@@ -22,7 +21,11 @@ impl IvSource {
     }
 
     /// The next IV, written into `buf`; returns its bytes.
-    pub fn next<'b>(&mut self, rng: &mut StdRng, buf: &'b mut [u8; 16]) -> &'b [u8] {
+    pub fn next<'b, R: RngCore + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        buf: &'b mut [u8; 16],
+    ) -> &'b [u8] {
         let iv = buf.get_mut(..self.len).unwrap_or_default();
         match &mut self.counter {
             Some(counter) => {
@@ -42,6 +45,7 @@ impl IvSource {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use rand::rngs::StdRng;
     use rand::SeedableRng;
 
     #[test]
