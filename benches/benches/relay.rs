@@ -41,8 +41,8 @@ use std::time::{Duration, Instant};
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{BatchSize, Criterion, Throughput};
 use ipsec_xlat::relay::{
-    Action, Arrival, BatchPacket, Entry, Partition, Path, Relay, RelayConfig, Spi, SpiSet, Table,
-    TableConfig, Transport, Verdict, HEADROOM,
+    Action, Arrival, BatchPacket, Datapath, DatapathConfig, Entry, Partition, Path, Spi, SpiSet,
+    Table, TableConfig, Transport, Verdict, HEADROOM,
 };
 use ipsec_xlat::sa::{
     EspConfig, EspSuite, InboundSa, Mode, OutboundSa, SaConfig, SecretKey, TunnelHeader, UdpEncap,
@@ -392,7 +392,7 @@ fn bench_table(c: &mut Criterion<Clock>, label: &str, entries: usize, mixes: &[M
             continue;
         }
         let (table, flows) = build(entries, gateway);
-        let mut relay = Relay::new(table, RelayConfig::default());
+        let mut relay = Datapath::new(table, DatapathConfig::default());
         let mut group = c.benchmark_group(format!("relay_rewrite_1400B/{label}/{path}"));
         group.throughput(Throughput::Elements(BATCH as u64));
         let at = direction.spi_at();
@@ -449,7 +449,7 @@ fn bench_table(c: &mut Criterion<Clock>, label: &str, entries: usize, mixes: &[M
 
 /// The packet path allocates nothing: count allocations over many rewrites, single and
 /// batched (the batch itself on the stack).
-fn assert_no_allocation(relay: &mut Relay, flows: &[Flow]) {
+fn assert_no_allocation(relay: &mut Datapath, flows: &[Flow]) {
     let picks = picks(flows, Mix::Uniform);
     let mut bufs = buffers();
     let before = ALLOCATIONS.load(Ordering::Relaxed);

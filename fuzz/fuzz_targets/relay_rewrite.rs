@@ -13,7 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use ipsec_xlat::Timestamp;
 use ipsec_xlat::relay::{
-    Action, Arrival, BundleShape, Entry, Framing, Leg, Partition, Path, Relay, RelayConfig, Spi,
+    Action, Arrival, BundleShape, Entry, Framing, Leg, Partition, Path, Datapath, DatapathConfig, Spi,
     SpiSet, Table, TableConfig, Transport, AH_IN_UDP_MARKER, HEADROOM,
 };
 use ipsec_xlat::wire::ipv6::Ipv6Packet;
@@ -102,12 +102,12 @@ fn entries() -> Vec<Entry> {
         .collect()
 }
 
-fn relay(entries: &[Entry]) -> Relay {
+fn relay(entries: &[Entry]) -> Datapath {
     let mut table = Table::new(TableConfig::default());
     for e in entries {
         table.insert(*e, Timestamp::from_millis(0)).unwrap();
     }
-    Relay::new(table, RelayConfig::default())
+    Datapath::new(table, DatapathConfig::default())
 }
 
 fn arrival(selector: u8, ports: u8) -> Arrival {

@@ -24,7 +24,7 @@ use ipsec_xlat::Timestamp;
 use std::net::{IpAddr, SocketAddr};
 
 use ipsec_xlat::relay::{
-    Action, Arrival, BundleShape, Framing, Relay, RelayConfig, Table, TableConfig, Transmit,
+    Action, Arrival, BundleShape, Datapath, DatapathConfig, Framing, Table, TableConfig, Transmit,
     Transport, AH_IN_UDP_MARKER,
 };
 use ipsec_xlat::sa::{
@@ -228,7 +228,7 @@ fn udp_of(path: &ipsec_xlat::relay::Path, from_peer: bool) -> Option<UdpEncap> {
 /// Client, relay and SGW for one scenario.
 struct World {
     s: Scenario,
-    relay: Relay,
+    relay: Datapath,
     client_out: ClientOutboundSa,
     client_in: ClientInboundSa,
     sgw_in: InboundSa,
@@ -243,7 +243,7 @@ impl World {
         let (cp, gp) = (client_path(s.client), gateway_path(s.gateway));
         let mut table = Table::new(TableConfig::default());
         table.insert(entry(s.shape(), cp, gp), t(0)).unwrap();
-        let relay = Relay::new(table, RelayConfig::default());
+        let relay = Datapath::new(table, DatapathConfig::default());
 
         // Client -> SGW: sealed for s-SPI-3 over relay_s -> sgw.
         let up = sa_config(&s, S3, gp.relay_addr, gp.peer_addr, 10);

@@ -75,14 +75,14 @@ impl Default for Scenario {
 
 struct Net {
     now: Timestamp,
-    clients: Vec<(Ipv4Addr, Client)>,
-    relay: Relay,
+    clients: Vec<(Ipv4Addr, IkeClient)>,
+    relay: IkeRelay,
     sgw: TestSgw,
     relay_key: StaticKeypair,
     /// Every datagram that went over the wire, with its fate.
     log: Vec<(Transmit, Fate)>,
-    client_events: Vec<Vec<ClientEvent>>,
-    relay_events: Vec<RelayEvent>,
+    client_events: Vec<Vec<IkeClientEvent>>,
+    relay_events: Vec<IkeRelayEvent>,
     sgw_events: Vec<SgwEvent>,
 }
 
@@ -102,7 +102,7 @@ impl Net {
         let mut rng = StdRng::seed_from_u64(s.seed);
         let relay_key = StaticKeypair::generate(&mut rng);
         let sgw = TestSgw::new(s.suite().sgw_config(s.sgw_psk), &mut rng);
-        let relay = Relay::new(relay_config(relay_key.clone(), Vec::new()), &mut rng);
+        let relay = IkeRelay::new(relay_config(relay_key.clone(), Vec::new()), &mut rng);
         Self {
             now: Timestamp::ZERO,
             clients: Vec::new(),
@@ -125,12 +125,12 @@ impl Net {
             // before any traffic, which is when tests call this.
             self.relay_authorise(key.public());
         }
-        let config = ClientConfig {
+        let config = IkeClientConfig {
             auto_rekey: s.auto_rekey,
             ..s.suite()
                 .client_config(s.client_psk, ip, key, self.relay_key.public(), s.user)
         };
-        let client = Client::new(config, self.now, &mut rng).unwrap();
+        let client = IkeClient::new(config, self.now, &mut rng).unwrap();
         self.clients.push((ip, client));
         self.client_events.push(Vec::new());
     }
@@ -252,15 +252,15 @@ impl Net {
         self.client_events[i]
             .iter()
             .filter_map(|e| match e {
-                ClientEvent::ChildEstablished(c) => Some(&**c),
+                IkeClientEvent::ChildEstablished(c) => Some(&**c),
                 _ => None,
             })
             .collect()
     }
 
-    fn client_failure(&self, i: usize) -> Option<&ClientError> {
+    fn client_failure(&self, i: usize) -> Option<&IkeClientError> {
         self.client_events[i].iter().find_map(|e| match e {
-            ClientEvent::Failed(e) => Some(e),
+            IkeClientEvent::Failed(e) => Some(e),
             _ => None,
         })
     }
@@ -279,7 +279,7 @@ impl Net {
         self.relay_events
             .iter()
             .filter_map(|e| match e {
-                RelayEvent::IpsecTranslation(t) => Some(t),
+                IkeRelayEvent::IpsecTranslation(t) => Some(t),
                 _ => None,
             })
             .collect()
@@ -486,7 +486,7 @@ fn wrong_psk_is_a_typed_failure() {
     let net = established(&s);
     assert_eq!(
         net.client_failure(0),
-        Some(&ClientError::Notified(NotifyType::AUTHENTICATION_FAILED))
+        Some(&IkeClientError::Notified(NotifyType::AUTHENTICATION_FAILED))
     );
     assert!(net.ipsec_entries().is_empty());
     assert!(matches!(
@@ -507,7 +507,7 @@ fn no_proposal_chosen_is_a_typed_failure() {
     net.run(deliver_all);
     assert_eq!(
         net.client_failure(0),
-        Some(&ClientError::Notified(NotifyType::NO_PROPOSAL_CHOSEN))
+        Some(&IkeClientError::Notified(NotifyType::NO_PROPOSAL_CHOSEN))
     );
 }
 
@@ -520,7 +520,7 @@ fn unauthorised_client_is_dropped_and_counted() {
     let net = established(&s);
     assert!(matches!(
         net.client_failure(0),
-        Some(ClientError::Timeout(_))
+        Some(IkeClientError::Timeout(_))
     ));
     let c = net.relay.counters();
     assert_eq!(
@@ -540,7 +540,7 @@ fn user_without_sgw_is_dropped_and_counted() {
     let net = established(&s);
     assert!(matches!(
         net.client_failure(0),
-        Some(ClientError::Timeout(_))
+        Some(IkeClientError::Timeout(_))
     ));
     assert!(net.relay.counters().no_sgw > 0);
     assert_eq!(net.relay.counters().forwarded, 0);
@@ -602,7 +602,7 @@ fn relay_outputs_hold_no_ike_or_ipsec_key() {
     }
     for e in &net.relay_events {
         match e.clone() {
-            RelayEvent::IkeTranslation(IkeTranslation {
+            IkeRelayEvent::IkeTranslation(IkeTranslation {
                 client: _,
                 relay_c: _,
                 c_cookies: _,
@@ -611,7 +611,7 @@ fn relay_outputs_hold_no_ike_or_ipsec_key() {
                 s_cookies: _,
                 user: _,
             }) => {}
-            RelayEvent::IpsecTranslation(IpsecTranslation {
+            IkeRelayEvent::IpsecTranslation(IpsecTranslation {
                 client: _,
                 relay_c: _,
                 relay_s: _,
@@ -624,17 +624,17 @@ fn relay_outputs_hold_no_ike_or_ipsec_key() {
                 c_udp_encap: _,
                 lifetime_secs: _,
             }) => {}
-            RelayEvent::IkeExpired {
+            IkeRelayEvent::IkeExpired {
                 client: _,
                 c_cookies: _,
                 s_cookies: _,
             }
-            | RelayEvent::IkeRetired {
+            | IkeRelayEvent::IkeRetired {
                 client: _,
                 c_cookies: _,
                 s_cookies: _,
             } => {}
-            RelayEvent::IpsecRetired {
+            IkeRelayEvent::IpsecRetired {
                 client: _,
                 s_spi_2: _,
                 c_spi_2: _,
@@ -682,7 +682,7 @@ fn rekey_makes_new_entries_under_the_same_ike_sa() {
     let ike: Vec<_> = net
         .relay_events
         .iter()
-        .filter(|e| matches!(e, RelayEvent::IkeTranslation(_)))
+        .filter(|e| matches!(e, IkeRelayEvent::IkeTranslation(_)))
         .collect();
     assert_eq!(ike.len(), 1);
 }
@@ -692,7 +692,7 @@ fn rekey_before_establishment_is_refused() {
     let s = Scenario::default();
     let mut net = single(&s);
     let now = net.now;
-    assert_eq!(net.clients[0].1.rekey(now), Err(ClientError::NotReady));
+    assert_eq!(net.clients[0].1.rekey(now), Err(IkeClientError::NotReady));
     net.run(deliver_all);
     assert_consistent(&net, 0);
 }
@@ -722,7 +722,7 @@ fn relay_expires_ike_sessions() {
     assert_eq!(net.relay.sessions(), 0);
     assert!(matches!(
         net.relay.poll_event(),
-        Some(RelayEvent::IkeExpired { .. })
+        Some(IkeRelayEvent::IkeExpired { .. })
     ));
     // Its cookies are unknown now: a late message is dropped, not forwarded.
     net.relay.retire(&entry);
@@ -738,13 +738,13 @@ fn relay_expires_ike_sessions() {
     });
     assert!(matches!(
         net.client_failure(0),
-        Some(ClientError::Timeout(_))
+        Some(IkeClientError::Timeout(_))
     ));
     assert_eq!(net.relay.sessions(), 0, "half-open session forgotten");
     assert!(net
         .relay_events
         .iter()
-        .any(|e| matches!(e, RelayEvent::IkeExpired { .. })));
+        .any(|e| matches!(e, IkeRelayEvent::IkeExpired { .. })));
 }
 
 /// The SGW rekeys (starts a quick mode itself, as strongSwan does when its rekey time comes
@@ -797,13 +797,13 @@ fn deletes_retire_relay_entries() {
     net.run(deliver_all);
     assert!(net.client_events[0].iter().any(|e| matches!(
         e,
-        ClientEvent::ChildDeleted { s_spis_out, by_peer: true, .. } if *s_spis_out == entries[0].s_spi_3
+        IkeClientEvent::ChildDeleted { s_spis_out, by_peer: true, .. } if *s_spis_out == entries[0].s_spi_3
     )));
     let retired: Vec<_> = net
         .relay_events
         .iter()
         .filter_map(|e| match e {
-            RelayEvent::IpsecRetired {
+            IkeRelayEvent::IpsecRetired {
                 s_spi_2, c_spi_2, ..
             } => Some((*s_spi_2, *c_spi_2)),
             _ => None,
@@ -824,15 +824,15 @@ fn deletes_retire_relay_entries() {
     let retired = net
         .relay_events
         .iter()
-        .filter(|e| matches!(e, RelayEvent::IpsecRetired { .. }))
+        .filter(|e| matches!(e, IkeRelayEvent::IpsecRetired { .. }))
         .count();
     assert_eq!(retired, 2);
     assert!(net.client_events[0]
         .iter()
-        .any(|e| matches!(e, ClientEvent::ChildDeleted { by_peer: false, .. })));
+        .any(|e| matches!(e, IkeClientEvent::ChildDeleted { by_peer: false, .. })));
     assert_eq!(
         net.clients[0].1.delete_child(second_in),
-        Err(ClientError::NotReady),
+        Err(IkeClientError::NotReady),
         "already gone"
     );
     assert_relay_accepted_every_tail(&net);
@@ -884,7 +884,7 @@ fn ike_delete_retires_the_relay_entry_and_allows_a_new_start() {
         .relay_events
         .iter()
         .find_map(|e| match e {
-            RelayEvent::IkeTranslation(t) => Some(t.c_cookies),
+            IkeRelayEvent::IkeTranslation(t) => Some(t.c_cookies),
             _ => None,
         })
         .unwrap();
@@ -914,31 +914,31 @@ fn ike_delete_retires_the_relay_entry_and_allows_a_new_start() {
     ));
     assert_eq!(net.sgw.ike_sas(), 0, "the SGW forgot the IKE SA");
     // The relay retired the bundle, then the IKE entry.
-    let ends: Vec<&RelayEvent> = net
+    let ends: Vec<&IkeRelayEvent> = net
         .relay_events
         .iter()
         .filter(|e| {
             matches!(
                 e,
-                RelayEvent::IpsecRetired { .. } | RelayEvent::IkeRetired { .. }
+                IkeRelayEvent::IpsecRetired { .. } | IkeRelayEvent::IkeRetired { .. }
             )
         })
         .collect();
     assert!(matches!(
         ends.as_slice(),
-        [RelayEvent::IpsecRetired { s_spi_2, .. }, RelayEvent::IkeRetired { c_cookies: c, s_cookies, .. }]
+        [IkeRelayEvent::IpsecRetired { s_spi_2, .. }, IkeRelayEvent::IkeRetired { c_cookies: c, s_cookies, .. }]
             if *s_spi_2 == entry.s_spi_2 && *c == c_cookies && *s_cookies == first
     ));
     assert_eq!(net.relay.sessions(), 0);
     let events = &net.client_events[0];
     assert!(matches!(
         events.last(),
-        Some(ClientEvent::Phase1Deleted { cookies, by_peer: false }) if *cookies == first
+        Some(IkeClientEvent::Phase1Deleted { cookies, by_peer: false }) if *cookies == first
     ));
     assert!(net.clients[0].1.is_idle());
     assert_eq!(
         net.clients[0].1.delete_phase1(),
-        Err(ClientError::NotReady),
+        Err(IkeClientError::NotReady),
         "already gone"
     );
 
@@ -998,18 +998,17 @@ fn sgw_ike_delete_tears_down_the_client_and_the_relay_entry() {
     let events = &net.client_events[0];
     assert!(events.iter().any(|e| matches!(
         e,
-        ClientEvent::ChildDeleted { by_peer: true, s_spis_out, .. } if *s_spis_out == entry.s_spi_3
+        IkeClientEvent::ChildDeleted { by_peer: true, s_spis_out, .. } if *s_spis_out == entry.s_spi_3
     )));
     assert!(matches!(
         events.last(),
-        Some(ClientEvent::Phase1Deleted { cookies: c, by_peer: true }) if *c == cookies
+        Some(IkeClientEvent::Phase1Deleted { cookies: c, by_peer: true }) if *c == cookies
     ));
     assert!(net.client_failure(0).is_none());
     assert!(net.clients[0].1.is_idle());
-    assert!(net
-        .relay_events
-        .iter()
-        .any(|e| matches!(e, RelayEvent::IkeRetired { s_cookies, .. } if *s_cookies == cookies)));
+    assert!(net.relay_events.iter().any(
+        |e| matches!(e, IkeRelayEvent::IkeRetired { s_cookies, .. } if *s_cookies == cookies)
+    ));
     assert_eq!(net.relay.sessions(), 0);
     // Toward the SGW only the client's DELETE of the bundle went (its IKE SA still existed
     // when it was sent); the carrier of the IKE retire tail stayed at the relay.
@@ -1039,10 +1038,10 @@ fn sgw_ike_delete_ends_only_that_session() {
     net.run(deliver_all);
     assert!(!net.client_events[0]
         .iter()
-        .any(|e| matches!(e, ClientEvent::Phase1Deleted { .. })));
+        .any(|e| matches!(e, IkeClientEvent::Phase1Deleted { .. })));
     assert!(net.client_events[1]
         .iter()
-        .any(|e| matches!(e, ClientEvent::Phase1Deleted { cookies: c, .. } if *c == other)));
+        .any(|e| matches!(e, IkeClientEvent::Phase1Deleted { cookies: c, .. } if *c == other)));
     assert_eq!(net.relay.sessions(), 1);
     assert_eq!(net.sgw.ike_sas(), 1);
     // Client 0 still works: a rekey completes.
@@ -1128,7 +1127,7 @@ fn auto_rekey_keeps_a_chain_of_bundles() {
     let retired = net
         .relay_events
         .iter()
-        .filter(|e| matches!(e, RelayEvent::IpsecRetired { .. }))
+        .filter(|e| matches!(e, IkeRelayEvent::IpsecRetired { .. }))
         .count();
     let deleted = net
         .sgw_events

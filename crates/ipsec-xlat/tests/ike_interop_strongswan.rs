@@ -394,8 +394,8 @@ fn client_through_relay_against_strongswan() {
     let mut rng = StdRng::seed_from_u64(0x7e1a);
     let relay_key = StaticKeypair::generate(&mut rng);
     let client_key = StaticKeypair::generate(&mut rng);
-    let mut relay = Relay::new(
-        RelayConfig {
+    let mut relay = IkeRelay::new(
+        IkeRelayConfig {
             c_side: SocketAddr::from((relay_c, 500)),
             s_side: IpAddr::V4(relay_s),
             static_key: relay_key.clone(),
@@ -412,8 +412,8 @@ fn client_through_relay_against_strongswan() {
     );
     let (mut suite, child) = suites_from_env(false);
     let (credentials, local_id) = credentials("client", relay_s, &mut suite);
-    let mut client = Client::new(
-        ClientConfig {
+    let mut client = IkeClient::new(
+        IkeClientConfig {
             local: SocketAddr::from((client_ip, 500)),
             relay: SocketAddr::from((relay_c, 500)),
             static_key: client_key,
@@ -484,7 +484,7 @@ fn client_through_relay_against_strongswan() {
         while let Some(e) = client.poll_event() {
             println!("client: {e:?}");
             match e {
-                ClientEvent::ChildEstablished(c) => {
+                IkeClientEvent::ChildEstablished(c) => {
                     children.push(c);
                     if children.len() == 1 {
                         client
@@ -492,20 +492,20 @@ fn client_through_relay_against_strongswan() {
                             .expect("rekey with the relay's next grant");
                     }
                 }
-                ClientEvent::ChildDeleted {
+                IkeClientEvent::ChildDeleted {
                     s_spis_out,
                     by_peer: true,
                     ..
                 } => deleted.push(s_spis_out),
-                ClientEvent::Failed(f) => panic!("client failed: {f}"),
+                IkeClientEvent::Failed(f) => panic!("client failed: {f}"),
                 _ => {}
             }
         }
         while let Some(e) = relay.poll_event() {
             println!("relay: {e:?}");
             match e {
-                RelayEvent::IpsecTranslation(t) => entries.push(t),
-                RelayEvent::IpsecRetired { s_spi_2, .. } => retired.push(s_spi_2),
+                IkeRelayEvent::IpsecTranslation(t) => entries.push(t),
+                IkeRelayEvent::IpsecRetired { s_spi_2, .. } => retired.push(s_spi_2),
                 _ => {}
             }
         }
@@ -613,7 +613,7 @@ fn client_through_relay_against_strongswan() {
         }
         while let Some(e) = relay.poll_event() {
             println!("relay: {e:?}");
-            ike_retired |= matches!(e, RelayEvent::IkeRetired { .. });
+            ike_retired |= matches!(e, IkeRelayEvent::IkeRetired { .. });
         }
         let now = now_ts();
         for (local, s) in &sockets {

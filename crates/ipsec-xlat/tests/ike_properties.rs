@@ -8,7 +8,7 @@ use ipsec_xlat::ike::crypto::*;
 use ipsec_xlat::ike::dh::SharedSecret;
 use ipsec_xlat::ike::tail_content::{Mm1Tail, Mm2Tail, Mm5Tail, Qm3Tail, SpiGrant};
 use ipsec_xlat::ike::tail_crypto::StaticKeypair;
-use ipsec_xlat::ike::{IdentityRule, Relay, RelayConfig};
+use ipsec_xlat::ike::{IdentityRule, IkeRelay, IkeRelayConfig};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -104,7 +104,7 @@ proptest! {
     fn relay_drops_garbage_and_counts_it(datagrams in prop::collection::vec(
         (any::<bool>(), prop::collection::vec(any::<u8>(), 0..400)), 1..20)) {
         let mut rng = StdRng::seed_from_u64(1);
-        let mut relay = Relay::new(RelayConfig {
+        let mut relay = IkeRelay::new(IkeRelayConfig {
             c_side: "198.51.100.1:500".parse().unwrap(),
             s_side: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 254)),
             static_key: StaticKeypair::generate(&mut rng),

@@ -68,7 +68,7 @@ fn run_with_group(rsa: bool, child_proposal: ChildProposal, seed: u64, group: Dh
         rsa,
     };
     let mut sgw = TestSgw::new(suite.sgw_config("lab-only-psk"), &mut rng);
-    let mut relay = Relay::new(
+    let mut relay = IkeRelay::new(
         relay_config(relay_key.clone(), vec![client_key.public()]),
         &mut rng,
     );
@@ -77,7 +77,7 @@ fn run_with_group(rsa: bool, child_proposal: ChildProposal, seed: u64, group: Dh
     let mut client_rng = StdRng::seed_from_u64(seed.wrapping_add(0x5eed));
     let mut client_seed = [0u8; 32];
     client_rng.clone().fill_bytes(&mut client_seed);
-    let mut client = Client::new(
+    let mut client = IkeClient::new(
         suite.client_config(
             "lab-only-psk",
             CLIENT,
@@ -162,7 +162,7 @@ fn run_with_group(rsa: bool, child_proposal: ChildProposal, seed: u64, group: Dh
     };
     let mut children = 0;
     for e in &client_events {
-        if let ClientEvent::ChildEstablished(c) = e {
+        if let IkeClientEvent::ChildEstablished(c) = e {
             children += 1;
             push_sa("client", &c.sa);
         }
@@ -181,7 +181,7 @@ fn run_with_group(rsa: bool, child_proposal: ChildProposal, seed: u64, group: Dh
     relay_bytes.extend_from_slice(relay_text.as_bytes());
     let ipsec_entries = relay_events
         .iter()
-        .filter(|e| matches!(e, RelayEvent::IpsecTranslation(_)))
+        .filter(|e| matches!(e, IkeRelayEvent::IpsecTranslation(_)))
         .count();
     Outcome {
         secrets,

@@ -13,8 +13,8 @@ use std::collections::HashSet;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use ipsec_xlat::relay::{
-    Action, Arrival, BatchPacket, BundleShape, Entry, Framing, Leg, Relay, RelayConfig, Table,
-    TableConfig, Transport, Verdict, HEADROOM,
+    Action, Arrival, BatchPacket, BundleShape, Datapath, DatapathConfig, Entry, Framing, Leg,
+    Table, TableConfig, Transport, Verdict, HEADROOM,
 };
 use ipsec_xlat::wire::IpProtocol;
 use proptest::prelude::*;
@@ -70,7 +70,7 @@ proptest! {
         let entry = entry(shape, client_path(client), gateway_path(gateway));
         let mut table = Table::new(TableConfig::default());
         table.insert(entry, t(0)).unwrap();
-        let mut relay = Relay::new(table, RelayConfig::default());
+        let mut relay = Datapath::new(table, DatapathConfig::default());
 
         let spis = if from == Leg::Client { C2 } else { S2 };
         let reserved = if from == Leg::Client { reserved } else { 0 };
@@ -103,7 +103,7 @@ proptest! {
 }
 
 /// A relay with a few entries of every shape and path, and the (SPI → entry) of each.
-fn populated() -> (Relay, Vec<Entry>) {
+fn populated() -> (Datapath, Vec<Entry>) {
     let mut table = Table::new(TableConfig::default());
     let mut entries = Vec::new();
     let combos = [
@@ -123,7 +123,7 @@ fn populated() -> (Relay, Vec<Entry>) {
         table.insert(e, t(0)).unwrap();
         entries.push(e);
     }
-    (Relay::new(table, RelayConfig::default()), entries)
+    (Datapath::new(table, DatapathConfig::default()), entries)
 }
 
 fn address() -> impl Strategy<Value = IpAddr> {

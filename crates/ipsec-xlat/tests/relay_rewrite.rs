@@ -10,7 +10,7 @@ mod relay_support;
 use std::net::{IpAddr, SocketAddr};
 
 use ipsec_xlat::relay::{
-    Action, Arrival, BundleShape, DropReason, Entry, Framing, Leg, Relay, RelayConfig, Table,
+    Action, Arrival, BundleShape, Datapath, DatapathConfig, DropReason, Entry, Framing, Leg, Table,
     TableConfig, Transport, HEADROOM,
 };
 use ipsec_xlat::wire::ipv4::Ipv4Packet;
@@ -19,10 +19,10 @@ use relay_support::*;
 
 const BODY: &[u8] = b"IV-and-ciphertext-and-ICV: opaque to the relay, never to change.";
 
-fn relay_with(entry: Entry) -> Relay {
+fn relay_with(entry: Entry) -> Datapath {
     let mut table = Table::new(TableConfig::default());
     table.insert(entry, t(0)).unwrap();
-    Relay::new(table, RelayConfig::default())
+    Datapath::new(table, DatapathConfig::default())
 }
 
 fn protocol_of(shape: BundleShape) -> u8 {
@@ -237,7 +237,7 @@ fn too_small_buffers_are_refused_not_overrun() {
 
 /// A relay holding one entry of each shape, client leg UDP/IPv4, gateway leg raw IPv4, with
 /// the drop case's packet; returns the action and the relay.
-fn drop_case(shape: BundleShape, from: Leg, part: &[u8]) -> (Option<DropReason>, Relay) {
+fn drop_case(shape: BundleShape, from: Leg, part: &[u8]) -> (Option<DropReason>, Datapath) {
     let entry = entry(shape, client_path(Kind::UdpV4), gateway_path(Kind::Ipv4));
     let mut relay = relay_with(entry);
     let (arrival, bytes) = arriving(
@@ -251,7 +251,7 @@ fn drop_case(shape: BundleShape, from: Leg, part: &[u8]) -> (Option<DropReason>,
 }
 
 /// Runs one packet through `relay`: `Some(reason)` if dropped, `None` if forwarded.
-fn drop_of(relay: &mut Relay, arrival: Arrival, bytes: &[u8]) -> Option<DropReason> {
+fn drop_of(relay: &mut Datapath, arrival: Arrival, bytes: &[u8]) -> Option<DropReason> {
     let mut out = vec![0u8; 70_000];
     match relay.rewrite(t(0), arrival, bytes, &mut out) {
         Action::Drop(reason) => Some(reason),
@@ -259,7 +259,7 @@ fn drop_of(relay: &mut Relay, arrival: Arrival, bytes: &[u8]) -> Option<DropReas
     }
 }
 
-fn assert_dropped(action: Option<DropReason>, relay: &Relay, reason: DropReason) {
+fn assert_dropped(action: Option<DropReason>, relay: &Datapath, reason: DropReason) {
     assert_eq!(action, Some(reason));
     assert_eq!(relay.counters().dropped(reason), 1);
     assert_eq!(relay.counters().dropped_total(), 1);
@@ -292,7 +292,7 @@ fn reserved_spis_are_dropped() {
 fn a_reserved_but_uninstalled_spi_is_pending() {
     let mut table = Table::new(TableConfig::default());
     let pending = table.allocate_spi(&mut rand::thread_rng(), t(0)).unwrap();
-    let mut relay = Relay::new(table, RelayConfig::default());
+    let mut relay = Datapath::new(table, DatapathConfig::default());
     let (arrival, bytes) = arriving(
         &gateway_path(Kind::Ipv4),
         50,

@@ -20,8 +20,8 @@ mod relay_support;
 use std::net::{IpAddr, SocketAddr};
 
 use ipsec_xlat::relay::{
-    Action, Arrival, BundleShape, Entry, Framing, Partition, Path, Relay, RelayConfig, SpiSet,
-    Table, TableConfig, Transport,
+    Action, Arrival, BundleShape, Datapath, DatapathConfig, Entry, Framing, Partition, Path,
+    SpiSet, Table, TableConfig, Transport,
 };
 use ipsec_xlat::wire::IpProtocol;
 use ipsec_xlat::Timestamp;
@@ -171,7 +171,7 @@ fn check(v: &Vector, entry: Entry, input: &[u8], expected: &[u8], what: &str) {
     } else {
         64
     };
-    let mut relay = Relay::new(table, RelayConfig { ttl });
+    let mut relay = Datapath::new(table, DatapathConfig { ttl });
     let (arrival, bytes) = arrival(v, input);
     let mut out = vec![0u8; 4096];
     let action = relay.rewrite(t(0), arrival, &bytes, &mut out);
@@ -265,7 +265,7 @@ fn client_leg_packets_become_the_independent_sgw_side_packets() {
             };
             let mut table = Table::new(TableConfig::default());
             table.insert(entry, t(0)).unwrap();
-            let mut relay = Relay::new(table, RelayConfig::default());
+            let mut relay = Datapath::new(table, DatapathConfig::default());
             let mut out = vec![0u8; 4096];
             let Action::Forward(transmit) = relay.rewrite(t(0), arrival, &input[40..], &mut out)
             else {

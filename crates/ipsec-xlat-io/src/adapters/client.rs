@@ -29,7 +29,7 @@
 //!   it waits for the next `initiate`.
 //!
 //! - Keeping the tunnel up (`[session]`): IKEv1 has no IKE SA rekey, and the relay cannot
-//!   carry a main mode the SGW starts, so when the core reports [`ClientEvent::ReauthDue`]
+//!   carry a main mode the SGW starts, so when the core reports [`IkeClientEvent::ReauthDue`]
 //!   the endpoint runs a second IKE client (the core's [`IkeClient::reauthenticate`]: new
 //!   cookies, a new main mode and quick mode through the relay) next to the current one.
 //!   When its first bundle is installed, traffic moves to it (the newest bundle sends) and
@@ -48,8 +48,8 @@ use ipsec_xlat::ike::phase1::Phase1Config;
 use ipsec_xlat::ike::phase2::{BundleSpis, ChildConfig};
 use ipsec_xlat::ike::tail_crypto::{StaticKeypair, StaticPublicKey};
 use ipsec_xlat::ike::{
-    Client as IkeClient, ClientChild, ClientConfig as IkeConfig, ClientCounters, ClientEvent,
-    ClientPhase, RetransmitPolicy,
+    ClientChild, IkeClient, IkeClientConfig as IkeConfig, IkeClientCounters, IkeClientEvent,
+    IkePhase, RetransmitPolicy,
 };
 use ipsec_xlat::sa::{
     ClientInboundSa, ClientOutboundSa, InboundSa, OutboundSa, SaCounters, SideValues, Translation,
@@ -343,7 +343,7 @@ impl ClientEndpoint {
     }
 
     /// Where the current IKE client stands; `None` when none was started (idle).
-    pub fn ike_phase(&self) -> Option<ClientPhase> {
+    pub fn ike_phase(&self) -> Option<IkePhase> {
         self.ike.as_ref().map(IkeClient::phase)
     }
 
@@ -352,7 +352,7 @@ impl ClientEndpoint {
     /// attempt's number. `swanctl --initiate`'s counterpart.
     pub fn initiate(&mut self, now: Timestamp) -> Result<u64, String> {
         match self.ike_phase() {
-            Some(ClientPhase::Established) if self.children.is_empty() => {
+            Some(IkePhase::Established) if self.children.is_empty() => {
                 self.rekey(now)?;
                 return Ok(self.attempt);
             }
@@ -650,7 +650,7 @@ impl ClientEndpoint {
     }
 
     /// The IKE client's drop counters.
-    pub fn ike_counters(&self) -> ClientCounters {
+    pub fn ike_counters(&self) -> IkeClientCounters {
         self.ike
             .as_ref()
             .map(IkeClient::counters)
@@ -719,7 +719,7 @@ impl ClientEndpoint {
         now: Timestamp,
         generation: u64,
         transmits: Vec<ipsec_xlat::ike::Transmit>,
-        events: Vec<ClientEvent>,
+        events: Vec<IkeClientEvent>,
     ) {
         for t in transmits {
             let path = self.relay_path(Transport::Udp {
@@ -732,7 +732,7 @@ impl ClientEndpoint {
             let is_next = self.next.is_some() && generation == self.next_gen;
             let is_current = !is_next && generation == self.ike_gen;
             match event {
-                ClientEvent::Phase1Established { cookies, nat } => {
+                IkeClientEvent::Phase1Established { cookies, nat } => {
                     let cookies = cookies_hex(cookies.initiator, cookies.responder);
                     tracing::info!(s_cookies = %cookies, nat_t = nat.float(), reauth = is_next, "IKE SA established with the SGW through the relay");
                     self.notifier.send(Notice::ClientPhase1 {
@@ -740,25 +740,25 @@ impl ClientEndpoint {
                         nat_t: nat.float(),
                     });
                 }
-                ClientEvent::ChildEstablished(child) => {
+                IkeClientEvent::ChildEstablished(child) => {
                     self.install(now, &child, generation);
                     if is_next && self.failed.is_none() {
                         self.switch_over(now);
                     }
                 }
-                ClientEvent::ReauthDue => {
+                IkeClientEvent::ReauthDue => {
                     if is_current && self.session.reauth {
                         self.start_reauth(now);
                     }
                 }
-                ClientEvent::Failed(error) if is_next => {
+                IkeClientEvent::Failed(error) if is_next => {
                     tracing::warn!(%error, "reauthentication failed; the current IKE SA stays");
                     self.next = None;
                     if let Some(ike) = self.ike.as_mut() {
                         ike.defer_reauth(now.checked_add(REAUTH_RETRY).unwrap_or(now));
                     }
                 }
-                ClientEvent::Failed(error) => {
+                IkeClientEvent::Failed(error) => {
                     if !is_current || self.next.is_some() {
                         // A retired client, or one whose successor takes over.
                         tracing::info!(%error, "IKE client ended");
@@ -774,7 +774,7 @@ impl ClientEndpoint {
                     }
                     self.lost(now, error.to_string(), error.is_retryable());
                 }
-                ClientEvent::Phase1Deleted { cookies, by_peer } => {
+                IkeClientEvent::Phase1Deleted { cookies, by_peer } => {
                     let cookies = cookies_hex(cookies.initiator, cookies.responder);
                     tracing::info!(s_cookies = %cookies, by_peer, "IKE SA deleted");
                     if by_peer && is_current && self.next.is_none() {
@@ -783,7 +783,7 @@ impl ClientEndpoint {
                         self.lost(now, "the SGW deleted the IKE SA".into(), true);
                     }
                 }
-                ClientEvent::ChildDeleted {
+                IkeClientEvent::ChildDeleted {
                     s_spis_in, by_peer, ..
                 } => {
                     let found = self
@@ -1183,7 +1183,7 @@ impl Controllable for ClientEndpoint {
                 }
             }
             ControlCommand::Terminate => {
-                if self.ike_phase().is_none_or(ClientPhase::is_finished) {
+                if self.ike_phase().is_none_or(IkePhase::is_finished) {
                     return ControlAnswer::Now(ControlReply::error("no IKE SA to terminate"));
                 }
                 let children = self.terminate(now);
@@ -1226,10 +1226,10 @@ impl Controllable for ClientEndpoint {
         }
         match self.ike_phase() {
             None => Some(ControlReply::error(format!("{what}: terminated meanwhile"))),
-            Some(ClientPhase::Deleted) => Some(ControlReply::error(format!(
+            Some(IkePhase::Deleted) => Some(ControlReply::error(format!(
                 "{what}: the IKE SA was deleted"
             ))),
-            Some(ClientPhase::Failed) => Some(ControlReply::error(format!("{what} failed"))),
+            Some(IkePhase::Failed) => Some(ControlReply::error(format!("{what} failed"))),
             Some(_) => None,
         }
     }
@@ -1243,7 +1243,7 @@ fn reauth_margin(session: &SessionConfig) -> Option<Duration> {
 }
 
 /// What an IKE client queued: datagrams to send and events.
-fn collect(ike: &mut IkeClient) -> (Vec<ipsec_xlat::ike::Transmit>, Vec<ClientEvent>) {
+fn collect(ike: &mut IkeClient) -> (Vec<ipsec_xlat::ike::Transmit>, Vec<IkeClientEvent>) {
     let mut transmits = Vec::new();
     let mut events = Vec::new();
     while let Some(t) = ike.poll_transmit() {
@@ -1256,15 +1256,15 @@ fn collect(ike: &mut IkeClient) -> (Vec<ipsec_xlat::ike::Transmit>, Vec<ClientEv
 }
 
 /// The phase as a status word.
-fn phase_name(phase: Option<ClientPhase>) -> &'static str {
+fn phase_name(phase: Option<IkePhase>) -> &'static str {
     match phase {
         None => "idle",
-        Some(ClientPhase::MainMode) => "main-mode",
-        Some(ClientPhase::QuickMode) => "quick-mode",
-        Some(ClientPhase::Established) => "established",
-        Some(ClientPhase::AnsweringQuickMode) => "answering-quick-mode",
-        Some(ClientPhase::Failed) => "failed",
-        Some(ClientPhase::Deleted) => "deleted",
+        Some(IkePhase::MainMode) => "main-mode",
+        Some(IkePhase::QuickMode) => "quick-mode",
+        Some(IkePhase::Established) => "established",
+        Some(IkePhase::AnsweringQuickMode) => "answering-quick-mode",
+        Some(IkePhase::Failed) => "failed",
+        Some(IkePhase::Deleted) => "deleted",
     }
 }
 

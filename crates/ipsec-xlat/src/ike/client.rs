@@ -16,23 +16,23 @@
 //! | 5 | qm3 + tail (s-SPI-3, grant used, c-SPI-1, encapsulation) | (nothing: qm2 is repeated if qm3 was lost) |
 //!
 //! qm2 also brings, in its tail, the relay's SPI grant for the *next* quick mode, which
-//! [`Client::rekey`] uses: a rekey is steps 4 and 5 again under the same IKE SA.
+//! [`IkeClient::rekey`] uses: a rekey is steps 4 and 5 again under the same IKE SA.
 //!
-//! [`Client::delete_phase1`] ends it all (shutdown): DELETEs for the bundles, then the
+//! [`IkeClient::delete_phase1`] ends it all (shutdown): DELETEs for the bundles, then the
 //! ISAKMP-SA DELETE, whose tail makes the relay forget the IKE entry. An ISAKMP-SA DELETE
-//! from the SGW ends the client too ([`ClientEvent::Phase1Deleted`]).
+//! from the SGW ends the client too ([`IkeClientEvent::Phase1Deleted`]).
 //!
 //! Requests are retransmitted with backoff until answered; a repeated qm2 is answered with
-//! the same qm3. Failures reach the caller as [`ClientEvent::Failed`] with a typed error.
+//! the same qm3. Failures reach the caller as [`IkeClientEvent::Failed`] with a typed error.
 //!
 //! IKEv1 has no IKE SA rekey: the IKE SA is replaced by a new main mode (reauthentication).
 //! The relay cannot hand an SGW-initiated main mode to a client, so the client must do it
-//! first. With [`Client::enable_reauth`] the core arms a timer at the negotiated phase-1
-//! lifetime minus a margin and a random jitter, and reports [`ClientEvent::ReauthDue`] once;
-//! the caller then starts the successor with [`Client::reauthenticate`] (new cookies, no
+//! first. With [`IkeClient::enable_reauth`] the core arms a timer at the negotiated phase-1
+//! lifetime minus a margin and a random jitter, and reports [`IkeClientEvent::ReauthDue`] once;
+//! the caller then starts the successor with [`IkeClient::reauthenticate`] (new cookies, no
 //! INITIAL-CONTACT, which would make the SGW drop the old IKE SA before the new bundles
 //! exist), switches its traffic to the successor's bundles and ends this client with
-//! [`Client::delete_phase1`]: make-before-break.
+//! [`IkeClient::delete_phase1`]: make-before-break.
 
 use crate::time::Timestamp;
 use core::net::SocketAddr;
@@ -65,7 +65,7 @@ use crate::wire::tail::{join, split, TailError, TailType};
 
 /// Client configuration.
 #[derive(Clone, Debug)]
-pub struct ClientConfig {
+pub struct IkeClientConfig {
     /// Our IKE address and port on the access network (c-side).
     pub local: SocketAddr,
     /// The relay's c-side IKE address and port.
@@ -88,7 +88,7 @@ pub struct ClientConfig {
     pub retransmit: RetransmitPolicy,
     /// Rekey each bundle at 90 % of its lifetime and delete it when the lifetime ends (as
     /// strongSwan's default rekey_time/life_time ratio does). Off: the caller drives
-    /// [`Client::rekey`] and [`Client::delete_child`].
+    /// [`IkeClient::rekey`] and [`IkeClient::delete_child`].
     pub auto_rekey: bool,
 }
 
@@ -118,7 +118,7 @@ pub struct ClientChild {
 
 /// What the client reports.
 #[derive(Debug)]
-pub enum ClientEvent {
+pub enum IkeClientEvent {
     /// Main mode with the SGW completed.
     Phase1Established {
         /// The s-side cookies.
@@ -129,7 +129,7 @@ pub enum ClientEvent {
     /// Quick mode completed.
     ChildEstablished(Box<ClientChild>),
     /// An SA bundle ended: the SGW deleted it (we answered with our own DELETE, which tells
-    /// the relay), or we deleted it with [`Client::delete_child`].
+    /// the relay), or we deleted it with [`IkeClient::delete_child`].
     ChildDeleted {
         /// s-SPI-2: the bundle's inbound SPIs (as in [`ClientChild::sa`]).
         s_spis_in: BundleSpis,
@@ -138,26 +138,26 @@ pub enum ClientEvent {
         /// Whether the SGW asked for it.
         by_peer: bool,
     },
-    /// The IKE SA ended: we deleted it with [`Client::delete_phase1`] (after deleting every
+    /// The IKE SA ended: we deleted it with [`IkeClient::delete_phase1`] (after deleting every
     /// bundle), or the SGW sent an ISAKMP-SA DELETE for it (bundles still live were reported
-    /// as [`ClientEvent::ChildDeleted`] just before). Either way the relay was told in the
-    /// tail of our ISAKMP-SA DELETE; the client is finished, a new [`Client`] starts over.
+    /// as [`IkeClientEvent::ChildDeleted`] just before). Either way the relay was told in the
+    /// tail of our ISAKMP-SA DELETE; the client is finished, a new [`IkeClient`] starts over.
     Phase1Deleted {
         /// The s-side cookies of the IKE SA.
         cookies: Cookies,
         /// Whether the SGW asked for it.
         by_peer: bool,
     },
-    /// The IKE SA nears the end of its lifetime (see [`Client::enable_reauth`]): start its
-    /// successor with [`Client::reauthenticate`]. Reported once.
+    /// The IKE SA nears the end of its lifetime (see [`IkeClient::enable_reauth`]): start its
+    /// successor with [`IkeClient::reauthenticate`]. Reported once.
     ReauthDue,
     /// The attempt failed; the client is finished.
-    Failed(ClientError),
+    Failed(IkeClientError),
 }
 
 /// Why the client failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ClientError {
+pub enum IkeClientError {
     /// No answer after all retransmissions.
     #[error("no answer after {0} retransmissions")]
     Timeout(u32),
@@ -186,7 +186,7 @@ pub enum ClientError {
     NotReady,
 }
 
-impl ClientError {
+impl IkeClientError {
     /// Whether starting over may succeed (strongSwan's `keyingtries` / `close_action=restart`
     /// territory): lost messages, transient notifications and garbled exchanges may; a
     /// refused proposal, a failed authentication or an unusable configuration will fail the
@@ -214,13 +214,13 @@ impl ClientError {
     }
 }
 
-impl From<IsakmpError> for ClientError {
+impl From<IsakmpError> for IkeClientError {
     fn from(e: IsakmpError) -> Self {
         Self::Encoding(e.to_string())
     }
 }
 
-impl From<TailError> for ClientError {
+impl From<TailError> for IkeClientError {
     fn from(e: TailError) -> Self {
         Self::Encoding(e.to_string())
     }
@@ -230,22 +230,22 @@ impl From<TailError> for ClientError {
 /// phase-2 state (compare `swanctl --list-sas`), and what tells it whether a rekey or a
 /// terminate can be asked for now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClientPhase {
+pub enum IkePhase {
     /// Main mode runs (mm1 to mm6); no IKE SA yet.
     MainMode,
     /// The IKE SA is up and our quick mode (the first one or a rekey) waits for qm2.
     QuickMode,
-    /// The IKE SA is up and no quick mode runs: [`Client::rekey`] may start one.
+    /// The IKE SA is up and no quick mode runs: [`IkeClient::rekey`] may start one.
     Established,
     /// The IKE SA is up and we answer a quick mode the SGW started (its rekey).
     AnsweringQuickMode,
-    /// The attempt failed ([`ClientEvent::Failed`]); a new [`Client`] starts over.
+    /// The attempt failed ([`IkeClientEvent::Failed`]); a new [`IkeClient`] starts over.
     Failed,
-    /// The IKE SA was deleted, by us or by the SGW; a new [`Client`] starts over.
+    /// The IKE SA was deleted, by us or by the SGW; a new [`IkeClient`] starts over.
     Deleted,
 }
 
-impl ClientPhase {
+impl IkePhase {
     /// Whether an IKE SA with the SGW exists (main mode completed and not deleted).
     pub fn has_ike_sa(self) -> bool {
         matches!(
@@ -254,7 +254,7 @@ impl ClientPhase {
         )
     }
 
-    /// Whether the client is finished: nothing more will happen without a new [`Client`].
+    /// Whether the client is finished: nothing more will happen without a new [`IkeClient`].
     pub fn is_finished(self) -> bool {
         matches!(self, Self::Failed | Self::Deleted)
     }
@@ -262,7 +262,7 @@ impl ClientPhase {
 
 /// Datagrams the client dropped, by reason (each is otherwise silent).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ClientCounters {
+pub struct IkeClientCounters {
     /// Not from the relay, not IKE, or unparseable.
     pub ignored: u64,
     /// Wrong cookies for our exchange.
@@ -350,8 +350,8 @@ impl LiveChild {
 }
 
 /// The client endpoint.
-pub struct Client {
-    config: ClientConfig,
+pub struct IkeClient {
+    config: IkeClientConfig,
     children: Vec<LiveChild>,
     rng: ChaCha20Rng,
     /// Our c-side pair with the relay (responder half known from mm2).
@@ -363,9 +363,9 @@ pub struct Client {
     state: State,
     pending: Option<Pending>,
     transmits: VecDeque<Transmit>,
-    events: VecDeque<ClientEvent>,
-    counters: ClientCounters,
-    /// Reauthentication, when enabled ([`Client::enable_reauth`]).
+    events: VecDeque<IkeClientEvent>,
+    counters: IkeClientCounters,
+    /// Reauthentication, when enabled ([`IkeClient::enable_reauth`]).
     reauth: Option<ReauthTimer>,
 }
 
@@ -377,7 +377,7 @@ struct ReauthTimer {
     margin: Option<Duration>,
     /// When it is due (known once main mode completed).
     due: Option<Timestamp>,
-    /// [`ClientEvent::ReauthDue`] was reported (once per timer).
+    /// [`IkeClientEvent::ReauthDue`] was reported (once per timer).
     reported: bool,
 }
 
@@ -410,7 +410,7 @@ impl ReauthTimer {
     }
 }
 
-impl core::fmt::Debug for Client {
+impl core::fmt::Debug for IkeClient {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Client")
             .field("c_cookies", &self.c_cookies)
@@ -437,20 +437,20 @@ fn random_spi<R: RngCore>(rng: &mut R) -> u32 {
     }
 }
 
-impl Client {
+impl IkeClient {
     /// Starts: queues mm1 with its handshake tail. Randomness for the whole exchange is seeded
     /// from `rng`.
     pub fn new<R: RngCore + CryptoRng>(
-        config: ClientConfig,
+        config: IkeClientConfig,
         now: Timestamp,
         rng: &mut R,
-    ) -> Result<Self, ClientError> {
+    ) -> Result<Self, IkeClientError> {
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
         let mut rng = ChaCha20Rng::from_seed(seed);
         let mut tail = TailInitiator::new(&config.static_key, &config.relay_key, &mut rng)?;
         let (core, mm1) = MainModeInitiator::start(config.phase1.clone(), config.relay, &mut rng)
-            .map_err(ClientError::Phase1)?;
+            .map_err(IkeClientError::Phase1)?;
         let c_cookies = core.cookies();
         let items = Mm1Tail {
             user_id: config.user_id.clone(),
@@ -473,7 +473,7 @@ impl Client {
             pending: Some(Pending::new(t.clone(), now, &config.retransmit)),
             transmits: VecDeque::from([t]),
             events: VecDeque::new(),
-            counters: ClientCounters::default(),
+            counters: IkeClientCounters::default(),
             reauth: None,
             config,
         };
@@ -482,7 +482,7 @@ impl Client {
 
     /// Reauthenticate before the IKE SA's lifetime ends: `margin` before it (`None`: 10 % of
     /// the negotiated lifetime), minus a random jitter of up to half the margin. The client
-    /// then reports [`ClientEvent::ReauthDue`] once (see [`Self::reauthenticate`]). Off by
+    /// then reports [`IkeClientEvent::ReauthDue`] once (see [`Self::reauthenticate`]). Off by
     /// default: the IKE SA then ends with its lifetime at the SGW.
     pub fn enable_reauth(&mut self, margin: Option<Duration>) {
         self.reauth = Some(ReauthTimer {
@@ -504,7 +504,7 @@ impl Client {
     }
 
     /// Re-arms the reauthentication for `at` (a successor failed and there is still time):
-    /// [`ClientEvent::ReauthDue`] is reported again then.
+    /// [`IkeClientEvent::ReauthDue`] is reported again then.
     pub fn defer_reauth(&mut self, at: Timestamp) {
         if let Some(r) = self.reauth.as_mut() {
             r.due = Some(at);
@@ -523,10 +523,10 @@ impl Client {
         &self,
         now: Timestamp,
         rng: &mut R,
-    ) -> Result<Client, ClientError> {
+    ) -> Result<IkeClient, IkeClientError> {
         let mut config = self.config.clone();
         config.phase1.initial_contact = false;
-        let mut next = Client::new(config, now, rng)?;
+        let mut next = IkeClient::new(config, now, rng)?;
         if let Some(r) = self.reauth {
             next.enable_reauth(r.margin);
         }
@@ -541,21 +541,21 @@ impl Client {
     }
 
     /// Drop counters.
-    pub fn counters(&self) -> ClientCounters {
+    pub fn counters(&self) -> IkeClientCounters {
         self.counters
     }
 
-    /// Where the exchange stands (see [`ClientPhase`]).
-    pub fn phase(&self) -> ClientPhase {
+    /// Where the exchange stands (see [`IkePhase`]).
+    pub fn phase(&self) -> IkePhase {
         match &self.state {
             State::AwaitMm2 { .. } | State::AwaitMm4 { .. } | State::AwaitMm6 { .. } => {
-                ClientPhase::MainMode
+                IkePhase::MainMode
             }
-            State::AwaitQm2 { .. } => ClientPhase::QuickMode,
-            State::Established { .. } => ClientPhase::Established,
-            State::RespondingQm { .. } => ClientPhase::AnsweringQuickMode,
-            State::Failed => ClientPhase::Failed,
-            State::Deleted => ClientPhase::Deleted,
+            State::AwaitQm2 { .. } => IkePhase::QuickMode,
+            State::Established { .. } => IkePhase::Established,
+            State::RespondingQm { .. } => IkePhase::AnsweringQuickMode,
+            State::Failed => IkePhase::Failed,
+            State::Deleted => IkePhase::Deleted,
         }
     }
 
@@ -577,11 +577,11 @@ impl Client {
         t
     }
 
-    fn fail(&mut self, error: ClientError) {
+    fn fail(&mut self, error: IkeClientError) {
         self.state = State::Failed;
         self.pending = None;
         self.children.clear();
-        self.events.push_back(ClientEvent::Failed(error));
+        self.events.push_back(IkeClientEvent::Failed(error));
     }
 
     /// Message with the s-side cookies in place of the c-side ones (what the SGW sent).
@@ -606,7 +606,7 @@ impl Client {
         session: &mut TailSession,
         message: Vec<u8>,
         items: &[u8],
-    ) -> Result<Vec<u8>, ClientError> {
+    ) -> Result<Vec<u8>, IkeClientError> {
         let body_len = items.len().saturating_add(TRANSPORT_OVERHEAD);
         let body = session.seal(&tail_aad(&message, TailType::TRANSPORT, body_len), items)?;
         Ok(join(&message, TailType::TRANSPORT, &body)?)
@@ -645,7 +645,7 @@ impl Client {
         // AUTHENTICATION-FAILED from a responder that could not verify us).
         if h.exchange_type() == ExchangeType::INFORMATIONAL && !message.is_encrypted() {
             if let Some(ty) = error_notification(&message) {
-                self.fail(ClientError::Notified(ty));
+                self.fail(IkeClientError::Notified(ty));
             } else {
                 self.counters.ignored = self.counters.ignored.saturating_add(1);
             }
@@ -732,7 +732,7 @@ impl Client {
                         .map_err(|e| match phase1_step(e) {
                             // The handshake is spent: a bad mm2 behind a good tail cannot be
                             // retried, so it ends the attempt.
-                            Step::Reject(_) => Step::Fatal(ClientError::Phase1(
+                            Step::Reject(_) => Step::Fatal(IkeClientError::Phase1(
                                 Phase1Error::Unexpected("mm2 refused after its tail"),
                             )),
                             fatal => fatal,
@@ -816,7 +816,7 @@ impl Client {
                             &mut self.rng,
                         );
                     }
-                    self.events.push_back(ClientEvent::Phase1Established {
+                    self.events.push_back(IkeClientEvent::Phase1Established {
                         cookies: p1.cookies,
                         nat,
                     });
@@ -886,7 +886,7 @@ impl Client {
                     let t = self.send(now, d, false);
                     self.children.push(LiveChild::new(&sa, now));
                     self.events
-                        .push_back(ClientEvent::ChildEstablished(Box::new(ClientChild {
+                        .push_back(IkeClientEvent::ChildEstablished(Box::new(ClientChild {
                             sa,
                             c_spis_in: c_spis,
                             c_spis_out: grant.c_spi_relay,
@@ -998,7 +998,7 @@ impl Client {
                         self.children.push(LiveChild::new(&sa, now));
                         let s_udp_encap = sa.proposal.mode == Encapsulation::UdpTunnel;
                         self.events
-                            .push_back(ClientEvent::ChildEstablished(Box::new(ClientChild {
+                            .push_back(IkeClientEvent::ChildEstablished(Box::new(ClientChild {
                                 sa,
                                 c_spis_in: c_spis,
                                 c_spis_out: grant.c_spi_relay,
@@ -1092,7 +1092,7 @@ impl Client {
         }
         for child in ended {
             self.send_delete(&child).map_err(Step::Fatal)?;
-            self.events.push_back(ClientEvent::ChildDeleted {
+            self.events.push_back(IkeClientEvent::ChildDeleted {
                 s_spis_in: child.s_in,
                 s_spis_out: child.s_out,
                 by_peer: true,
@@ -1113,9 +1113,9 @@ impl Client {
     /// Our ISAKMP-SA DELETE (RFC 2408 section 3.15, SPI = the s-side cookie pair) with the
     /// tail that makes the relay forget the IKE entry. `s_deleted`: the SGW deleted it first,
     /// so the relay must not forward the message to it.
-    fn phase1_delete_datagram(&mut self, s_deleted: bool) -> Result<Transmit, ClientError> {
+    fn phase1_delete_datagram(&mut self, s_deleted: bool) -> Result<Transmit, IkeClientError> {
         let (message, s_cookies) = {
-            let p1 = self.phase1().ok_or(ClientError::NotReady)?;
+            let p1 = self.phase1().ok_or(IkeClientError::NotReady)?;
             let mut rng = self.rng.clone();
             let m = delete_phase1_message(p1, &mut rng)?;
             let cookies = p1.cookies;
@@ -1128,7 +1128,7 @@ impl Client {
             s_deleted,
         }
         .encode()?;
-        let session = self.session().ok_or(ClientError::NotReady)?;
+        let session = self.session().ok_or(IkeClientError::NotReady)?;
         let d = Self::with_tail(session, message, &items)?;
         Ok(framed(self.config.local, self.config.relay, d))
     }
@@ -1137,7 +1137,7 @@ impl Client {
     fn close(&mut self, by_peer: bool) {
         let cookies = self.phase1().map(|p1| p1.cookies).unwrap_or(self.s_cookies);
         for child in core::mem::take(&mut self.children) {
-            self.events.push_back(ClientEvent::ChildDeleted {
+            self.events.push_back(IkeClientEvent::ChildDeleted {
                 s_spis_in: child.s_in,
                 s_spis_out: child.s_out,
                 by_peer,
@@ -1146,7 +1146,7 @@ impl Client {
         self.state = State::Deleted;
         self.pending = None;
         self.events
-            .push_back(ClientEvent::Phase1Deleted { cookies, by_peer });
+            .push_back(IkeClientEvent::Phase1Deleted { cookies, by_peer });
     }
 
     /// Deletes the IKE SA itself, as `swanctl --terminate` does: a DELETE for every live
@@ -1154,11 +1154,11 @@ impl Client {
     /// makes the relay forward it and forget the IKE entry. Without it the SGW would keep the
     /// IKE SA and refuse or confuse the next main mode from the same identity. The DELETEs
     /// are queued for [`Self::poll_transmit`]; the client is finished afterwards
-    /// ([`ClientEvent::Phase1Deleted`]). `NotReady` before main mode completed (there is no
+    /// ([`IkeClientEvent::Phase1Deleted`]). `NotReady` before main mode completed (there is no
     /// IKE SA to delete yet).
-    pub fn delete_phase1(&mut self) -> Result<(), ClientError> {
+    pub fn delete_phase1(&mut self) -> Result<(), IkeClientError> {
         if self.phase1().is_none() {
-            return Err(ClientError::NotReady);
+            return Err(IkeClientError::NotReady);
         }
         let all: Vec<BundleSpis> = self.children.iter().map(|c| c.s_in).collect();
         for s_in in all {
@@ -1196,7 +1196,7 @@ impl Client {
     }
 
     /// Sends our DELETE for `child`'s inbound SPIs, with a tail naming it for the relay.
-    fn send_delete(&mut self, child: &LiveChild) -> Result<(), ClientError> {
+    fn send_delete(&mut self, child: &LiveChild) -> Result<(), IkeClientError> {
         use crate::wire::isakmp::ProtocolId;
         let deletes: Vec<(ProtocolId, Vec<u32>)> = [
             (ProtocolId::IPSEC_AH, child.s_in.ah),
@@ -1206,7 +1206,7 @@ impl Client {
         .filter_map(|(p, spi)| spi.map(|s| (p, vec![s])))
         .collect();
         let message = {
-            let p1 = self.phase1().ok_or(ClientError::NotReady)?;
+            let p1 = self.phase1().ok_or(IkeClientError::NotReady)?;
             let mut rng = self.rng.clone();
             let m = delete_message(p1, &deletes, &mut rng)?;
             self.rng = rng;
@@ -1217,7 +1217,7 @@ impl Client {
             s_spi_2: child.s_in,
         }
         .encode()?;
-        let session = self.session().ok_or(ClientError::NotReady)?;
+        let session = self.session().ok_or(IkeClientError::NotReady)?;
         let d = Self::with_tail(session, message, &items)?;
         let t = framed(self.config.local, self.config.relay, d);
         // IKEv1 informational exchanges are not acknowledged, so not retransmitted.
@@ -1228,18 +1228,18 @@ impl Client {
     /// Deletes a bundle we no longer need (after a rekey, when the old one's lifetime ends):
     /// sends DELETE to the SGW with a tail that makes the relay retire its entry.
     /// `s_spis_in` names the bundle by its inbound s-side SPIs (`ClientChild::sa.inbound_spis`).
-    pub fn delete_child(&mut self, s_spis_in: BundleSpis) -> Result<(), ClientError> {
+    pub fn delete_child(&mut self, s_spis_in: BundleSpis) -> Result<(), IkeClientError> {
         let i = self
             .children
             .iter()
             .position(|c| c.s_in == s_spis_in)
-            .ok_or(ClientError::NotReady)?;
+            .ok_or(IkeClientError::NotReady)?;
         let child = self.children.remove(i);
         if let Err(e) = self.send_delete(&child) {
             self.children.insert(i, child);
             return Err(e);
         }
-        self.events.push_back(ClientEvent::ChildDeleted {
+        self.events.push_back(IkeClientEvent::ChildDeleted {
             s_spis_in: child.s_in,
             s_spis_out: child.s_out,
             by_peer: false,
@@ -1351,11 +1351,11 @@ impl Client {
 
     /// Starts a new quick mode under the established IKE SA (rekeying), using the SPI grant
     /// the previous quick mode brought. The new bundle arrives as another
-    /// [`ClientEvent::ChildEstablished`]; the caller retires the old one when its lifetime
+    /// [`IkeClientEvent::ChildEstablished`]; the caller retires the old one when its lifetime
     /// ends (the relay's entries follow the same rule).
-    pub fn rekey(&mut self, now: Timestamp) -> Result<(), ClientError> {
+    pub fn rekey(&mut self, now: Timestamp) -> Result<(), IkeClientError> {
         if !matches!(&self.state, State::Established { spare, .. } if !spare.is_empty()) {
-            return Err(ClientError::NotReady);
+            return Err(IkeClientError::NotReady);
         }
         let State::Established {
             session,
@@ -1364,7 +1364,7 @@ impl Client {
             last,
         } = core::mem::replace(&mut self.state, State::Failed)
         else {
-            return Err(ClientError::NotReady);
+            return Err(IkeClientError::NotReady);
         };
         let Some(grant) = spare.pop_front() else {
             self.state = State::Established {
@@ -1373,7 +1373,7 @@ impl Client {
                 spare,
                 last,
             };
-            return Err(ClientError::NotReady);
+            return Err(IkeClientError::NotReady);
         };
         let c_spis = self.fresh_c_spis();
         let float = p1.nat.float();
@@ -1393,7 +1393,7 @@ impl Client {
                 self.fail(e.clone());
                 Err(e)
             }
-            Err(Step::Reject(_)) => Err(ClientError::NotReady),
+            Err(Step::Reject(_)) => Err(IkeClientError::NotReady),
         }
     }
 
@@ -1416,7 +1416,7 @@ impl Client {
                     Some(t) => self.transmits.push_back(t),
                     None => {
                         let tries = self.config.retransmit.max_retransmissions;
-                        self.fail(ClientError::Timeout(tries));
+                        self.fail(IkeClientError::Timeout(tries));
                         return;
                     }
                 }
@@ -1425,7 +1425,7 @@ impl Client {
         if self.reauth_due(now) {
             if let Some(r) = self.reauth.as_mut().filter(|r| !r.reported) {
                 r.reported = true;
-                self.events.push_back(ClientEvent::ReauthDue);
+                self.events.push_back(IkeClientEvent::ReauthDue);
             }
         }
         if !self.config.auto_rekey {
@@ -1489,7 +1489,7 @@ impl Client {
     }
 
     /// The next event.
-    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+    pub fn poll_event(&mut self) -> Option<IkeClientEvent> {
         self.events.pop_front()
     }
 }
@@ -1499,7 +1499,7 @@ enum Step {
     /// Drop and count; keep waiting.
     Reject(Reject),
     /// End the attempt.
-    Fatal(ClientError),
+    Fatal(IkeClientError),
 }
 
 enum Reject {
@@ -1518,7 +1518,7 @@ fn phase1_step(e: Phase1Error) -> Step {
         | Phase1Error::UntrustedCertificate
         | Phase1Error::IdentityMismatch
         | Phase1Error::NoCredentials(_)
-        | Phase1Error::Notified(_) => Step::Fatal(ClientError::Phase1(e)),
+        | Phase1Error::Notified(_) => Step::Fatal(IkeClientError::Phase1(e)),
         _ => Step::Reject(Reject::Message),
     }
 }
@@ -1526,7 +1526,7 @@ fn phase1_step(e: Phase1Error) -> Step {
 fn phase2_step(e: Phase2Error) -> Step {
     match e {
         Phase2Error::Proposal(_) | Phase2Error::TrafficSelectors => {
-            Step::Fatal(ClientError::Phase2(e))
+            Step::Fatal(IkeClientError::Phase2(e))
         }
         _ => Step::Reject(Reject::Message),
     }
@@ -1564,9 +1564,9 @@ mod tests {
     use crate::ike::phase2::{EspCipher, Integrity};
     use crate::wire::isakmp::{IdRepr, IdType};
 
-    fn config(rng: &mut StdRng) -> ClientConfig {
+    fn config(rng: &mut StdRng) -> IkeClientConfig {
         let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10)), 4500);
-        ClientConfig {
+        IkeClientConfig {
             local,
             relay: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)), 4500),
             static_key: StaticKeypair::generate(rng),
@@ -1615,15 +1615,15 @@ mod tests {
     fn a_new_client_is_in_main_mode_and_refuses_rekey_and_delete() {
         let mut rng = StdRng::seed_from_u64(1);
         let now = Timestamp::ZERO;
-        let mut client = Client::new(config(&mut rng), now, &mut rng).unwrap();
-        assert_eq!(client.phase(), ClientPhase::MainMode);
+        let mut client = IkeClient::new(config(&mut rng), now, &mut rng).unwrap();
+        assert_eq!(client.phase(), IkePhase::MainMode);
         assert!(!client.phase().has_ike_sa());
         assert!(client.ike_sa().is_none());
         assert!(client.poll_transmit().is_some(), "mm1 queued");
-        assert_eq!(client.rekey(now), Err(ClientError::NotReady));
-        assert_eq!(client.delete_phase1(), Err(ClientError::NotReady));
+        assert_eq!(client.rekey(now), Err(IkeClientError::NotReady));
+        assert_eq!(client.delete_phase1(), Err(IkeClientError::NotReady));
         // Neither refusal changed anything.
-        assert_eq!(client.phase(), ClientPhase::MainMode);
+        assert_eq!(client.phase(), IkePhase::MainMode);
         assert!(client.poll_transmit().is_none());
         assert!(client.poll_event().is_none());
     }
@@ -1632,7 +1632,7 @@ mod tests {
     fn an_unanswered_client_ends_in_the_failed_phase() {
         let mut rng = StdRng::seed_from_u64(2);
         let start = Timestamp::ZERO;
-        let mut client = Client::new(config(&mut rng), start, &mut rng).unwrap();
+        let mut client = IkeClient::new(config(&mut rng), start, &mut rng).unwrap();
         assert!(client.poll_transmit().is_some(), "mm1");
         let mut sent = 0;
         while let Some(at) = client.poll_timeout() {
@@ -1642,11 +1642,11 @@ mod tests {
             }
         }
         assert_eq!(sent, 2, "two retransmissions of mm1");
-        assert_eq!(client.phase(), ClientPhase::Failed);
+        assert_eq!(client.phase(), IkePhase::Failed);
         assert!(client.phase().is_finished());
         assert!(matches!(
             client.poll_event(),
-            Some(ClientEvent::Failed(ClientError::Timeout(2)))
+            Some(IkeClientEvent::Failed(IkeClientError::Timeout(2)))
         ));
     }
 
@@ -1679,7 +1679,7 @@ mod tests {
     fn reauthentication_needs_an_ike_sa_and_its_successor_omits_initial_contact() {
         let mut rng = StdRng::seed_from_u64(4);
         let now = Timestamp::ZERO;
-        let mut client = Client::new(config(&mut rng), now, &mut rng).unwrap();
+        let mut client = IkeClient::new(config(&mut rng), now, &mut rng).unwrap();
         client.enable_reauth(None);
         // In main mode: no timer yet, nothing due however late.
         assert_eq!(client.reauth_at(), None);
@@ -1692,7 +1692,7 @@ mod tests {
         client.handle_timeout(now + Duration::from_millis(1));
         assert!(
             !std::iter::from_fn(|| client.poll_event())
-                .any(|e| matches!(e, ClientEvent::ReauthDue)),
+                .any(|e| matches!(e, IkeClientEvent::ReauthDue)),
             "no ReauthDue in main mode"
         );
         // The successor: new cookies, same settings, no INITIAL-CONTACT.
@@ -1704,15 +1704,15 @@ mod tests {
         assert!(client.config.phase1.initial_contact);
         assert!(!next.config.phase1.initial_contact);
         assert!(next.reauth.is_some(), "reauth stays enabled");
-        assert_eq!(next.phase(), ClientPhase::MainMode);
+        assert_eq!(next.phase(), IkePhase::MainMode);
     }
 
     /// Client, relay and test-SGW of the core exchanging datagrams in memory (no loss).
     struct Lab {
-        relay: crate::ike::Relay,
+        relay: crate::ike::IkeRelay,
         sgw: crate::ike::TestSgw,
-        clients: Vec<Client>,
-        events: Vec<ClientEvent>,
+        clients: Vec<IkeClient>,
+        events: Vec<IkeClientEvent>,
         now: Timestamp,
     }
 
@@ -1721,14 +1721,14 @@ mod tests {
     const SGW: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
 
     impl Lab {
-        fn new(rng: &mut StdRng) -> (Self, ClientConfig) {
-            use crate::ike::{IdentityRule, RelayConfig, TestSgw, TestSgwConfig};
+        fn new(rng: &mut StdRng) -> (Self, IkeClientConfig) {
+            use crate::ike::{IdentityRule, IkeRelayConfig, TestSgw, TestSgwConfig};
             let mut client = config(rng);
             client.relay = SocketAddr::new(IpAddr::V4(RELAY_C), 4500);
             let relay_key = StaticKeypair::generate(rng);
             client.relay_key = relay_key.public();
-            let mut relay = crate::ike::Relay::new(
-                RelayConfig {
+            let mut relay = crate::ike::IkeRelay::new(
+                IkeRelayConfig {
                     c_side: SocketAddr::new(IpAddr::V4(RELAY_C), 500),
                     s_side: IpAddr::V4(RELAY_S),
                     static_key: relay_key,
@@ -1806,7 +1806,7 @@ mod tests {
             panic!("no quiet");
         }
 
-        fn take_events(&mut self) -> Vec<ClientEvent> {
+        fn take_events(&mut self) -> Vec<IkeClientEvent> {
             core::mem::take(&mut self.events)
         }
     }
@@ -1816,11 +1816,11 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(5);
         let (mut lab, config) = Lab::new(&mut rng);
         let start = lab.now;
-        let mut first = Client::new(config, start, &mut rng).unwrap();
+        let mut first = IkeClient::new(config, start, &mut rng).unwrap();
         first.enable_reauth(None);
         lab.clients.push(first);
         lab.settle();
-        assert_eq!(lab.clients[0].phase(), ClientPhase::Established);
+        assert_eq!(lab.clients[0].phase(), IkePhase::Established);
         // 10 800 s lifetime: due between 85 % and 90 % of it.
         let at = lab.clients[0].reauth_at().expect("armed at main mode");
         assert!(at >= start + Duration::from_secs(9180), "{:?}", at - start);
@@ -1838,7 +1838,7 @@ mod tests {
         let due = lab
             .take_events()
             .into_iter()
-            .filter(|e| matches!(e, ClientEvent::ReauthDue))
+            .filter(|e| matches!(e, IkeClientEvent::ReauthDue))
             .count();
         assert_eq!(due, 1);
         assert_eq!(lab.clients[0].poll_timeout(), None, "nothing more to time");
@@ -1846,7 +1846,7 @@ mod tests {
         let next = lab.clients[0].reauthenticate(lab.now, &mut rng).unwrap();
         lab.clients.push(next);
         lab.settle();
-        assert_eq!(lab.clients[1].phase(), ClientPhase::Established);
+        assert_eq!(lab.clients[1].phase(), IkePhase::Established);
         assert_eq!(lab.relay.sessions(), 2);
         assert_eq!(
             lab.sgw.ike_sas(),
@@ -1861,24 +1861,24 @@ mod tests {
         lab.settle();
         assert_eq!(lab.sgw.ike_sas(), 1);
         assert_eq!(lab.relay.sessions(), 1);
-        assert_eq!(lab.clients[1].phase(), ClientPhase::Established);
+        assert_eq!(lab.clients[1].phase(), IkePhase::Established);
         // The successor's own timer is armed from its own main mode.
         assert!(lab.clients[1].reauth_at().unwrap() > at + Duration::from_secs(9000));
     }
 
     #[test]
     fn which_failures_are_worth_a_restart() {
-        assert!(ClientError::Timeout(5).is_retryable());
-        assert!(ClientError::Notified(NotifyType::INVALID_SPI).is_retryable());
-        assert!(!ClientError::Notified(NotifyType::NO_PROPOSAL_CHOSEN).is_retryable());
-        assert!(!ClientError::Phase1(Phase1Error::AuthenticationFailed).is_retryable());
-        assert!(!ClientError::Phase2(Phase2Error::TrafficSelectors).is_retryable());
-        assert!(!ClientError::NotReady.is_retryable());
+        assert!(IkeClientError::Timeout(5).is_retryable());
+        assert!(IkeClientError::Notified(NotifyType::INVALID_SPI).is_retryable());
+        assert!(!IkeClientError::Notified(NotifyType::NO_PROPOSAL_CHOSEN).is_retryable());
+        assert!(!IkeClientError::Phase1(Phase1Error::AuthenticationFailed).is_retryable());
+        assert!(!IkeClientError::Phase2(Phase2Error::TrafficSelectors).is_retryable());
+        assert!(!IkeClientError::NotReady.is_retryable());
     }
 
     #[test]
     fn phases_with_an_ike_sa() {
-        use ClientPhase::*;
+        use IkePhase::*;
         let with: Vec<_> = [
             MainMode,
             QuickMode,

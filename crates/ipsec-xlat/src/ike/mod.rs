@@ -12,7 +12,7 @@
 //!   of later messages; [`tail_content`]: what those tails say.
 //! - [`phase1`], [`phase2`]: message-level main mode and quick mode cores (initiator and
 //!   responder), PSK and RSA, ESP/AH/bundles, PFS, NAT detection. No sockets, no timers.
-//! - [`Client`], [`Relay`], [`TestSgw`]: sans-IO endpoints in the quinn-proto style:
+//! - [`IkeClient`], [`IkeRelay`], [`TestSgw`]: sans-IO endpoints in the quinn-proto style:
 //!   `handle_datagram(now, local, remote, bytes)` and `handle_timeout(now)` in,
 //!   `poll_transmit`, `poll_timeout`, `poll_event` out; randomness seeded once from the
 //!   caller's generator, so a test replays exactly.
@@ -65,13 +65,14 @@ mod relay;
 mod test_sgw;
 
 pub use client::{
-    Client, ClientChild, ClientConfig, ClientCounters, ClientError, ClientEvent, ClientPhase,
+    ClientChild, IkeClient, IkeClientConfig, IkeClientCounters, IkeClientError, IkeClientEvent,
+    IkePhase,
 };
 
 pub use endpoint::{RetransmitPolicy, Transmit, NAT_T_PORT};
 pub use relay::{
-    AddressPrefix, IdentityMatch, IdentityRule, IkeTranslation, IpsecTranslation, Relay,
-    RelayConfig, RelayCounters, RelayEvent,
+    AddressPrefix, IdentityMatch, IdentityRule, IkeRelay, IkeRelayConfig, IkeRelayCounters,
+    IkeRelayEvent, IkeTranslation, IpsecTranslation,
 };
 pub use test_sgw::{SgwError, SgwEvent, TestSgw, TestSgwConfig};
 pub mod tail_crypto;

@@ -16,8 +16,8 @@
 //! | qm2 s→c (first SGW message of any quick mode) | header translation, plus a fresh grant for the next quick mode |
 //! | qm3 c→s | tail: s-SPI-3, the grant used, c-SPI-1, encapsulations; report an [`IpsecTranslation`]; strip, forward |
 //!
-//! | informational c→s (the client's DELETE) | tail: s-SPI-2 of the bundle that ended; report [`RelayEvent::IpsecRetired`], free its SPIs; strip, forward |
-//! | informational c→s (the client's ISAKMP-SA DELETE) | tail: the s-side cookies; strip, forward (not if the SGW deleted first), forget the session, report [`RelayEvent::IkeRetired`] |
+//! | informational c→s (the client's DELETE) | tail: s-SPI-2 of the bundle that ended; report [`IkeRelayEvent::IpsecRetired`], free its SPIs; strip, forward |
+//! | informational c→s (the client's ISAKMP-SA DELETE) | tail: the s-side cookies; strip, forward (not if the SGW deleted first), forget the session, report [`IkeRelayEvent::IkeRetired`] |
 //!
 //! Rekeying is a new quick mode under the same IKE SA: it uses the grant the previous one
 //! brought and yields a new [`IpsecTranslation`]; the datapath retires the old entry when its
@@ -58,7 +58,7 @@ use pool::{Holder, SurrogatePool};
 
 /// Relay configuration.
 #[derive(Clone, Debug)]
-pub struct RelayConfig {
+pub struct IkeRelayConfig {
     /// The c-side IKE address and port clients send to.
     pub c_side: SocketAddr,
     /// The default s-side address (IKE from port 500, 4500 after floating).
@@ -123,7 +123,7 @@ pub struct IpsecTranslation {
 
 /// What the relay reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RelayEvent {
+pub enum IkeRelayEvent {
     /// An IKE translation entry is complete.
     IkeTranslation(IkeTranslation),
     /// An IPsec translation entry is complete.
@@ -140,7 +140,7 @@ pub enum RelayEvent {
     },
     /// The client deleted its IKE SA (the tail of its ISAKMP-SA DELETE said so): remove the
     /// IKE translation entry with these cookies. Bundles still live under it were reported
-    /// as [`RelayEvent::IpsecRetired`] just before.
+    /// as [`IkeRelayEvent::IpsecRetired`] just before.
     IkeRetired {
         /// The client.
         client: SocketAddr,
@@ -163,7 +163,7 @@ pub enum RelayEvent {
 
 /// Dropped datagrams by reason, and forwarded ones.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RelayCounters {
+pub struct IkeRelayCounters {
     /// Not IKE (no non-ESP marker on 4500), or not parseable.
     pub malformed: u64,
     /// Cookies of no session (never reflected).
@@ -227,8 +227,8 @@ struct Session {
 }
 
 /// The relay's IKE endpoint.
-pub struct Relay {
-    config: RelayConfig,
+pub struct IkeRelay {
+    config: IkeRelayConfig,
     rng: ChaCha20Rng,
     sessions: HashMap<u64, Session>,
     next_id: u64,
@@ -238,11 +238,11 @@ pub struct Relay {
     spis_in_use: HashSet<u32>,
     pool: SurrogatePool,
     transmits: VecDeque<Transmit>,
-    events: VecDeque<RelayEvent>,
-    counters: RelayCounters,
+    events: VecDeque<IkeRelayEvent>,
+    counters: IkeRelayCounters,
 }
 
-impl core::fmt::Debug for Relay {
+impl core::fmt::Debug for IkeRelay {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         // Every piece of state is printed (an audit can then check that no IKE or IPsec key
         // is among it); only the random generator's state is left out.
@@ -273,9 +273,9 @@ enum Drop {
     TailContent,
 }
 
-impl Relay {
+impl IkeRelay {
     /// A relay; its randomness (cookies, SPIs, tail ephemeral keys) is seeded from `rng`.
-    pub fn new<R: RngCore + CryptoRng>(config: RelayConfig, rng: &mut R) -> Self {
+    pub fn new<R: RngCore + CryptoRng>(config: IkeRelayConfig, rng: &mut R) -> Self {
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
         Self {
@@ -290,7 +290,7 @@ impl Relay {
             pool: SurrogatePool::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
-            counters: RelayCounters::default(),
+            counters: IkeRelayCounters::default(),
         }
     }
 
@@ -298,8 +298,8 @@ impl Relay {
     /// s-side address reaches its SGW from an address of the pool held for it alone while it
     /// has IKE sessions (stable per user, distinct between users while any is free; see
     /// `relay/pool.rs`). A user finding every address of its SGW's family held is dropped and
-    /// counted ([`RelayCounters::pool_exhausted`]). Without a pool (or with an empty one) every
-    /// user uses [`RelayConfig::s_side`]. Set at construction: the I/O shell must have sockets
+    /// counted ([`IkeRelayCounters::pool_exhausted`]). Without a pool (or with an empty one) every
+    /// user uses [`IkeRelayConfig::s_side`]. Set at construction: the I/O shell must have sockets
     /// on every address of the pool.
     pub fn with_s_side_pool(mut self, addresses: Vec<IpAddr>) -> Self {
         self.pool = SurrogatePool::new(addresses);
@@ -338,7 +338,7 @@ impl Relay {
     }
 
     /// Counters.
-    pub fn counters(&self) -> RelayCounters {
+    pub fn counters(&self) -> IkeRelayCounters {
         self.counters
     }
 
@@ -531,11 +531,12 @@ impl Relay {
         }
         session.last_c = Some((ike.to_vec(), t.clone()));
         if let Some(entry) = ipsec {
-            self.events.push_back(RelayEvent::IpsecTranslation(entry));
+            self.events
+                .push_back(IkeRelayEvent::IpsecTranslation(entry));
         }
         if let Some((client, grant)) = retired {
             self.free_grant(&grant);
-            self.events.push_back(RelayEvent::IpsecRetired {
+            self.events.push_back(IkeRelayEvent::IpsecRetired {
                 client,
                 s_spi_2: grant.s_spi_offer,
                 c_spi_2: grant.c_spi_relay,
@@ -783,7 +784,7 @@ impl Relay {
         let t = framed(session.relay_c, session.client, datagram);
         session.last_s = Some((message, t.clone()));
         if let Some(e) = new_ike {
-            self.events.push_back(RelayEvent::IkeTranslation(e));
+            self.events.push_back(IkeRelayEvent::IkeTranslation(e));
         }
         self.emit(t);
         Ok(())
@@ -795,7 +796,7 @@ impl Relay {
     }
 
     /// The next event.
-    pub fn poll_event(&mut self) -> Option<RelayEvent> {
+    pub fn poll_event(&mut self) -> Option<IkeRelayEvent> {
         self.events.pop_front()
     }
 
@@ -815,7 +816,7 @@ impl Relay {
     }
 
     /// Forgets sessions whose IKE SA lifetime passed, or that never got the SGW's mm2, and
-    /// reports each as [`RelayEvent::IkeExpired`]. SPIs granted but never used are freed.
+    /// reports each as [`IkeRelayEvent::IkeExpired`]. SPIs granted but never used are freed.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         let expired: Vec<u64> = self
             .sessions
@@ -829,9 +830,9 @@ impl Relay {
     }
 
     /// Removes a session and frees what it held. `retired`: the client deleted the IKE SA
-    /// ([`RelayEvent::IkeRetired`]), and every bundle still live under it ended with it
-    /// ([`RelayEvent::IpsecRetired`] each; normally none, the client deletes bundles first).
-    /// Otherwise it expired ([`RelayEvent::IkeExpired`]) and live bundles are left to their
+    /// ([`IkeRelayEvent::IkeRetired`]), and every bundle still live under it ended with it
+    /// ([`IkeRelayEvent::IpsecRetired`] each; normally none, the client deletes bundles first).
+    /// Otherwise it expired ([`IkeRelayEvent::IkeExpired`]) and live bundles are left to their
     /// own lifetimes in the datapath.
     fn forget(&mut self, id: u64, retired: bool) {
         let Some(s) = self.sessions.remove(&id) else {
@@ -847,7 +848,7 @@ impl Relay {
             self.free_grant(g);
         }
         if !retired {
-            self.events.push_back(RelayEvent::IkeExpired {
+            self.events.push_back(IkeRelayEvent::IkeExpired {
                 client: s.client,
                 c_cookies: s.c_cookies,
                 s_cookies: s.s_cookies,
@@ -856,13 +857,13 @@ impl Relay {
         }
         for g in &s.used {
             self.free_grant(g);
-            self.events.push_back(RelayEvent::IpsecRetired {
+            self.events.push_back(IkeRelayEvent::IpsecRetired {
                 client: s.client,
                 s_spi_2: g.s_spi_offer,
                 c_spi_2: g.c_spi_relay,
             });
         }
-        self.events.push_back(RelayEvent::IkeRetired {
+        self.events.push_back(IkeRelayEvent::IkeRetired {
             client: s.client,
             c_cookies: s.c_cookies,
             s_cookies: s.s_cookies,

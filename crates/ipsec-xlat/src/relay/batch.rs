@@ -9,7 +9,7 @@
 //! instruction; the core forbids `unsafe`) do not wait for memory, so a whole chunk's reads
 //! are in flight at once and the cost per packet falls toward the cost of the arithmetic.
 //! Packets the fast path does not take (see `fast`) go through the general path one by one.
-//! The outcome is the same as [`Relay::rewrite_in_place`] on each packet in turn.
+//! The outcome is the same as [`Datapath::rewrite_in_place`] on each packet in turn.
 
 use core::ops::Range;
 
@@ -19,14 +19,14 @@ use super::counters::DropReason;
 use super::entry::Leg;
 use super::fast::{self, Peek};
 use super::index::Role;
-use super::rewrite::Relay;
+use super::rewrite::Datapath;
 use crate::time::Timestamp;
 
 /// Packets handled together; enough to cover memory latency, small enough for the stack.
 const CHUNK: usize = 32;
 
 /// One packet of a batch: received at `buf[start..]` as `arrival` says (with up to
-/// [`HEADROOM`](super::HEADROOM) bytes free before `start`); [`Relay::rewrite_batch`] fills in
+/// [`HEADROOM`](super::HEADROOM) bytes free before `start`); [`Datapath::rewrite_batch`] fills in
 /// `verdict`.
 #[derive(Debug)]
 pub struct BatchPacket<'b> {
@@ -70,9 +70,9 @@ impl<'b> BatchPacket<'b> {
     }
 }
 
-impl Relay {
+impl Datapath {
     /// Rewrites every packet of `batch` in place and sets its verdict; the same outcome as
-    /// [`Relay::rewrite_in_place`] on each in turn, at a lower cost per packet.
+    /// [`Datapath::rewrite_in_place`] on each in turn, at a lower cost per packet.
     pub fn rewrite_batch(&mut self, now: Timestamp, batch: &mut [BatchPacket<'_>]) {
         for chunk in batch.chunks_mut(CHUNK) {
             self.rewrite_chunk(now, chunk);

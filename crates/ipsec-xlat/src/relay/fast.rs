@@ -18,7 +18,7 @@ use super::action::Framing;
 use super::arrival::Arrival;
 use super::entry::Leg;
 use super::index::Role;
-use super::rewrite::{write_ipv4_header, OuterIpv4, Relay};
+use super::rewrite::{write_ipv4_header, Datapath, OuterIpv4};
 use super::spi::{IpsecProtocol, FIRST_USABLE_SPI};
 use super::table::CompactExit;
 use crate::time::Timestamp;
@@ -104,7 +104,7 @@ impl Peek {
     }
 }
 
-impl Relay {
+impl Datapath {
     /// Forwards in place a packet at `buf[start..]` that the fast path takes, `peek` being
     /// what [`peek`] saw of it and `role` its SPI's: writes its ESP SPI (and, toward raw IPv4,
     /// an IPv4 header just before it) and accounts for it. Returns where the outgoing bytes
@@ -124,7 +124,7 @@ impl Relay {
         self.forward_by(now, peek, role, exit, buf, start)
     }
 
-    /// [`Relay::fast_forward`] once the line has accepted the packet and said how it leaves
+    /// [`Datapath::fast_forward`] once the line has accepted the packet and said how it leaves
     /// (`exit`): for a caller that already asked the line.
     #[inline(always)]
     pub(super) fn forward_by(
@@ -207,7 +207,7 @@ impl Relay {
         Some((peek, role, exit, prefix))
     }
 
-    /// [`Relay::fast_forward`] for a packet at `buf[start..]`, from the peek on.
+    /// [`Datapath::fast_forward`] for a packet at `buf[start..]`, from the peek on.
     #[inline(always)]
     pub(super) fn try_fast(
         &mut self,
@@ -237,7 +237,7 @@ mod tests {
 
     use super::*;
     use crate::relay::entry::{Entry, Partition, Path, Transport};
-    use crate::relay::rewrite::RelayConfig;
+    use crate::relay::rewrite::DatapathConfig;
     use crate::relay::spi::{Spi, SpiSet};
     use crate::relay::table::{Table, TableConfig};
 
@@ -283,23 +283,28 @@ mod tests {
         }
     }
 
-    fn relay(entry: &Entry) -> Relay {
+    fn relay(entry: &Entry) -> Datapath {
         let mut table = Table::new(TableConfig::default());
         table.insert(*entry, Timestamp::from_millis(0)).unwrap();
-        Relay::new(table, RelayConfig::default())
+        Datapath::new(table, DatapathConfig::default())
     }
 
     /// What one path made of a packet: the bytes sent, the leg and framing, and the relay's
     /// counters and the entry's activity afterwards.
     type Outcome = Option<(Vec<u8>, Leg, Framing)>;
 
-    fn by_fast(relay: &mut Relay, arrival: &Arrival, buf: &mut [u8], start: usize) -> Outcome {
+    fn by_fast(relay: &mut Datapath, arrival: &Arrival, buf: &mut [u8], start: usize) -> Outcome {
         let (range, leg, framing) =
             relay.try_fast(Timestamp::from_millis(5), arrival, buf, start)?;
         Some((buf.get(range)?.to_vec(), leg, framing))
     }
 
-    fn by_general(relay: &mut Relay, arrival: &Arrival, buf: &mut [u8], start: usize) -> Outcome {
+    fn by_general(
+        relay: &mut Datapath,
+        arrival: &Arrival,
+        buf: &mut [u8],
+        start: usize,
+    ) -> Outcome {
         let plan = relay.general_plan(arrival, buf.get(start..)?).ok()?;
         let range = plan.region_in_place(start)?;
         let (leg, framing) = relay

@@ -13,8 +13,8 @@
 //!   reservations, expiry. About 202 bytes per IPv4 ESP entry at a million entries (see
 //!   `tests/relay_memory.rs` and the relay bench).
 //! - [`EntryStore`]: the seam for durable or fleet-shared storage of entries.
-//! - [`Relay`]: the rewrite, in place ([`Relay::rewrite_in_place`]), into a caller's buffer
-//!   ([`Relay::rewrite`]) or for a `recvmmsg` batch ([`Relay::rewrite_batch`]), returning an
+//! - [`Datapath`]: the rewrite, in place ([`Datapath::rewrite_in_place`]), into a caller's buffer
+//!   ([`Datapath::rewrite`]) or for a `recvmmsg` batch ([`Datapath::rewrite_batch`]), returning an
 //!   [`Action`] (or a [`Verdict`] per packet) and counting every drop by [`DropReason`].
 //!   UDP-encapsulated IPv4 ESP of a compact entry takes a fast path (`fast`) that reads the
 //!   index bucket and one line; everything else, drops included, the general path.
@@ -93,7 +93,7 @@ pub use arrival::{Arrival, AH_IN_UDP_MARKER};
 pub use batch::{BatchPacket, Verdict};
 pub use counters::{Counters, DropReason};
 pub use entry::{Entry, EntryError, EntryId, Leg, Partition, Path, Transport};
-pub use rewrite::{Relay, RelayConfig, HEADROOM};
+pub use rewrite::{Datapath, DatapathConfig, HEADROOM};
 pub use spi::{BundleShape, IpsecProtocol, Spi, SpiSet, FIRST_USABLE_SPI};
 pub use store::{EntryStore, RestoreError};
 pub use table::{

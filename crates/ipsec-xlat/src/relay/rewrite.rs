@@ -29,19 +29,19 @@ use super::table::{Found, Table};
 use crate::time::Timestamp;
 
 /// Bytes the relay may write in front of the IPsec header: an IPv4 header without options
-/// is the largest outer header it writes. [`Relay::rewrite_in_place`] needs this much room
+/// is the largest outer header it writes. [`Datapath::rewrite_in_place`] needs this much room
 /// before the received data when the packet arrives with a shorter outer header than it
 /// leaves with (e.g. UDP in, raw IPv4 out): receive into `buf[HEADROOM..]`.
 pub const HEADROOM: usize = ipv4::MIN_HEADER_LEN;
 
-/// Tunables of a [`Relay`].
+/// Tunables of a [`Datapath`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RelayConfig {
+pub struct DatapathConfig {
     /// TTL of the IPv4 headers the relay writes (mutable in transit, outside any ICV).
     pub ttl: u8,
 }
 
-impl Default for RelayConfig {
+impl Default for DatapathConfig {
     fn default() -> Self {
         Self { ttl: 64 }
     }
@@ -49,15 +49,15 @@ impl Default for RelayConfig {
 
 /// The relay's datapath: a translation table and its counters.
 #[derive(Debug, Default)]
-pub struct Relay {
+pub struct Datapath {
     table: Table,
     counters: Counters,
-    config: RelayConfig,
+    config: DatapathConfig,
 }
 
-impl Relay {
+impl Datapath {
     /// A relay over `table`.
-    pub fn new(table: Table, config: RelayConfig) -> Self {
+    pub fn new(table: Table, config: DatapathConfig) -> Self {
         Self {
             table,
             counters: Counters::default(),
@@ -297,7 +297,7 @@ impl Relay {
     }
 
     /// The relay's tunables.
-    pub(super) fn config(&self) -> &RelayConfig {
+    pub(super) fn config(&self) -> &DatapathConfig {
         &self.config
     }
 

@@ -18,7 +18,9 @@ use ipsec_xlat::ike::phase1::{
 use ipsec_xlat::ike::phase2::{ChildConfig, ChildProposal};
 use ipsec_xlat::ike::tail_content::UserId;
 use ipsec_xlat::ike::tail_crypto::{StaticKeypair, StaticPublicKey};
-use ipsec_xlat::ike::{ClientConfig, IdentityRule, RelayConfig, RetransmitPolicy, TestSgwConfig};
+use ipsec_xlat::ike::{
+    IdentityRule, IkeClientConfig, IkeRelayConfig, RetransmitPolicy, TestSgwConfig,
+};
 use ipsec_xlat::wire::isakmp::{IdRepr, IdType};
 
 /// The client's own address.
@@ -159,8 +161,8 @@ impl LabSuite {
         static_key: StaticKeypair,
         relay_key: StaticPublicKey,
         user: &str,
-    ) -> ClientConfig {
-        ClientConfig {
+    ) -> IkeClientConfig {
+        IkeClientConfig {
             local: sa(ip, 500),
             relay: sa(RELAY_C, 500),
             static_key,
@@ -184,8 +186,8 @@ impl LabSuite {
 
 /// The relay between [`RELAY_C`] and [`RELAY_S`], sending every `*@example.com` user to
 /// [`SGW`] and accepting the `authorised` client keys.
-pub fn relay_config(static_key: StaticKeypair, authorised: Vec<StaticPublicKey>) -> RelayConfig {
-    RelayConfig {
+pub fn relay_config(static_key: StaticKeypair, authorised: Vec<StaticPublicKey>) -> IkeRelayConfig {
+    IkeRelayConfig {
         c_side: sa(RELAY_C, 500),
         s_side: IpAddr::V4(RELAY_S),
         static_key,

@@ -22,13 +22,13 @@ use ipsec_xlat::Timestamp;
 use ipsec_xlat::ike::phase2::BundleSpis;
 use ipsec_xlat::ike::tail_crypto::{StaticKeypair, StaticPublicKey};
 use ipsec_xlat::ike::{
-    IkeTranslation, IpsecTranslation, Relay as IkeRelay, RelayConfig as IkeConfig, RelayCounters,
-    RelayEvent, Transmit as IkeTransmit,
+    IkeRelay, IkeRelayConfig as IkeConfig, IkeRelayCounters, IkeRelayEvent, IkeTranslation,
+    IpsecTranslation, Transmit as IkeTransmit,
 };
 use ipsec_xlat::relay::{
-    Action, Arrival, DropReason, Entry, EntryId, Framing, Leg as CoreLeg, Partition,
-    Path as CorePath, Relay as Datapath, RelayConfig as DatapathConfig, Spi, SpiSet, Table,
-    TableConfig, Transport as CoreTransport, HEADROOM,
+    Action, Arrival, Datapath, DatapathConfig, DropReason, Entry, EntryId, Framing, Leg as CoreLeg,
+    Partition, Path as CorePath, Spi, SpiSet, Table, TableConfig, Transport as CoreTransport,
+    HEADROOM,
 };
 use ipsec_xlat::wire::encap::{classify, Encapsulated};
 use rand::{CryptoRng, RngCore};
@@ -228,7 +228,7 @@ impl RelayEndpoint {
     }
 
     /// The IKE relay's counters.
-    pub fn ike_counters(&self) -> RelayCounters {
+    pub fn ike_counters(&self) -> IkeRelayCounters {
         self.ike.counters()
     }
 
@@ -473,7 +473,7 @@ impl RelayEndpoint {
         }
         while let Some(event) = self.ike.poll_event() {
             match event {
-                RelayEvent::IkeTranslation(entry) => {
+                IkeRelayEvent::IkeTranslation(entry) => {
                     let entry = self.real_ike(entry);
                     tracing::info!(
                         client = %entry.client,
@@ -486,11 +486,11 @@ impl RelayEndpoint {
                     self.notifier.send(Notice::RelayIke(entry.clone()));
                     self.ike_entries.push(entry);
                 }
-                RelayEvent::IpsecTranslation(t) => {
+                IkeRelayEvent::IpsecTranslation(t) => {
                     let t = self.real_ipsec(t);
                     self.install(now, t)
                 }
-                RelayEvent::IpsecRetired {
+                IkeRelayEvent::IpsecRetired {
                     client, c_spi_2, ..
                 } => {
                     // The client deleted the bundle (its SPIs are already free in the IKE
@@ -504,10 +504,10 @@ impl RelayEndpoint {
                         }
                     }
                 }
-                RelayEvent::IkeExpired {
+                IkeRelayEvent::IkeExpired {
                     client, c_cookies, ..
                 }
-                | RelayEvent::IkeRetired {
+                | IkeRelayEvent::IkeRetired {
                     client, c_cookies, ..
                 } => {
                     tracing::info!(%client, c_cookies = %cookies_hex(c_cookies.initiator, c_cookies.responder), "IKE session ended");

@@ -22,7 +22,7 @@ use crate::ike::dh::DhGroup;
 use crate::ike::phase1::{Phase1Auth, Phase1Config, Phase1Credentials, Phase1Proposal};
 use crate::ike::phase2::{ChildConfig, ChildProposal, Encapsulation, EspCipher, Integrity};
 use crate::ike::{
-    Client, ClientConfig, ClientEvent, RetransmitPolicy, SgwEvent, TestSgw, TestSgwConfig,
+    IkeClient, IkeClientConfig, IkeClientEvent, RetransmitPolicy, SgwEvent, TestSgw, TestSgwConfig,
 };
 use crate::wire::isakmp::{IdRepr, IdType};
 
@@ -96,14 +96,14 @@ fn test_sgw(ip: Ipv4Addr, rng: &mut StdRng) -> TestSgw {
 
 struct Net {
     now: Timestamp,
-    relay: Relay,
+    relay: IkeRelay,
     /// The relay's s-side addresses (the default and any pool).
     relay_s: Vec<Ipv4Addr>,
     relay_key: StaticKeypair,
     sgws: Vec<(Ipv4Addr, TestSgw)>,
-    clients: Vec<(Ipv4Addr, Client)>,
-    client_events: Vec<Vec<ClientEvent>>,
-    relay_events: Vec<RelayEvent>,
+    clients: Vec<(Ipv4Addr, IkeClient)>,
+    client_events: Vec<Vec<IkeClientEvent>>,
+    relay_events: Vec<IkeRelayEvent>,
     in_flight: VecDeque<Transmit>,
 }
 
@@ -115,8 +115,8 @@ impl Net {
     fn with_pool(pool: Vec<Ipv4Addr>) -> Self {
         let mut rng = StdRng::seed_from_u64(11);
         let relay_key = StaticKeypair::generate(&mut rng);
-        let relay = Relay::new(
-            RelayConfig {
+        let relay = IkeRelay::new(
+            IkeRelayConfig {
                 c_side: sa(RELAY_C, 500),
                 s_side: IpAddr::V4(RELAY_S),
                 static_key: relay_key.clone(),
@@ -150,7 +150,7 @@ impl Net {
         let mut rng = StdRng::seed_from_u64(u64::from(host));
         let key = StaticKeypair::generate(&mut rng);
         self.relay.authorise_client(key.public());
-        let config = ClientConfig {
+        let config = IkeClientConfig {
             local: sa(ip, 500),
             relay: sa(RELAY_C, 500),
             static_key: key,
@@ -176,7 +176,7 @@ impl Net {
             auto_rekey: false,
         };
         self.clients
-            .push((ip, Client::new(config, self.now, &mut rng).unwrap()));
+            .push((ip, IkeClient::new(config, self.now, &mut rng).unwrap()));
         self.client_events.push(Vec::new());
         self.clients.len() - 1
     }
@@ -242,7 +242,7 @@ impl Net {
     fn established(&self, client: usize) -> usize {
         self.client_events[client]
             .iter()
-            .filter(|e| matches!(e, ClientEvent::ChildEstablished(_)))
+            .filter(|e| matches!(e, IkeClientEvent::ChildEstablished(_)))
             .count()
     }
 
@@ -250,7 +250,9 @@ impl Net {
         self.relay_events
             .iter()
             .filter_map(|e| match e {
-                RelayEvent::IkeTranslation(t) if t.client.ip() == IpAddr::V4(client) => Some(t.sgw),
+                IkeRelayEvent::IkeTranslation(t) if t.client.ip() == IpAddr::V4(client) => {
+                    Some(t.sgw)
+                }
                 _ => None,
             })
             .collect()
@@ -260,7 +262,7 @@ impl Net {
         self.relay_events
             .iter()
             .filter_map(|e| match e {
-                RelayEvent::IpsecTranslation(t) if t.client.ip() == IpAddr::V4(client) => {
+                IkeRelayEvent::IpsecTranslation(t) if t.client.ip() == IpAddr::V4(client) => {
                     Some(t.sgw)
                 }
                 _ => None,
@@ -351,7 +353,7 @@ fn relay_s_of(net: &Net, client: Ipv4Addr) -> Vec<IpAddr> {
     net.relay_events
         .iter()
         .filter_map(|e| match e {
-            RelayEvent::IkeTranslation(t) if t.client.ip() == IpAddr::V4(client) => {
+            IkeRelayEvent::IkeTranslation(t) if t.client.ip() == IpAddr::V4(client) => {
                 Some(t.relay_s.ip())
             }
             _ => None,
@@ -386,7 +388,7 @@ fn pool_gives_each_user_its_own_s_side_address_and_takes_it_back() {
         .relay_events
         .iter()
         .filter_map(|e| match e {
-            RelayEvent::IpsecTranslation(t) => Some(t.relay_s.ip()),
+            IkeRelayEvent::IpsecTranslation(t) => Some(t.relay_s.ip()),
             _ => None,
         })
         .collect();
@@ -411,7 +413,7 @@ fn pool_gives_each_user_its_own_s_side_address_and_takes_it_back() {
     let bob_child = net.client_events[bob]
         .iter()
         .find_map(|e| match e {
-            ClientEvent::ChildEstablished(c) => Some(c.sa.inbound_spis),
+            IkeClientEvent::ChildEstablished(c) => Some(c.sa.inbound_spis),
             _ => None,
         })
         .unwrap();
