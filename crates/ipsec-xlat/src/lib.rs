@@ -14,6 +14,8 @@
 //! - [`net`]: how packets travel ([`Path`], [`Received`], [`Transmit`]) and the [`Endpoint`]
 //!   contract every role keeps with the code that moves its bytes.
 //! - [`time`]: the one time type, [`Timestamp`].
+//! - [`testing`]: a simulated network with a virtual clock, loss, duplication, reordering, NAT
+//!   and address changes, for whole conversations between roles in tests and simulations.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -21,6 +23,7 @@ pub mod ike;
 pub mod net;
 pub mod relay;
 pub mod sa;
+pub mod testing;
 pub mod time;
 pub mod wire;
 

@@ -1,0 +1,231 @@
+//! The harness on two toy endpoints: a pinger that sends one datagram per second and counts
+//! answers, and an echo that answers everything from where it came.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+use core::net::IpAddr;
+use core::time::Duration;
+
+use super::*;
+use crate::net::{Endpoint, Leg, NetPath, Path, Received, Transmit, Transport};
+use crate::time::Timestamp;
+
+struct Pinger {
+    to: IpAddr,
+    next: Option<Timestamp>,
+    left: u32,
+    queued: Vec<Vec<u8>>,
+    answers: Vec<(Vec<u8>, NetPath)>,
+    sent: u32,
+}
+
+impl Pinger {
+    fn new(to: IpAddr, count: u32) -> Self {
+        Self {
+            to,
+            next: Some(Timestamp::ZERO),
+            left: count,
+            queued: Vec::new(),
+            answers: Vec::new(),
+            sent: 0,
+        }
+    }
+}
+
+impl Endpoint for Pinger {
+    fn handle_datagram(&mut self, _now: Timestamp, rx: &Received, datagram: &[u8]) {
+        if let Path::Net(path) = rx.path {
+            self.answers.push((datagram.to_vec(), path));
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Timestamp) {
+        if self.left == 0 {
+            self.next = None;
+            return;
+        }
+        self.left -= 1;
+        self.queued.push(self.sent.to_be_bytes().to_vec());
+        self.sent += 1;
+        self.next = Some(now + Duration::from_secs(1));
+    }
+
+    fn poll_transmit(&mut self, _now: Timestamp, out: &mut [u8]) -> Option<Transmit> {
+        let bytes = self.queued.pop()?;
+        out[..bytes.len()].copy_from_slice(&bytes);
+        Some(Transmit {
+            path: Path::Net(NetPath {
+                leg: Leg::CSide,
+                local: "0.0.0.0".parse().unwrap(),
+                remote: self.to,
+                transport: Transport::Udp {
+                    local_port: 4500,
+                    remote_port: 4500,
+                },
+            }),
+            len: bytes.len(),
+        })
+    }
+
+    fn poll_timeout(&self) -> Option<Timestamp> {
+        self.next
+    }
+}
+
+#[derive(Default)]
+struct Echo {
+    queued: Vec<(Path, Vec<u8>)>,
+    seen_from: Vec<NetPath>,
+}
+
+impl Endpoint for Echo {
+    fn handle_datagram(&mut self, _now: Timestamp, rx: &Received, datagram: &[u8]) {
+        if let Path::Net(path) = rx.path {
+            self.seen_from.push(path);
+        }
+        self.queued.push((rx.path, datagram.to_vec()));
+    }
+
+    fn handle_timeout(&mut self, _now: Timestamp) {}
+
+    fn poll_transmit(&mut self, _now: Timestamp, out: &mut [u8]) -> Option<Transmit> {
+        let (path, bytes) = self.queued.pop()?;
+        out[..bytes.len()].copy_from_slice(&bytes);
+        Some(Transmit {
+            path,
+            len: bytes.len(),
+        })
+    }
+
+    fn poll_timeout(&self) -> Option<Timestamp> {
+        None
+    }
+}
+
+const CLIENT: &str = "198.51.100.10";
+const SERVER: &str = "198.51.100.1";
+
+fn pair(count: u32) -> (Network, NodeId, NodeId) {
+    let mut net = Network::new(Duration::from_millis(10));
+    let client = net.add_node(
+        "client",
+        Pinger::new(SERVER.parse().unwrap(), count),
+        &[(Leg::CSide, CLIENT.parse().unwrap())],
+    );
+    let server = net.add_node(
+        "server",
+        Echo::default(),
+        &[(Leg::CSide, SERVER.parse().unwrap())],
+    );
+    (net, client, server)
+}
+
+#[test]
+fn datagrams_go_both_ways_on_virtual_time() {
+    let (mut net, client, server) = pair(5);
+    assert_eq!(net.run_for(Duration::from_secs(60)), RunOutcome::Idle);
+    let answers = &net.node::<Pinger>(client).unwrap().answers;
+    assert_eq!(answers.len(), 5);
+    let (_, path) = &answers[0];
+    assert_eq!(path.remote, SERVER.parse::<IpAddr>().unwrap());
+    assert_eq!(
+        path.local,
+        CLIENT.parse::<IpAddr>().unwrap(),
+        "source selected"
+    );
+    // Five pings a second apart, then the pinger's last timer at 5 s ends it: the clock
+    // jumped from event to event and stopped there, not at the 60 s limit.
+    assert_eq!(net.now(), Timestamp::from_millis(5_000));
+    assert_eq!(net.node::<Echo>(server).unwrap().seen_from.len(), 5);
+    assert_eq!(net.stats().delivered, 10);
+}
+
+#[test]
+fn the_hook_drops_duplicates_and_delays() {
+    let (mut net, client, _) = pair(4);
+    net.set_impairment(|d| match d.seq {
+        0 => Fate::Drop,
+        2 => Fate::Duplicate,
+        4 => Fate::Delay(Duration::from_secs(5)),
+        _ => Fate::Deliver,
+    });
+    net.run_for(Duration::from_secs(60));
+    let answers: Vec<u32> = net
+        .node::<Pinger>(client)
+        .unwrap()
+        .answers
+        .iter()
+        .map(|(b, _)| u32::from_be_bytes(b[..4].try_into().unwrap()))
+        .collect();
+    // seq 0 (ping 0) lost; seq 1 = ping 1; seq 2 = echo of ping 1, duplicated (seq 3 is the
+    // copy); seq 4 = ping 2, delayed past ping 3.
+    assert_eq!(answers, vec![1, 1, 3, 2]);
+    let stats = net.stats();
+    assert_eq!((stats.dropped, stats.duplicated), (1, 1));
+}
+
+#[test]
+fn a_moved_address_loses_what_was_in_flight_and_answers_go_to_the_new_one() {
+    let (mut net, client, server) = pair(3);
+    let limit = RunLimit::for_duration(net.now(), Duration::from_secs(60));
+    // Stop with the first ping on the wire and the echo not yet sent.
+    net.run_until(limit, |net| net.stats().sent == 1);
+    let new: IpAddr = "203.0.113.50".parse().unwrap();
+    net.move_address(client, CLIENT.parse().unwrap(), new);
+    net.run_for(Duration::from_secs(60));
+    let echo = net.node::<Echo>(server).unwrap();
+    assert_eq!(echo.seen_from[0].remote, CLIENT.parse::<IpAddr>().unwrap());
+    assert_eq!(
+        echo.seen_from[1].remote, new,
+        "the next ping came from the new address"
+    );
+    assert_eq!(
+        net.stats().undeliverable,
+        1,
+        "the first echo went to the old address"
+    );
+    assert_eq!(net.node::<Pinger>(client).unwrap().answers.len(), 2);
+}
+
+#[test]
+fn a_nat_maps_ports_and_a_rebinding_changes_the_public_port() {
+    let (mut net, client, server) = pair(3);
+    let public: IpAddr = "203.0.113.9".parse().unwrap();
+    net.add_nat(client, CLIENT.parse().unwrap(), public);
+    let limit = RunLimit::for_duration(net.now(), Duration::from_secs(60));
+    net.run_until(limit, |net| net.stats().delivered == 2);
+    net.rebind_nat(client);
+    net.run_for(Duration::from_secs(60));
+    let echo = net.node::<Echo>(server).unwrap();
+    let ports: Vec<(IpAddr, u16)> = echo
+        .seen_from
+        .iter()
+        .map(|p| match p.transport {
+            Transport::Udp { remote_port, .. } => (p.remote, remote_port),
+            Transport::Ip { .. } => (p.remote, 0),
+        })
+        .collect();
+    assert!(ports.iter().all(|(a, _)| *a == public), "{ports:?}");
+    assert_ne!(
+        ports[1].1, ports[0].1,
+        "a new public port after the rebinding"
+    );
+    assert_eq!(ports[2].1, ports[1].1, "one mapping while it holds");
+    let pinger = net.node::<Pinger>(client).unwrap();
+    assert_eq!(
+        pinger.answers.len(),
+        3,
+        "answers to live mappings come back"
+    );
+    assert!(matches!(
+        pinger.answers[0].1.transport,
+        Transport::Udp {
+            local_port: 4500,
+            ..
+        }
+    ));
+}
