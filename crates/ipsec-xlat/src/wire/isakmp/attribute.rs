@@ -141,7 +141,7 @@ impl<'a> Attribute<'a> {
     }
 }
 
-/// Walks an attribute list that [`validate_attributes`] accepted; stops at the first
+/// Walks an attribute list that `validate_attributes` accepted; stops at the first
 /// malformed attribute, which validation rules out.
 #[derive(Debug, Clone)]
 pub struct AttributeIter<'a> {
