@@ -1,6 +1,6 @@
 //! One installed bundle's datapath: its outbound and inbound SAs with their translation
 //! between the s-side SPIs (what the keys were derived with, what the SGW knows) and the
-//! c-side SPIs the relay chose (`docs/PROTOCOL.md`, SPI translation).
+//! c-side SPIs the relay chose (`docs/PROTOCOL.md` §3.2).
 
 use core::net::IpAddr;
 

@@ -1,18 +1,18 @@
 //! The client role: one type, [`Client`], that owns everything the client does between its
-//! TUN side and the relay (`docs/PROTOCOL.md`, "Client").
+//! TUN side and the relay (`docs/PROTOCOL.md` §3 and §4).
 //!
 //! - IKE: the IKE client ([`IkeClient`]) talks to the SGW through the relay. With UDP
 //!   encapsulation toward the relay ([`ClientSettings::c_udp_encap`]) it speaks IKE on the
 //!   NAT-T ports from its first message (RFC 3947 allows starting there), so its IKE and its
 //!   ESP share one UDP flow and the relay learns from the authenticated IKE exchange where
 //!   the client's ESP comes from, NAT or not.
-//! - TUN → relay ([`datapath`]): the newest child SA seals the inner packet with the s-side
+//! - TUN → relay (`datapath.rs`): the newest child SA seals the inner packet with the s-side
 //!   SPI and writes the c-side SPI; the IPsec part goes out as a UDP payload or by raw IP.
 //!   AH covers the outer IP header, so it is sealed over the header the SGW will see and
 //!   travels by raw IP with the header written here.
 //! - relay → TUN: the SA whose c-side inbound SPI the packet carries restores the s-side SPI,
 //!   verifies and opens.
-//! - Keeping the tunnel up ([`session`]): the IKE client rekeys a child at 90% of its lifetime;
+//! - Keeping the tunnel up (`session.rs`): the IKE client rekeys a child at 90% of its lifetime;
 //!   before the IKE SA's own end a successor IKE client reauthenticates next to it (IKEv1 has
 //!   no IKE SA rekey) and traffic moves to its first bundle (make before break); bundles we
 //!   delete keep opening inbound packets for [`DRAIN_GRACE`]. A tunnel lost anyway starts over

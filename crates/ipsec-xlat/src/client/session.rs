@@ -1,5 +1,5 @@
 //! Keeping the tunnel up: IKE attempts, reauthentication (make before break), restart with
-//! backoff, and the drain period of bundles we deleted (`docs/PROTOCOL.md`, "Client").
+//! backoff, and the drain period of bundles we deleted (`docs/PROTOCOL.md` §4.5).
 //!
 //! IKEv1 has no IKE SA rekey, and the relay cannot carry a main mode the SGW starts, so when
 //! the IKE client reports [`IkeClientEvent::ReauthDue`] a second IKE client

@@ -8,7 +8,7 @@ use crate::ike::IkeClientConfig;
 use crate::net::PortPair;
 
 /// A client's settings: the IKE client every attempt starts from, how the tunnel is kept up,
-/// and the c-side addressing toward the relay (`docs/PROTOCOL.md`, "Client").
+/// and the c-side addressing toward the relay (`docs/PROTOCOL.md` §3 and §4).
 #[derive(Debug, Clone)]
 pub struct ClientSettings {
     /// What every new IKE client (attempt or reauthentication) starts from.

@@ -13,6 +13,6 @@ pub struct ChildSummary {
     /// SPIs we send with, as the SGW knows them (s-side).
     pub outbound: BundleSpis,
     /// Client only: the c-side SPIs on the wire to and from the relay (in, out), which the
-    /// relay chose (`docs/PROTOCOL.md`, SPI translation).
+    /// relay chose (`docs/PROTOCOL.md` §3.2).
     pub c_side: Option<(BundleSpis, BundleSpis)>,
 }
