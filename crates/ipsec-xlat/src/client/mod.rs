@@ -157,7 +157,8 @@ impl Client {
         self.settings.controlled = controlled;
     }
 
-    /// The next event, oldest first.
+    /// The next event, oldest first. Events wait in a queue until polled: poll them after
+    /// every `handle_*` call and command, as with transmits.
     pub fn poll_event(&mut self) -> Option<ClientEvent> {
         self.events.pop_front()
     }
