@@ -11,6 +11,8 @@
 //!   ICV pre/post-translation that lets the relay rewrite SPIs and outer headers.
 //! - [`relay`]: the relay's translation table and the per-packet rewrite.
 //! - [`ike`]: IKEv1 key derivation and state machines for client, relay and test-SGW.
+//! - [`client`]: the client role as one type, [`Client`]: IKE through the relay, the child SAs'
+//!   datapath, reauthentication and restart.
 //! - [`net`]: how packets travel ([`Path`], [`Received`], [`Transmit`]) and the [`Endpoint`]
 //!   contract every role keeps with the code that moves its bytes.
 //! - [`time`]: the one time type, [`Timestamp`].
@@ -19,6 +21,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod ike;
 pub mod net;
 pub mod relay;
@@ -27,5 +30,9 @@ pub mod testing;
 pub mod time;
 pub mod wire;
 
+pub use client::{
+    Client, ClientCommandError, ClientCounters, ClientEvent, ClientSettings, ClientStatus,
+};
+pub use ike::phase2::ChildSummary;
 pub use net::{Endpoint, Leg, NetPath, Path, Received, Transmit, Transport};
 pub use time::Timestamp;

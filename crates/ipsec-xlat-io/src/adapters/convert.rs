@@ -305,6 +305,115 @@ pub fn first_selector(
     Ok(traffic_selector(first))
 }
 
+/// The client's settings from its validated configuration; `own` are the real ports of its
+/// c-side sockets. Refuses what the client cannot run: AH is sealed over the outer header,
+/// so it needs raw IP (and, over IPv4, the header written by us). Warnings about
+/// configuration the core cannot honour go to `warnings`, for the caller to log.
+pub fn client_settings(
+    config: &crate::config::ClientConfig,
+    own: ipsec_xlat::net::PortPair,
+    warnings: &mut Vec<String>,
+) -> Result<ipsec_xlat::ClientSettings, SetupError> {
+    use core::net::SocketAddr;
+    use core::time::Duration;
+    use ipsec_xlat::client::SessionSettings;
+    use ipsec_xlat::ike::phase1::Phase1Config;
+    use ipsec_xlat::ike::phase2::ChildConfig;
+    use ipsec_xlat::ike::tail_crypto::{StaticKeypair, StaticPublicKey};
+    use ipsec_xlat::ike::{IkeClientConfig, RetransmitPolicy};
+    use ipsec_xlat::net::PortPair;
+
+    let relay = config.relay.ike.ip();
+    if !config.proposals.ah.is_empty() {
+        if !config.local.raw_ah {
+            return Err(SetupError::unsupported(
+                "local.raw_ah",
+                "AH covers the outer IP header and cannot be UDP-encapsulated: with \
+                 `proposals.ah` the client sends AH by raw IP (raw_ah = true)",
+            ));
+        }
+        if relay.is_ipv4() && !config.local.raw_header_included {
+            return Err(SetupError::unsupported(
+                "local.raw_header_included",
+                "AH over IPv4 covers the Identification and Total Length, so the client \
+                 writes the IPv4 header itself (raw_header_included = true)",
+            ));
+        }
+    }
+    let local = config
+        .local
+        .addresses
+        .iter()
+        .copied()
+        .find(|a| a.is_ipv4() == relay.is_ipv4())
+        .ok_or_else(|| {
+            SetupError::unsupported("local.addresses", "no address of the relay's family")
+        })?;
+    let c_udp_encap = !(config.local.raw_esp || config.local.raw_ah);
+    let ike_port = if c_udp_encap {
+        PortPair::STANDARD.natt
+    } else {
+        PortPair::STANDARD.ike
+    };
+    let core_local = SocketAddr::new(local, ike_port);
+    let phase1 = Phase1Config {
+        suites: phase1_suites(&config.proposals.ike, &config.auth, &config.lifetimes)?,
+        credentials: credentials(&config.auth, unix_now())?,
+        local_id: id_repr(&config.identity),
+        local_addr: core_local,
+        initial_contact: true,
+    };
+    let child = ChildConfig {
+        proposals: child_proposals(&config.proposals, &config.lifetimes)?,
+        local_ts: first_selector(
+            &config.traffic_selectors.local,
+            "traffic_selectors.local",
+            warnings,
+        )?,
+        remote_ts: first_selector(
+            &config.traffic_selectors.remote,
+            "traffic_selectors.remote",
+            warnings,
+        )?,
+    };
+    let ike = IkeClientConfig {
+        local: core_local,
+        relay: SocketAddr::new(relay, ike_port),
+        static_key: StaticKeypair::from_private_bytes(*config.noise_private_key.as_bytes()),
+        relay_key: StaticPublicKey(config.relay.noise_public_key.0),
+        user_id: user_id(&config.identity),
+        phase1,
+        child,
+        c_udp_encap,
+        retransmit: RetransmitPolicy::default(),
+        // The core rekeys at 90% of a bundle's lifetime and deletes it at the end.
+        auto_rekey: true,
+    };
+    let session = config.session;
+    Ok(ipsec_xlat::ClientSettings {
+        ike,
+        session: SessionSettings {
+            reauth: session.reauth,
+            reauth_margin: session
+                .reauth_margin_secs
+                .map(|secs| Duration::from_secs(u64::from(secs))),
+            restart: session.restart,
+            restart_max_backoff: Duration::from_secs(u64::from(session.restart_max_backoff_secs)),
+        },
+        local,
+        relay,
+        own_ports: own,
+        relay_ports: PortPair {
+            ike: config.relay.ike.port(),
+            natt: config.relay.natt_port,
+        },
+        c_udp_encap,
+        raw_header_included: config.local.raw_header_included,
+        initiate: config.control.initiate,
+        controlled: false,
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {

@@ -4,7 +4,7 @@
 //! | adapter | core parts | ports |
 //! | --- | --- | --- |
 //! | [`RelayEndpoint`] | `ike::Relay` + `relay::Relay` (translation table, rewrite) | c-side and s-side legs |
-//! | [`ClientEndpoint`] | `ike::Client` + `sa::ClientOutboundSa`/`ClientInboundSa` | c-side leg + TUN |
+//! | [`ClientEndpoint`] | `Client` (IKE, SAs, reauthentication, restart) | c-side leg + TUN |
 //! | [`TestSgwEndpoint`] | `ike::TestSgw` + `sa::OutboundSa`/`InboundSa` | its leg (s-side) + TUN |
 //!
 //! Why here and not in the binaries: they are the only place where the core's events meet the

@@ -5,7 +5,6 @@
 use core::net::SocketAddr;
 use std::sync::mpsc::Sender;
 
-use ipsec_xlat::ike::phase2::BundleSpis;
 use ipsec_xlat::ike::{IkeTranslation, IpsecTranslation};
 use ipsec_xlat::relay::EntryId;
 
@@ -52,18 +51,8 @@ pub enum Notice {
     },
 }
 
-/// A child SA in a few words: what was negotiated and with which SPIs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChildSummary {
-    /// e.g. `ESP aes128gcm16, UDP-encapsulated`.
-    pub suite: String,
-    /// SPIs we receive on, as the SGW knows them (s-side).
-    pub inbound: BundleSpis,
-    /// SPIs we send with, as the SGW knows them (s-side).
-    pub outbound: BundleSpis,
-    /// Client only: the c-side SPIs on the wire to and from the relay (in, out).
-    pub c_side: Option<(BundleSpis, BundleSpis)>,
-}
+/// A child SA in a few words (the core's; notices carry it).
+pub use ipsec_xlat::ChildSummary;
 
 /// Where notices go: a channel, or nowhere.
 #[derive(Debug, Clone, Default)]

@@ -4,6 +4,7 @@ mod datapath;
 mod informational;
 mod proposal;
 mod quick_mode;
+mod summary;
 
 pub use datapath::{describe_child, sa_config, Direction, IncompleteChild};
 pub use informational::{
@@ -15,3 +16,4 @@ pub use proposal::{
     Encapsulation, EspCipher, Integrity,
 };
 pub use quick_mode::{ChildConfig, ChildSa, Phase2Error, QuickModeInitiator, QuickModeResponder};
+pub use summary::ChildSummary;
