@@ -125,6 +125,8 @@ enum Reject {
     Duplicate,
     /// `ignored`.
     Unexpected,
+    /// `wrong_cookies`.
+    Cookies,
 }
 
 /// The client endpoint.
@@ -322,50 +324,49 @@ impl IkeClient {
         remote: SocketAddr,
         payload: &[u8],
     ) {
-        if remote.ip() != self.config.relay.ip() {
-            self.counters.ignored = self.counters.ignored.saturating_add(1);
-            return;
+        match self.receive(now, local, remote, payload) {
+            Ok(()) => {}
+            Err(Step::Reject(kind)) => self.count(kind),
+            Err(Step::Fatal(e)) => self.fail(e),
         }
-        let Some(ike) = ike_bytes(local, remote, payload) else {
-            self.counters.ignored = self.counters.ignored.saturating_add(1);
-            return;
-        };
-        let Ok(parts) = split(ike) else {
-            self.counters.ignored = self.counters.ignored.saturating_add(1);
-            return;
-        };
+    }
+
+    /// Checks that a datagram is IKE from the relay for our exchange and hands it to the
+    /// handler of the message the state waits for, or of the informational exchange.
+    fn receive(
+        &mut self,
+        now: Timestamp,
+        local: SocketAddr,
+        remote: SocketAddr,
+        payload: &[u8],
+    ) -> Result<(), Step> {
+        if remote.ip() != self.config.relay.ip() {
+            return Err(Step::Reject(Reject::Unexpected));
+        }
+        let ike = ike_bytes(local, remote, payload).ok_or(Step::Reject(Reject::Unexpected))?;
+        let parts = split(ike).map_err(|_| Step::Reject(Reject::Unexpected))?;
         let message = parts.message;
         let h = message.header();
         if h.initiator_cookie().0 != self.c_cookies.initiator
             || (!matches!(self.state, State::AwaitMm2 { .. })
                 && h.responder_cookie().0 != self.c_cookies.responder)
         {
-            self.counters.wrong_cookies = self.counters.wrong_cookies.saturating_add(1);
-            return;
+            return Err(Step::Reject(Reject::Cookies));
         }
         // An unencrypted error notification ends the attempt (NO-PROPOSAL-CHOSEN before keys,
         // AUTHENTICATION-FAILED from a responder that could not verify us).
         if h.exchange_type() == ExchangeType::INFORMATIONAL && !message.is_encrypted() {
-            if let Some(ty) = error_notification(&message) {
-                self.fail(IkeClientError::Notified(ty));
-            } else {
-                self.counters.ignored = self.counters.ignored.saturating_add(1);
-            }
-            return;
+            let ty = error_notification(&message).ok_or(Step::Reject(Reject::Unexpected))?;
+            return Err(Step::Fatal(IkeClientError::Notified(ty)));
         }
         let tail = parts
             .tail
             .map(|t| (t.tail_type(), t.header_bytes().to_vec(), t.body().to_vec()));
         let bytes = message.as_bytes().to_vec();
-        let result = if h.exchange_type() == ExchangeType::INFORMATIONAL {
+        if h.exchange_type() == ExchangeType::INFORMATIONAL {
             self.on_informational(&bytes)
         } else {
             self.step(now, &bytes, tail)
-        };
-        match result {
-            Ok(()) => {}
-            Err(Step::Reject(kind)) => self.count(kind),
-            Err(Step::Fatal(e)) => self.fail(e),
         }
     }
 
@@ -376,6 +377,7 @@ impl IkeClient {
             Reject::Message => &mut self.counters.rejected,
             Reject::Duplicate => &mut self.counters.duplicates,
             Reject::Unexpected => &mut self.counters.ignored,
+            Reject::Cookies => &mut self.counters.wrong_cookies,
         };
         *counter = counter.saturating_add(1);
     }
