@@ -18,7 +18,9 @@ use crate::time::Timestamp;
 use rand_chacha::ChaCha20Rng;
 
 use super::AwaitQm2;
-use super::{IkeClient, IkeClientError, IkeClientEvent, ReceivedTail, Reject, State, Step};
+use super::{
+    IkeClient, IkeClientConfig, IkeClientError, IkeClientEvent, ReceivedTail, Reject, State, Step,
+};
 use crate::ike::crypto::Cookies;
 use crate::ike::endpoint::tail_aad;
 use crate::ike::phase1::{MainModeInitiator, NatState, Phase1Error, Phase1Sa};
@@ -54,7 +56,7 @@ impl IkeClient {
     /// mm1 with its handshake tail (the user ID for the relay's identification table), the
     /// state waiting for mm2, and our c-side cookies.
     pub(super) fn mm1(
-        config: &super::IkeClientConfig,
+        config: &IkeClientConfig,
         rng: &mut ChaCha20Rng,
     ) -> Result<(AwaitMm2, Cookies, Vec<u8>), IkeClientError> {
         let mut tail = TailInitiator::new(&config.static_key, &config.relay_key, rng)?;

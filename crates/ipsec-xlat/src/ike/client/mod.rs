@@ -104,7 +104,7 @@ enum State {
     Deleted,
 }
 
-/// A received tail: its type, its header bytes and its body.
+/// The tail that came after a message, if any: its type, its header bytes and its body.
 type ReceivedTail = Option<(TailType, Vec<u8>, Vec<u8>)>;
 
 /// Outcome of a refused message.
