@@ -11,12 +11,15 @@
 //!   ICV pre/post-translation that lets the relay rewrite SPIs and outer headers.
 //! - [`relay`]: the relay's translation table and the per-packet rewrite.
 //! - [`ike`]: IKEv1 key derivation and state machines for client, relay and test-SGW.
+//! - [`gateway`]: the gateway role (our test-SGW) as one type, [`Gateway`]: IKE responder,
+//!   installed bundles and their datapath.
 //! - [`net`]: how packets travel ([`Path`], [`Received`], [`Transmit`]) and the [`Endpoint`]
 //!   contract every role keeps with the code that moves its bytes.
 //! - [`time`]: the one time type, [`Timestamp`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod gateway;
 pub mod ike;
 pub mod net;
 pub mod relay;
@@ -24,5 +27,6 @@ pub mod sa;
 pub mod time;
 pub mod wire;
 
+pub use gateway::{Gateway, GatewayCounters, GatewayEvent, GatewaySettings};
 pub use net::{Endpoint, Leg, NetPath, Path, Received, Transmit, Transport};
 pub use time::Timestamp;
