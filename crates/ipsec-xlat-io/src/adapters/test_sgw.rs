@@ -2,15 +2,13 @@
 //! ESP/AH datapath between its leg and its TUN device), built from the daemon's configuration,
 //! with its events logged, sent as [`Notice`]s and, if asked, its keys written to a key log.
 
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 
 use ipsec_xlat::gateway::TerminateStep;
-use ipsec_xlat::ike::phase1::Phase1Config;
-use ipsec_xlat::ike::phase2::{describe_child, BundleSpis, ChildConfig, ChildSa, Direction};
-use ipsec_xlat::ike::{RetransmitPolicy, TestSgwConfig as IkeConfig};
+use ipsec_xlat::ike::phase2::{describe_child, BundleSpis, ChildSa, Direction, Encapsulation};
 use ipsec_xlat::net::PortPair;
 use ipsec_xlat::sa::SaCounters;
-use ipsec_xlat::{Gateway, GatewayCounters, GatewayEvent, GatewaySettings, Timestamp};
+use ipsec_xlat::{Gateway, GatewayCounters, GatewayEvent, Timestamp};
 use rand::{CryptoRng, RngCore};
 
 use super::convert::{self, SetupError};
@@ -35,65 +33,6 @@ impl core::fmt::Debug for TestSgwEndpoint {
     }
 }
 
-/// The core's settings for `config`; `own` are the real ports of its sockets. Warnings are
-/// for settings that are accepted but do not act as their name says.
-fn settings(
-    config: &TestSgwConfig,
-    own: PortPair,
-) -> Result<(GatewaySettings, Vec<String>), SetupError> {
-    let mut warnings = Vec::new();
-    let default_local = *config
-        .listen
-        .addresses
-        .first()
-        .ok_or_else(|| SetupError::unsupported("listen.addresses", "needs an address"))?;
-    if config.force_udp_encapsulation {
-        warnings.push(
-            "`force_udp_encapsulation`: the IKE core cannot force NAT-T yet; it is used \
-             when NAT detection asks for it (e.g. a relay on non-standard ports)"
-                .into(),
-        );
-    }
-    if !config.proposals.ah.is_empty()
-        && config.listen.raw_ah
-        && !config.listen.raw_header_included
-        && default_local.is_ipv4()
-    {
-        return Err(SetupError::unsupported(
-            "listen.raw_header_included",
-            "AH over IPv4 needs it: AH's ICV covers the Identification and Total Length \
-             the kernel would otherwise choose",
-        ));
-    }
-    let local_id = match &config.identity {
-        Some(identity) => convert::id_repr(identity),
-        None => ipsec_xlat::wire::isakmp::IdRepr::address(default_local),
-    };
-    let phase1 = Phase1Config {
-        suites: convert::phase1_suites(&config.proposals.ike, &config.auth, &config.lifetimes)?,
-        credentials: convert::credentials(&config.auth, convert::unix_now())?,
-        local_id,
-        local_addr: SocketAddr::new(default_local, PortPair::STANDARD.ike),
-        initial_contact: false,
-    };
-    let child = ChildConfig {
-        proposals: convert::child_proposals(&config.proposals, &config.lifetimes)?,
-        local_ts: convert::first_selector(&config.lan, "lan", &mut warnings)?,
-        remote_ts: convert::first_selector(&config.tun.routes, "tun.routes", &mut warnings)?,
-    };
-    let settings = GatewaySettings {
-        ike: IkeConfig {
-            phase1,
-            child,
-            retransmit: RetransmitPolicy::default(),
-        },
-        own,
-        default_local,
-        header_included: config.listen.raw_header_included,
-    };
-    Ok((settings, warnings))
-}
-
 impl TestSgwEndpoint {
     /// A test-SGW from its validated configuration; `own` are the real ports of its sockets.
     pub fn new<R: RngCore + CryptoRng>(
@@ -101,7 +40,7 @@ impl TestSgwEndpoint {
         own: PortPair,
         rng: &mut R,
     ) -> Result<(Self, Vec<String>), SetupError> {
-        let (settings, warnings) = settings(config, own)?;
+        let (settings, warnings) = convert::gateway_settings(config, own)?;
         let endpoint = Self {
             gateway: Gateway::new(settings, rng),
             notifier: Notifier::default(),
@@ -201,7 +140,7 @@ impl TestSgwEndpoint {
         }
     }
 
-    fn installed(&mut self, peer: SocketAddr, local: core::net::IpAddr, child: &ChildSa) {
+    fn installed(&mut self, peer: SocketAddr, local: IpAddr, child: &ChildSa) {
         let summary = ChildSummary {
             suite: describe_child(&child.proposal),
             inbound: child.inbound_spis,
@@ -223,11 +162,11 @@ impl TestSgwEndpoint {
         self.log_keys(peer, local, child);
     }
 
-    fn log_keys(&mut self, peer: SocketAddr, local: core::net::IpAddr, child: &ChildSa) {
+    fn log_keys(&mut self, peer: SocketAddr, local: IpAddr, child: &ChildSa) {
         let Some(sink) = self.key_log.as_mut() else {
             return;
         };
-        let udp = child.proposal.mode == ipsec_xlat::ike::phase2::Encapsulation::UdpTunnel;
+        let udp = child.proposal.mode == Encapsulation::UdpTunnel;
         let mut lines = key_log_lines(child, Direction::Inbound, peer.ip(), local, udp);
         lines.extend(key_log_lines(
             child,

@@ -235,7 +235,8 @@ impl Endpoint for Gateway {
                 // lookup), so each is counted once with its kind.
                 match classify(datagram) {
                     Encapsulated::Keepalive => bump(&mut self.counters.ignored),
-                    Encapsulated::Ike(_) | Encapsulated::Garbage(EncapError::IkeTooShort { .. }) => {
+                    Encapsulated::Ike(_)
+                    | Encapsulated::Garbage(EncapError::IkeTooShort { .. }) => {
                         self.handle_ike(now, local, remote, datagram);
                     }
                     Encapsulated::Esp(_) | Encapsulated::Garbage(_) => {

@@ -114,7 +114,11 @@ mod tests {
         assert_eq!(routes.bundle_for(addr(MAX_ROUTES), 5), None);
         routes.learn(addr(0), 3);
         assert_eq!(routes.bundle_for(addr(0), 5), Some(3));
-        assert_eq!(routes.bundle_for(addr(0), 3), None, "index past the bundles");
+        assert_eq!(
+            routes.bundle_for(addr(0), 3),
+            None,
+            "index past the bundles"
+        );
         routes.clear();
         assert_eq!(routes.bundle_for(addr(0), 5), None);
     }

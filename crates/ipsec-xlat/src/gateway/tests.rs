@@ -138,7 +138,9 @@ fn esp_for_no_sa_of_ours_is_counted_by_udp_and_by_raw_ip() {
 #[test]
 fn an_inner_packet_without_an_installed_bundle_is_dropped_as_no_sa() {
     let mut gw = gateway();
-    let inner = [0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 10, 9, 0, 1, 10, 8, 0, 1];
+    let inner = [
+        0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 10, 9, 0, 1, 10, 8, 0, 1,
+    ];
     gw.handle_datagram(Timestamp::ZERO, &Received { path: Path::Tun }, &inner);
     let c = gw.counters();
     assert_eq!((c.tun_packets, c.no_sa, c.sealed), (1, 1, 0));
@@ -172,7 +174,10 @@ fn main_mode_is_answered_from_the_real_port_it_arrived_on() {
             remote_port: 500
         }
     );
-    assert_eq!((path.local, path.remote), (IpAddr::V4(SGW), IpAddr::V4(PEER)));
+    assert_eq!(
+        (path.local, path.remote),
+        (IpAddr::V4(SGW), IpAddr::V4(PEER))
+    );
     assert_eq!(gw.ike_sas(), 1);
 
     // On the NAT-T port, after the non-ESP marker (RFC 3948 §2.2): IKE, not ESP.

@@ -46,8 +46,7 @@ pub trait SealHalf: SaHalf {
 /// The receiving half of a pair.
 pub trait OpenHalf: SaHalf {
     /// Verifies and opens the whole IP packet at the front of `packet`, in place.
-    fn open<'a>(&mut self, packet: &'a mut [u8], now: Timestamp)
-        -> Result<Opened<'a>, SaError>;
+    fn open<'a>(&mut self, packet: &'a mut [u8], now: Timestamp) -> Result<Opened<'a>, SaError>;
 }
 
 /// One installed bundle: both halves and the outbound IVs.
@@ -165,11 +164,7 @@ impl SaHalf for InboundSa {
 }
 
 impl OpenHalf for InboundSa {
-    fn open<'a>(
-        &mut self,
-        packet: &'a mut [u8],
-        now: Timestamp,
-    ) -> Result<Opened<'a>, SaError> {
+    fn open<'a>(&mut self, packet: &'a mut [u8], now: Timestamp) -> Result<Opened<'a>, SaError> {
         InboundSa::open(self, packet, now)
     }
 }
@@ -220,17 +215,17 @@ impl SaHalf for ClientInboundSa {
 }
 
 impl OpenHalf for ClientInboundSa {
-    fn open<'a>(
-        &mut self,
-        packet: &'a mut [u8],
-        now: Timestamp,
-    ) -> Result<Opened<'a>, SaError> {
+    fn open<'a>(&mut self, packet: &'a mut [u8], now: Timestamp) -> Result<Opened<'a>, SaError> {
         ClientInboundSa::open(self, packet, now)
     }
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use core::net::IpAddr;
     use core::time::Duration;
@@ -265,7 +260,9 @@ mod tests {
 
     fn inner() -> Vec<u8> {
         // A minimal IPv4 header (no payload) is enough for tunnel mode.
-        let mut p = vec![0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+        let mut p = vec![
+            0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
         let sum = crate::wire::checksum::checksum(&p);
         p[10..12].copy_from_slice(&sum.to_be_bytes());
         p
