@@ -210,3 +210,173 @@ fn terminating_with_no_ike_sa_sends_nothing() {
     assert!(gw.poll_event().is_none());
     assert_eq!(gw.poll_timeout(), None);
 }
+
+mod with_a_bundle {
+    use core::time::Duration;
+
+    use super::*;
+    use crate::ike::phase2::BundleSpis;
+    use crate::sa::{
+        Encryption, EspConfig, EspSuite, InboundSa, Lifetime, Mode, OutboundSa, SaConfig, SaPair,
+        SecretKey, TunnelHeader,
+    };
+
+    const OUT_SPI: u32 = 0x1000_0001;
+    const IN_SPI: u32 = 0x2000_0002;
+
+    fn config(spi: u32, src: Ipv4Addr, dst: Ipv4Addr, hard: Duration) -> SaConfig {
+        let header = TunnelHeader::between(IpAddr::V4(src), IpAddr::V4(dst)).unwrap();
+        let mut config = SaConfig::esp(
+            Mode::Tunnel(header),
+            EspConfig {
+                spi,
+                suite: EspSuite {
+                    encryption: Encryption::AesGcm16,
+                    integrity: None,
+                },
+                encryption_key: SecretKey::new(&[spi.to_be_bytes()[0]; 20]),
+                integrity_key: SecretKey::new(&[]),
+                esn: false,
+            },
+        );
+        config.lifetime = Lifetime {
+            hard_time: Some(hard),
+            ..Lifetime::UNLIMITED
+        };
+        config
+    }
+
+    /// A gateway with one raw-ESP bundle to PEER (outbound dies at 10 s, inbound at 20 s),
+    /// and the peer's sending SA.
+    fn installed() -> (Gateway, OutboundSa) {
+        let t0 = Timestamp::ZERO;
+        let mut gw = gateway();
+        let outbound =
+            OutboundSa::new(&config(OUT_SPI, SGW, PEER, Duration::from_secs(10)), t0).unwrap();
+        let inbound =
+            InboundSa::new(&config(IN_SPI, PEER, SGW, Duration::from_secs(20)), t0).unwrap();
+        gw.children.push(InstalledChild {
+            peer: SocketAddr::new(IpAddr::V4(PEER), 500),
+            local: IpAddr::V4(SGW),
+            udp: false,
+            lookup: inbound.lookup_spi(),
+            in_spis: BundleSpis {
+                esp: Some(IN_SPI),
+                ah: None,
+            },
+            out_spis: BundleSpis {
+                esp: Some(OUT_SPI),
+                ah: None,
+            },
+            sa: SaPair::new(outbound, inbound, true),
+        });
+        let peer =
+            OutboundSa::new(&config(IN_SPI, PEER, SGW, Duration::from_secs(60)), t0).unwrap();
+        (gw, peer)
+    }
+
+    fn inner(src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
+        let mut p = vec![0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0];
+        p.extend_from_slice(&src);
+        p.extend_from_slice(&dst);
+        let sum = crate::wire::checksum::checksum(&p);
+        p[10..12].copy_from_slice(&sum.to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn opens_onto_the_tun_side_and_seals_by_raw_ip_with_our_header() {
+        let (mut gw, mut peer) = installed();
+        let up = inner([10, 8, 0, 1], [10, 9, 0, 1]);
+        let mut esp = vec![0u8; 256];
+        let sealed = peer
+            .seal(&up, &[0, 0, 0, 0, 0, 0, 0, 1], Timestamp::ZERO, &mut esp)
+            .unwrap();
+        let rx = Received {
+            path: Path::Net(NetPath {
+                leg: Leg::SSide,
+                local: IpAddr::V4(SGW),
+                remote: IpAddr::V4(PEER),
+                transport: Transport::Ip {
+                    protocol: IpProtocol::ESP,
+                    header_included: true,
+                },
+            }),
+        };
+        gw.handle_datagram(Timestamp::ZERO, &rx, &esp[..sealed.len]);
+        let sent = transmits(&mut gw);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].0.path, Path::Tun);
+        assert_eq!(sent[0].1, up);
+
+        let down = inner([10, 9, 0, 1], [10, 8, 0, 1]);
+        gw.handle_datagram(Timestamp::ZERO, &Received { path: Path::Tun }, &down);
+        let sent = transmits(&mut gw);
+        assert_eq!(sent.len(), 1);
+        let Path::Net(path) = sent[0].0.path else {
+            panic!("sealed packet on the TUN side")
+        };
+        assert_eq!(
+            path.transport,
+            Transport::Ip {
+                protocol: IpProtocol::ESP,
+                header_included: true
+            }
+        );
+        assert_eq!(
+            (path.local, path.remote),
+            (IpAddr::V4(SGW), IpAddr::V4(PEER))
+        );
+        assert_eq!(sent[0].1[0], 0x45, "our IPv4 header leads");
+        assert_eq!(&sent[0].1[20..24], &OUT_SPI.to_be_bytes());
+        let c = gw.counters();
+        assert_eq!(
+            (c.opened, c.sealed, c.open_errors, c.seal_errors),
+            (1, 1, 0, 0)
+        );
+        let counters = gw.sa_counters();
+        assert_eq!((counters[0].0.packets, counters[0].1.packets), (1, 1));
+    }
+
+    #[test]
+    fn a_replayed_packet_is_refused_counted_and_reported() {
+        let (mut gw, mut peer) = installed();
+        let mut esp = vec![0u8; 256];
+        let up = inner([10, 8, 0, 1], [10, 9, 0, 1]);
+        let sealed = peer
+            .seal(&up, &[0, 0, 0, 0, 0, 0, 0, 1], Timestamp::ZERO, &mut esp)
+            .unwrap();
+        for _ in 0..2 {
+            gw.handle_datagram(Timestamp::ZERO, &raw_esp(), &esp[20..sealed.len]);
+        }
+        assert_eq!(gw.counters().opened, 1);
+        assert_eq!(gw.counters().open_errors, 1);
+        assert!(matches!(
+            gw.poll_event(),
+            Some(GatewayEvent::PacketRefused { .. })
+        ));
+    }
+
+    #[test]
+    fn the_bundle_leaves_when_both_directions_reached_their_hard_lifetime() {
+        let (mut gw, _) = installed();
+        let t10 = Timestamp::ZERO + Duration::from_secs(10);
+        let t20 = Timestamp::ZERO + Duration::from_secs(20);
+        assert_eq!(gw.poll_timeout(), Some(t10));
+        gw.handle_timeout(t10);
+        assert_eq!(gw.sa_counters().len(), 1, "the inbound half still drains");
+        assert!(gw.poll_event().is_none());
+        assert_eq!(gw.poll_timeout(), Some(t20));
+        gw.handle_timeout(t20);
+        assert!(gw.sa_counters().is_empty());
+        assert!(matches!(
+            gw.poll_event(),
+            Some(GatewayEvent::ChildExpired { peer }) if peer.ip() == IpAddr::V4(PEER)
+        ));
+        assert_eq!(gw.poll_timeout(), None);
+        // With no bundle left, inner packets have nowhere to go.
+        let down = inner([10, 9, 0, 1], [10, 8, 0, 1]);
+        gw.handle_datagram(t20, &Received { path: Path::Tun }, &down);
+        assert_eq!(gw.counters().no_sa, 1);
+    }
+}
