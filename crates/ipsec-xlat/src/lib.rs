@@ -13,6 +13,8 @@
 //! - [`ike`]: IKEv1 key derivation and state machines for client, relay and test-SGW.
 //! - [`client`]: the client role as one type, [`Client`]: IKE through the relay, the child SAs'
 //!   datapath, reauthentication and restart.
+//! - [`gateway`]: the gateway role (our test-SGW) as one type, [`Gateway`]: IKE responder,
+//!   installed bundles and their datapath.
 //! - [`net`]: how packets travel ([`Path`], [`Received`], [`Transmit`]) and the [`Endpoint`]
 //!   contract every role keeps with the code that moves its bytes.
 //! - [`time`]: the one time type, [`Timestamp`].
@@ -22,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod gateway;
 pub mod ike;
 pub mod net;
 pub mod relay;
@@ -34,5 +37,6 @@ pub use client::{
     Client, ClientCommandError, ClientCounters, ClientEvent, ClientSettings, ClientStatus,
 };
 pub use ike::phase2::ChildSummary;
+pub use gateway::{Gateway, GatewayCounters, GatewayEvent, GatewaySettings};
 pub use net::{Endpoint, Leg, NetPath, Path, Received, Transmit, Transport};
 pub use time::Timestamp;

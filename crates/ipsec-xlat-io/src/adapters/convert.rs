@@ -1,12 +1,12 @@
 //! From the validated configuration (strongSwan-style proposal names, files, address
 //! prefixes) to the core's types (phase-1 suites, quick mode proposals, credentials, ID
-//! payloads). (From a negotiated child SA to the datapath is the core's:
-//! `ipsec_xlat::ike::phase2::sa_config`.)
+//! payloads, the test-SGW's [`GatewaySettings`]). (From a negotiated child SA to the datapath
+//! is the core's: `ipsec_xlat::ike::phase2::sa_config`.)
 //!
 //! Everything the core cannot do yet is refused here with a [`SetupError`] that names the
 //! configuration key, so that a daemon fails at start and not at the first client.
 
-use core::net::IpAddr;
+use core::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -14,17 +14,22 @@ use ipsec_xlat::ike::crypto::{
     Certificate, HashAlgorithm, IkeCipherAlgorithm, RsaSigningKey, SecretBytes,
 };
 use ipsec_xlat::ike::dh::DhGroup as CoreGroup;
-use ipsec_xlat::ike::phase1::{Phase1Auth, Phase1Credentials, Phase1Proposal, RsaCredentials};
+use ipsec_xlat::ike::phase1::{
+    Phase1Auth, Phase1Config, Phase1Credentials, Phase1Proposal, RsaCredentials,
+};
 use ipsec_xlat::ike::phase2::{
-    ChildProposal, Encapsulation, EspCipher, Integrity as ChildIntegrity,
+    ChildConfig, ChildProposal, Encapsulation, EspCipher, Integrity as ChildIntegrity,
 };
 use ipsec_xlat::ike::tail_content::UserId;
+use ipsec_xlat::ike::{RetransmitPolicy, TestSgwConfig as IkeConfig};
+use ipsec_xlat::net::PortPair;
 use ipsec_xlat::wire::isakmp::{IdRepr, IdType as WireIdType};
+use ipsec_xlat::GatewaySettings;
 use thiserror::Error;
 
 use crate::config::{
     AhProposal, Auth, DhGroup, Encryption, EspProposal, IdType, Identity, IkeProposal, Integrity,
-    Lifetimes, Proposals,
+    Lifetimes, Proposals, TestSgwConfig,
 };
 
 /// A configuration the core cannot run (yet), or credentials that do not load.
@@ -250,6 +255,65 @@ pub fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// The test-SGW's core settings for `config`; `own` are the real ports of its sockets. Warnings are
+/// for settings that are accepted but do not act as their name says.
+pub fn gateway_settings(
+    config: &TestSgwConfig,
+    own: PortPair,
+) -> Result<(GatewaySettings, Vec<String>), SetupError> {
+    let mut warnings = Vec::new();
+    let default_local = *config
+        .listen
+        .addresses
+        .first()
+        .ok_or_else(|| SetupError::unsupported("listen.addresses", "needs an address"))?;
+    if config.force_udp_encapsulation {
+        warnings.push(
+            "`force_udp_encapsulation`: the IKE core cannot force NAT-T yet; it is used \
+             when NAT detection asks for it (e.g. a relay on non-standard ports)"
+                .into(),
+        );
+    }
+    if !config.proposals.ah.is_empty()
+        && config.listen.raw_ah
+        && !config.listen.raw_header_included
+        && default_local.is_ipv4()
+    {
+        return Err(SetupError::unsupported(
+            "listen.raw_header_included",
+            "AH over IPv4 needs it: AH's ICV covers the Identification and Total Length \
+             the kernel would otherwise choose",
+        ));
+    }
+    let local_id = match &config.identity {
+        Some(identity) => id_repr(identity),
+        None => IdRepr::address(default_local),
+    };
+    let phase1 = Phase1Config {
+        suites: phase1_suites(&config.proposals.ike, &config.auth, &config.lifetimes)?,
+        credentials: credentials(&config.auth, unix_now())?,
+        local_id,
+        local_addr: SocketAddr::new(default_local, PortPair::STANDARD.ike),
+        initial_contact: false,
+    };
+    let child = ChildConfig {
+        proposals: child_proposals(&config.proposals, &config.lifetimes)?,
+        local_ts: first_selector(&config.lan, "lan", &mut warnings)?,
+        remote_ts: first_selector(&config.tun.routes, "tun.routes", &mut warnings)?,
+    };
+    let settings = GatewaySettings {
+        ike: IkeConfig {
+            phase1,
+            child,
+            retransmit: RetransmitPolicy::default(),
+        },
+        own,
+        default_local,
+        header_included: config.listen.raw_header_included,
+    };
+    Ok((settings, warnings))
 }
 
 /// The ID payload for a configured identity.

@@ -5,7 +5,7 @@
 //! | --- | --- | --- |
 //! | [`RelayEndpoint`] | `ike::Relay` + `relay::Relay` (translation table, rewrite) | c-side and s-side legs |
 //! | [`ClientEndpoint`] | `Client` (IKE, SAs, reauthentication, restart) | c-side leg + TUN |
-//! | [`TestSgwEndpoint`] | `ike::TestSgw` + `sa::OutboundSa`/`InboundSa` | its leg (s-side) + TUN |
+//! | [`TestSgwEndpoint`] | `Gateway` (IKE responder, bundles, routes) | its leg (s-side) + TUN |
 //!
 //! Why here and not in the binaries: they are the only place where the core's events meet the
 //! shell's paths, and every way of running ipsec-xlat needs exactly that glue: the daemons,
@@ -35,4 +35,4 @@ pub use convert::SetupError;
 pub use notice::{ChildSummary, Notice, Notifier};
 pub use ports::leg_port_pair;
 pub use relay::{identity_rules, relay_listen, RelayAdapterCounters, RelayEndpoint, ReloadOutcome};
-pub use test_sgw::{SgwAdapterCounters, TestSgwEndpoint};
+pub use test_sgw::TestSgwEndpoint;

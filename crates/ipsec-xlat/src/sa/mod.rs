@@ -9,6 +9,8 @@
 //!   [`InboundSad`] finds the SA by SPI first.
 //! - [`translate`] is the client's ICV pre/post-translation for talking to the SGW through the
 //!   relay: [`ClientOutboundSa`] and [`ClientInboundSa`].
+//! - [`SaPair`] holds one installed bundle (either kind of halves) with its IVs, timers and
+//!   expiry, as every role that runs SAs keeps them.
 //!
 //! Suites: ESP AES-GCM-16 (RFC 4106), AES-CBC with HMAC-SHA-256-128 or HMAC-SHA1-96, NULL with
 //! either HMAC; AH with either HMAC; optional extended sequence numbers; anti-replay windows of
@@ -41,6 +43,7 @@ mod lifetime;
 mod locate;
 mod outbound;
 mod outer;
+mod pair;
 mod replay;
 mod sad;
 mod sequence;
@@ -58,6 +61,7 @@ pub use keys::SecretKey;
 pub use lifetime::{Lifetime, LifetimeEvent, LifetimeTracker};
 pub use outbound::{OutboundSa, Sealed};
 pub use outer::{Mode, TunnelHeader, TunnelV4, TunnelV6, UdpEncap};
+pub use pair::{OpenHalf, SaHalf, SaPair, SealHalf};
 pub use replay::{ReplayWindow, MAX_WINDOW, MIN_WINDOW};
 pub use sad::InboundSad;
 pub use sequence::SequenceCounter;
