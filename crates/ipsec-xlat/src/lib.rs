@@ -36,7 +36,7 @@ pub mod wire;
 pub use client::{
     Client, ClientCommandError, ClientCounters, ClientEvent, ClientSettings, ClientStatus,
 };
-pub use ike::phase2::ChildSummary;
 pub use gateway::{Gateway, GatewayCounters, GatewayEvent, GatewaySettings};
+pub use ike::phase2::ChildSummary;
 pub use net::{Endpoint, Leg, NetPath, Path, Received, Transmit, Transport};
 pub use time::Timestamp;

@@ -10,18 +10,17 @@ use super::error::InstallError;
 use crate::ike::phase2::{describe_child, sa_config, BundleSpis, ChildSummary, Direction};
 use crate::ike::ClientChild;
 use crate::sa::{
-    ClientInboundSa, ClientOutboundSa, InboundSa, IvSource, Opened, OutboundSa, SaCounters,
-    SaError, Sealed, SideValues, Translation, TunnelHeader,
+    ClientInboundSa, ClientOutboundSa, InboundSa, Opened, OutboundSa, SaCounters, SaError, SaPair,
+    Sealed, SideValues, Translation, TunnelHeader,
 };
 use crate::Timestamp;
 
 /// One child SA (bundle) in the datapath.
 pub(crate) struct ChildPath {
-    outbound: ClientOutboundSa,
-    inbound: ClientInboundSa,
+    /// Both SAs (translating between s-side and c-side SPIs), their IVs and lifetimes.
+    sas: SaPair<ClientOutboundSa, ClientInboundSa>,
     /// The c-side SPI inbound packets carry first (AH's for a bundle).
     c_lookup: u32,
-    iv: IvSource,
     summary: ChildSummary,
     /// The IKE client (generation) that negotiated it.
     generation: u64,
@@ -85,15 +84,10 @@ impl ChildPath {
             .ah
             .or(child.c_spis_in.esp)
             .ok_or(InstallError::NoCSideSpi)?;
-        let iv = IvSource::new(
-            outbound.sa().iv_len(),
-            sa.proposal.esp.is_some_and(|(c, _)| c.is_aead()),
-        );
+        let aead = sa.proposal.esp.is_some_and(|(c, _)| c.is_aead());
         Ok(Self {
-            outbound,
-            inbound,
+            sas: SaPair::new(outbound, inbound, aead),
             c_lookup,
-            iv,
             summary: ChildSummary {
                 suite: describe_child(&sa.proposal),
                 inbound: sa.inbound_spis,
@@ -112,9 +106,7 @@ impl ChildPath {
         rng: &mut R,
         out: &mut [u8],
     ) -> Result<Sealed, SaError> {
-        let mut iv_buf = [0u8; 16];
-        let iv = self.iv.next(rng, &mut iv_buf);
-        self.outbound.seal(inner, iv, now, out)
+        self.sas.seal(rng, inner, now, out)
     }
 
     /// Restores the s-side SPI in a whole IP packet from the relay, verifies and opens it.
@@ -123,7 +115,7 @@ impl ChildPath {
         packet: &'a mut [u8],
         now: Timestamp,
     ) -> Result<Opened<'a>, SaError> {
-        self.inbound.open(packet, now)
+        self.sas.open(packet, now)
     }
 
     /// The c-side SPI inbound packets of this bundle carry first.
@@ -143,31 +135,21 @@ impl ChildPath {
 
     /// (outbound, inbound) SA counters.
     pub(crate) fn counters(&self) -> (SaCounters, SaCounters) {
-        (
-            *self.outbound.sa().counters(),
-            *self.inbound.sa().counters(),
-        )
+        self.sas.counters()
     }
 
     /// Lifetime bookkeeping of both SAs.
     pub(crate) fn handle_timeout(&mut self, now: Timestamp) {
-        self.outbound.sa_mut().handle_timeout(now);
-        self.inbound.sa_mut().handle_timeout(now);
+        self.sas.handle_timeout(now);
     }
 
     /// The earlier of both SAs' next deadlines.
     pub(crate) fn next_deadline(&self) -> Option<Timestamp> {
-        [
-            self.outbound.sa().next_deadline(),
-            self.inbound.sa().next_deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        self.sas.next_deadline()
     }
 
     /// Both SAs passed their hard limit.
     pub(crate) fn is_expired(&self) -> bool {
-        self.outbound.sa().is_expired() && self.inbound.sa().is_expired()
+        self.sas.is_expired()
     }
 }
