@@ -9,7 +9,7 @@
     clippy::panic
 )]
 
-use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use core::net::{IpAddr, Ipv4Addr};
 use core::time::Duration;
 
 use rand::rngs::mock::StepRng;
@@ -18,15 +18,7 @@ use rand::SeedableRng;
 
 use super::session::Backoff;
 use super::*;
-use crate::ike::crypto::{HashAlgorithm, IkeCipherAlgorithm, SecretBytes};
-use crate::ike::dh::DhGroup;
-use crate::ike::phase1::{Phase1Auth, Phase1Config, Phase1Credentials, Phase1Proposal};
-use crate::ike::phase2::{ChildConfig, ChildProposal, Encapsulation, EspCipher, Integrity};
-use crate::ike::tail_content::UserId;
-use crate::ike::tail_crypto::StaticKeypair;
-use crate::ike::{IkeClientConfig, RetransmitPolicy};
 use crate::net::{Leg, NetPath, Path, PortPair, Transport};
-use crate::wire::isakmp::{IdRepr, IdType};
 
 const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10));
 const RELAY: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
@@ -41,50 +33,9 @@ const RELAY_PORTS: PortPair = PortPair {
 };
 
 fn settings(rng: &mut StdRng, initiate: bool) -> ClientSettings {
-    let local = SocketAddr::new(LOCAL, 4500);
-    let ike = IkeClientConfig {
-        local,
-        relay: SocketAddr::new(RELAY, 4500),
-        static_key: StaticKeypair::generate(rng),
-        relay_key: StaticKeypair::generate(rng).public(),
-        user_id: UserId {
-            id_type: IdType::USER_FQDN,
-            value: b"alice@example.com".to_vec(),
-        },
-        phase1: Phase1Config {
-            suites: vec![Phase1Proposal {
-                cipher: IkeCipherAlgorithm::Aes128Cbc,
-                hash: HashAlgorithm::Sha256,
-                group: DhGroup::MODP_2048,
-                auth: Phase1Auth::PreSharedKey,
-                lifetime_secs: 10_800,
-            }],
-            credentials: Phase1Credentials::PreSharedKey(SecretBytes::from_slice(b"psk")),
-            local_id: IdRepr::user_fqdn("alice@example.com"),
-            local_addr: local,
-            initial_contact: true,
-        },
-        child: ChildConfig {
-            proposals: vec![ChildProposal {
-                esp: Some((EspCipher::AesCbc128, Some(Integrity::HmacSha256_128))),
-                ah: None,
-                pfs: None,
-                mode: Encapsulation::Tunnel,
-                lifetime_secs: 3600,
-            }],
-            local_ts: IdRepr::address(Ipv4Addr::new(10, 8, 0, 1).into()),
-            remote_ts: IdRepr::ipv4_subnet(
-                Ipv4Addr::new(10, 9, 0, 0),
-                Ipv4Addr::new(255, 255, 255, 0),
-            ),
-        },
-        c_udp_encap: true,
-        retransmit: RetransmitPolicy {
-            initial: Duration::from_secs(1),
-            max_retransmissions: 2,
-        },
-        auto_rekey: true,
-    };
+    // The IKE client's own test configuration, with rekeying on as a daemon runs it.
+    let mut ike = crate::ike::client::tests::config(rng);
+    ike.auto_rekey = true;
     ClientSettings {
         ike,
         session: SessionSettings {

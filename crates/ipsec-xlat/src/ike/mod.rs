@@ -59,7 +59,7 @@ pub mod phase1;
 pub mod phase2;
 pub mod tail_content;
 
-mod client;
+pub(crate) mod client;
 mod endpoint;
 mod relay;
 mod test_sgw;

@@ -78,7 +78,7 @@ mod main_mode;
 mod quick_mode;
 mod reauth;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use config::IkeClientConfig;
 pub use events::{ClientChild, IkeClientCounters, IkeClientError, IkeClientEvent, IkePhase};

@@ -27,7 +27,7 @@ use crate::ike::tail_content::UserId;
 use crate::ike::tail_crypto::StaticKeypair;
 use crate::wire::isakmp::{IdRepr, IdType};
 
-pub(super) fn config(rng: &mut StdRng) -> IkeClientConfig {
+pub(crate) fn config(rng: &mut StdRng) -> IkeClientConfig {
     let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10)), 4500);
     IkeClientConfig {
         local,
