@@ -25,4 +25,5 @@ pub mod time;
 pub mod wire;
 
 pub use net::{Endpoint, Leg, NetPath, Path, Received, Transmit, Transport};
+pub use relay::{Relay, RelayEvent, RelaySettings};
 pub use time::Timestamp;

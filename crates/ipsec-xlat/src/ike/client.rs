@@ -1710,6 +1710,7 @@ mod tests {
     /// Client, relay and test-SGW of the core exchanging datagrams in memory (no loss).
     struct Lab {
         relay: crate::ike::IkeRelay,
+        spis: crate::relay::StandaloneSpis,
         sgw: crate::ike::TestSgw,
         clients: Vec<IkeClient>,
         events: Vec<IkeClientEvent>,
@@ -1763,6 +1764,7 @@ mod tests {
             );
             let lab = Self {
                 relay,
+                spis: crate::relay::StandaloneSpis::new(1),
                 sgw,
                 clients: Vec::new(),
                 events: Vec::new(),
@@ -1791,7 +1793,7 @@ mod tests {
                     match local.ip() {
                         IpAddr::V4(ip) if ip == RELAY_C || ip == RELAY_S => self
                             .relay
-                            .handle_datagram(self.now, local, remote, &t.payload),
+                            .handle_datagram(self.now, local, remote, &t.payload, &mut self.spis),
                         IpAddr::V4(ip) if ip == SGW => self
                             .sgw
                             .handle_datagram(self.now, local, remote, &t.payload),

@@ -12,6 +12,8 @@
 //!   the whole entry aside only for AH or IPv6; no allocation per packet), SPI allocation with
 //!   reservations, expiry. About 202 bytes per IPv4 ESP entry at a million entries (see
 //!   `tests/relay_memory.rs` and the relay bench).
+//! - [`Relay`]: the relay role, owning the IKE relay and the datapath, as one
+//!   [`Endpoint`](crate::Endpoint).
 //! - [`EntryStore`]: the seam for durable or fleet-shared storage of entries.
 //! - [`Datapath`]: the rewrite, in place ([`Datapath::rewrite_in_place`]), into a caller's buffer
 //!   ([`Datapath::rewrite`]) or for a `recvmmsg` batch ([`Datapath::rewrite_batch`]), returning an
@@ -84,6 +86,7 @@ mod expiry;
 mod fast;
 mod index;
 mod rewrite;
+mod role;
 mod spi;
 pub mod store;
 pub mod table;
@@ -94,6 +97,10 @@ pub use batch::{BatchPacket, Verdict};
 pub use counters::{Counters, DropReason};
 pub use entry::{Entry, EntryError, EntryId, Leg, Partition, Path, Transport};
 pub use rewrite::{Datapath, DatapathConfig, HEADROOM};
+pub use role::{
+    KeptPorts, Refusal, Relay, RelayCounters, RelayEvent, RelayReload, RelaySettings,
+    RelaySnapshot, ReloadApplied, StandaloneSpis, TableSpis,
+};
 pub use spi::{BundleShape, IpsecProtocol, Spi, SpiSet, FIRST_USABLE_SPI};
 pub use store::{EntryStore, RestoreError};
 pub use table::{
