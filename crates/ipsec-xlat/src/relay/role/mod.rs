@@ -395,3 +395,6 @@ impl Endpoint for Relay {
         [self.ike.poll_timeout(), table].into_iter().flatten().min()
     }
 }
+
+#[cfg(test)]
+mod tests;
