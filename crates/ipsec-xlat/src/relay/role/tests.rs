@@ -160,7 +160,7 @@ impl Lab {
     }
 
     /// A UDP datagram `from` → `to` as the relay's socket on `leg` receives it.
-    fn to_relay(&mut self, leg: Leg, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
+    fn deliver_to_relay(&mut self, leg: Leg, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
         let rx = Received {
             path: Path::Net(NetPath {
                 leg,
@@ -181,11 +181,11 @@ impl Lab {
             let mut moved = false;
             while let Some(t) = self.client.poll_transmit() {
                 moved = true;
-                self.to_relay(Leg::CSide, t.local, t.remote, &t.payload);
+                self.deliver_to_relay(Leg::CSide, t.local, t.remote, &t.payload);
             }
             while let Some(t) = self.sgw.poll_transmit() {
                 moved = true;
-                self.to_relay(Leg::SSide, t.local, t.remote, &t.payload);
+                self.deliver_to_relay(Leg::SSide, t.local, t.remote, &t.payload);
             }
             let mut buf = vec![0u8; 2048];
             while let Some(t) = self.relay.poll_transmit(self.now, &mut buf) {
@@ -283,13 +283,13 @@ fn a_refused_entry_gives_its_spis_back() {
 #[test]
 fn keepalives_tun_packets_and_unknown_esp() {
     let mut lab = Lab::new(10);
-    lab.to_relay(Leg::CSide, sa(CLIENT, 4500), sa(RELAY_C, 4500), &[0xff]);
+    lab.deliver_to_relay(Leg::CSide, sa(CLIENT, 4500), sa(RELAY_C, 4500), &[0xff]);
     assert_eq!(lab.relay.counters().keepalives, 1);
     lab.relay
         .handle_datagram(lab.now, &Received { path: Path::Tun }, &[0x45; 20]);
     assert_eq!(lab.relay.counters().ignored, 1);
     let esp = [0x12, 0x34, 0x56, 0x78, 0, 0, 0, 1, 0xaa, 0xbb, 0xcc, 0xdd];
-    lab.to_relay(Leg::CSide, sa(CLIENT, 4500), sa(RELAY_C, 4500), &esp);
+    lab.deliver_to_relay(Leg::CSide, sa(CLIENT, 4500), sa(RELAY_C, 4500), &esp);
     assert_eq!(lab.relay.counters().ipsec_packets, 1);
     assert_eq!(lab.relay.take_drop(), Some(DropReason::UnknownSpi));
     assert_eq!(lab.relay.take_drop(), None);
