@@ -91,11 +91,11 @@ mod spi;
 pub mod store;
 pub mod table;
 
-pub use action::{Action, Framing, Transmit};
+pub use action::{Action, Framing, Outgoing};
 pub use arrival::{Arrival, AH_IN_UDP_MARKER};
 pub use batch::{BatchPacket, Verdict};
 pub use counters::{Counters, DropReason};
-pub use entry::{Entry, EntryError, EntryId, Leg, Partition, Path, Transport};
+pub use entry::{Entry, EntryError, EntryId, LegPath, LegTransport, Partition};
 pub use rewrite::{Datapath, DatapathConfig, HEADROOM};
 pub use role::{
     KeptPorts, Refusal, Relay, RelayCounters, RelayEvent, RelayReload, RelaySettings,

@@ -4,7 +4,8 @@
 use core::fmt::{self, Write as _};
 
 use ipsec_xlat::ike::phase2::BundleSpis;
-use ipsec_xlat::relay::{Leg as CoreLeg, Spi, SpiSet, Transport as CoreTransport};
+use ipsec_xlat::relay::{LegTransport, Spi, SpiSet};
+use ipsec_xlat::Leg;
 
 use super::RelayEndpoint;
 
@@ -67,8 +68,8 @@ impl RelayEndpoint {
         writeln!(
             out,
             "Datapath: forwarded to SGW {}, to client {}, dropped {}",
-            dp.forwarded(CoreLeg::Gateway),
-            dp.forwarded(CoreLeg::Client),
+            dp.forwarded(Leg::SSide),
+            dp.forwarded(Leg::CSide),
             dp.dropped_total()
         )?;
         for (reason, n) in dp.iter_dropped().filter(|(_, n)| *n > 0) {
@@ -124,10 +125,10 @@ fn spi_set_name(set: SpiSet) -> String {
     })
 }
 
-fn transport_name(t: CoreTransport) -> String {
+fn transport_name(t: LegTransport) -> String {
     match t {
-        CoreTransport::Ip => "raw IP".into(),
-        CoreTransport::Udp {
+        LegTransport::Ip => "raw IP".into(),
+        LegTransport::Udp {
             relay_port,
             peer_port,
         } => format!("UDP {relay_port} <-> {peer_port}"),

@@ -8,7 +8,7 @@ use core::time::Duration;
 use crate::ike::phase2::BundleSpis;
 use crate::ike::IpsecTranslation;
 use crate::net::{PeerPorts, PortPair};
-use crate::relay::{Entry, Partition, Path, Spi, SpiSet, Transport};
+use crate::relay::{Entry, LegPath, LegTransport, Partition, Spi, SpiSet};
 use crate::time::Timestamp;
 
 use super::event::Refusal;
@@ -38,26 +38,26 @@ pub(super) fn entry(
     let client_transport = if t.c_udp_encap {
         // The client runs IKE on its NAT-T flow, so its IKE address is where its ESP comes
         // from (after any NAT).
-        Transport::Udp {
+        LegTransport::Udp {
             relay_port: legs.c_ports.natt,
             peer_port: t.client.port(),
         }
     } else {
-        Transport::Ip
+        LegTransport::Ip
     };
     let gateway_transport = if t.s_udp_encap {
-        Transport::Udp {
+        LegTransport::Udp {
             relay_port: legs.s_ports.natt,
             peer_port: legs.sgws.get(t.sgw.ip()).natt,
         }
     } else {
-        Transport::Ip
+        LegTransport::Ip
     };
     let lifetime = Duration::from_secs(u64::from(t.lifetime_secs));
     let overrun = lifetime.checked_div(10).unwrap_or_default();
     Ok(Entry {
         client: Partition {
-            path: Path {
+            path: LegPath {
                 relay_addr: legs.relay_c,
                 peer_addr: t.client.ip().to_canonical(),
                 transport: client_transport,
@@ -66,7 +66,7 @@ pub(super) fn entry(
             peer_spis: spi_set(t.c_spi_1)?,
         },
         gateway: Partition {
-            path: Path {
+            path: LegPath {
                 relay_addr: t.relay_s.ip(),
                 peer_addr: t.sgw.ip(),
                 transport: gateway_transport,

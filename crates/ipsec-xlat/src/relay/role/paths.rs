@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use crate::ike::{IkeTranslation, IpsecTranslation, Transmit as IkeTransmit};
 use crate::net::{Leg, NetPath, Path, PeerPorts, PortPair, Transport};
-use crate::relay::{Framing, Leg as EntryLeg};
+use crate::relay::Framing;
 use crate::wire::IpProtocol;
 
 /// Clients whose c-side local address is remembered at most (one per client address,
@@ -127,11 +127,7 @@ impl PortViews {
 }
 
 /// How the I/O shell sends what the datapath produced.
-pub(super) fn framing_path(leg: EntryLeg, framing: Framing, bytes: &[u8]) -> Path {
-    let leg = match leg {
-        EntryLeg::Client => Leg::CSide,
-        EntryLeg::Gateway => Leg::SSide,
-    };
+pub(super) fn framing_path(leg: Leg, framing: Framing, bytes: &[u8]) -> Path {
     let (local, remote, transport) = match framing {
         Framing::Ipv4 { src, dst } => (
             IpAddr::V4(src),
