@@ -12,7 +12,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 use ipsec_xlat::Timestamp;
-use ipsec_xlat::relay::{Action, Arrival, BundleShape, Entry, Framing, Partition, LegPath, Datapath, DatapathConfig, Spi, SpiSet, Table, TableConfig, LegTransport, AH_IN_UDP_MARKER, HEADROOM};
+use ipsec_xlat::relay::{Action, Arrival, BundleShape, Entry, Framing, Partition, LegPath, Datapath, DatapathConfig, Spi, SpiSet, Table, TableConfig, LegTransport, HEADROOM};
+use ipsec_xlat::wire::encap::AH_IN_UDP_MARKER;
 use ipsec_xlat::Leg;
 use ipsec_xlat::wire::ipv6::Ipv6Packet;
 use ipsec_xlat::wire::IpProtocol;

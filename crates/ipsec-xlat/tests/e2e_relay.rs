@@ -25,13 +25,14 @@ use std::net::{IpAddr, SocketAddr};
 
 use ipsec_xlat::relay::{
     Action, Arrival, BundleShape, Datapath, DatapathConfig, Framing, LegTransport, Outgoing, Table,
-    TableConfig, AH_IN_UDP_MARKER,
+    TableConfig,
 };
 use ipsec_xlat::sa::{
     AhConfig, ClientInboundSa, ClientOutboundSa, EspConfig, EspSuite, InboundSa, Integrity,
     Lifetime, Mode, OutboundSa, SaConfig, SaError, SecretKey, SideValues, Translation,
     TunnelHeader, UdpEncap, DEFAULT_REPLAY_WINDOW, INBOUND_ROOM,
 };
+use ipsec_xlat::wire::encap::AH_IN_UDP_MARKER;
 use ipsec_xlat::wire::ipv4::{Ipv4Options, Ipv4Repr};
 use ipsec_xlat::wire::ipv6::Ipv6Repr;
 use ipsec_xlat::wire::udp::{UdpPacket, UdpRepr};

@@ -11,13 +11,14 @@ use crate::wire::esp::EspPacket;
 use crate::wire::ipv4;
 use crate::wire::IpProtocol;
 
-use super::arrival::{self, Parsed, AH_IN_UDP_MARKER};
+use super::arrival::{self, Parsed};
 use super::counters::DropReason;
 use super::entry::{LegPath, LegTransport};
 use super::index::Role;
 use super::spi::{BundleShape, IpsecProtocol, Spi};
 use super::table::Route;
 use crate::net::Leg;
+use crate::wire::encap::AH_IN_UDP_MARKER;
 
 /// Everything decided about a packet before any byte is written.
 #[derive(Debug, Clone, Copy)]

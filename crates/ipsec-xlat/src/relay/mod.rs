@@ -63,7 +63,8 @@
 //! - The client needs s-addr-2 and s-addr-3 to build and rebuild the header; the IKE relay
 //!   hands them over with the s-side cookies.
 //!
-//! **UDP on the client leg.** ESP as RFC 3948; AH preceded by [`AH_IN_UDP_MARKER`]. Toward the
+//! **UDP on the client leg.** ESP as RFC 3948; AH preceded by
+//! [`AH_IN_UDP_MARKER`](crate::wire::encap::AH_IN_UDP_MARKER). Toward the
 //! SGW, AH always travels as IP protocol 51 (RFC 3948 encapsulates ESP only).
 #![deny(
     clippy::unwrap_used,
@@ -92,7 +93,7 @@ pub mod store;
 pub mod table;
 
 pub use action::{Action, Framing, Outgoing};
-pub use arrival::{Arrival, AH_IN_UDP_MARKER};
+pub use arrival::Arrival;
 pub use batch::{BatchPacket, Verdict};
 pub use counters::{Counters, DropReason};
 pub use entry::{Entry, EntryError, EntryId, LegPath, LegTransport, Partition};

@@ -19,7 +19,7 @@ use crate::wire::ipv4::{self, Ipv4Packet};
 use crate::wire::IpProtocol;
 
 use super::action::{Action, Framing, Outgoing};
-use super::arrival::{self, Arrival, Parsed, AH_IN_UDP_MARKER};
+use super::arrival::{self, Arrival, Parsed};
 use super::counters::{Counters, DropReason};
 use super::decide::{decide, Plan};
 use super::entry::LegTransport;
@@ -28,6 +28,7 @@ use super::spi::IpsecProtocol;
 use super::table::{Found, Table};
 use crate::net::Leg;
 use crate::time::Timestamp;
+use crate::wire::encap::AH_IN_UDP_MARKER;
 
 /// Bytes the relay may write in front of the IPsec header: an IPv4 header without options
 /// is the largest outer header it writes. [`Datapath::rewrite_in_place`] needs this much room

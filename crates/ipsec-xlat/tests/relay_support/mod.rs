@@ -11,8 +11,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use ipsec_xlat::relay::{
     Action, Arrival, BundleShape, Entry, Framing, LegPath, LegTransport, Outgoing, Partition, Spi,
-    SpiSet, AH_IN_UDP_MARKER,
+    SpiSet,
 };
+use ipsec_xlat::wire::encap::AH_IN_UDP_MARKER;
 use ipsec_xlat::wire::ipv4::{Ipv4Options, Ipv4Repr};
 use ipsec_xlat::wire::ipv6::Ipv6Repr;
 use ipsec_xlat::wire::IpProtocol;
