@@ -17,7 +17,6 @@
 
 use core::net::{IpAddr, SocketAddr};
 use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, RngCore, SeedableRng};
@@ -26,8 +25,7 @@ use crate::ike::tail_crypto::StaticPublicKey;
 use crate::ike::{IkeRelay, IkeRelayCounters, IkeRelayEvent, IkeTranslation, IpsecTranslation};
 use crate::net::{Endpoint, NetPath, Path, Received, Transmit, Transport, TxQueue};
 use crate::relay::{
-    Action, Arrival, Counters, Datapath, DatapathConfig, DropReason, Entry, Table, TableConfig,
-    HEADROOM,
+    Action, Arrival, Counters, Datapath, DatapathConfig, DropReason, Entry, Table, HEADROOM,
 };
 use crate::time::Timestamp;
 use crate::wire::encap::{classify, Encapsulated};
@@ -110,12 +108,7 @@ impl Relay {
         };
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
-        // A grant stays reserved until its entry is installed or the IKE relay gives it back
-        // (its session ended): a grant may wait for the next rekey, hours away.
-        let table = Table::new(TableConfig {
-            reservation_hold: Duration::MAX,
-            ..TableConfig::default()
-        });
+        let table = Table::new(spis::grant_table_config());
         Self {
             ike,
             datapath: Datapath::new(table, DatapathConfig::default()),

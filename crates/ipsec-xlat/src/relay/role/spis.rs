@@ -1,12 +1,27 @@
 //! The translation table as the IKE relay's SPI allocator: one source of relay SPIs, so an SPI
 //! granted in a negotiation can never collide with a live entry or another grant.
 
+use core::time::Duration;
+
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use crate::ike::SpiAllocator;
 use crate::relay::{Spi, Table, TableConfig};
 use crate::time::Timestamp;
+
+/// How long a grant stays reserved in the table: until its entry is installed or the IKE
+/// relay releases it (its session ended), never lapsing by itself, because a grant may wait
+/// hours for the next rekey (`docs/PROTOCOL.md`, "SPI grants").
+pub(super) const GRANT_HOLD: Duration = Duration::MAX;
+
+/// The table configuration under which grants are held by [`GRANT_HOLD`].
+pub(super) fn grant_table_config() -> TableConfig {
+    TableConfig {
+        reservation_hold: GRANT_HOLD,
+        ..TableConfig::default()
+    }
+}
 
 /// [`Table::allocate_spi`] and [`Table::release_spi`] behind the IKE relay's
 /// [`SpiAllocator`]: each grant is a table reservation, consumed when its entry is installed.
@@ -54,7 +69,7 @@ impl StandaloneSpis {
     /// An empty table whose draws are seeded with `seed`.
     pub fn new(seed: u64) -> Self {
         Self {
-            table: Table::new(TableConfig::default()),
+            table: Table::new(grant_table_config()),
             rng: ChaCha20Rng::seed_from_u64(seed),
         }
     }
@@ -94,5 +109,18 @@ mod tests {
         assert!(!table.is_reserved(Spi::new(a).unwrap()));
         assert!(table.is_reserved(Spi::new(b).unwrap()));
         assert_eq!(table.reserved_spis(), 1);
+    }
+
+    /// A grant waits for the next rekey, however late: only installing or releasing ends it.
+    #[test]
+    fn a_grant_does_not_lapse() {
+        let mut table = Table::new(grant_table_config());
+        let mut rng = ChaCha20Rng::seed_from_u64(8);
+        let spi = TableSpis::new(&mut table, &mut rng)
+            .allocate(Timestamp::ZERO)
+            .unwrap();
+        let much_later = Timestamp::ZERO.saturating_add(Duration::from_secs(10 * 365 * 86_400));
+        assert!(table.pop_expired(much_later).is_none());
+        assert!(table.is_reserved(Spi::new(spi).unwrap()));
     }
 }
