@@ -25,8 +25,9 @@ use crate::ike::{
     IdentityRule, IkeClient, IkeClientConfig, IkeClientEvent, IkeRelayConfig, RetransmitPolicy,
     TestSgw, TestSgwConfig,
 };
-use crate::net::{Leg, PeerPorts, PortPair};
+use crate::net::{Endpoint, Leg, NetPath, Path, PeerPorts, PortPair, Received, Transport};
 use crate::relay::{DropReason, Spi};
+use crate::time::Timestamp;
 use crate::wire::isakmp::{IdRepr, IdType};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
