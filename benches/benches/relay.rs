@@ -41,8 +41,8 @@ use std::time::{Duration, Instant};
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{BatchSize, Criterion, Throughput};
 use ipsec_xlat::relay::{
-    Action, Arrival, BatchPacket, Datapath, DatapathConfig, Entry, Partition, Path, Spi, SpiSet,
-    Table, TableConfig, Transport, Verdict, HEADROOM,
+    Action, Arrival, BatchPacket, Datapath, DatapathConfig, Entry, LegPath, LegTransport,
+    Partition, Spi, SpiSet, Table, TableConfig, Verdict, HEADROOM,
 };
 use ipsec_xlat::sa::{
     EspConfig, EspSuite, InboundSa, Mode, OutboundSa, SaConfig, SecretKey, TunnelHeader, UdpEncap,
@@ -195,7 +195,7 @@ fn fresh_spi(rng: &mut StdRng, table: &Table) -> Spi {
 /// A table of `entries` ESP entries: clients behind NATs (UDP, varied addresses and ports) on
 /// the client leg, one SGW on the gateway leg over `gateway`. SPIs at random, as the relay
 /// allocates them.
-fn build(entries: usize, gateway: Transport) -> (Table, Vec<Flow>) {
+fn build(entries: usize, gateway: LegTransport) -> (Table, Vec<Flow>) {
     let mut rng = StdRng::seed_from_u64(0x5eed);
     let mut table = Table::with_capacity(TableConfig::default(), entries);
     let mut flows = Vec::with_capacity(entries);
@@ -213,10 +213,10 @@ fn build(entries: usize, gateway: Transport) -> (Table, Vec<Flow>) {
         };
         let entry = Entry {
             client: Partition {
-                path: Path {
+                path: LegPath {
                     relay_addr: IpAddr::V4(RELAY_C),
                     peer_addr: client.ip(),
-                    transport: Transport::Udp {
+                    transport: LegTransport::Udp {
                         relay_port: 4500,
                         peer_port: client.port(),
                     },
@@ -225,7 +225,7 @@ fn build(entries: usize, gateway: Transport) -> (Table, Vec<Flow>) {
                 peer_spis: SpiSet::esp(Spi::new(rng.gen_range(256..u32::MAX)).unwrap()),
             },
             gateway: Partition {
-                path: Path {
+                path: LegPath {
                     relay_addr: IpAddr::V4(RELAY_S),
                     peer_addr: IpAddr::V4(SGW),
                     transport: gateway,
@@ -378,17 +378,17 @@ fn bench_table(c: &mut Criterion<Clock>, label: &str, entries: usize, mixes: &[M
     let quick = std::env::var_os("RELAY_BENCH_QUICK").is_some();
     for (gateway, path, direction) in [
         (
-            Transport::Udp {
+            LegTransport::Udp {
                 relay_port: 4500,
                 peer_port: 4500,
             },
             "udp_to_udp",
             Direction::FromClient,
         ),
-        (Transport::Ip, "udp_to_ipv4", Direction::FromClient),
-        (Transport::Ip, "ipv4_to_udp", Direction::FromGatewayIp),
+        (LegTransport::Ip, "udp_to_ipv4", Direction::FromClient),
+        (LegTransport::Ip, "ipv4_to_udp", Direction::FromGatewayIp),
     ] {
-        if quick && gateway == Transport::Ip {
+        if quick && gateway == LegTransport::Ip {
             continue;
         }
         let (table, flows) = build(entries, gateway);
@@ -601,7 +601,7 @@ fn bench_terminating(c: &mut Criterion<Clock>) {
 /// allocator (bytes live after building, minus the bench's own list of flows).
 fn report_memory() {
     let before = ALLOCATED.load(Ordering::Relaxed);
-    let (table, flows) = build(1_000_000, Transport::Ip);
+    let (table, flows) = build(1_000_000, LegTransport::Ip);
     let flows_bytes = flows.capacity() * std::mem::size_of::<Flow>();
     let measured = ALLOCATED.load(Ordering::Relaxed) - before - flows_bytes;
     let usage = table.memory_usage();

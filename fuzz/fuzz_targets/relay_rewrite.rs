@@ -12,10 +12,9 @@
 use std::net::{IpAddr, SocketAddr};
 
 use ipsec_xlat::Timestamp;
-use ipsec_xlat::relay::{
-    Action, Arrival, BundleShape, Entry, Framing, Leg, Partition, Path, Datapath, DatapathConfig, Spi,
-    SpiSet, Table, TableConfig, Transport, AH_IN_UDP_MARKER, HEADROOM,
-};
+use ipsec_xlat::relay::{Action, Arrival, BundleShape, Entry, Framing, Partition, LegPath, Datapath, DatapathConfig, Spi, SpiSet, Table, TableConfig, LegTransport, HEADROOM};
+use ipsec_xlat::wire::encap::AH_IN_UDP_MARKER;
+use ipsec_xlat::Leg;
 use ipsec_xlat::wire::ipv6::Ipv6Packet;
 use ipsec_xlat::wire::IpProtocol;
 use libfuzzer_sys::fuzz_target;
@@ -45,15 +44,15 @@ fn set(shape: BundleShape, base: u32) -> SpiSet {
     }
 }
 
-fn path(relay: usize, peer: usize, udp: Option<(u16, u16)>) -> Path {
+fn path(relay: usize, peer: usize, udp: Option<(u16, u16)>) -> LegPath {
     let transport = match udp {
-        Some((relay_port, peer_port)) => Transport::Udp {
+        Some((relay_port, peer_port)) => LegTransport::Udp {
             relay_port,
             peer_port,
         },
-        None => Transport::Ip,
+        None => LegTransport::Ip,
     };
-    Path {
+    LegPath {
         relay_addr: addr(relay),
         peer_addr: addr(peer),
         transport,
@@ -175,7 +174,7 @@ fuzz_target!(|data: &[u8]| {
     for relay in [&copying, &in_place] {
         let c = relay.counters();
         assert_eq!(
-            c.forwarded(Leg::Client) + c.forwarded(Leg::Gateway) + c.dropped_total(),
+            c.forwarded(Leg::CSide) + c.forwarded(Leg::SSide) + c.dropped_total(),
             1
         );
     }
@@ -195,7 +194,7 @@ fuzz_target!(|data: &[u8]| {
 
     // Some entry receives on the packet's SPI, and the packet left exactly as that entry says.
     let explained = entries.iter().any(|e| {
-        [Leg::Client, Leg::Gateway]
+        [Leg::CSide, Leg::SSide]
             .into_iter()
             .any(|from| consistent(e, from, leg, framing, received, sent))
     });
@@ -231,7 +230,7 @@ fn consistent(
         Framing::Ipv4 { src, dst } => (IpAddr::V4(src), IpAddr::V4(dst)),
         Framing::Ipv6 { src, dst, .. } => (IpAddr::V6(src), IpAddr::V6(dst)),
         Framing::Udp { src, dst } => {
-            let Transport::Udp {
+            let LegTransport::Udp {
                 relay_port,
                 peer_port,
             } = there.path.transport

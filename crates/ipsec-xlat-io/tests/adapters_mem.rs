@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use ipsec_xlat::ike::tail_crypto::StaticKeypair;
-use ipsec_xlat::relay::Transport as CoreTransport;
+use ipsec_xlat::relay::LegTransport as CoreTransport;
 use ipsec_xlat::wire::ipv6::Ipv6Repr;
 use ipsec_xlat::wire::IpProtocol;
 use ipsec_xlat_io::adapters::{

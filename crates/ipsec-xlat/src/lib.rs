@@ -39,4 +39,5 @@ pub use client::{
 pub use gateway::{Gateway, GatewayCounters, GatewayEvent, GatewaySettings};
 pub use ike::phase2::ChildSummary;
 pub use net::{Endpoint, Leg, NetPath, Path, Received, Transmit, Transport};
+pub use relay::{Relay, RelayEvent, RelaySettings};
 pub use time::Timestamp;

@@ -24,14 +24,15 @@ use ipsec_xlat::Timestamp;
 use std::net::{IpAddr, SocketAddr};
 
 use ipsec_xlat::relay::{
-    Action, Arrival, BundleShape, Datapath, DatapathConfig, Framing, Table, TableConfig, Transmit,
-    Transport, AH_IN_UDP_MARKER,
+    Action, Arrival, BundleShape, Datapath, DatapathConfig, Framing, LegTransport, Outgoing, Table,
+    TableConfig,
 };
 use ipsec_xlat::sa::{
     AhConfig, ClientInboundSa, ClientOutboundSa, EspConfig, EspSuite, InboundSa, Integrity,
     Lifetime, Mode, OutboundSa, SaConfig, SaError, SecretKey, SideValues, Translation,
     TunnelHeader, UdpEncap, DEFAULT_REPLAY_WINDOW, INBOUND_ROOM,
 };
+use ipsec_xlat::wire::encap::AH_IN_UDP_MARKER;
 use ipsec_xlat::wire::ipv4::{Ipv4Options, Ipv4Repr};
 use ipsec_xlat::wire::ipv6::Ipv6Repr;
 use ipsec_xlat::wire::udp::{UdpPacket, UdpRepr};
@@ -205,17 +206,17 @@ fn side(
 }
 
 /// The UDP encapsulation of a leg, seen by the sender `from_peer` (peer to relay) or not.
-fn udp_of(path: &ipsec_xlat::relay::Path, from_peer: bool) -> Option<UdpEncap> {
+fn udp_of(path: &ipsec_xlat::relay::LegPath, from_peer: bool) -> Option<UdpEncap> {
     match path.transport {
-        Transport::Ip => None,
-        Transport::Udp {
+        LegTransport::Ip => None,
+        LegTransport::Udp {
             relay_port,
             peer_port,
         } if from_peer => Some(UdpEncap {
             src_port: peer_port,
             dst_port: relay_port,
         }),
-        Transport::Udp {
+        LegTransport::Udp {
             relay_port,
             peer_port,
         } => Some(UdpEncap {
@@ -365,7 +366,7 @@ fn arrival_of(kind: Kind, packet: &[u8]) -> (Arrival, Vec<u8>) {
 }
 
 /// The whole packet the kernel puts on the wire for `transmit`.
-fn as_sent(transmit: &Transmit<'_>) -> Vec<u8> {
+fn as_sent(transmit: &Outgoing<'_>) -> Vec<u8> {
     match transmit.framing {
         Framing::Ipv4 { .. } => transmit.bytes.to_vec(),
         Framing::Ipv6 {

@@ -15,6 +15,7 @@ use ipsec_xlat::ike::phase1::{Phase1Error, Phase1Proposal};
 use ipsec_xlat::ike::phase2::{ChildProposal, Encapsulation, EspCipher, Integrity};
 use ipsec_xlat::ike::tail_crypto::StaticKeypair;
 use ipsec_xlat::ike::*;
+use ipsec_xlat::relay::StandaloneSpis;
 use ipsec_xlat::wire::isakmp::NotifyType;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -77,6 +78,8 @@ struct Net {
     now: Timestamp,
     clients: Vec<(Ipv4Addr, IkeClient)>,
     relay: IkeRelay,
+    /// Where the relay's SPI grants come from.
+    spis: StandaloneSpis,
     sgw: TestSgw,
     relay_key: StaticKeypair,
     /// Every datagram that went over the wire, with its fate.
@@ -107,6 +110,7 @@ impl Net {
             now: Timestamp::ZERO,
             clients: Vec::new(),
             relay,
+            spis: StandaloneSpis::new(s.seed),
             sgw,
             relay_key,
             log: Vec::new(),
@@ -147,7 +151,7 @@ impl Net {
         let (local, remote) = (t.remote, t.local);
         if to == RELAY_C || to == RELAY_S {
             self.relay
-                .handle_datagram(self.now, local, remote, &t.payload);
+                .handle_datagram(self.now, local, remote, &t.payload, &mut self.spis);
         } else if to == SGW {
             self.sgw
                 .handle_datagram(self.now, local, remote, &t.payload);
@@ -202,7 +206,7 @@ impl Net {
                     c.handle_timeout(self.now);
                 }
                 self.sgw.handle_timeout(self.now);
-                self.relay.handle_timeout(self.now);
+                self.relay.handle_timeout(self.now, &mut self.spis);
                 continue;
             }
             while let Some(t) = queue.pop_front() {
@@ -716,16 +720,23 @@ fn relay_expires_ike_sessions() {
         left <= Duration::from_secs(15840) && left > Duration::from_secs(15839),
         "expires with the 15840 s phase-1 lifetime, {left:?} left"
     );
-    net.relay.handle_timeout(expiry - Duration::from_secs(1));
+    net.relay
+        .handle_timeout(expiry - Duration::from_secs(1), &mut net.spis);
     assert_eq!(net.relay.sessions(), 1);
-    net.relay.handle_timeout(expiry);
+    net.relay.handle_timeout(expiry, &mut net.spis);
     assert_eq!(net.relay.sessions(), 0);
     assert!(matches!(
         net.relay.poll_event(),
         Some(IkeRelayEvent::IkeExpired { .. })
     ));
-    // Its cookies are unknown now: a late message is dropped, not forwarded.
-    net.relay.retire(&entry);
+    // The grant no quick mode used went back to the allocator; the used bundle's SPIs stay
+    // with its entry (in a relay, the table entry) until that is retired.
+    let bundle_spis = [entry.c_spi_2, entry.s_spi_2]
+        .iter()
+        .flat_map(|b| [b.esp, b.ah])
+        .flatten()
+        .count();
+    assert_eq!(net.spis.table().reserved_spis(), bundle_spis);
 
     // Half-open: the SGW is silent.
     let mut net = single(&s);

@@ -410,6 +410,7 @@ fn client_through_relay_against_strongswan() {
         },
         &mut rng,
     );
+    let mut spis = ipsec_xlat::relay::StandaloneSpis::new(0x7e1a);
     let (mut suite, child) = suites_from_env(false);
     let (credentials, local_id) = credentials("client", relay_s, &mut suite);
     let mut client = IkeClient::new(
@@ -516,7 +517,7 @@ fn client_through_relay_against_strongswan() {
                 if local.ip() == IpAddr::V4(client_ip) {
                     client.handle_datagram(now, *local, from, &buf[..n]);
                 } else {
-                    relay.handle_datagram(now, *local, from, &buf[..n]);
+                    relay.handle_datagram(now, *local, from, &buf[..n], &mut spis);
                 }
             }
         }
@@ -619,7 +620,7 @@ fn client_through_relay_against_strongswan() {
         for (local, s) in &sockets {
             if let Ok((n, from)) = s.recv_from(&mut buf) {
                 if local.ip() != IpAddr::V4(client_ip) {
-                    relay.handle_datagram(now, *local, from, &buf[..n]);
+                    relay.handle_datagram(now, *local, from, &buf[..n], &mut spis);
                 }
             }
         }

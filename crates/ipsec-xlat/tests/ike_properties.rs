@@ -117,6 +117,7 @@ proptest! {
             }],
             half_open_timeout: core::time::Duration::from_secs(30),
         }, &mut rng);
+        let mut spis = ipsec_xlat::relay::StandaloneSpis::new(1);
         let now = Timestamp::ZERO;
         let n = datagrams.len() as u64;
         for (c_side, d) in datagrams {
@@ -125,7 +126,7 @@ proptest! {
             } else {
                 ("203.0.113.254:500".parse().unwrap(), "203.0.113.1:500".parse().unwrap())
             };
-            relay.handle_datagram(now, local, remote, &d);
+            relay.handle_datagram(now, local, remote, &d, &mut spis);
         }
         prop_assert!(relay.poll_transmit().is_none());
         let c = relay.counters();

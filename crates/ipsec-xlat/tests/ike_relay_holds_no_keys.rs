@@ -72,6 +72,7 @@ fn run_with_group(rsa: bool, child_proposal: ChildProposal, seed: u64, group: Dh
         relay_config(relay_key.clone(), vec![client_key.public()]),
         &mut rng,
     );
+    let mut spis = ipsec_xlat::relay::StandaloneSpis::new(seed);
     let mut now = Timestamp::ZERO;
     // The client's generator, and a copy of the seed it will draw for its own (see the top).
     let mut client_rng = StdRng::seed_from_u64(seed.wrapping_add(0x5eed));
@@ -123,7 +124,7 @@ fn run_with_group(rsa: bool, child_proposal: ChildProposal, seed: u64, group: Dh
             let (local, remote) = (t.remote, t.local);
             match t.remote.ip() {
                 IpAddr::V4(ip) if ip == RELAY_C || ip == RELAY_S => {
-                    relay.handle_datagram(now, local, remote, &t.payload)
+                    relay.handle_datagram(now, local, remote, &t.payload, &mut spis)
                 }
                 IpAddr::V4(ip) if ip == SGW => sgw.handle_datagram(now, local, remote, &t.payload),
                 IpAddr::V4(ip) if ip == CLIENT => {

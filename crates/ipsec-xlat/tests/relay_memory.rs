@@ -5,7 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use ipsec_xlat::relay::{Entry, Partition, Path, Spi, SpiSet, Table, TableConfig, Transport};
+use ipsec_xlat::relay::{Entry, LegPath, LegTransport, Partition, Spi, SpiSet, Table, TableConfig};
 use ipsec_xlat::Timestamp;
 
 const ENTRIES: u32 = 1_000_000;
@@ -15,10 +15,10 @@ fn entry(n: u32) -> Entry {
     let client = IpAddr::V4(Ipv4Addr::new(198, 51, 100, (n % 250) as u8 + 2));
     Entry {
         client: Partition {
-            path: Path {
+            path: LegPath {
                 relay_addr: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)),
                 peer_addr: client,
-                transport: Transport::Udp {
+                transport: LegTransport::Udp {
                     relay_port: 4500,
                     peer_port: 1024 + (n / 250) as u16,
                 },
@@ -27,10 +27,10 @@ fn entry(n: u32) -> Entry {
             peer_spis: SpiSet::esp(spi(0x3000_0000 + n)),
         },
         gateway: Partition {
-            path: Path {
+            path: LegPath {
                 relay_addr: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1)),
                 peer_addr: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 2)),
-                transport: Transport::Udp {
+                transport: LegTransport::Udp {
                     relay_port: 4500,
                     peer_port: 4500,
                 },

@@ -13,10 +13,11 @@ use std::collections::HashSet;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use ipsec_xlat::relay::{
-    Action, Arrival, BatchPacket, BundleShape, Datapath, DatapathConfig, Entry, Framing, Leg,
-    Table, TableConfig, Transport, Verdict, HEADROOM,
+    Action, Arrival, BatchPacket, BundleShape, Datapath, DatapathConfig, Entry, Framing,
+    LegTransport, Table, TableConfig, Verdict, HEADROOM,
 };
 use ipsec_xlat::wire::IpProtocol;
+use ipsec_xlat::Leg;
 use proptest::prelude::*;
 use relay_support::*;
 
@@ -38,7 +39,7 @@ fn kind() -> impl Strategy<Value = Kind> {
 }
 
 fn leg() -> impl Strategy<Value = Leg> {
-    prop_oneof![Just(Leg::Client), Just(Leg::Gateway)]
+    prop_oneof![Just(Leg::CSide), Just(Leg::SSide)]
 }
 
 /// Byte offsets within the IPsec part that the relay may change: AH's Reserved and SPI, and
@@ -72,8 +73,8 @@ proptest! {
         table.insert(entry, t(0)).unwrap();
         let mut relay = Datapath::new(table, DatapathConfig::default());
 
-        let spis = if from == Leg::Client { C2 } else { S2 };
-        let reserved = if from == Leg::Client { reserved } else { 0 };
+        let spis = if from == Leg::CSide { C2 } else { S2 };
+        let reserved = if from == Leg::CSide { reserved } else { 0 };
         let part = ipsec_part(shape, spis, seq, reserved, &body);
         let fields = V4Fields { ident, dont_frag, tos, ttl: 9 };
         let protocol = if shape.has_ah() { 51 } else { 50 };
@@ -97,7 +98,7 @@ proptest! {
             }
         }
         // The SPIs are the other leg's, so the change is real.
-        let out_spis = if from == Leg::Client { S3 } else { C1 };
+        let out_spis = if from == Leg::CSide { S3 } else { C1 };
         prop_assert_eq!(sent, &ipsec_part(shape, out_spis, seq, u16::from_be_bytes([sent.get(2).copied().unwrap_or(0), sent.get(3).copied().unwrap_or(0)]), &body)[..]);
     }
 }
@@ -255,7 +256,7 @@ proptest! {
             Action::Drop(_) => None,
         };
         let counters = relay.counters();
-        prop_assert_eq!(counters.forwarded(Leg::Client) + counters.forwarded(Leg::Gateway) + counters.dropped_total(), 2);
+        prop_assert_eq!(counters.forwarded(Leg::CSide) + counters.forwarded(Leg::SSide) + counters.dropped_total(), 2);
         if let (Some(a), Some(b)) = (&copied, &in_place) {
             prop_assert_eq!(a, b);
         }
@@ -269,7 +270,7 @@ proptest! {
             let ok = entries.iter().any(|e| {
                 let p = e.partition(leg).path;
                 p.relay_addr == src && p.peer_addr == dst
-                    && matches!((framing, p.transport), (Framing::Udp { .. }, Transport::Udp { .. }) | (Framing::Ipv4 { .. } | Framing::Ipv6 { .. }, Transport::Ip))
+                    && matches!((framing, p.transport), (Framing::Udp { .. }, LegTransport::Udp { .. }) | (Framing::Ipv4 { .. } | Framing::Ipv6 { .. }, LegTransport::Ip))
             });
             prop_assert!(ok, "sent to {:?}", framing);
         }

@@ -10,11 +10,12 @@ mod relay_support;
 use std::net::{IpAddr, SocketAddr};
 
 use ipsec_xlat::relay::{
-    Action, Arrival, BundleShape, Datapath, DatapathConfig, DropReason, Entry, Framing, Leg, Table,
-    TableConfig, Transport, HEADROOM,
+    Action, Arrival, BundleShape, Datapath, DatapathConfig, DropReason, Entry, Framing,
+    LegTransport, Table, TableConfig, HEADROOM,
 };
 use ipsec_xlat::wire::ipv4::Ipv4Packet;
 use ipsec_xlat::wire::IpProtocol;
+use ipsec_xlat::Leg;
 use relay_support::*;
 
 const BODY: &[u8] = b"IV-and-ciphertext-and-ICV: opaque to the relay, never to change.";
@@ -40,8 +41,8 @@ fn check_one(shape: BundleShape, client: Kind, gateway: Kind, from: Leg, fields:
     let mut relay = relay_with(entry);
     let (here, there) = (entry.partition(from), entry.partition(from.other()));
     let (in_spis, out_spis) = match from {
-        Leg::Client => (C2, S3),
-        Leg::Gateway => (S2, C1),
+        Leg::CSide => (C2, S3),
+        Leg::SSide => (S2, C1),
     };
     // The gateway leg's IPv4 Identification (AH covers it) crosses the client leg in the
     // client-leg IPv4 header if there is one, else in AH's Reserved field.
@@ -49,7 +50,7 @@ fn check_one(shape: BundleShape, client: Kind, gateway: Kind, from: Leg, fields:
     let client_v4_header = matches!(client, Kind::Ipv4);
     let in_reserved = gateway_v4 && !client_v4_header && shape.has_ah();
     let reserved_in = match from {
-        Leg::Client if in_reserved => 0xbeef,
+        Leg::CSide if in_reserved => 0xbeef,
         _ => 0,
     };
     let part = ipsec_part(shape, in_spis, 7, reserved_in, BODY);
@@ -60,7 +61,7 @@ fn check_one(shape: BundleShape, client: Kind, gateway: Kind, from: Leg, fields:
 
     let sent = sent_part(&transmit);
     let reserved_out = match from {
-        Leg::Gateway if in_reserved => fields.ident, // the SGW's Identification
+        Leg::SSide if in_reserved => fields.ident, // the SGW's Identification
         _ => 0,
     };
     assert_eq!(
@@ -77,15 +78,15 @@ fn check_one(shape: BundleShape, client: Kind, gateway: Kind, from: Leg, fields:
         assert_eq!(header.protocol(), IpProtocol(protocol_of(shape)));
         assert_eq!(header.ttl(), 64);
         assert!(!header.is_fragment());
-        let arrived_v4 =
-            matches!(here.path.relay_addr, IpAddr::V4(_)) && here.path.transport == Transport::Ip;
+        let arrived_v4 = matches!(here.path.relay_addr, IpAddr::V4(_))
+            && here.path.transport == LegTransport::Ip;
         let expected_ident = match (shape.has_ah(), from) {
             // Toward the SGW: the Identification the client signed, from wherever it came.
-            (true, Leg::Client) if arrived_v4 => fields.ident,
-            (true, Leg::Client) => 0xbeef,
+            (true, Leg::CSide) if arrived_v4 => fields.ident,
+            (true, Leg::CSide) => 0xbeef,
             // Toward a raw IPv4 client leg: the SGW's (none from an IPv6 gateway leg).
-            (true, Leg::Gateway) if gateway_v4 => fields.ident,
-            (true, Leg::Gateway) => 0,
+            (true, Leg::SSide) if gateway_v4 => fields.ident,
+            (true, Leg::SSide) => 0,
             (false, _) if arrived_v4 => fields.ident,
             (false, _) => 0,
         };
@@ -104,8 +105,8 @@ fn check_one(shape: BundleShape, client: Kind, gateway: Kind, from: Leg, fields:
     let activity = relay.table().activity(entry.id().unwrap()).unwrap();
     assert_eq!(activity.last_seen, t(5));
     let traffic = match from {
-        Leg::Client => activity.to_gateway,
-        Leg::Gateway => activity.to_client,
+        Leg::CSide => activity.to_gateway,
+        Leg::SSide => activity.to_client,
     };
     assert_eq!((traffic.packets, traffic.bytes), (1, part.len() as u64));
 }
@@ -114,7 +115,7 @@ fn check_one(shape: BundleShape, client: Kind, gateway: Kind, from: Leg, fields:
 fn esp_is_forwarded_on_every_combination_of_legs() {
     for client in KINDS {
         for gateway in KINDS {
-            for from in [Leg::Client, Leg::Gateway] {
+            for from in [Leg::CSide, Leg::SSide] {
                 check_one(BundleShape::Esp, client, gateway, from, V4_DEFAULT);
             }
         }
@@ -127,7 +128,7 @@ fn ah_and_ah_esp_are_forwarded_on_every_allowed_combination() {
         for client in KINDS {
             // AH toward a standard SGW is never UDP-encapsulated.
             for gateway in [Kind::Ipv4, Kind::Ipv6] {
-                for from in [Leg::Client, Leg::Gateway] {
+                for from in [Leg::CSide, Leg::SSide] {
                     check_one(shape, client, gateway, from, V4_DEFAULT);
                 }
             }
@@ -144,7 +145,7 @@ fn outer_fields_are_carried_from_an_ipv4_arrival() {
         ttl: 3,
     };
     for shape in [BundleShape::Esp, BundleShape::Ah] {
-        for from in [Leg::Client, Leg::Gateway] {
+        for from in [Leg::CSide, Leg::SSide] {
             check_one(shape, Kind::Ipv4, Kind::Ipv4, from, fields);
         }
     }
@@ -160,7 +161,7 @@ fn identification_zero_is_sent_with_dont_fragment() {
         ttl: 64,
     };
     for shape in [BundleShape::Esp, BundleShape::Ah] {
-        check_one(shape, Kind::Ipv4, Kind::Ipv4, Leg::Gateway, fields);
+        check_one(shape, Kind::Ipv4, Kind::Ipv4, Leg::SSide, fields);
     }
     let entry = entry(
         BundleShape::Ah,
@@ -181,10 +182,10 @@ fn in_place_and_copying_rewrites_agree() {
     for client in KINDS {
         for gateway in [Kind::Ipv4, Kind::Ipv6] {
             for shape in [BundleShape::Esp, BundleShape::AhEsp] {
-                for from in [Leg::Client, Leg::Gateway] {
+                for from in [Leg::CSide, Leg::SSide] {
                     let entry = entry(shape, client_path(client), gateway_path(gateway));
-                    let in_spis = if from == Leg::Client { C2 } else { S2 };
-                    let reserved = if from == Leg::Client { 0x77 } else { 0 };
+                    let in_spis = if from == Leg::CSide { C2 } else { S2 };
+                    let reserved = if from == Leg::CSide { 0x77 } else { 0 };
                     let part = ipsec_part(shape, in_spis, 9, reserved, BODY);
                     let path = entry.partition(from).path;
                     let (arrival, bytes) = arriving(&path, protocol_of(shape), V4_DEFAULT, &part);
@@ -232,7 +233,7 @@ fn too_small_buffers_are_refused_not_overrun() {
         Action::Drop(DropReason::BufferTooSmall)
     );
     assert_eq!(relay.counters().dropped(DropReason::BufferTooSmall), 3);
-    assert_eq!(relay.counters().forwarded(Leg::Gateway), 0);
+    assert_eq!(relay.counters().forwarded(Leg::SSide), 0);
 }
 
 /// A relay holding one entry of each shape, client leg UDP/IPv4, gateway leg raw IPv4, with
@@ -264,7 +265,7 @@ fn assert_dropped(action: Option<DropReason>, relay: &Datapath, reason: DropReas
     assert_eq!(relay.counters().dropped(reason), 1);
     assert_eq!(relay.counters().dropped_total(), 1);
     assert_eq!(
-        relay.counters().forwarded(Leg::Client) + relay.counters().forwarded(Leg::Gateway),
+        relay.counters().forwarded(Leg::CSide) + relay.counters().forwarded(Leg::SSide),
         0
     );
 }
@@ -273,7 +274,7 @@ fn assert_dropped(action: Option<DropReason>, relay: &Datapath, reason: DropReas
 fn unknown_spi_is_dropped_and_counted_never_reflected() {
     // A peer SPI (which the relay writes, never receives), and a random one.
     for spi in [S3.1, C1.1, 0x0bad_cafe] {
-        let (action, relay) = drop_case(BundleShape::Esp, Leg::Client, &esp(spi, 1, BODY));
+        let (action, relay) = drop_case(BundleShape::Esp, Leg::CSide, &esp(spi, 1, BODY));
         assert_dropped(action, &relay, DropReason::UnknownSpi);
     }
 }
@@ -281,10 +282,10 @@ fn unknown_spi_is_dropped_and_counted_never_reflected() {
 #[test]
 fn reserved_spis_are_dropped() {
     for spi in [1, 255] {
-        let (action, relay) = drop_case(BundleShape::Esp, Leg::Gateway, &esp(spi, 1, BODY));
+        let (action, relay) = drop_case(BundleShape::Esp, Leg::SSide, &esp(spi, 1, BODY));
         assert_dropped(action, &relay, DropReason::ReservedSpi);
     }
-    let (action, relay) = drop_case(BundleShape::Ah, Leg::Gateway, &ah(0, 1, 4, 24, 0, BODY));
+    let (action, relay) = drop_case(BundleShape::Ah, Leg::SSide, &ah(0, 1, 4, 24, 0, BODY));
     assert_dropped(action, &relay, DropReason::ReservedSpi);
 }
 
@@ -306,11 +307,7 @@ fn a_reserved_but_uninstalled_spi_is_pending() {
 #[test]
 fn an_spi_in_the_wrong_protocol_header_is_dropped() {
     // The ESP SPI of an AH+ESP bundle as an AH SPI, and an AH SPI in an ESP header.
-    let (action, relay) = drop_case(
-        BundleShape::AhEsp,
-        Leg::Gateway,
-        &ah(S2.1, 1, 4, 24, 0, BODY),
-    );
+    let (action, relay) = drop_case(BundleShape::AhEsp, Leg::SSide, &ah(S2.1, 1, 4, 24, 0, BODY));
     assert_dropped(action, &relay, DropReason::ProtocolMismatch);
     let entry = entry(
         BundleShape::Ah,
@@ -336,24 +333,20 @@ fn a_packet_off_the_bundle_layout_is_dropped() {
     let action = drop_of(&mut relay, arrival, &bytes);
     assert_dropped(action, &relay, DropReason::BundleMismatch);
     // AH not followed by ESP.
-    let (action, relay) = drop_case(
-        BundleShape::AhEsp,
-        Leg::Client,
-        &ah(C2.0, 1, 4, 24, 0, BODY),
-    );
+    let (action, relay) = drop_case(BundleShape::AhEsp, Leg::CSide, &ah(C2.0, 1, 4, 24, 0, BODY));
     assert_dropped(action, &relay, DropReason::BundleMismatch);
     // AH followed by ESP with another SPI (the other leg's).
     let inner = esp(S2.1, 1, BODY);
     let (action, relay) = drop_case(
         BundleShape::AhEsp,
-        Leg::Client,
+        Leg::CSide,
         &ah(C2.0, 1, 50, 24, 0, &inner),
     );
     assert_dropped(action, &relay, DropReason::BundleMismatch);
     // AH followed by too little ESP.
     let (action, relay) = drop_case(
         BundleShape::AhEsp,
-        Leg::Client,
+        Leg::CSide,
         &ah(C2.0, 1, 50, 24, 0, &[0xc2, 0xe5]),
     );
     assert_dropped(action, &relay, DropReason::Truncated);
@@ -425,7 +418,7 @@ fn dual_stack_mapped_addresses_match_ipv4_paths() {
 
 #[test]
 fn ah_from_the_gateway_with_nonzero_reserved_is_dropped() {
-    let (action, relay) = drop_case(BundleShape::Ah, Leg::Gateway, &ah(S2.0, 1, 4, 24, 1, BODY));
+    let (action, relay) = drop_case(BundleShape::Ah, Leg::SSide, &ah(S2.0, 1, 4, 24, 1, BODY));
     assert_dropped(action, &relay, DropReason::AhReservedNonZero);
 }
 
@@ -669,7 +662,7 @@ fn a_moved_client_is_reached_at_its_new_path() {
     let moved = client_path(Kind::Ipv6);
     relay
         .table_mut()
-        .update_path(entry.id().unwrap(), Leg::Client, moved)
+        .update_path(entry.id().unwrap(), Leg::CSide, moved)
         .unwrap();
     // Old path refused, new path accepted, replies go to the new path.
     let part = esp(C2.1, 1, BODY);
@@ -683,5 +676,5 @@ fn a_moved_client_is_reached_at_its_new_path() {
     let (reply, bytes) = arriving(&entry.gateway.path, 50, V4_DEFAULT, &esp(S2.1, 1, BODY));
     let mut out = [0u8; 512];
     let transmit = forwarded(relay.rewrite(t(0), reply, &bytes, &mut out));
-    assert_sent_on(&transmit, Leg::Client, &moved);
+    assert_sent_on(&transmit, Leg::CSide, &moved);
 }

@@ -4,7 +4,7 @@
 //! is the one the ICV was computed over: Total Length, Identification, protocol, addresses.
 //!
 //! Covered: ESP and AH, IPv4 and IPv6, ESN, UDP encapsulation, AH+ESP bundles (`bundle/`).
-//! Transport-mode vectors (`transport/`) are not relayed: the relay carries tunnel mode.
+//! LegTransport-mode vectors (`transport/`) are not relayed: the relay carries tunnel mode.
 //!
 //! The vectors' client legs are raw IP of the gateway leg's version, so AH's Identification
 //! crosses in the client-leg IPv4 header and the packets need no change. The relay's TTL is set
@@ -20,8 +20,8 @@ mod relay_support;
 use std::net::{IpAddr, SocketAddr};
 
 use ipsec_xlat::relay::{
-    Action, Arrival, BundleShape, Datapath, DatapathConfig, Entry, Framing, Partition, Path,
-    SpiSet, Table, TableConfig, Transport,
+    Action, Arrival, BundleShape, Datapath, DatapathConfig, Entry, Framing, LegPath, LegTransport,
+    Partition, SpiSet, Table, TableConfig,
 };
 use ipsec_xlat::wire::IpProtocol;
 use ipsec_xlat::Timestamp;
@@ -151,10 +151,10 @@ fn arrival(v: &Vector, packet: &[u8]) -> (Arrival, Vec<u8>) {
     }
 }
 
-fn transport(v: &Vector, relay_port: u16, peer_port: u16) -> Transport {
+fn transport(v: &Vector, relay_port: u16, peer_port: u16) -> LegTransport {
     match v.nat_t {
-        None => Transport::Ip,
-        Some(_) => Transport::Udp {
+        None => LegTransport::Ip,
+        Some(_) => LegTransport::Udp {
             relay_port,
             peer_port,
         },
@@ -234,7 +234,7 @@ fn client_leg_packets_become_the_independent_sgw_side_packets() {
         let (sport, dport) = ports(&v);
         let entry = Entry {
             client: Partition {
-                path: Path {
+                path: LegPath {
                     relay_addr: v.relay.dst,
                     peer_addr: v.relay.src,
                     transport: transport(&v, dport, sport),
@@ -243,7 +243,7 @@ fn client_leg_packets_become_the_independent_sgw_side_packets() {
                 peer_spis: set(v.shape, (0xc1c1_00a1, 0xc1c1_00e1)),
             },
             gateway: Partition {
-                path: Path {
+                path: LegPath {
                     relay_addr: v.sgw.src,
                     peer_addr: v.sgw.dst,
                     transport: transport(&v, sport, dport),
@@ -284,7 +284,7 @@ fn independent_sgw_side_packets_become_client_leg_packets() {
         let (sport, dport) = ports(&v);
         let entry = Entry {
             client: Partition {
-                path: Path {
+                path: LegPath {
                     relay_addr: v.relay.src,
                     peer_addr: v.relay.dst,
                     transport: transport(&v, sport, dport),
@@ -293,7 +293,7 @@ fn independent_sgw_side_packets_become_client_leg_packets() {
                 peer_spis: set(v.shape, v.relay.spis),
             },
             gateway: Partition {
-                path: Path {
+                path: LegPath {
                     relay_addr: v.sgw.dst,
                     peer_addr: v.sgw.src,
                     transport: transport(&v, dport, sport),

@@ -18,11 +18,11 @@ mod sa_support;
 use ipsec_xlat::Timestamp;
 use std::net::IpAddr;
 
-use ipsec_xlat::relay::AH_IN_UDP_MARKER;
 use ipsec_xlat::sa::{
     AhConfig, ClientInboundSa, ClientOutboundSa, EspConfig, EspSuite, InboundSa, Integrity, Mode,
     OutboundSa, SaConfig, SaError, SideValues, Translation, TunnelHeader, UdpEncap, INBOUND_ROOM,
 };
+use ipsec_xlat::wire::encap::AH_IN_UDP_MARKER;
 use proptest::prelude::*;
 use sa_support::{ah, esp, esp_suites, inner_v4, inner_v6, relay_rewrite};
 

@@ -3,7 +3,7 @@
 //!
 //! | adapter | core parts | ports |
 //! | --- | --- | --- |
-//! | [`RelayEndpoint`] | `ike::Relay` + `relay::Relay` (translation table, rewrite) | c-side and s-side legs |
+//! | [`RelayEndpoint`] | [`ipsec_xlat::Relay`] (IKE relay, translation table, rewrite, ports: the whole role) | c-side and s-side legs |
 //! | [`ClientEndpoint`] | `Client` (IKE, SAs, reauthentication, restart) | c-side leg + TUN |
 //! | [`TestSgwEndpoint`] | `Gateway` (IKE responder, bundles, routes) | its leg (s-side) + TUN |
 //!

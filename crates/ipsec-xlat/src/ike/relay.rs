@@ -52,9 +52,11 @@ use crate::wire::tail::{join, split, TailType};
 
 mod identity;
 mod pool;
+mod spis;
 
 pub use identity::{AddressPrefix, IdentityMatch, IdentityRule};
 use pool::{Holder, SurrogatePool};
+pub use spis::SpiAllocator;
 
 /// Relay configuration.
 #[derive(Clone, Debug)]
@@ -180,6 +182,8 @@ pub struct IkeRelayCounters {
     pub pool_exhausted: u64,
     /// Tail contents unusable.
     pub tail_content: u64,
+    /// The SPI allocator found no free SPI for a grant.
+    pub no_spi: u64,
     /// Repeated datagrams answered from cache.
     pub duplicates: u64,
     /// Datagrams forwarded.
@@ -235,7 +239,6 @@ pub struct IkeRelay {
     by_client: HashMap<(SocketAddr, [u8; 8]), u64>,
     by_s_cookie: HashMap<[u8; 8], u64>,
     c_cookies_in_use: HashSet<[u8; 8]>,
-    spis_in_use: HashSet<u32>,
     pool: SurrogatePool,
     transmits: VecDeque<Transmit>,
     events: VecDeque<IkeRelayEvent>,
@@ -253,7 +256,6 @@ impl core::fmt::Debug for IkeRelay {
             .field("by_client", &self.by_client)
             .field("by_s_cookie", &self.by_s_cookie)
             .field("c_cookies_in_use", &self.c_cookies_in_use)
-            .field("spis_in_use", &self.spis_in_use)
             .field("pool", &self.pool)
             .field("transmits", &self.transmits)
             .field("events", &self.events)
@@ -271,10 +273,12 @@ enum Drop {
     NoSgw,
     PoolExhausted,
     TailContent,
+    NoSpi,
 }
 
 impl IkeRelay {
-    /// A relay; its randomness (cookies, SPIs, tail ephemeral keys) is seeded from `rng`.
+    /// A relay; its randomness (cookies, tail ephemeral keys) is seeded from `rng`. Its SPIs
+    /// come from the [`SpiAllocator`] passed with each datagram.
     pub fn new<R: RngCore + CryptoRng>(config: IkeRelayConfig, rng: &mut R) -> Self {
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
@@ -286,7 +290,6 @@ impl IkeRelay {
             by_client: HashMap::new(),
             by_s_cookie: HashMap::new(),
             c_cookies_in_use: HashSet::new(),
-            spis_in_use: HashSet::new(),
             pool: SurrogatePool::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -357,15 +360,6 @@ impl IkeRelay {
         }
     }
 
-    fn unique_spi(&mut self) -> u32 {
-        loop {
-            let s = self.rng.next_u32();
-            if s > 255 && self.spis_in_use.insert(s) {
-                return s;
-            }
-        }
-    }
-
     fn count(&mut self, d: Drop) {
         let c = &mut self.counters;
         match d {
@@ -377,6 +371,7 @@ impl IkeRelay {
             Drop::NoSgw => c.no_sgw = c.no_sgw.saturating_add(1),
             Drop::PoolExhausted => c.pool_exhausted = c.pool_exhausted.saturating_add(1),
             Drop::TailContent => c.tail_content = c.tail_content.saturating_add(1),
+            Drop::NoSpi => c.no_spi = c.no_spi.saturating_add(1),
         }
     }
 
@@ -386,17 +381,20 @@ impl IkeRelay {
     }
 
     /// Feeds one UDP payload received on `local` (a c-side or s-side address) from `remote`.
+    /// SPIs granted on the way (mm6, the SGW's first message of a quick mode) come from `spis`;
+    /// grants of a session the client deletes go back to it.
     pub fn handle_datagram(
         &mut self,
         now: Timestamp,
         local: SocketAddr,
         remote: SocketAddr,
         payload: &[u8],
+        spis: &mut dyn SpiAllocator,
     ) {
         let result = if local.ip() == self.config.c_side.ip() {
-            self.on_client_datagram(now, local, remote, payload)
+            self.on_client_datagram(now, local, remote, payload, spis)
         } else {
-            self.on_sgw_datagram(now, local, remote, payload)
+            self.on_sgw_datagram(now, local, remote, payload, spis)
         };
         if let Err(d) = result {
             self.count(d);
@@ -409,6 +407,7 @@ impl IkeRelay {
         local: SocketAddr,
         remote: SocketAddr,
         payload: &[u8],
+        spis: &mut dyn SpiAllocator,
     ) -> Result<(), Drop> {
         let ike = ike_bytes(local, remote, payload).ok_or(Drop::Malformed)?;
         let parts = split(ike).map_err(|_| Drop::Malformed)?;
@@ -526,7 +525,7 @@ impl IkeRelay {
             if !r.s_deleted {
                 self.emit(t);
             }
-            self.forget(id, true);
+            self.forget(id, true, spis);
             return Ok(());
         }
         session.last_c = Some((ike.to_vec(), t.clone()));
@@ -535,7 +534,7 @@ impl IkeRelay {
                 .push_back(IkeRelayEvent::IpsecTranslation(entry));
         }
         if let Some((client, grant)) = retired {
-            self.free_grant(&grant);
+            // Its SPIs are the entry's: they come free when the entry leaves the table.
             self.events.push_back(IkeRelayEvent::IpsecRetired {
                 client,
                 s_spi_2: grant.s_spi_offer,
@@ -646,6 +645,7 @@ impl IkeRelay {
         local: SocketAddr,
         remote: SocketAddr,
         payload: &[u8],
+        allocator: &mut dyn SpiAllocator,
     ) -> Result<(), Drop> {
         let ike = ike_bytes(local, remote, payload).ok_or(Drop::Malformed)?;
         let parts = split(ike).map_err(|_| Drop::Malformed)?;
@@ -685,9 +685,7 @@ impl IkeRelay {
                 spis.resize(n.saturating_mul(2), 0);
             }
         }
-        for s in spis.iter_mut() {
-            *s = self.unique_spi();
-        }
+        draw(&mut spis, now, allocator)?;
         let mut new_ike = None;
         let session = self.sessions.get_mut(&id).ok_or(Drop::UnknownCookies)?;
         let mut out = message.clone();
@@ -816,8 +814,9 @@ impl IkeRelay {
     }
 
     /// Forgets sessions whose IKE SA lifetime passed, or that never got the SGW's mm2, and
-    /// reports each as [`IkeRelayEvent::IkeExpired`]. SPIs granted but never used are freed.
-    pub fn handle_timeout(&mut self, now: Timestamp) {
+    /// reports each as [`IkeRelayEvent::IkeExpired`]. SPIs granted but never used go back to
+    /// `spis`.
+    pub fn handle_timeout(&mut self, now: Timestamp, spis: &mut dyn SpiAllocator) {
         let expired: Vec<u64> = self
             .sessions
             .iter()
@@ -825,7 +824,7 @@ impl IkeRelay {
             .map(|(id, _)| *id)
             .collect();
         for id in expired {
-            self.forget(id, false);
+            self.forget(id, false, spis);
         }
     }
 
@@ -833,8 +832,9 @@ impl IkeRelay {
     /// ([`IkeRelayEvent::IkeRetired`]), and every bundle still live under it ended with it
     /// ([`IkeRelayEvent::IpsecRetired`] each; normally none, the client deletes bundles first).
     /// Otherwise it expired ([`IkeRelayEvent::IkeExpired`]) and live bundles are left to their
-    /// own lifetimes in the datapath.
-    fn forget(&mut self, id: u64, retired: bool) {
+    /// own lifetimes in the datapath. Grants never used go back to `spis`; the SPIs of used ones
+    /// belong to their entries.
+    fn forget(&mut self, id: u64, retired: bool, spis: &mut dyn SpiAllocator) {
         let Some(s) = self.sessions.remove(&id) else {
             return;
         };
@@ -845,7 +845,7 @@ impl IkeRelay {
             self.pool.release(holder);
         }
         for g in &s.grants {
-            self.free_grant(g);
+            release_grant(g, spis);
         }
         if !retired {
             self.events.push_back(IkeRelayEvent::IkeExpired {
@@ -856,7 +856,6 @@ impl IkeRelay {
             return;
         }
         for g in &s.used {
-            self.free_grant(g);
             self.events.push_back(IkeRelayEvent::IpsecRetired {
                 client: s.client,
                 s_spi_2: g.s_spi_offer,
@@ -869,27 +868,36 @@ impl IkeRelay {
             s_cookies: s.s_cookies,
         });
     }
+}
 
-    fn free_grant(&mut self, g: &SpiGrant) {
-        for spi in [g.s_spi_offer, g.c_spi_relay]
-            .iter()
-            .flat_map(|b| [b.esp, b.ah])
-            .flatten()
-        {
-            self.spis_in_use.remove(&spi);
+/// Fills `spis` with fresh SPIs from `allocator`; if it runs dry, gives back what it drew.
+fn draw(spis: &mut [u32], now: Timestamp, allocator: &mut dyn SpiAllocator) -> Result<(), Drop> {
+    for at in 0..spis.len() {
+        match allocator.allocate(now) {
+            Some(spi) => {
+                if let Some(slot) = spis.get_mut(at) {
+                    *slot = spi;
+                }
+            }
+            None => {
+                for spi in spis.iter().take(at) {
+                    allocator.release(*spi);
+                }
+                return Err(Drop::NoSpi);
+            }
         }
     }
+    Ok(())
+}
 
-    /// Frees the relay-chosen SPIs of an IPsec entry the datapath retired on its own (lifetime
-    /// ended without a DELETE), so they can be granted again.
-    pub fn retire(&mut self, entry: &IpsecTranslation) {
-        for spi in [entry.s_spi_2, entry.c_spi_2]
-            .iter()
-            .flat_map(|b| [b.esp, b.ah])
-            .flatten()
-        {
-            self.spis_in_use.remove(&spi);
-        }
+/// Gives the SPIs of a grant no quick mode used back to `allocator`.
+fn release_grant(g: &SpiGrant, allocator: &mut dyn SpiAllocator) {
+    for spi in [g.s_spi_offer, g.c_spi_relay]
+        .iter()
+        .flat_map(|b| [b.esp, b.ah])
+        .flatten()
+    {
+        allocator.release(spi);
     }
 }
 

@@ -30,6 +30,17 @@ pub enum Leg {
     SSide,
 }
 
+impl Leg {
+    /// The leg a packet arriving on `self` leaves by (the relay forwards c-side to s-side
+    /// and back).
+    pub const fn other(self) -> Self {
+        match self {
+            Self::CSide => Self::SSide,
+            Self::SSide => Self::CSide,
+        }
+    }
+}
+
 impl fmt::Display for Leg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

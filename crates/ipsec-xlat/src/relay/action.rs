@@ -5,9 +5,9 @@ use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use crate::wire::IpProtocol;
 
 use super::counters::DropReason;
-use super::entry::Leg;
+use crate::net::Leg;
 
-/// How to put [`Transmit::bytes`] on the wire.
+/// How to put [`Outgoing::bytes`] on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
     /// The bytes are a complete IPv4 packet whose header the relay wrote (AH's ICV covers
@@ -42,7 +42,7 @@ pub enum Framing {
 
 /// A packet to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Transmit<'a> {
+pub struct Outgoing<'a> {
     /// The leg it leaves by.
     pub leg: Leg,
     /// How to send it.
@@ -55,7 +55,7 @@ pub struct Transmit<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action<'a> {
     /// Send this.
-    Forward(Transmit<'a>),
+    Forward(Outgoing<'a>),
     /// Nothing to send; the reason has been counted.
     Drop(DropReason),
 }

@@ -10,7 +10,7 @@ use core::net::{IpAddr, Ipv6Addr, SocketAddr};
 use core::ops::Range;
 
 use crate::wire::ah::{AhError, AhPacket};
-use crate::wire::encap::{self, EncapError, Encapsulated};
+use crate::wire::encap::{self, EncapError, Encapsulated, AH_IN_UDP_MARKER};
 use crate::wire::esp::{EspError, EspPacket};
 use crate::wire::ipv4::{self, Ipv4Error, Ipv4Packet};
 use crate::wire::ipv6::{self, Ipv6Error, Ipv6Packet};
@@ -18,13 +18,6 @@ use crate::wire::IpProtocol;
 
 use super::counters::DropReason;
 use super::spi::IpsecProtocol;
-
-/// On the client leg, UDP-encapsulated AH is preceded by these four bytes. RFC 3948 defines
-/// ESP-in-UDP only, and an AH header's first word (Next Header, Payload Length, Reserved) could
-/// pass for an ESP SPI; this prefix reads as the SPI 51, which is in the range 1–255 that no
-/// ESP packet may carry, so nothing standard is ever mistaken for it. It never appears on the
-/// gateway leg, where AH always travels as IP protocol 51.
-pub const AH_IN_UDP_MARKER: [u8; 4] = [0, 0, 0, 51];
 
 /// How a packet's bytes reached the relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,10 +16,10 @@ use core::ops::Range;
 use super::action::Framing;
 use super::arrival::Arrival;
 use super::counters::DropReason;
-use super::entry::Leg;
 use super::fast::{self, Peek};
 use super::index::Role;
 use super::rewrite::Datapath;
+use crate::net::Leg;
 use crate::time::Timestamp;
 
 /// Packets handled together; enough to cover memory latency, small enough for the stack.

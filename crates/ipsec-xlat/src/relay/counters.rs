@@ -6,7 +6,7 @@
 
 use core::fmt;
 
-use super::entry::Leg;
+use crate::net::Leg;
 
 /// Why a received packet was not forwarded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,8 +115,8 @@ impl Counters {
     /// Packets forwarded out of `leg`.
     pub fn forwarded(&self, to: Leg) -> u64 {
         match to {
-            Leg::Gateway => self.to_gateway,
-            Leg::Client => self.to_client,
+            Leg::SSide => self.to_gateway,
+            Leg::CSide => self.to_client,
         }
     }
 
@@ -141,8 +141,8 @@ impl Counters {
 
     pub(crate) fn count_forwarded(&mut self, to: Leg) {
         let counter = match to {
-            Leg::Gateway => &mut self.to_gateway,
-            Leg::Client => &mut self.to_client,
+            Leg::SSide => &mut self.to_gateway,
+            Leg::CSide => &mut self.to_client,
         };
         *counter = counter.saturating_add(1);
     }

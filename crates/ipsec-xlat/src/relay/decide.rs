@@ -11,12 +11,14 @@ use crate::wire::esp::EspPacket;
 use crate::wire::ipv4;
 use crate::wire::IpProtocol;
 
-use super::arrival::{self, Parsed, AH_IN_UDP_MARKER};
+use super::arrival::{self, Parsed};
 use super::counters::DropReason;
-use super::entry::{Leg, Path, Transport};
+use super::entry::{LegPath, LegTransport};
 use super::index::Role;
 use super::spi::{BundleShape, IpsecProtocol, Spi};
 use super::table::Route;
+use crate::net::Leg;
+use crate::wire::encap::AH_IN_UDP_MARKER;
 
 /// Everything decided about a packet before any byte is written.
 #[derive(Debug, Clone, Copy)]
@@ -24,7 +26,7 @@ pub(super) struct Plan {
     /// Slot of the entry.
     pub(super) slot: u32,
     /// The path it leaves by (the other leg's).
-    pub(super) exit: Path,
+    pub(super) exit: LegPath,
     /// Leg it arrived on.
     pub(super) from: Leg,
     /// Protocol of the outermost IPsec header.
@@ -113,24 +115,24 @@ pub(super) fn decide(
 /// What the relay writes in front of the IPsec part on `path`: an IPv4 header for raw IPv4
 /// (the relay owns every field AH covers), AH's marker for UDP, nothing otherwise (the kernel
 /// writes IPv6 and UDP headers).
-fn prefix_len(path: &Path, protocol: IpsecProtocol) -> Result<usize, DropReason> {
+fn prefix_len(path: &LegPath, protocol: IpsecProtocol) -> Result<usize, DropReason> {
     match (path.transport, path.relay_addr, path.peer_addr, protocol) {
-        (Transport::Udp { .. }, _, _, IpsecProtocol::Ah) => Ok(AH_IN_UDP_MARKER.len()),
-        (Transport::Udp { .. }, _, _, IpsecProtocol::Esp) => Ok(0),
-        (Transport::Ip, IpAddr::V4(_), IpAddr::V4(_), _) => Ok(ipv4::MIN_HEADER_LEN),
-        (Transport::Ip, IpAddr::V6(_), IpAddr::V6(_), _) => Ok(0),
+        (LegTransport::Udp { .. }, _, _, IpsecProtocol::Ah) => Ok(AH_IN_UDP_MARKER.len()),
+        (LegTransport::Udp { .. }, _, _, IpsecProtocol::Esp) => Ok(0),
+        (LegTransport::Ip, IpAddr::V4(_), IpAddr::V4(_), _) => Ok(ipv4::MIN_HEADER_LEN),
+        (LegTransport::Ip, IpAddr::V6(_), IpAddr::V6(_), _) => Ok(0),
         // A validated path never mixes address families.
-        (Transport::Ip, _, _, _) => Err(DropReason::PathMismatch),
+        (LegTransport::Ip, _, _, _) => Err(DropReason::PathMismatch),
     }
 }
 
 /// Whether the packet came by `path`: from the peer, to the relay, over the same transport.
 #[inline(always)]
-fn arrived_on(path: &Path, parsed: &Parsed) -> bool {
+fn arrived_on(path: &LegPath, parsed: &Parsed) -> bool {
     let transport = match (path.transport, parsed.ports) {
-        (Transport::Ip, None) => true,
+        (LegTransport::Ip, None) => true,
         (
-            Transport::Udp {
+            LegTransport::Udp {
                 relay_port,
                 peer_port,
             },
@@ -191,12 +193,12 @@ fn carry_identification(
 ) -> Result<Carried, DropReason> {
     match from {
         // From the client: its IPv4 header's Identification, or Reserved if it has none.
-        Leg::Client => Ok(Carried {
+        Leg::CSide => Ok(Carried {
             reserved: 0,
             ident: parsed.outer.ident.unwrap_or(reserved),
         }),
-        Leg::Gateway if reserved != 0 => Err(DropReason::AhReservedNonZero),
-        Leg::Gateway => {
+        Leg::SSide if reserved != 0 => Err(DropReason::AhReservedNonZero),
+        Leg::SSide => {
             // The SGW's Identification (0 when the gateway leg is IPv6, where there is none).
             let ident = parsed.outer.ident.unwrap_or(0);
             if out_prefix_len == ipv4::MIN_HEADER_LEN {

@@ -17,30 +17,12 @@ use core::net::IpAddr;
 use thiserror::Error;
 
 use super::spi::{BundleShape, IpsecProtocol, Spi, SpiSet};
+use crate::net::Leg;
 use crate::time::Timestamp;
-
-/// One side of the relay.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Leg {
-    /// Between the client and the relay (the seed's c-side).
-    Client,
-    /// Between the relay and the SGW (the seed's s-side).
-    Gateway,
-}
-
-impl Leg {
-    /// The leg a packet arriving on `self` leaves by.
-    pub const fn other(self) -> Self {
-        match self {
-            Self::Client => Self::Gateway,
-            Self::Gateway => Self::Client,
-        }
-    }
-}
 
 /// How IPsec packets travel on one leg.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
+pub enum LegTransport {
     /// Directly over IP (protocol 50 or 51).
     Ip,
     /// Inside UDP (RFC 3948 ESP-in-UDP, typically port 4500 on both ends); each leg chooses on
@@ -60,13 +42,13 @@ pub enum Transport {
 /// layout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(C)]
-pub struct Path {
+pub struct LegPath {
     /// The relay's own address on this leg (c-addr-2 or s-addr-2).
     pub relay_addr: IpAddr,
     /// The peer's address (c-addr-1, the client; or s-addr-3, the SGW).
     pub peer_addr: IpAddr,
     /// Raw IP or UDP encapsulation, with ports.
-    pub transport: Transport,
+    pub transport: LegTransport,
 }
 
 /// One partition of an entry: a leg's path and the SPIs used on it.
@@ -74,7 +56,7 @@ pub struct Path {
 #[repr(C)]
 pub struct Partition {
     /// Addresses and transport of this leg.
-    pub path: Path,
+    pub path: LegPath,
     /// SPIs the relay receives on from this leg's peer (c-SPI-2 or s-SPI-2). The relay chose
     /// them, so they are unique among all live entries and index the table.
     pub relay_spis: SpiSet,
@@ -134,16 +116,16 @@ impl Entry {
     /// The partition of `leg`.
     pub const fn partition(&self, leg: Leg) -> &Partition {
         match leg {
-            Leg::Client => &self.client,
-            Leg::Gateway => &self.gateway,
+            Leg::CSide => &self.client,
+            Leg::SSide => &self.gateway,
         }
     }
 
     /// The partition of `leg`, mutably.
     pub(crate) fn partition_mut(&mut self, leg: Leg) -> &mut Partition {
         match leg {
-            Leg::Client => &mut self.client,
-            Leg::Gateway => &mut self.gateway,
+            Leg::CSide => &mut self.client,
+            Leg::SSide => &mut self.gateway,
         }
     }
 
@@ -161,12 +143,12 @@ impl Entry {
             .client
             .relay_spis
             .iter()
-            .map(|(p, s)| (Leg::Client, p, s));
+            .map(|(p, s)| (Leg::CSide, p, s));
         let gateway = self
             .gateway
             .relay_spis
             .iter()
-            .map(|(p, s)| (Leg::Gateway, p, s));
+            .map(|(p, s)| (Leg::SSide, p, s));
         client.chain(gateway)
     }
 
@@ -174,7 +156,7 @@ impl Entry {
     /// uniqueness against other entries; the table does that.
     pub fn validate(&self) -> Result<BundleShape, EntryError> {
         let mut shape = None;
-        for leg in [Leg::Client, Leg::Gateway] {
+        for leg in [Leg::CSide, Leg::SSide] {
             let part = self.partition(leg);
             for (party, set) in [("relay", &part.relay_spis), ("peer", &part.peer_spis)] {
                 let this = set.shape().ok_or(EntryError::NoSpi { leg, party })?;
@@ -185,7 +167,7 @@ impl Entry {
             check_path(leg, &part.path)?;
         }
         let shape = shape.ok_or(EntryError::ShapeMismatch)?;
-        if shape.has_ah() && matches!(self.gateway.path.transport, Transport::Udp { .. }) {
+        if shape.has_ah() && matches!(self.gateway.path.transport, LegTransport::Udp { .. }) {
             return Err(EntryError::AhOverUdpToGateway);
         }
         let mut seen: [Option<Spi>; 4] = [None; 4];
@@ -207,7 +189,7 @@ impl Entry {
 }
 
 /// Checks that a path does not mix address families.
-pub(crate) fn check_path(leg: Leg, path: &Path) -> Result<(), EntryError> {
+pub(crate) fn check_path(leg: Leg, path: &LegPath) -> Result<(), EntryError> {
     if path.relay_addr.is_ipv4() != path.peer_addr.is_ipv4() {
         return Err(EntryError::AddressFamilyMismatch(leg));
     }

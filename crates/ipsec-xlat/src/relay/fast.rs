@@ -16,11 +16,11 @@ use core::ops::Range;
 
 use super::action::Framing;
 use super::arrival::Arrival;
-use super::entry::Leg;
 use super::index::Role;
 use super::rewrite::{write_ipv4_header, Datapath, OuterIpv4};
 use super::spi::{IpsecProtocol, FIRST_USABLE_SPI};
 use super::table::CompactExit;
+use crate::net::Leg;
 use crate::time::Timestamp;
 use crate::wire::esp::{self, EspPacket};
 use crate::wire::{ipv4, IpProtocol};
@@ -236,7 +236,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::relay::entry::{Entry, Partition, Path, Transport};
+    use crate::relay::entry::{Entry, LegPath, LegTransport, Partition};
     use crate::relay::rewrite::DatapathConfig;
     use crate::relay::spi::{Spi, SpiSet};
     use crate::relay::table::{Table, TableConfig};
@@ -252,10 +252,10 @@ mod tests {
         let spi = |v: u32| Spi::new(v).unwrap();
         Entry {
             client: Partition {
-                path: Path {
+                path: LegPath {
                     relay_addr: v4(1),
                     peer_addr: v4(7),
-                    transport: Transport::Udp {
+                    transport: LegTransport::Udp {
                         relay_port: 4500,
                         peer_port: client_port,
                     },
@@ -264,16 +264,16 @@ mod tests {
                 peer_spis: SpiSet::esp(spi(0x0c0c_0001)),
             },
             gateway: Partition {
-                path: Path {
+                path: LegPath {
                     relay_addr: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1)),
                     peer_addr: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 2)),
                     transport: if gateway_udp {
-                        Transport::Udp {
+                        LegTransport::Udp {
                             relay_port: 4500,
                             peer_port: 4500,
                         }
                     } else {
-                        Transport::Ip
+                        LegTransport::Ip
                     },
                 },
                 relay_spis: SpiSet::esp(spi(GATEWAY_SPI)),

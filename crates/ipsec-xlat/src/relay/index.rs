@@ -29,8 +29,8 @@
 //! as the relay's random ones. Keys are the relay's own choice, so a peer cannot pile them up;
 //! every probe loop is bounded by the bucket count all the same.
 
-use super::entry::Leg;
 use super::spi::IpsecProtocol;
+use crate::net::Leg;
 
 /// Slots are numbered below this bound, leaving the top two bits of a packed value for leg and
 /// protocol. It also keeps at least three quarters of the SPI space free (four SPIs per entry at
@@ -65,8 +65,8 @@ struct Packed(u32);
 impl Packed {
     fn pack(role: Role) -> Self {
         let leg = match role.leg {
-            Leg::Client => 0,
-            Leg::Gateway => LEG_BIT,
+            Leg::CSide => 0,
+            Leg::SSide => LEG_BIT,
         };
         let protocol = match role.protocol {
             IpsecProtocol::Esp => 0,
@@ -80,9 +80,9 @@ impl Packed {
         Role {
             slot: self.0 & SLOT_MASK,
             leg: if self.0 & LEG_BIT == 0 {
-                Leg::Client
+                Leg::CSide
             } else {
-                Leg::Gateway
+                Leg::SSide
             },
             protocol: if self.0 & AH_BIT == 0 {
                 IpsecProtocol::Esp
@@ -308,9 +308,9 @@ mod tests {
         Role {
             slot,
             leg: if slot % 2 == 0 {
-                Leg::Client
+                Leg::CSide
             } else {
-                Leg::Gateway
+                Leg::SSide
             },
             protocol: if slot % 3 == 0 {
                 IpsecProtocol::Ah
@@ -322,7 +322,7 @@ mod tests {
 
     #[test]
     fn packing_round_trips_every_role() {
-        for leg in [Leg::Client, Leg::Gateway] {
+        for leg in [Leg::CSide, Leg::SSide] {
             for protocol in [IpsecProtocol::Esp, IpsecProtocol::Ah] {
                 for slot in [0, 1, 12345, MAX_SLOTS - 1] {
                     let role = Role {

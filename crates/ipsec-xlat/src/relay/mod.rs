@@ -12,6 +12,8 @@
 //!   the whole entry aside only for AH or IPv6; no allocation per packet), SPI allocation with
 //!   reservations, expiry. About 202 bytes per IPv4 ESP entry at a million entries (see
 //!   `tests/relay_memory.rs` and the relay bench).
+//! - [`Relay`]: the relay role, owning the IKE relay and the datapath, as one
+//!   [`Endpoint`](crate::Endpoint).
 //! - [`EntryStore`]: the seam for durable or fleet-shared storage of entries.
 //! - [`Datapath`]: the rewrite, in place ([`Datapath::rewrite_in_place`]), into a caller's buffer
 //!   ([`Datapath::rewrite`]) or for a `recvmmsg` batch ([`Datapath::rewrite_batch`]), returning an
@@ -61,7 +63,8 @@
 //! - The client needs s-addr-2 and s-addr-3 to build and rebuild the header; the IKE relay
 //!   hands them over with the s-side cookies.
 //!
-//! **UDP on the client leg.** ESP as RFC 3948; AH preceded by [`AH_IN_UDP_MARKER`]. Toward the
+//! **UDP on the client leg.** ESP as RFC 3948; AH preceded by
+//! [`AH_IN_UDP_MARKER`](crate::wire::encap::AH_IN_UDP_MARKER). Toward the
 //! SGW, AH always travels as IP protocol 51 (RFC 3948 encapsulates ESP only).
 #![deny(
     clippy::unwrap_used,
@@ -84,16 +87,21 @@ mod expiry;
 mod fast;
 mod index;
 mod rewrite;
+mod role;
 mod spi;
 pub mod store;
 pub mod table;
 
-pub use action::{Action, Framing, Transmit};
-pub use arrival::{Arrival, AH_IN_UDP_MARKER};
+pub use action::{Action, Framing, Outgoing};
+pub use arrival::Arrival;
 pub use batch::{BatchPacket, Verdict};
 pub use counters::{Counters, DropReason};
-pub use entry::{Entry, EntryError, EntryId, Leg, Partition, Path, Transport};
+pub use entry::{Entry, EntryError, EntryId, LegPath, LegTransport, Partition};
 pub use rewrite::{Datapath, DatapathConfig, HEADROOM};
+pub use role::{
+    KeptPorts, Refusal, Relay, RelayCounters, RelayEvent, RelayReload, RelaySettings,
+    RelaySnapshot, ReloadApplied, StandaloneSpis, TableSpis,
+};
 pub use spi::{BundleShape, IpsecProtocol, Spi, SpiSet, FIRST_USABLE_SPI};
 pub use store::{EntryStore, RestoreError};
 pub use table::{

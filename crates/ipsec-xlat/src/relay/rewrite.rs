@@ -18,15 +18,17 @@ use crate::wire::esp::EspPacket;
 use crate::wire::ipv4::{self, Ipv4Packet};
 use crate::wire::IpProtocol;
 
-use super::action::{Action, Framing, Transmit};
-use super::arrival::{self, Arrival, Parsed, AH_IN_UDP_MARKER};
+use super::action::{Action, Framing, Outgoing};
+use super::arrival::{self, Arrival, Parsed};
 use super::counters::{Counters, DropReason};
 use super::decide::{decide, Plan};
-use super::entry::{Leg, Transport};
+use super::entry::LegTransport;
 use super::index::Role;
 use super::spi::IpsecProtocol;
 use super::table::{Found, Table};
+use crate::net::Leg;
 use crate::time::Timestamp;
+use crate::wire::encap::AH_IN_UDP_MARKER;
 
 /// Bytes the relay may write in front of the IPsec header: an IPv4 header without options
 /// is the largest outer header it writes. [`Datapath::rewrite_in_place`] needs this much room
@@ -119,7 +121,7 @@ impl Datapath {
             body.copy_from_slice(ipsec);
         }
         match self.finish(now, plan, region) {
-            Ok((leg, framing)) => Action::Forward(Transmit {
+            Ok((leg, framing)) => Action::Forward(Outgoing {
                 leg,
                 framing,
                 bytes: region,
@@ -156,7 +158,7 @@ impl Datapath {
             return self.dropped(DropReason::BufferTooSmall);
         };
         match self.finish(now, plan, region) {
-            Ok((leg, framing)) => Action::Forward(Transmit {
+            Ok((leg, framing)) => Action::Forward(Outgoing {
                 leg,
                 framing,
                 bytes: region,
@@ -173,7 +175,7 @@ impl Datapath {
         (range, leg, framing): (Range<usize>, Leg, Framing),
     ) -> Action<'b> {
         match buf.get_mut(range) {
-            Some(bytes) => Action::Forward(Transmit {
+            Some(bytes) => Action::Forward(Outgoing {
                 leg,
                 framing,
                 bytes,
@@ -234,7 +236,7 @@ impl Datapath {
         let protocol = IpProtocol(plan.protocol.number());
         let framing = match (path.transport, path.relay_addr, path.peer_addr) {
             (
-                Transport::Udp {
+                LegTransport::Udp {
                     relay_port,
                     peer_port,
                 },
@@ -249,12 +251,12 @@ impl Datapath {
                     dst: SocketAddr::new(peer, peer_port),
                 }
             }
-            (Transport::Ip, IpAddr::V6(src), IpAddr::V6(dst)) => Framing::Ipv6 {
+            (LegTransport::Ip, IpAddr::V6(src), IpAddr::V6(dst)) => Framing::Ipv6 {
                 src,
                 dst,
                 next_header: protocol,
             },
-            (Transport::Ip, IpAddr::V4(src), IpAddr::V4(dst)) => {
+            (LegTransport::Ip, IpAddr::V4(src), IpAddr::V4(dst)) => {
                 let total_len = ipsec_len.saturating_add(ipv4::MIN_HEADER_LEN);
                 write_ipv4_header(
                     head,
@@ -272,7 +274,7 @@ impl Datapath {
                 Framing::Ipv4 { src, dst }
             }
             // A validated path never mixes address families; `plan` refused it already.
-            (Transport::Ip, _, _) => return Err(DropReason::PathMismatch),
+            (LegTransport::Ip, _, _) => return Err(DropReason::PathMismatch),
         };
         match plan.ah {
             None => EspPacket::new_unchecked(&mut *body).set_spi(plan.outer_spi),

@@ -20,9 +20,10 @@
 //! The trait is synchronous: an implementation backed by a remote store does its I/O in the
 //! shell, outside this sans-IO core, and may batch or cache as it sees fit.
 
-use super::entry::{Entry, EntryId, Leg, Path};
+use super::entry::{Entry, EntryId, LegPath};
 use super::spi::Spi;
 use super::table::{Table, TableError};
+use crate::net::Leg;
 use crate::time::Timestamp;
 
 /// A keeper of translation entries.
@@ -37,7 +38,7 @@ pub trait EntryStore {
     fn get(&self, id: EntryId) -> Result<Option<Entry>, Self::Error>;
 
     /// Moves one leg of entry `id` (mobility of the client).
-    fn update_path(&mut self, id: EntryId, leg: Leg, path: Path) -> Result<(), Self::Error>;
+    fn update_path(&mut self, id: EntryId, leg: Leg, path: LegPath) -> Result<(), Self::Error>;
 
     /// Removes entry `id`, returning it if it was stored.
     fn remove(&mut self, id: EntryId) -> Result<Option<Entry>, Self::Error>;
@@ -60,7 +61,7 @@ impl EntryStore for Table {
         Ok(Table::get(self, id))
     }
 
-    fn update_path(&mut self, id: EntryId, leg: Leg, path: Path) -> Result<(), TableError> {
+    fn update_path(&mut self, id: EntryId, leg: Leg, path: LegPath) -> Result<(), TableError> {
         Table::update_path(self, id, leg, path)
     }
 

@@ -11,7 +11,7 @@ use crate::wire::ipv6::{self, Ipv6Packet};
 use crate::wire::udp::UdpPacket;
 use crate::wire::{IpProtocol, IpVersion};
 
-use crate::relay::AH_IN_UDP_MARKER;
+use crate::wire::encap::AH_IN_UDP_MARKER;
 
 use super::error::{HeaderError, SaError};
 

@@ -22,8 +22,8 @@ use crate::time::Timestamp;
 use core::net::IpAddr;
 use core::ops::Range;
 
-use crate::relay::AH_IN_UDP_MARKER;
 use crate::wire::ah::AhPacket;
+use crate::wire::encap::AH_IN_UDP_MARKER;
 use crate::wire::ipv4::{Ipv4Options, Ipv4Packet, Ipv4Repr, MIN_HEADER_LEN as IPV4_HEADER_LEN};
 use crate::wire::ipv6::{Ipv6Packet, Ipv6Repr, HEADER_LEN as IPV6_HEADER_LEN};
 use crate::wire::udp::{UdpPacket, UdpRepr, HEADER_LEN as UDP_HEADER_LEN};

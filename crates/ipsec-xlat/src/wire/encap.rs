@@ -14,6 +14,13 @@ pub const NAT_T_PORT: u16 = 4500;
 pub const NON_ESP_MARKER: [u8; 4] = [0; 4];
 /// The NAT-keepalive payload byte (RFC 3948 §2.3).
 pub const KEEPALIVE_BYTE: u8 = 0xff;
+/// On the c-side, UDP-encapsulated AH is preceded by these four bytes (`docs/PROTOCOL.md`,
+/// "UDP on the client leg"). RFC 3948 defines ESP-in-UDP only, and an AH header's first word
+/// (Next Header, Payload Length, Reserved) could pass for an ESP SPI; this prefix reads as the
+/// SPI 51, which is in the range 1–255 that no ESP packet may carry, so nothing standard is
+/// ever mistaken for it. It never appears on the s-side, where AH always travels as IP
+/// protocol 51.
+pub const AH_IN_UDP_MARKER: [u8; 4] = [0, 0, 0, 51];
 /// The fixed ISAKMP header: the least that can follow a non-ESP marker.
 pub const ISAKMP_HEADER_LEN: usize = 28;
 

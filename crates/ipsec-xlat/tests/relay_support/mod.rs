@@ -10,12 +10,14 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use ipsec_xlat::relay::{
-    Action, Arrival, BundleShape, Entry, Framing, Leg, Partition, Path, Spi, SpiSet, Transmit,
-    Transport, AH_IN_UDP_MARKER,
+    Action, Arrival, BundleShape, Entry, Framing, LegPath, LegTransport, Outgoing, Partition, Spi,
+    SpiSet,
 };
+use ipsec_xlat::wire::encap::AH_IN_UDP_MARKER;
 use ipsec_xlat::wire::ipv4::{Ipv4Options, Ipv4Repr};
 use ipsec_xlat::wire::ipv6::Ipv6Repr;
 use ipsec_xlat::wire::IpProtocol;
+use ipsec_xlat::Leg;
 use ipsec_xlat::Timestamp;
 
 pub fn spi(value: u32) -> Spi {
@@ -47,38 +49,38 @@ pub enum Kind {
 
 pub const KINDS: [Kind; 4] = [Kind::Ipv4, Kind::Ipv6, Kind::UdpV4, Kind::UdpV6];
 
-pub fn client_path(kind: Kind) -> Path {
+pub fn client_path(kind: Kind) -> LegPath {
     let (relay, peer) = match kind {
         Kind::Ipv4 | Kind::UdpV4 => (v4("198.51.100.1"), v4("198.51.100.10")),
         Kind::Ipv6 | Kind::UdpV6 => (v6("2001:db8:100::1"), v6("2001:db8:100::10")),
     };
     let transport = match kind {
-        Kind::Ipv4 | Kind::Ipv6 => Transport::Ip,
-        _ => Transport::Udp {
+        Kind::Ipv4 | Kind::Ipv6 => LegTransport::Ip,
+        _ => LegTransport::Udp {
             relay_port: 4500,
             peer_port: 40123,
         },
     };
-    Path {
+    LegPath {
         relay_addr: relay,
         peer_addr: peer,
         transport,
     }
 }
 
-pub fn gateway_path(kind: Kind) -> Path {
+pub fn gateway_path(kind: Kind) -> LegPath {
     let (relay, peer) = match kind {
         Kind::Ipv4 | Kind::UdpV4 => (v4("203.0.113.1"), v4("203.0.113.2")),
         Kind::Ipv6 | Kind::UdpV6 => (v6("2001:db8:113::1"), v6("2001:db8:113::2")),
     };
     let transport = match kind {
-        Kind::Ipv4 | Kind::Ipv6 => Transport::Ip,
-        _ => Transport::Udp {
+        Kind::Ipv4 | Kind::Ipv6 => LegTransport::Ip,
+        _ => LegTransport::Udp {
             relay_port: 4500,
             peer_port: 4500,
         },
     };
-    Path {
+    LegPath {
         relay_addr: relay,
         peer_addr: peer,
         transport,
@@ -93,7 +95,7 @@ pub fn v6(s: &str) -> IpAddr {
     IpAddr::V6(s.parse::<Ipv6Addr>().unwrap())
 }
 
-pub fn entry(shape: BundleShape, client: Path, gateway: Path) -> Entry {
+pub fn entry(shape: BundleShape, client: LegPath, gateway: LegPath) -> Entry {
     Entry {
         client: Partition {
             path: client,
@@ -211,9 +213,9 @@ pub fn ipv6_packet(src: IpAddr, dst: IpAddr, next_header: u8, payload: &[u8]) ->
 
 /// How a packet with IPsec part `part` sent by the peer of `path` to the relay arrives: the
 /// arrival and the bytes the socket delivers. IPv6 raw arrivals use the raw-socket form.
-pub fn arriving(path: &Path, protocol: u8, v4: V4Fields, part: &[u8]) -> (Arrival, Vec<u8>) {
+pub fn arriving(path: &LegPath, protocol: u8, v4: V4Fields, part: &[u8]) -> (Arrival, Vec<u8>) {
     match path.transport {
-        Transport::Udp {
+        LegTransport::Udp {
             relay_port,
             peer_port,
         } => {
@@ -228,7 +230,7 @@ pub fn arriving(path: &Path, protocol: u8, v4: V4Fields, part: &[u8]) -> (Arriva
             };
             (arrival, bytes)
         }
-        Transport::Ip => match (path.peer_addr, path.relay_addr) {
+        LegTransport::Ip => match (path.peer_addr, path.relay_addr) {
             (IpAddr::V4(_), _) => (
                 Arrival::Ip,
                 ipv4_packet(path.peer_addr, path.relay_addr, protocol, v4, part),
@@ -247,7 +249,7 @@ pub fn arriving(path: &Path, protocol: u8, v4: V4Fields, part: &[u8]) -> (Arriva
 }
 
 /// The forwarded packet, or a panic naming the drop reason.
-pub fn forwarded(action: Action<'_>) -> Transmit<'_> {
+pub fn forwarded(action: Action<'_>) -> Outgoing<'_> {
     match action {
         Action::Forward(transmit) => transmit,
         Action::Drop(reason) => panic!("dropped: {reason}"),
@@ -255,7 +257,7 @@ pub fn forwarded(action: Action<'_>) -> Transmit<'_> {
 }
 
 /// The IPsec part of a transmitted packet (outer header and AH marker removed).
-pub fn sent_part<'a>(transmit: &Transmit<'a>) -> &'a [u8] {
+pub fn sent_part<'a>(transmit: &Outgoing<'a>) -> &'a [u8] {
     let bytes = transmit.bytes;
     match transmit.framing {
         Framing::Ipv4 { .. } => &bytes[20..],
@@ -266,12 +268,12 @@ pub fn sent_part<'a>(transmit: &Transmit<'a>) -> &'a [u8] {
 }
 
 /// Checks that `transmit` goes to the peer of `path` from the relay, over its transport.
-pub fn assert_sent_on(transmit: &Transmit<'_>, leg: Leg, path: &Path) {
+pub fn assert_sent_on(transmit: &Outgoing<'_>, leg: Leg, path: &LegPath) {
     assert_eq!(transmit.leg, leg);
     match (transmit.framing, path.transport) {
         (
             Framing::Udp { src, dst },
-            Transport::Udp {
+            LegTransport::Udp {
                 relay_port,
                 peer_port,
             },
@@ -279,13 +281,13 @@ pub fn assert_sent_on(transmit: &Transmit<'_>, leg: Leg, path: &Path) {
             assert_eq!(src, SocketAddr::new(path.relay_addr, relay_port));
             assert_eq!(dst, SocketAddr::new(path.peer_addr, peer_port));
         }
-        (Framing::Ipv4 { src, dst }, Transport::Ip) => {
+        (Framing::Ipv4 { src, dst }, LegTransport::Ip) => {
             assert_eq!(
                 (IpAddr::V4(src), IpAddr::V4(dst)),
                 (path.relay_addr, path.peer_addr)
             );
         }
-        (Framing::Ipv6 { src, dst, .. }, Transport::Ip) => {
+        (Framing::Ipv6 { src, dst, .. }, LegTransport::Ip) => {
             assert_eq!(
                 (IpAddr::V6(src), IpAddr::V6(dst)),
                 (path.relay_addr, path.peer_addr)

@@ -4,7 +4,8 @@
 use core::fmt::{self, Write as _};
 
 use ipsec_xlat::ike::phase2::BundleSpis;
-use ipsec_xlat::relay::{Leg as CoreLeg, Spi, SpiSet, Transport as CoreTransport};
+use ipsec_xlat::relay::{LegTransport, Spi, SpiSet};
+use ipsec_xlat::Leg;
 
 use super::RelayEndpoint;
 
@@ -17,8 +18,9 @@ impl RelayEndpoint {
     }
 
     fn write_report(&self, out: &mut String) -> fmt::Result {
-        writeln!(out, "IKE translation entries: {}", self.ike_entries.len())?;
-        for e in &self.ike_entries {
+        let snap = self.relay.snapshot();
+        writeln!(out, "IKE translation entries: {}", snap.ike_entries.len())?;
+        for e in snap.ike_entries {
             writeln!(
                 out,
                 "  user {:<24} c-side {} <-> {} cookies {}",
@@ -36,7 +38,7 @@ impl RelayEndpoint {
                 cookies_hex(e.s_cookies.initiator, e.s_cookies.responder)
             )?;
         }
-        let table = self.datapath.table();
+        let table = snap.table;
         writeln!(out, "IPsec translation entries: {}", table.len())?;
         let mut entries: Vec<_> = table.iter().collect();
         entries.sort_by_key(|(id, _, _)| *id);
@@ -62,18 +64,18 @@ impl RelayEndpoint {
                 activity.to_client.bytes
             )?;
         }
-        let dp = self.datapath.counters();
+        let dp = snap.datapath;
         writeln!(
             out,
             "Datapath: forwarded to SGW {}, to client {}, dropped {}",
-            dp.forwarded(CoreLeg::Gateway),
-            dp.forwarded(CoreLeg::Client),
+            dp.forwarded(Leg::SSide),
+            dp.forwarded(Leg::CSide),
             dp.dropped_total()
         )?;
         for (reason, n) in dp.iter_dropped().filter(|(_, n)| *n > 0) {
             writeln!(out, "  dropped {reason}: {n}")?;
         }
-        let ike = self.ike.counters();
+        let ike = snap.ike;
         writeln!(
             out,
             "IKE relay: forwarded {}, duplicates answered {}, dropped: malformed {}, unknown cookies {}, \
@@ -89,9 +91,9 @@ impl RelayEndpoint {
             ike.no_sgw,
             ike.pool_exhausted,
             ike.tail_content,
-            self.ike.surrogates_held()
+            snap.surrogates_held
         )?;
-        let c = self.counters;
+        let c = snap.counters;
         writeln!(
             out,
             "Adapter: IKE datagrams {}, IPsec packets {}, keepalives {}, ignored {}, entries installed {} / refused {} / expired {}, transmit queue drops {}",
@@ -102,7 +104,7 @@ impl RelayEndpoint {
             c.entries_installed,
             c.entries_refused,
             c.entries_expired,
-            self.tx.dropped()
+            snap.tx_dropped
         )
     }
 }
@@ -123,10 +125,10 @@ fn spi_set_name(set: SpiSet) -> String {
     })
 }
 
-fn transport_name(t: CoreTransport) -> String {
+fn transport_name(t: LegTransport) -> String {
     match t {
-        CoreTransport::Ip => "raw IP".into(),
-        CoreTransport::Udp {
+        LegTransport::Ip => "raw IP".into(),
+        LegTransport::Udp {
             relay_port,
             peer_port,
         } => format!("UDP {relay_port} <-> {peer_port}"),

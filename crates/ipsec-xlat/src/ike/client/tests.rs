@@ -116,6 +116,8 @@ fn an_unanswered_client_ends_in_the_failed_phase() {
 /// Client, relay and test-SGW of the core exchanging datagrams in memory (no loss).
 pub(super) struct Lab {
     pub(super) relay: crate::ike::IkeRelay,
+    /// Where the relay's SPIs come from (no datapath table here).
+    spis: crate::relay::StandaloneSpis,
     pub(super) sgw: crate::ike::TestSgw,
     pub(super) clients: Vec<IkeClient>,
     pub(super) events: Vec<IkeClientEvent>,
@@ -169,6 +171,7 @@ impl Lab {
         );
         let lab = Self {
             relay,
+            spis: crate::relay::StandaloneSpis::new(1),
             sgw,
             clients: Vec::new(),
             events: Vec::new(),
@@ -197,7 +200,7 @@ impl Lab {
                 match local.ip() {
                     IpAddr::V4(ip) if ip == RELAY_C || ip == RELAY_S => self
                         .relay
-                        .handle_datagram(self.now, local, remote, &t.payload),
+                        .handle_datagram(self.now, local, remote, &t.payload, &mut self.spis),
                     IpAddr::V4(ip) if ip == SGW => self
                         .sgw
                         .handle_datagram(self.now, local, remote, &t.payload),

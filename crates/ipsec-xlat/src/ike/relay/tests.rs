@@ -97,6 +97,8 @@ fn test_sgw(ip: Ipv4Addr, rng: &mut StdRng) -> TestSgw {
 struct Net {
     now: Timestamp,
     relay: IkeRelay,
+    /// Where the relay's SPI grants come from.
+    spis: crate::relay::StandaloneSpis,
     /// The relay's s-side addresses (the default and any pool).
     relay_s: Vec<Ipv4Addr>,
     relay_key: StaticKeypair,
@@ -134,6 +136,7 @@ impl Net {
         Self {
             now: Timestamp::ZERO,
             relay,
+            spis: crate::relay::StandaloneSpis::new(11),
             relay_s: [RELAY_S].into_iter().chain(pool).collect(),
             relay_key,
             sgws,
@@ -218,7 +221,8 @@ impl Net {
             };
             let (local, remote) = (t.remote, t.local);
             if to == RELAY_C || self.relay_s.contains(&to) {
-                self.relay.handle_datagram(now, local, remote, &t.payload);
+                self.relay
+                    .handle_datagram(now, local, remote, &t.payload, &mut self.spis);
             } else if let Some((_, s)) = self.sgws.iter_mut().find(|(ip, _)| *ip == to) {
                 s.handle_datagram(now, local, remote, &t.payload);
             } else if let Some((_, c)) = self.clients.iter_mut().find(|(ip, _)| *ip == to) {

@@ -14,9 +14,10 @@
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
-use super::super::entry::{Entry, Leg, Partition, Path, Transport};
+use super::super::entry::{Entry, LegPath, LegTransport, Partition};
 use super::super::spi::{BundleShape, Spi, SpiSet};
 use super::Traffic;
+use crate::net::Leg;
 use crate::time::Timestamp;
 
 /// The line holds the compact form of its entry.
@@ -38,13 +39,13 @@ pub(crate) struct V4Path {
 
 impl V4Path {
     /// The compact form of `path`, and whether it is UDP; `None` for an IPv6 path.
-    fn of(path: &Path) -> Option<(Self, bool)> {
+    fn of(path: &LegPath) -> Option<(Self, bool)> {
         let (IpAddr::V4(relay), IpAddr::V4(peer)) = (path.relay_addr, path.peer_addr) else {
             return None;
         };
         let (relay_port, peer_port, udp) = match path.transport {
-            Transport::Ip => (0, 0, false),
-            Transport::Udp {
+            LegTransport::Ip => (0, 0, false),
+            LegTransport::Udp {
                 relay_port,
                 peer_port,
             } => (relay_port, peer_port, true),
@@ -60,17 +61,17 @@ impl V4Path {
         ))
     }
 
-    fn path(&self, udp: bool) -> Path {
-        Path {
+    fn path(&self, udp: bool) -> LegPath {
+        LegPath {
             relay_addr: IpAddr::V4(Ipv4Addr::from(self.relay)),
             peer_addr: IpAddr::V4(Ipv4Addr::from(self.peer)),
             transport: if udp {
-                Transport::Udp {
+                LegTransport::Udp {
                     relay_port: self.relay_port,
                     peer_port: self.peer_port,
                 }
             } else {
-                Transport::Ip
+                LegTransport::Ip
             },
         }
     }
@@ -99,9 +100,9 @@ pub(crate) struct LegLine {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Route {
     /// The arrival leg's path, to check the packet against.
-    pub here: Path,
+    pub here: LegPath,
     /// The other leg's path, to send by.
-    pub there: Path,
+    pub there: LegPath,
     /// The SPIs to write (the other leg's peer's).
     pub out_spis: SpiSet,
     /// The arrival leg's relay ESP SPI, to check a bundle's inner ESP against.
@@ -179,7 +180,7 @@ impl LegLine {
 
     /// The partition of this line's leg (its path and the relay's SPI), and the other leg's
     /// peer SPIs, from the compact form.
-    fn parts(&self) -> Option<(Path, Spi, Spi)> {
+    fn parts(&self) -> Option<(LegPath, Spi, Spi)> {
         if !self.is_compact() {
             return None;
         }

@@ -15,10 +15,11 @@ use hashbrown::HashMap;
 use rand_core::RngCore;
 use thiserror::Error;
 
-use super::entry::{check_path, Entry, EntryError, EntryId, Leg, Path, Transport};
+use super::entry::{check_path, Entry, EntryError, EntryId, LegPath, LegTransport};
 use super::expiry::{Due, ExpiryQueue, Wake};
 use super::index::{Role, SpiIndex, MAX_SLOTS};
 use super::spi::Spi;
+use crate::net::Leg;
 use crate::time::Timestamp;
 
 mod lines;
@@ -308,7 +309,7 @@ impl Table {
             );
             self.reservations.remove(&spi.get());
         }
-        for leg in [Leg::Client, Leg::Gateway] {
+        for leg in [Leg::CSide, Leg::SSide] {
             if let Some(line) = self.line_mut(slot_no, leg) {
                 *line = LegLine::installed(now);
             }
@@ -350,11 +351,11 @@ impl Table {
 
     /// Moves one leg of entry `id` to a new path: the client's new address or port after
     /// mobility or a NAT rebinding, learnt through an authenticated channel. SPIs stay.
-    pub fn update_path(&mut self, id: EntryId, leg: Leg, path: Path) -> Result<(), TableError> {
+    pub fn update_path(&mut self, id: EntryId, leg: Leg, path: LegPath) -> Result<(), TableError> {
         check_path(leg, &path)?;
         let (slot_no, mut entry) = self.slot_of(id).ok_or(TableError::NotFound(id))?;
         let shape = self.cold(slot_no).ok_or(TableError::NotFound(id))?.shape;
-        if leg == Leg::Gateway && shape.has_ah() && matches!(path.transport, Transport::Udp { .. })
+        if leg == Leg::SSide && shape.has_ah() && matches!(path.transport, LegTransport::Udp { .. })
         {
             return Err(EntryError::AhOverUdpToGateway.into());
         }
@@ -511,8 +512,8 @@ impl Table {
         match cold.wide() {
             Some(wide) => self.wide.get(wide as usize).copied().flatten(),
             None => entry_of(
-                self.line(slot_no, Leg::Client)?,
-                self.line(slot_no, Leg::Gateway)?,
+                self.line(slot_no, Leg::CSide)?,
+                self.line(slot_no, Leg::SSide)?,
                 cold.expires_at,
             ),
         }
@@ -522,8 +523,8 @@ impl Table {
     fn activity_at(&self, slot_no: u32) -> Option<Activity> {
         self.cold(slot_no)?;
         let (client, gateway) = (
-            self.line(slot_no, Leg::Client)?,
-            self.line(slot_no, Leg::Gateway)?,
+            self.line(slot_no, Leg::CSide)?,
+            self.line(slot_no, Leg::SSide)?,
         );
         Some(Activity {
             last_seen: client.last_seen.max(gateway.last_seen),
@@ -553,7 +554,7 @@ impl Table {
             return;
         };
         let mut compact = true;
-        for leg in [Leg::Client, Leg::Gateway] {
+        for leg in [Leg::CSide, Leg::SSide] {
             if let Some(line) = self.line_mut(slot_no, leg) {
                 compact &= line.set_form(entry, shape, leg);
             }
@@ -615,7 +616,7 @@ impl Table {
         if let Some(wide) = cold.wide() {
             self.free_wide(wide);
         }
-        for leg in [Leg::Client, Leg::Gateway] {
+        for leg in [Leg::CSide, Leg::SSide] {
             if let Some(line) = self.line_mut(slot_no, leg) {
                 *line = LegLine::default();
             }
@@ -654,8 +655,8 @@ impl Table {
 #[inline(always)]
 fn line_no(slot_no: u32, leg: Leg) -> usize {
     let leg = match leg {
-        Leg::Client => 0,
-        Leg::Gateway => 1,
+        Leg::CSide => 0,
+        Leg::SSide => 1,
     };
     (slot_no as usize).wrapping_mul(2).wrapping_add(leg)
 }

@@ -26,22 +26,22 @@ fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(a, b, c, d))
 }
 
-fn client_path() -> Path {
-    Path {
+fn client_path() -> LegPath {
+    LegPath {
         relay_addr: v4(198, 51, 100, 1),
         peer_addr: v4(198, 51, 100, 10),
-        transport: Transport::Udp {
+        transport: LegTransport::Udp {
             relay_port: 4500,
             peer_port: 40123,
         },
     }
 }
 
-fn gateway_path() -> Path {
-    Path {
+fn gateway_path() -> LegPath {
+    LegPath {
         relay_addr: v4(203, 0, 113, 1),
         peer_addr: v4(203, 0, 113, 2),
-        transport: Transport::Ip,
+        transport: LegTransport::Ip,
     }
 }
 
@@ -105,8 +105,8 @@ pub(crate) fn check_invariants(table: &Table) {
             .expect("an occupied slot holds an entry");
         assert_eq!(entry.validate(), Ok(cold.shape), "stored entries are valid");
         assert_eq!(entry.expires_at, cold.expires_at);
-        let client = table.line(*slot_no, Leg::Client).unwrap();
-        let gateway = table.line(*slot_no, Leg::Gateway).unwrap();
+        let client = table.line(*slot_no, Leg::CSide).unwrap();
+        let gateway = table.line(*slot_no, Leg::SSide).unwrap();
         match cold.wide() {
             None => assert!(
                 client.is_compact() && gateway.is_compact(),
@@ -120,10 +120,10 @@ pub(crate) fn check_invariants(table: &Table) {
                 assert!(wide_used.insert(at), "one wide place per entry");
                 // It really has no compact form.
                 let mut probe = LegLine::default();
-                assert!(!probe.set_form(&entry, cold.shape, Leg::Client));
+                assert!(!probe.set_form(&entry, cold.shape, Leg::CSide));
             }
         }
-        for leg in [Leg::Client, Leg::Gateway] {
+        for leg in [Leg::CSide, Leg::SSide] {
             assert_eq!(
                 table.route(*slot_no, leg),
                 Some(Route::of(&entry, cold.shape, leg)),
@@ -174,7 +174,7 @@ pub(crate) fn check_invariants(table: &Table) {
             "free list = vacant slots"
         );
         if slot.is_none() {
-            for leg in [Leg::Client, Leg::Gateway] {
+            for leg in [Leg::CSide, Leg::SSide] {
                 assert_eq!(
                     table.line(i as u32, leg),
                     Some(&LegLine::default()),
@@ -219,10 +219,10 @@ fn insert_indexes_every_relay_spi_with_its_role() {
         Found::Live(role) => (role.leg, role.protocol),
         other => panic!("{other:?}"),
     };
-    assert_eq!(role(0x1000), (Leg::Client, IpsecProtocol::Ah));
-    assert_eq!(role(0x1001), (Leg::Client, IpsecProtocol::Esp));
-    assert_eq!(role(0x2000), (Leg::Gateway, IpsecProtocol::Ah));
-    assert_eq!(role(0x2001), (Leg::Gateway, IpsecProtocol::Esp));
+    assert_eq!(role(0x1000), (Leg::CSide, IpsecProtocol::Ah));
+    assert_eq!(role(0x1001), (Leg::CSide, IpsecProtocol::Esp));
+    assert_eq!(role(0x2000), (Leg::SSide, IpsecProtocol::Ah));
+    assert_eq!(role(0x2001), (Leg::SSide, IpsecProtocol::Esp));
     assert_eq!(
         table.find(0x5353_00a3),
         Found::Unknown,
@@ -262,7 +262,7 @@ fn invalid_entries_are_refused_with_the_reason() {
     assert_eq!(
         table.insert(no_spi, t(0)),
         Err(TableError::Invalid(EntryError::NoSpi {
-            leg: Leg::Gateway,
+            leg: Leg::SSide,
             party: "peer"
         }))
     );
@@ -287,11 +287,11 @@ fn invalid_entries_are_refused_with_the_reason() {
     mixed.client.path.peer_addr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 10));
     assert_eq!(
         table.insert(mixed, t(0)),
-        Err(EntryError::AddressFamilyMismatch(Leg::Client).into())
+        Err(EntryError::AddressFamilyMismatch(Leg::CSide).into())
     );
 
     let mut ah_udp = bundle_entry((0x1000, 0x1001), (0x2000, 0x2001));
-    ah_udp.gateway.path.transport = Transport::Udp {
+    ah_udp.gateway.path.transport = LegTransport::Udp {
         relay_port: 4500,
         peer_port: 4500,
     };
@@ -336,43 +336,43 @@ fn remove_frees_every_spi_and_the_slot() {
 fn update_path_moves_one_leg_and_keeps_spis() {
     let mut table = Table::new(TableConfig::default());
     let id = table.insert(esp_entry(0x1000, 0x2000), t(0)).unwrap();
-    let moved = Path {
+    let moved = LegPath {
         relay_addr: IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, 1)),
         peer_addr: IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 2, 0, 0, 0, 10)),
-        transport: Transport::Ip,
+        transport: LegTransport::Ip,
     };
-    table.update_path(id, Leg::Client, moved).unwrap();
+    table.update_path(id, Leg::CSide, moved).unwrap();
     let entry = table.get(id).unwrap();
     assert_eq!(entry.client.path, moved);
     assert_eq!(entry.gateway.path, gateway_path());
     assert_eq!(entry.client.relay_spis, SpiSet::esp(spi(0x1000)));
     assert!(matches!(table.find(0x1000), Found::Live(_)));
 
-    let bad = Path {
+    let bad = LegPath {
         peer_addr: v4(198, 51, 100, 10),
         ..moved
     };
     assert_eq!(
-        table.update_path(id, Leg::Client, bad),
-        Err(EntryError::AddressFamilyMismatch(Leg::Client).into())
+        table.update_path(id, Leg::CSide, bad),
+        Err(EntryError::AddressFamilyMismatch(Leg::CSide).into())
     );
     let missing = EntryId(spi(0x7777));
     assert_eq!(
-        table.update_path(missing, Leg::Client, moved),
+        table.update_path(missing, Leg::CSide, moved),
         Err(TableError::NotFound(missing))
     );
     let ah = table
         .insert(bundle_entry((0x5000, 0x5001), (0x6000, 0x6001)), t(0))
         .unwrap();
-    let udp = Path {
-        transport: Transport::Udp {
+    let udp = LegPath {
+        transport: LegTransport::Udp {
             relay_port: 4500,
             peer_port: 4500,
         },
         ..gateway_path()
     };
     assert_eq!(
-        table.update_path(ah, Leg::Gateway, udp),
+        table.update_path(ah, Leg::SSide, udp),
         Err(EntryError::AhOverUdpToGateway.into())
     );
     check_invariants(&table);
@@ -456,7 +456,7 @@ fn hard_lifetime_expires_even_a_busy_entry() {
     let Found::Live(role) = table.find(0x1000) else {
         panic!()
     };
-    table.record(role.slot, Leg::Client, 100, t(59_999));
+    table.record(role.slot, Leg::CSide, 100, t(59_999));
     assert_eq!(table.pop_expired(t(59_999)), None);
     let expired = table.pop_expired(t(60_000)).unwrap();
     assert_eq!((expired.id, expired.cause), (id, ExpiryCause::Lifetime));
@@ -484,7 +484,7 @@ fn idle_timeout_is_pushed_out_by_traffic() {
     let Found::Live(role) = table.find(0x2000) else {
         panic!()
     };
-    table.record(role.slot, Leg::Gateway, 60, t(20_000));
+    table.record(role.slot, Leg::SSide, 60, t(20_000));
     // The scheduled check finds traffic and moves the deadline to 20 s + 30 s.
     assert_eq!(table.pop_expired(t(31_000)), None);
     assert_eq!(table.next_expiry(), Some(t(50_000)));
@@ -632,15 +632,15 @@ proptest! {
                 Op::Move(s, v6) => {
                     let id = EntryId(spi(s));
                     let path = if v6 {
-                        Path {
+                        LegPath {
                             relay_addr: IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)),
                             peer_addr: IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 10)),
-                            transport: Transport::Ip,
+                            transport: LegTransport::Ip,
                         }
                     } else {
                         client_path()
                     };
-                    let result = table.update_path(id, Leg::Client, path);
+                    let result = table.update_path(id, Leg::CSide, path);
                     match model.get_mut(&id) {
                         Some(entry) => {
                             prop_assert_eq!(result, Ok(()));

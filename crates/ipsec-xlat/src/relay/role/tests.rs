@@ -1,0 +1,299 @@
+//! The relay role between an IKE client and a test SGW on an in-memory network: what it
+//! installs, what it refuses, and that every relay SPI it grants is a table reservation.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
+
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use core::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use super::*;
+use crate::ike::crypto::{HashAlgorithm, IkeCipherAlgorithm, SecretBytes};
+use crate::ike::dh::DhGroup;
+use crate::ike::phase1::{Phase1Auth, Phase1Config, Phase1Credentials, Phase1Proposal};
+use crate::ike::phase2::{ChildConfig, ChildProposal, Encapsulation, EspCipher, Integrity};
+use crate::ike::tail_content::UserId;
+use crate::ike::tail_crypto::StaticKeypair;
+use crate::ike::{
+    IdentityRule, IkeClient, IkeClientConfig, IkeClientEvent, IkeRelayConfig, RetransmitPolicy,
+    TestSgw, TestSgwConfig,
+};
+use crate::net::{Endpoint, Leg, NetPath, Path, PeerPorts, PortPair, Received, Transport};
+use crate::relay::{DropReason, Spi};
+use crate::time::Timestamp;
+use crate::wire::isakmp::{IdRepr, IdType};
+
+const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+const RELAY_C: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+const RELAY_S: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 254);
+const SGW: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+
+fn sa(ip: Ipv4Addr, port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(ip), port)
+}
+
+const P1: Phase1Proposal = Phase1Proposal {
+    cipher: IkeCipherAlgorithm::Aes128Cbc,
+    hash: HashAlgorithm::Sha256,
+    group: DhGroup::MODP_2048,
+    auth: Phase1Auth::PreSharedKey,
+    lifetime_secs: 15840,
+};
+
+const ESP: ChildProposal = ChildProposal {
+    esp: Some((EspCipher::AesCbc128, Some(Integrity::HmacSha256_128))),
+    ah: None,
+    pfs: None,
+    mode: Encapsulation::Tunnel,
+    lifetime_secs: 3960,
+};
+
+fn phase1(ip: Ipv4Addr, id: IdRepr, initial_contact: bool) -> Phase1Config {
+    Phase1Config {
+        suites: vec![P1],
+        credentials: Phase1Credentials::PreSharedKey(SecretBytes::from_slice(b"unit-test-psk")),
+        local_id: id,
+        local_addr: sa(ip, 500),
+        initial_contact,
+    }
+}
+
+fn lan_ts() -> IdRepr {
+    IdRepr::ipv4_subnet(Ipv4Addr::new(10, 9, 0, 0), Ipv4Addr::new(255, 255, 255, 0))
+}
+
+fn client_ts() -> IdRepr {
+    IdRepr::address(IpAddr::V4(Ipv4Addr::new(10, 8, 0, 1)))
+}
+
+/// Client, relay role and SGW; IKE only (the cores make no ESP).
+struct Lab {
+    now: Timestamp,
+    relay: Relay,
+    client: IkeClient,
+    sgw: TestSgw,
+    relay_events: Vec<RelayEvent>,
+    client_events: Vec<IkeClientEvent>,
+}
+
+impl Lab {
+    fn new(max_ipsec_entries: usize) -> Self {
+        let mut rng = StdRng::seed_from_u64(5);
+        let relay_key = StaticKeypair::generate(&mut rng);
+        let client_key = StaticKeypair::generate(&mut rng);
+        let mut sgw_ports = PeerPorts::new();
+        sgw_ports.insert(IpAddr::V4(SGW), PortPair::STANDARD);
+        let relay = Relay::new(
+            RelaySettings {
+                ike: IkeRelayConfig {
+                    c_side: sa(RELAY_C, 500),
+                    s_side: IpAddr::V4(RELAY_S),
+                    static_key: relay_key.clone(),
+                    authorised_clients: vec![client_key.public()],
+                    identities: vec![IdentityRule {
+                        id_type: Some(IdType::USER_FQDN),
+                        pattern: "*@example.com".into(),
+                        sgw: sa(SGW, 500),
+                        s_side: None,
+                    }],
+                    half_open_timeout: Duration::from_secs(30),
+                },
+                s_side_pool: None,
+                c_ports: PortPair::STANDARD,
+                s_ports: PortPair::STANDARD,
+                sgw_ports,
+                max_ipsec_entries,
+            },
+            &mut rng,
+        );
+        let sgw = TestSgw::new(
+            TestSgwConfig {
+                phase1: phase1(SGW, IdRepr::address(IpAddr::V4(SGW)), false),
+                child: ChildConfig {
+                    proposals: vec![ESP],
+                    local_ts: lan_ts(),
+                    remote_ts: client_ts(),
+                },
+                retransmit: RetransmitPolicy::default(),
+            },
+            &mut rng,
+        );
+        let user = "alice@example.com";
+        let client = IkeClient::new(
+            IkeClientConfig {
+                local: sa(CLIENT, 500),
+                relay: sa(RELAY_C, 500),
+                static_key: client_key,
+                relay_key: relay_key.public(),
+                user_id: UserId {
+                    id_type: IdType::USER_FQDN,
+                    value: user.as_bytes().to_vec(),
+                },
+                phase1: phase1(CLIENT, IdRepr::user_fqdn(user), true),
+                child: ChildConfig {
+                    proposals: vec![ESP],
+                    local_ts: client_ts(),
+                    remote_ts: lan_ts(),
+                },
+                c_udp_encap: true,
+                retransmit: RetransmitPolicy::default(),
+                auto_rekey: false,
+            },
+            Timestamp::ZERO,
+            &mut rng,
+        )
+        .unwrap();
+        Self {
+            now: Timestamp::ZERO,
+            relay,
+            client,
+            sgw,
+            relay_events: Vec::new(),
+            client_events: Vec::new(),
+        }
+    }
+
+    /// A UDP datagram `from` → `to` as the relay's socket on `leg` receives it.
+    fn deliver_to_relay(&mut self, leg: Leg, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
+        let rx = Received {
+            path: Path::Net(NetPath {
+                leg,
+                local: to.ip(),
+                remote: from.ip(),
+                transport: Transport::Udp {
+                    local_port: to.port(),
+                    remote_port: from.port(),
+                },
+            }),
+        };
+        self.relay.handle_datagram(self.now, &rx, bytes);
+    }
+
+    /// Moves datagrams until nobody has anything to send.
+    fn settle(&mut self) {
+        for _ in 0..100 {
+            let mut moved = false;
+            while let Some(t) = self.client.poll_transmit() {
+                moved = true;
+                self.deliver_to_relay(Leg::CSide, t.local, t.remote, &t.payload);
+            }
+            while let Some(t) = self.sgw.poll_transmit() {
+                moved = true;
+                self.deliver_to_relay(Leg::SSide, t.local, t.remote, &t.payload);
+            }
+            let mut buf = vec![0u8; 2048];
+            while let Some(t) = self.relay.poll_transmit(self.now, &mut buf) {
+                moved = true;
+                let Path::Net(path) = t.path else {
+                    panic!("a relay sends nothing to a TUN")
+                };
+                let Transport::Udp {
+                    local_port,
+                    remote_port,
+                } = path.transport
+                else {
+                    panic!("IKE travels in UDP")
+                };
+                let (from, to) = (
+                    SocketAddr::new(path.local, local_port),
+                    SocketAddr::new(path.remote, remote_port),
+                );
+                let bytes = &buf[..t.len];
+                match path.leg {
+                    Leg::CSide => self.client.handle_datagram(self.now, to, from, bytes),
+                    Leg::SSide => self.sgw.handle_datagram(self.now, to, from, bytes),
+                }
+            }
+            self.relay_events
+                .extend(std::iter::from_fn(|| self.relay.poll_event()));
+            self.client_events
+                .extend(std::iter::from_fn(|| self.client.poll_event()));
+            while self.sgw.poll_event().is_some() {}
+            if !moved {
+                return;
+            }
+            self.now += Duration::from_millis(1);
+        }
+        panic!("the exchange did not settle");
+    }
+
+    fn child_established(&self) -> bool {
+        self.client_events
+            .iter()
+            .any(|e| matches!(e, IkeClientEvent::ChildEstablished(_)))
+    }
+}
+
+/// The bundle becomes one table entry; the IKE entry carries the real ports; the grant for
+/// the next quick mode (s-SPI-2 and c-SPI-2 of ESP) waits in the table as a reservation.
+#[test]
+fn an_established_bundle_is_one_entry_and_the_next_grant_a_reservation() {
+    let mut lab = Lab::new(10);
+    lab.settle();
+    assert!(lab.child_established());
+    let installed: Vec<_> = lab
+        .relay_events
+        .iter()
+        .filter_map(|e| match e {
+            RelayEvent::IpsecInstalled { id, translation } => Some((*id, translation.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(installed.len(), 1);
+    let (id, t) = &installed[0];
+    let table = lab.relay.datapath().table();
+    assert_eq!(table.len(), 1);
+    let entry = table.get(*id).unwrap();
+    assert_eq!(entry.client.relay_spis.esp.map(Spi::get), t.c_spi_2.esp);
+    assert_eq!(entry.gateway.relay_spis.esp.map(Spi::get), t.s_spi_2.esp);
+    assert_eq!(table.reserved_spis(), 2, "the next quick mode's grant");
+    assert_eq!(lab.relay.ike_entries().len(), 1);
+    assert_eq!(lab.relay.counters().entries_installed, 1);
+    assert_eq!(lab.relay.counters().entries_refused, 0);
+}
+
+/// Over the limit, the entry is refused and its grant goes back to the table: only the next
+/// quick mode's grant stays reserved.
+#[test]
+fn a_refused_entry_gives_its_spis_back() {
+    let mut lab = Lab::new(0);
+    lab.settle();
+    assert!(lab.child_established(), "the client cannot tell");
+    assert!(lab.relay_events.iter().any(|e| matches!(
+        e,
+        RelayEvent::IpsecRefused {
+            reason: Refusal::Limit(0),
+            ..
+        }
+    )));
+    let table = lab.relay.datapath().table();
+    assert_eq!(table.len(), 0);
+    assert_eq!(table.reserved_spis(), 2, "only the next quick mode's grant");
+    assert_eq!(lab.relay.counters().entries_refused, 1);
+}
+
+/// A NAT-keepalive on a NAT-T port is absorbed, a packet from a TUN ignored, and ESP for no
+/// entry dropped with its reason told once.
+#[test]
+fn keepalives_tun_packets_and_unknown_esp() {
+    let mut lab = Lab::new(10);
+    lab.deliver_to_relay(Leg::CSide, sa(CLIENT, 4500), sa(RELAY_C, 4500), &[0xff]);
+    assert_eq!(lab.relay.counters().keepalives, 1);
+    lab.relay
+        .handle_datagram(lab.now, &Received { path: Path::Tun }, &[0x45; 20]);
+    assert_eq!(lab.relay.counters().ignored, 1);
+    let esp = [0x12, 0x34, 0x56, 0x78, 0, 0, 0, 1, 0xaa, 0xbb, 0xcc, 0xdd];
+    lab.deliver_to_relay(Leg::CSide, sa(CLIENT, 4500), sa(RELAY_C, 4500), &esp);
+    assert_eq!(lab.relay.counters().ipsec_packets, 1);
+    assert_eq!(lab.relay.take_drop(), Some(DropReason::UnknownSpi));
+    assert_eq!(lab.relay.take_drop(), None);
+    let mut buf = [0u8; 64];
+    assert!(lab.relay.poll_transmit(lab.now, &mut buf).is_none());
+}
