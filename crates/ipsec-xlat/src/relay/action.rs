@@ -51,7 +51,7 @@ pub struct Outgoing<'a> {
     pub bytes: &'a [u8],
 }
 
-/// The outcome of [`Datapath::rewrite`](super::Relay::rewrite).
+/// The outcome of [`Datapath::rewrite`](super::Datapath::rewrite).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action<'a> {
     /// Send this.

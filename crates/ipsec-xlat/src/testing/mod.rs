@@ -38,11 +38,13 @@
     clippy::unimplemented
 )]
 
+pub mod lab;
 mod network;
 mod route;
 #[cfg(test)]
 mod tests;
 
+pub use lab::Lab;
 pub use network::{Fate, InFlight, Network, NetworkStats, NodeId, RunLimit, RunOutcome};
 
 #[cfg(doc)]

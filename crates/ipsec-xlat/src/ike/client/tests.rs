@@ -198,9 +198,13 @@ impl Lab {
             for t in flight {
                 let (local, remote) = (t.remote, t.local);
                 match local.ip() {
-                    IpAddr::V4(ip) if ip == RELAY_C || ip == RELAY_S => self
-                        .relay
-                        .handle_datagram(self.now, local, remote, &t.payload, &mut self.spis),
+                    IpAddr::V4(ip) if ip == RELAY_C || ip == RELAY_S => self.relay.handle_datagram(
+                        self.now,
+                        local,
+                        remote,
+                        &t.payload,
+                        &mut self.spis,
+                    ),
                     IpAddr::V4(ip) if ip == SGW => self
                         .sgw
                         .handle_datagram(self.now, local, remote, &t.payload),

@@ -1,10 +1,10 @@
 //! The translation table: entries in a slab, found by SPI through one open-addressing index.
 //!
 //! The per-packet path is `Table::find` (one index lookup) followed by the read and update of
-//! one cache line, the arrival leg's [`LegLine`]; nothing there allocates. The index bucket of
+//! one cache line, the arrival leg's `LegLine`; nothing there allocates. The index bucket of
 //! an SPI is known from the SPI alone and the line from the bucket, so the batch path can
 //! prefetch a whole batch's buckets, then their lines, before it needs them
-//! ([`Table::prefetch_index`], [`Table::prefetch_line`]). Control-plane operations (insert,
+//! (`Table::prefetch_index`, `Table::prefetch_line`). Control-plane operations (insert,
 //! path update for mobility, remove, expiry, SPI allocation) keep the index consistent with the
 //! slab: every relay SPI of every live entry is indexed exactly once, pointing at its slot, and
 //! nothing else is.
