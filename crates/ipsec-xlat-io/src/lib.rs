@@ -4,16 +4,18 @@
 //! protocol logic: it only moves bytes and time between the operating system and a state
 //! machine that implements [`Endpoint`].
 //!
-//! - [`Endpoint`], [`Received`], [`Transmit`], [`Path`]: the contract with the core
-//!   (quinn-proto's `handle_*`/`poll_*` split, caller-owned buffers).
+//! - [`Endpoint`], [`Received`], [`Transmit`], [`Path`], [`Timestamp`]: the contract with the
+//!   core, re-exported from it (quinn-proto's `handle_*`/`poll_*` split, caller-owned buffers,
+//!   the core's one time type; the reactor converts its clock to it once).
 //! - [`Driver`]: the single-threaded loop over [`PacketPort`]s, generic over a [`Reactor`]
 //!   (epoll and the real clock, or the in-memory network and a virtual clock).
 //! - [`sys`]: UDP and raw IP sockets with `recvmmsg`/`sendmmsg`, and the TUN device.
 //! - [`mem`]: the in-memory network and TUN, for tests and the quickstart.
 //! - [`setup`]: opening a leg's sockets from its configuration.
 //! - [`config`]: the TOML configuration of the three binaries, validated at load.
-//! - [`adapters`]: the client, relay and test-SGW state machines of the core wrapped as
-//!   [`Endpoint`]s, built from their configuration.
+//! - [`adapters`]: the core's client, relay and gateway roles as the daemons run them: built
+//!   from their configuration, their events logged and sent as notices, the control socket
+//!   and status file served. No protocol state lives here.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

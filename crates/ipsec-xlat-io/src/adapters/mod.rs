@@ -1,5 +1,5 @@
-//! The core's state machines as [`Endpoint`](crate::Endpoint)s: what the three binaries, the
-//! quickstart and the in-memory tests run.
+//! The core's three roles as the daemons run them: what the three binaries, the quickstart and
+//! the in-memory tests drive with the [`Driver`](crate::Driver).
 //!
 //! | adapter | core parts | ports |
 //! | --- | --- | --- |
@@ -7,19 +7,14 @@
 //! | [`ClientEndpoint`] | `Client` (IKE, SAs, reauthentication, restart) | c-side leg + TUN |
 //! | [`TestSgwEndpoint`] | `Gateway` (IKE responder, bundles, routes) | its leg (s-side) + TUN |
 //!
-//! Why here and not in the binaries: they are the only place where the core's events meet the
-//! shell's paths, and every way of running ipsec-xlat needs exactly that glue: the daemons,
-//! `xlat quickstart` (three adapters in one process), the in-memory tests of this crate, and
-//! anyone embedding the relay. They hold no protocol logic of their own: which packet is IKE
-//! and which is ESP (RFC 3948 demultiplexing), which socket form a packet needs, and the
-//! conversion of configuration into the core's types. Everything that decides about a packet's
-//! content is the core's.
-//!
-//! Three boundaries are the adapters' business:
-//! - **Ports** ([`ports`]): the core thinks in 500 and 4500; sockets may be elsewhere.
-//! - **Socket forms** ([`packet`]): the core's SAs want whole IP packets; UDP and IPv6 raw
-//!   sockets deliver less.
-//! - **Time**: the relay's table keeps milliseconds since the adapter started.
+//! Each adapter owns one role of the core and adds only what concerns a daemon: it converts
+//! the validated configuration into the role's settings ([`convert`]), turns the role's
+//! events into log lines and [`Notice`]s (the quickstart and the tests listen to those), keeps
+//! the client's status file and the test-SGW's key log ([`key_log`]), formats the relay's
+//! report, re-reads the relay's file on SIGHUP, and maps control-socket commands onto the
+//! client's command methods. Every protocol decision (which packet is IKE and which ESP,
+//! rekeying, reauthentication, restart backoff, SPI allocation, translation) is the role's.
+//! The real ports of our own sockets come from the opened ports ([`leg_port_pair`]).
 
 pub mod convert;
 pub mod key_log;

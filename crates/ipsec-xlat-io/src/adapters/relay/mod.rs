@@ -67,7 +67,7 @@ impl fmt::Debug for RelayEndpoint {
 
 impl RelayEndpoint {
     /// A relay from its validated configuration. `c_ports` and `s_ports` are the real ports of
-    /// the legs' sockets (see [`PortPair::of_leg`]). Returns warnings about configuration the
+    /// the legs' sockets (see [`leg_port_pair`](super::leg_port_pair)). Returns warnings about configuration the
     /// cores cannot honour yet, for the caller to log.
     pub fn new<R: RngCore + CryptoRng>(
         config: &RelayConfig,
