@@ -7,6 +7,7 @@ use core::net::{IpAddr, SocketAddr};
 use super::Client;
 use crate::ike::Transmit as IkeTransmit;
 use crate::net::{Leg, NetPath, Path, Received, Transport};
+use crate::wire::encap::{classify, Encapsulated};
 use crate::wire::ipsec_packet::{ipsec_part, outer_spi, wrap};
 use crate::wire::IpProtocol;
 use crate::Timestamp;
@@ -49,8 +50,9 @@ impl Client {
         }
     }
 
-    /// A UDP datagram from the relay. On the NAT-T port (RFC 3948 §2): a non-ESP marker
-    /// starts IKE, a lone 0xff is a keepalive, anything else is ESP; elsewhere it is IKE.
+    /// A UDP datagram from the relay. On the NAT-T port, `wire::encap::classify` (RFC 3948
+    /// §2) tells IKE after the non-ESP marker from ESP, a keepalive and garbage (the last two
+    /// counted as ignored); on the IKE port it is IKE.
     fn receive_udp(
         &mut self,
         now: Timestamp,
@@ -59,15 +61,10 @@ impl Client {
         remote_port: u16,
         datagram: &[u8],
     ) {
-        let natt = self.settings.own_ports.is_natt(local_port);
-        if natt {
-            match datagram {
-                [0, 0, 0, 0, ..] => {}
-                [0xff] => {
-                    self.counters.ignored = self.counters.ignored.saturating_add(1);
-                    return;
-                }
-                _ => {
+        let ike_part = if self.settings.own_ports.is_natt(local_port) {
+            match classify(datagram) {
+                Encapsulated::Ike(ike) => ike,
+                Encapsulated::Esp(_) => {
                     self.open(
                         now,
                         datagram,
@@ -78,8 +75,14 @@ impl Client {
                     );
                     return;
                 }
+                Encapsulated::Keepalive | Encapsulated::Garbage(_) => {
+                    self.counters.ignored = self.counters.ignored.saturating_add(1);
+                    return;
+                }
             }
-        }
+        } else {
+            datagram
+        };
         self.counters.ike_datagrams = self.counters.ike_datagrams.saturating_add(1);
         let local = SocketAddr::new(
             self.settings.local,
@@ -91,12 +94,7 @@ impl Client {
         );
         // During a reauthentication two IKE clients run: the initiator cookie says whose
         // exchange a message belongs to.
-        let ike_part = if natt {
-            datagram.get(4..)
-        } else {
-            Some(datagram)
-        };
-        let cookie = ike_part.and_then(|b| b.get(..8));
+        let cookie = ike_part.get(..8);
         let for_next = self
             .next
             .as_ref()

@@ -192,6 +192,13 @@ fn the_nat_t_port_tells_keepalives_esp_and_ike_apart() {
     client.handle_datagram(Timestamp::ZERO, &rx, &ike);
     assert_eq!(client.counters().ike_datagrams, 1);
     assert!(transmits(&mut client, Timestamp::ZERO).is_empty());
+    // Garbage (empty, shorter than an ESP header, a marker with no ISAKMP header after it)
+    // reaches neither the SAs nor the IKE client.
+    for junk in [&[][..], &[1, 2, 3][..], &[0, 0, 0, 0, 1, 2][..]] {
+        client.handle_datagram(Timestamp::ZERO, &rx, junk);
+    }
+    let c = client.counters();
+    assert_eq!((c.ignored, c.ipsec_packets, c.ike_datagrams), (4, 1, 1));
 }
 
 #[test]
