@@ -152,3 +152,65 @@ fn an_established_client_reports_its_milestones_in_order() {
     }
     assert_eq!(milestones, ["phase 1", "child"]);
 }
+
+#[test]
+fn a_spoofed_unencrypted_error_notification_does_not_end_an_established_tunnel() {
+    use ipsec_xlat::wire::isakmp::{
+        Cookie, Doi, ExchangeType, MessageBuilder, NotifyRepr, NotifyType, ProtocolId,
+    };
+    use ipsec_xlat::{NetPath, Path, Received, Transport};
+
+    let mut lab = lab(6);
+    assert_eq!(lab.establish(Duration::from_secs(60)), RunOutcome::Done);
+    // Whoever sees the c-side cookies on the wire can forge this: an unencrypted
+    // INFORMATIONAL with an AUTHENTICATION-FAILED notification, "from the relay".
+    let cookies = lab.relay().unwrap().ike_entries()[0].c_cookies;
+    let mut forged = MessageBuilder::new(
+        Cookie(cookies.initiator),
+        Cookie(cookies.responder),
+        ExchangeType::INFORMATIONAL,
+        0x1234_5678,
+    );
+    forged
+        .push_notification(&NotifyRepr {
+            doi: Doi::IPSEC,
+            protocol: ProtocolId::ISAKMP,
+            notify_type: NotifyType::AUTHENTICATION_FAILED,
+            spi: [cookies.initiator, cookies.responder].concat(),
+            data: Vec::new(),
+        })
+        .unwrap();
+    let mut datagram = vec![0, 0, 0, 0]; // the non-ESP marker: it arrives on the NAT-T port
+    datagram.extend_from_slice(&forged.build().unwrap());
+    let from_relay = Received {
+        path: Path::Net(NetPath {
+            leg: ipsec_xlat::Leg::CSide,
+            local: ipsec_xlat::testing::lab::CLIENT,
+            remote: ipsec_xlat::testing::lab::RELAY_C,
+            transport: Transport::Udp {
+                local_port: 4500,
+                remote_port: 4500,
+            },
+        }),
+    };
+    let now = lab.net.now();
+    let client = lab.client().unwrap();
+    use ipsec_xlat::Endpoint;
+    client.handle_datagram(now, &from_relay, &datagram);
+    assert!(
+        client.is_established(),
+        "the forged notification ended the tunnel"
+    );
+    assert!(client.failure().is_none());
+    assert_eq!(
+        client.ike_counters().unprotected,
+        1,
+        "counted as unprotected"
+    );
+    let (at_lan, at_client) = exchange(&mut lab, 3);
+    assert_eq!(
+        (at_lan.len(), at_client.len()),
+        (3, 3),
+        "and traffic still flows"
+    );
+}

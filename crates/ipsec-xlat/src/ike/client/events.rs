@@ -197,6 +197,10 @@ pub struct IkeClientCounters {
     pub rejected: u64,
     /// Repeated answers.
     pub duplicates: u64,
+    /// Unencrypted informational messages after main mode, ignored: once keys exist the SGW
+    /// protects its notifications (RFC 2408 §4.8), so an unprotected one is anybody's (one
+    /// spoofed packet must not end an established tunnel).
+    pub unprotected: u64,
 }
 
 #[cfg(test)]

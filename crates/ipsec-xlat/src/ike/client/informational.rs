@@ -5,8 +5,9 @@
 //!   3.15) of a bundle is answered with our own DELETE, whose tail makes the relay retire its
 //!   entry; an ISAKMP-SA DELETE naming our cookie pair ends the client; a DPD R-U-THERE
 //!   (RFC 3706 section 5) is answered with R-U-THERE-ACK.
-//! - From the SGW or the relay, unencrypted: an error notification (RFC 2408 section 3.14)
-//!   ends the attempt ([`error_notification`]).
+//! - From the SGW or the relay, unencrypted: during main mode an error notification (RFC 2408
+//!   section 3.14) ends the attempt ([`error_notification`]); after it, keys exist and an
+//!   unprotected message is counted (`unprotected`) and ignored (RFC 2408 section 4.8).
 //! - Ours: [`IkeClient::delete_child`] and [`IkeClient::delete_phase1`].
 //!
 //! IKEv1 informational exchanges are not acknowledged, so nothing here is retransmitted.

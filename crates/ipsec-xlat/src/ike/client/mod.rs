@@ -127,6 +127,8 @@ enum Reject {
     Unexpected,
     /// `wrong_cookies`.
     Cookies,
+    /// `unprotected`.
+    Unprotected,
 }
 
 /// The client endpoint.
@@ -353,9 +355,15 @@ impl IkeClient {
         {
             return Err(Step::Reject(Reject::Cookies));
         }
-        // An unencrypted error notification ends the attempt (NO-PROPOSAL-CHOSEN before keys,
-        // AUTHENTICATION-FAILED from a responder that could not verify us).
+        // An unencrypted error notification ends the attempt only during main mode, where
+        // the SGW may have no keys to protect it with (NO-PROPOSAL-CHOSEN before keys,
+        // AUTHENTICATION-FAILED from a responder that could not verify us; RFC 2408 §4.8).
+        // After main mode every genuine notification is encrypted: an unprotected one is
+        // counted and ignored, so nobody who sees the cookies can end the tunnel with it.
         if h.exchange_type() == ExchangeType::INFORMATIONAL && !message.is_encrypted() {
+            if !self.in_main_mode() {
+                return Err(Step::Reject(Reject::Unprotected));
+            }
             let ty = error_notification(&message).ok_or(Step::Reject(Reject::Unexpected))?;
             return Err(Step::Fatal(IkeClientError::Notified(ty)));
         }
@@ -370,6 +378,14 @@ impl IkeClient {
         }
     }
 
+    /// Whether main mode is still running (no authenticated IKE SA yet).
+    fn in_main_mode(&self) -> bool {
+        matches!(
+            self.state,
+            State::AwaitMm2(_) | State::AwaitMm4(_) | State::AwaitMm6(_)
+        )
+    }
+
     /// Counts a dropped message.
     fn count(&mut self, kind: Reject) {
         let counter = match kind {
@@ -378,6 +394,7 @@ impl IkeClient {
             Reject::Duplicate => &mut self.counters.duplicates,
             Reject::Unexpected => &mut self.counters.ignored,
             Reject::Cookies => &mut self.counters.wrong_cookies,
+            Reject::Unprotected => &mut self.counters.unprotected,
         };
         *counter = counter.saturating_add(1);
     }
