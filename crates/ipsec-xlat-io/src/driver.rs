@@ -548,7 +548,7 @@ fn route(kinds: &[PortKind], path: &Path) -> Option<(usize, IpAddr, u16)> {
         if !address_exact && !local.is_unspecified() && !want.local.is_unspecified() {
             continue;
         }
-        let score = u8::from(address_exact) * 2 + u8::from(protocol_exact);
+        let score = (u8::from(address_exact) << 1) | u8::from(protocol_exact);
         if best.is_none_or(|(best_score, _)| score > best_score) {
             best = Some((score, index));
         }

@@ -17,6 +17,21 @@
 //!   from their configuration, their events logged and sent as notices, the control socket
 //!   and status file served. No protocol state lives here.
 #![forbid(unsafe_code)]
+// The shell handles bytes from the network and the OS as the core does: the same constructs
+// that could panic on them are refused outside test code.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
 #![warn(missing_docs)]
 
 pub mod adapters;

@@ -100,7 +100,7 @@ impl MemNetwork {
 
     /// The virtual time: [`Timestamp::ZERO`] at creation plus every advance.
     pub fn now(&self) -> Timestamp {
-        Timestamp::ZERO + self.lock().elapsed
+        Timestamp::ZERO.saturating_add(self.lock().elapsed)
     }
 
     /// Move the virtual clock forward to `at` (never backward).
