@@ -101,9 +101,31 @@ pub fn read_secret_file(path: &Path) -> Result<Secret, Problem> {
         })
 }
 
+/// The permission bits of `path` that let its group or others read or write it, if any: a
+/// private key or PSK so exposed is no longer private (OpenSSH refuses such private keys; we
+/// warn, so existing deployments keep starting while they fix it).
+pub fn loose_permissions(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o077;
+    (mode != 0).then_some(mode)
+}
+
+/// Read a file holding a private key or a PSK, warning when others can read it.
+fn read_private_file(path: &Path) -> Result<Secret, Problem> {
+    let secret = read_secret_file(path)?;
+    if let Some(mode) = loose_permissions(path) {
+        tracing::warn!(
+            path = %path.display(),
+            group_other_bits = format!("{mode:03o}"),
+            "private key or pre-shared key file is accessible to group or others: chmod 600 it"
+        );
+    }
+    Ok(secret)
+}
+
 /// Read a Noise private key file.
 pub fn read_noise_private_key(path: &Path) -> Result<NoisePrivateKey, Problem> {
-    let secret = read_secret_file(path)?;
+    let secret = read_private_file(path)?;
     let text = std::str::from_utf8(secret.expose())
         .map_err(|_| Problem::BadKey("file is not text".into()))?;
     Ok(NoisePrivateKey(Zeroizing::new(decode_key32(text)?)))
@@ -111,7 +133,7 @@ pub fn read_noise_private_key(path: &Path) -> Result<NoisePrivateKey, Problem> {
 
 /// Read a pre-shared key file: its text without the trailing newline.
 pub fn read_psk(path: &Path) -> Result<Secret, Problem> {
-    let secret = read_secret_file(path)?;
+    let secret = read_private_file(path)?;
     let bytes = secret.expose();
     let end = bytes
         .iter()
@@ -130,7 +152,11 @@ pub fn read_psk(path: &Path) -> Result<Secret, Problem> {
 /// Read a PEM file and check it holds a block whose label ends with `expected`
 /// (`CERTIFICATE`, `PRIVATE KEY` also matching `RSA PRIVATE KEY`).
 pub fn read_pem(path: &Path, expected: &'static str) -> Result<Secret, Problem> {
-    let secret = read_secret_file(path)?;
+    let secret = if expected.ends_with("PRIVATE KEY") {
+        read_private_file(path)?
+    } else {
+        read_secret_file(path)?
+    };
     let text = String::from_utf8_lossy(secret.expose());
     let has_block = text.lines().any(|line| {
         line.trim()
@@ -145,4 +171,29 @@ pub fn read_pem(path: &Path, expected: &'static str) -> Result<Secret, Problem> 
         });
     }
     Ok(secret)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    #[test]
+    fn loose_permissions_are_the_group_and_other_bits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("client.noise.key");
+        std::fs::write(&path, hex::encode([7u8; 32])).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(loose_permissions(&path), None);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(loose_permissions(&path), Some(0o044));
+        // Loose permissions warn, they do not refuse: the key still loads.
+        assert_eq!(
+            read_noise_private_key(&path).unwrap().as_bytes(),
+            &[7u8; 32]
+        );
+        assert_eq!(loose_permissions(&dir.path().join("absent")), None);
+    }
 }

@@ -8,6 +8,7 @@
 
 use std::io;
 use std::net::Ipv4Addr;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -103,14 +104,25 @@ impl Workdir {
             .unwrap_or(0);
         let path =
             std::env::temp_dir().join(format!("xlat-quickstart-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&path)
+        // Owner-only: the directory holds private keys and a PSK.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&path)
             .map_err(|e| Failure::System(format!("cannot create {}: {e}", path.display())))?;
         Ok(Self(path, false))
     }
 
+    /// Writes a file readable by its owner only (keys, PSK, and configurations naming them).
     fn write(&self, name: &str, text: &str) -> Result<PathBuf, Failure> {
         let path = self.0.join(name);
-        std::fs::write(&path, text)
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut file| std::io::Write::write_all(&mut file, text.as_bytes()))
             .map_err(|e| Failure::System(format!("cannot write {}: {e}", path.display())))?;
         Ok(path)
     }
