@@ -21,6 +21,8 @@ pub(crate) struct ChildPath {
     sas: SaPair<ClientOutboundSa, ClientInboundSa>,
     /// The c-side SPI inbound packets carry first (AH's for a bundle).
     c_lookup: u32,
+    /// A rekey was started for this bundle because its sequence numbers run out.
+    pub(crate) sequence_rekey: bool,
     summary: ChildSummary,
     /// The IKE client (generation) that negotiated it.
     generation: u64,
@@ -88,6 +90,7 @@ impl ChildPath {
         Ok(Self {
             sas: SaPair::new(outbound, inbound, aead),
             c_lookup,
+            sequence_rekey: false,
             summary: ChildSummary {
                 suite: describe_child(&sa.proposal),
                 inbound: sa.inbound_spis,
@@ -116,6 +119,13 @@ impl ChildPath {
         now: Timestamp,
     ) -> Result<Opened<'a>, SaError> {
         self.sas.open(packet, now)
+    }
+
+    /// Continues the outbound sequence numbers at `next` (tests of the rekey before they run
+    /// out).
+    #[cfg(test)]
+    pub(crate) fn resume_sequence_at(&mut self, next: u64) {
+        self.sas.outbound.sa_mut().resume_sequence_at(next);
     }
 
     /// The c-side SPI inbound packets of this bundle carry first.

@@ -12,6 +12,17 @@ use crate::wire::ipsec_packet::{ipsec_part, outer_spi, wrap};
 use crate::wire::IpProtocol;
 use crate::Timestamp;
 
+/// The outbound sequence number from which the newest bundle is rekeyed whatever its
+/// lifetime: three quarters of the 32-bit space (RFC 4303 §3.3.3: a sender without ESN must
+/// not let the counter cycle, it must rekey first). A time-only rekey at 90 % of an hour runs
+/// out above about 1.2 million packets a second; this leaves a quarter of the space, 2^30
+/// packets, for the quick mode to finish.
+pub(crate) const REKEY_AT_SEQUENCE: u64 = 0xC000_0000;
+
+/// Once past [`REKEY_AT_SEQUENCE`], a refused rekey (a quick mode already running) is
+/// retried every this many packets, not on every packet.
+const REKEY_RETRY_EVERY: u64 = 4096;
+
 /// Room for what sealing adds to an inner packet (outer IPv6 header, ESP header, IV, padding,
 /// trailer, ICV, AH).
 const SEAL_OVERHEAD: usize = 256;
@@ -114,6 +125,22 @@ impl Client {
         self.drain_ike(now);
     }
 
+    /// Starts a quick mode because the newest bundle's sequence numbers near their end; marks
+    /// the bundle so it is asked once (a refused attempt is retried a few thousand packets
+    /// later).
+    fn rekey_for_sequence(&mut self, now: Timestamp) {
+        let Some(ike) = self.ike.as_mut() else {
+            return;
+        };
+        if ike.rekey(now).is_ok() {
+            if let Some(child) = self.children.last_mut() {
+                child.sequence_rekey = true;
+            }
+            self.counters.sequence_rekeys = self.counters.sequence_rekeys.saturating_add(1);
+            self.drain_ike(now);
+        }
+    }
+
     /// The path to the relay over `transport`.
     fn relay_path(&self, transport: Transport) -> Path {
         Path::Net(NetPath {
@@ -143,13 +170,21 @@ impl Client {
         };
         let mut buf = self.tx.buffer();
         buf.resize(inner.len().saturating_add(SEAL_OVERHEAD), 0);
+        let mut rekey_due = false;
         let part = match child.seal(inner, now, &mut self.rng, &mut buf) {
             Ok(sealed) => {
                 buf.truncate(sealed.len);
+                let seq = sealed.esp_seq.or(sealed.ah_seq).unwrap_or(0);
+                rekey_due = !child.sequence_rekey
+                    && seq >= REKEY_AT_SEQUENCE
+                    && seq % REKEY_RETRY_EVERY == REKEY_AT_SEQUENCE % REKEY_RETRY_EVERY;
                 ipsec_part(&buf)
             }
             Err(_) => None,
         };
+        if rekey_due {
+            self.rekey_for_sequence(now);
+        }
         let Some((start, protocol, len)) = part else {
             self.counters.seal_errors = self.counters.seal_errors.saturating_add(1);
             self.tx.recycle(buf);

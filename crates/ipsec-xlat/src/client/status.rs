@@ -141,6 +141,9 @@ pub struct ClientCounters {
     pub reauths: u64,
     /// Restarts scheduled after the tunnel was lost.
     pub restarts: u64,
+    /// Quick modes started because the newest bundle's outbound sequence number neared its
+    /// end, not its lifetime (see `client::datapath::REKEY_AT_SEQUENCE`).
+    pub sequence_rekeys: u64,
 }
 
 /// One installed child SA as a status command shows it.

@@ -306,3 +306,46 @@ fn terminate_in_main_mode_abandons_the_attempt() {
     assert_eq!(client.phase(), None);
     assert!(transmits(&mut client, Timestamp::ZERO).is_empty());
 }
+
+#[test]
+fn the_newest_bundle_is_rekeyed_before_its_sequence_numbers_run_out() {
+    use crate::testing::lab::{inner_packet, INNER_CLIENT, INNER_LAN};
+    use crate::testing::{Lab, RunOutcome};
+
+    let mut lab = Lab::new(&mut StdRng::seed_from_u64(11)).unwrap();
+    assert_eq!(lab.establish(Duration::from_secs(60)), RunOutcome::Done);
+    let client = lab.client().unwrap();
+    // Far from its lifetime, but two packets away from the rekey mark.
+    client
+        .children
+        .last_mut()
+        .unwrap()
+        .resume_sequence_at(super::datapath::REKEY_AT_SEQUENCE - 2);
+    for n in 0..3 {
+        lab.net
+            .send_inner(lab.client, &inner_packet(INNER_CLIENT, INNER_LAN, n));
+    }
+    lab.net.run_for(Duration::from_secs(2));
+    assert_eq!(
+        lab.net.take_inner(lab.gateway).len(),
+        3,
+        "the SGW took all three"
+    );
+    let client = lab.client().unwrap();
+    assert_eq!(client.counters().sequence_rekeys, 1);
+    let installed = std::iter::from_fn(|| client.poll_event())
+        .filter(|e| matches!(e, ClientEvent::ChildInstalled { .. }))
+        .count();
+    assert_eq!(
+        installed, 2,
+        "the first bundle and its sequence-driven successor"
+    );
+    // The successor sends now, from the start of its own sequence space.
+    lab.net
+        .send_inner(lab.client, &inner_packet(INNER_CLIENT, INNER_LAN, 9));
+    lab.net.run_for(Duration::from_secs(1));
+    assert_eq!(lab.net.take_inner(lab.gateway).len(), 1);
+    let client = lab.client().unwrap();
+    let newest = client.children.last().unwrap().counters().0;
+    assert_eq!(newest.packets, 1, "{newest:?}");
+}
