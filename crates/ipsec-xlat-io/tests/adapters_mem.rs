@@ -495,6 +495,10 @@ fn shutdown_deletes_the_bundles_and_the_ike_sa() {
     net.client.1.begin_shutdown(now);
     net.client.0.turn(&mut net.client.1);
     net.settle(100);
+    // The IPsec entry drains for 5 s (what the SGW sent before the DELETE still reaches the
+    // client), then leaves the table.
+    assert_eq!(net.relay.1.datapath().table().len(), 1, "draining");
+    net.advance(Duration::from_secs(6));
     let notices = net.notices();
     assert!(
         notices.iter().any(|n| matches!(n, Notice::RelayExpired(_))),

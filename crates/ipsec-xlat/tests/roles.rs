@@ -214,3 +214,56 @@ fn a_spoofed_unencrypted_error_notification_does_not_end_an_established_tunnel()
         "and traffic still flows"
     );
 }
+
+#[test]
+fn what_the_sgw_sent_before_the_clients_delete_is_still_relayed_to_the_client() {
+    use ipsec_xlat::Transport;
+
+    let mut lab = lab(7);
+    assert_eq!(lab.establish(Duration::from_secs(60)), RunOutcome::Done);
+    // ESP from the gateway to the relay takes 200 ms more than anything else: the client's
+    // DELETE overtakes a packet the gateway sent just before it.
+    let gateway = lab.gateway;
+    lab.net.set_impairment(move |d| match d.transport {
+        Transport::Ip { .. } if d.from == gateway => Fate::Delay(Duration::from_millis(200)),
+        _ => Fate::Deliver,
+    });
+    let late = inner_packet(INNER_LAN, INNER_CLIENT, 1);
+    // The gateway learns the route to the client's inner address from the client's packets.
+    lab.net
+        .send_inner(lab.client, &inner_packet(INNER_CLIENT, INNER_LAN, 0));
+    lab.net.run_for(Duration::from_millis(50));
+    let forwarded_before = lab.relay().unwrap().counters().ipsec_packets;
+    lab.net.send_inner(lab.gateway, &late);
+    let now = lab.net.now();
+    assert!(lab.client().unwrap().terminate(now) > 0, "DELETEs sent");
+    lab.net.run_for(Duration::from_millis(100));
+    assert_eq!(
+        lab.relay().unwrap().datapath().table().len(),
+        1,
+        "the deleted bundle's entry drains instead of vanishing"
+    );
+    lab.net.run_for(Duration::from_secs(1));
+    // The relay forwarded it to the client (before, it dropped it as an unknown SPI). The
+    // client itself then drops it: `terminate` is its own shutdown, after which it keeps no
+    // SA; its drain period covers rekeying and reauthentication.
+    let client = lab.client().unwrap().counters();
+    assert_eq!(
+        client.ipsec_packets, 1,
+        "the late packet reached the client: {client:?}"
+    );
+    assert_eq!(
+        lab.relay().unwrap().counters().ipsec_packets,
+        forwarded_before + 1
+    );
+    assert!(
+        lab.relay().unwrap().take_drop().is_none(),
+        "the relay dropped nothing"
+    );
+    lab.net.run_for(Duration::from_secs(10));
+    assert_eq!(
+        lab.relay().unwrap().datapath().table().len(),
+        0,
+        "and the entry is gone after the drain period"
+    );
+}

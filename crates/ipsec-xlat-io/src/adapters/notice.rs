@@ -33,7 +33,8 @@ pub enum Notice {
     },
     /// Relay: the IKE relay reported an entry the table refused.
     RelayRefused(String),
-    /// Relay: a table entry expired.
+    /// Relay: an entry left the table (its lifetime ended, it went idle, or the drain period
+    /// after its client deleted the bundle passed).
     RelayExpired(EntryId),
     /// Test-SGW: a child SA is installed in its datapath.
     SgwChild {

@@ -237,8 +237,9 @@ impl RelayEndpoint {
                     self.notifier.send(Notice::RelayRefused(why));
                 }
                 RelayEvent::IpsecRetired { client, id } => {
-                    tracing::info!(%client, entry = %id.0, "IPsec translation entry retired");
-                    self.notifier.send(Notice::RelayExpired(id));
+                    // Still in the table for the drain period; `RelayExpired` follows when
+                    // it leaves.
+                    tracing::info!(%client, entry = %id.0, "IPsec translation entry retired (draining)");
                 }
                 RelayEvent::IpsecExpired { id, cause } => {
                     tracing::info!(entry = %id.0, ?cause, "IPsec translation entry expired");

@@ -37,7 +37,8 @@ pub enum RelayEvent {
         /// Why.
         reason: Refusal,
     },
-    /// The client deleted a bundle; its entry left the table.
+    /// The client deleted a bundle; its entry forwards for the drain period more and then
+    /// leaves the table (reported as [`Self::IpsecExpired`]).
     IpsecRetired {
         /// The client.
         client: SocketAddr,

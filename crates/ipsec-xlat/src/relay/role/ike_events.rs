@@ -10,6 +10,11 @@ use super::counters::bump;
 use super::install::{self, Legs};
 use super::{Refusal, Relay, RelayEvent, TableSpis};
 
+/// How long an entry whose bundle the client deleted keeps forwarding: the client's own
+/// drain period ([`crate::client::DRAIN_GRACE`]), as strongSwan keeps a rekeyed inbound SA
+/// (`charon.delete_rekeyed_delay`).
+const RETIRED_DRAIN: core::time::Duration = crate::client::DRAIN_GRACE;
+
 impl Relay {
     /// Queues what the IKE relay wants sent and turns its events into entries and
     /// [`RelayEvent`]s.
@@ -34,9 +39,12 @@ impl Relay {
                     client, c_spi_2, ..
                 } => {
                     // The client deleted the bundle; the entry's name is its outermost
-                    // c-SPI-2, and removing it frees its SPIs.
+                    // c-SPI-2. It stays for the drain period, so what the SGW sent before
+                    // the DELETE reached it still reaches the client (which opens it for the
+                    // same period); then it expires and frees its SPIs.
                     if let Some(id) = install::entry_id(c_spi_2) {
-                        if self.datapath.table_mut().remove(id).is_some() {
+                        let until = now.saturating_add(RETIRED_DRAIN);
+                        if self.datapath.table_mut().expire_by(id, until) {
                             self.events
                                 .push_back(RelayEvent::IpsecRetired { client, id });
                         }

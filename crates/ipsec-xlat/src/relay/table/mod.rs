@@ -364,6 +364,36 @@ impl Table {
         Ok(())
     }
 
+    /// Makes entry `id` expire no later than `at`, keeping it until then: a bundle its client
+    /// deleted still carries what the SGW sent before the DELETE reached it (the client keeps
+    /// opening such packets for its drain period). An earlier deadline is kept. Returns
+    /// whether the entry exists.
+    pub fn expire_by(&mut self, id: EntryId, at: Timestamp) -> bool {
+        let Some((slot_no, _)) = self.slot_of(id) else {
+            return false;
+        };
+        let Some(cold) = self.cold_mut(slot_no) else {
+            return false;
+        };
+        if at >= cold.expires_at {
+            return true;
+        }
+        cold.expires_at = at;
+        if let Some(wide) = cold.wide() {
+            if let Some(Some(entry)) = self.wide.get_mut(wide as usize) {
+                entry.expires_at = at;
+            }
+        }
+        let scheduled = self
+            .deadline(slot_no)
+            .map_or(Timestamp::NEVER, |(due, _)| due);
+        if let Some(cold) = self.cold_mut(slot_no) {
+            cold.scheduled = scheduled;
+        }
+        self.expiry.push(scheduled, Wake::Slot(slot_no));
+        true
+    }
+
     /// Removes entry `id` (rekeyed and retired, or deleted by the control plane).
     pub fn remove(&mut self, id: EntryId) -> Option<Entry> {
         let (slot_no, _) = self.slot_of(id)?;

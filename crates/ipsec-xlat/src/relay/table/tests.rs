@@ -473,6 +473,34 @@ fn hard_lifetime_expires_even_a_busy_entry() {
 }
 
 #[test]
+fn expire_by_brings_a_deadline_forward_and_never_back() {
+    for wide in [false, true] {
+        let mut table = Table::new(TableConfig::default());
+        let mut entry = if wide {
+            // AH+ESP: a bundle lives in the side slab, not the compact lines.
+            bundle_entry((0x1000, 0x1001), (0x2000, 0x2001))
+        } else {
+            esp_entry(0x1000, 0x2000)
+        };
+        entry.expires_at = t(3_600_000);
+        let id = table.insert(entry, t(0)).unwrap();
+        assert!(table.expire_by(id, t(5_000)));
+        assert!(table.expire_by(id, t(9_000)), "a later deadline is ignored");
+        assert_eq!(table.get(id).unwrap().expires_at, t(5_000));
+        assert!(
+            matches!(table.find(0x2000), Found::Live(_)),
+            "still forwarding"
+        );
+        assert_eq!(table.pop_expired(t(4_999)), None);
+        let expired = table.pop_expired(t(5_000)).unwrap();
+        assert_eq!((expired.id, expired.cause), (id, ExpiryCause::Lifetime));
+        assert!(table.is_empty());
+        assert!(!table.expire_by(id, t(6_000)), "gone");
+        check_invariants(&table);
+    }
+}
+
+#[test]
 fn idle_timeout_is_pushed_out_by_traffic() {
     let config = TableConfig {
         idle_timeout: Some(Duration::from_secs(30)),
