@@ -267,3 +267,65 @@ fn what_the_sgw_sent_before_the_clients_delete_is_still_relayed_to_the_client() 
         "and the entry is gone after the drain period"
     );
 }
+
+#[test]
+fn the_relay_admits_new_sessions_only_within_its_limits() {
+    use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+    use ipsec_xlat::ike::tail_crypto::StaticKeypair;
+    use ipsec_xlat::ike::AdmissionLimits;
+    use ipsec_xlat::testing::lab::{client_settings, gateway_settings, relay_settings};
+    use ipsec_xlat::testing::lab::{RELAY_C, RELAY_S, SGW};
+    use ipsec_xlat::testing::{Network, RunLimit};
+    use ipsec_xlat::{Client, Gateway, Leg, Relay};
+
+    let mut rng = StdRng::seed_from_u64(8);
+    let relay_key = StaticKeypair::generate(&mut rng);
+    let client_key = StaticKeypair::generate(&mut rng);
+    let mut net = Network::new(Duration::from_millis(5));
+    // Two sessions at most: the third client is refused before any Diffie-Hellman, and the
+    // gateway never hears of it.
+    let limits = AdmissionLimits {
+        max_sessions: Some(2),
+        ..AdmissionLimits::default()
+    };
+    let relay =
+        Relay::new(relay_settings(relay_key.clone(), &client_key), &mut rng).with_limits(limits);
+    let relay = net.add_node(
+        "relay",
+        relay,
+        &[(Leg::CSide, RELAY_C), (Leg::SSide, RELAY_S)],
+    );
+    net.add_node(
+        "gateway",
+        Gateway::new(gateway_settings(), &mut rng),
+        &[(Leg::SSide, SGW)],
+    );
+    let mut clients = Vec::new();
+    for n in 0..3u8 {
+        let address = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 20 + n));
+        let mut settings = client_settings(client_key.clone(), &relay_key);
+        settings.local = address;
+        settings.ike.local = SocketAddr::new(address, 4500);
+        settings.ike.phase1.local_addr = settings.ike.local;
+        // One attempt only, so a refused client stays refused for the test.
+        settings.session.restart = false;
+        let client = Client::new(settings, net.now(), &mut rng).unwrap();
+        clients.push(net.add_node(format!("client {n}"), client, &[(Leg::CSide, address)]));
+        // One after the other, so which one is third is certain.
+        net.run_for(Duration::from_secs(1));
+    }
+    let limit = RunLimit::for_duration(net.now(), Duration::from_secs(60));
+    net.run_until(limit, |net| {
+        clients[..2]
+            .iter()
+            .all(|c| net.node::<Client>(*c).is_some_and(Client::is_established))
+    });
+    let established: Vec<bool> = clients
+        .iter()
+        .map(|c| net.node::<Client>(*c).unwrap().is_established())
+        .collect();
+    assert_eq!(established, [true, true, false]);
+    let counters = net.node::<Relay>(relay).unwrap().ike_counters();
+    assert!(counters.over_sessions >= 1, "{counters:?}");
+    assert_eq!(net.node::<Relay>(relay).unwrap().ike().sessions(), 2);
+}

@@ -73,22 +73,21 @@ pub struct AuthorizedClient {
     pub public_key: NoisePublicKey,
 }
 
-/// Resource limits against overload and abuse. Enforced today: `max_ipsec_entries` and
-/// `half_open_timeout_seconds`; the others are validated and carried but not yet enforced
-/// (the hardening work enforces them; `examples/config/relay.toml` says the same).
+/// Resource limits against overload and abuse, each enforced and each refusal counted by
+/// reason (`ipsec_xlat::ike::AdmissionLimits` for the four on new IKE sessions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Most IKE translation entries (not enforced yet).
+    /// Most IKE translation entries.
     pub max_ike_entries: u32,
     /// Most IPsec translation entries.
     pub max_ipsec_entries: u32,
-    /// Most IKE exchanges begun and not yet complete (not enforced yet).
+    /// Most IKE exchanges begun and not yet complete.
     pub max_half_open: u32,
     /// Seconds a half-open exchange is kept.
     pub half_open_timeout_seconds: u32,
-    /// New IKE exchanges accepted per second, all clients (not enforced yet).
+    /// New IKE exchanges accepted per second, all clients together.
     pub new_exchanges_per_second: u32,
-    /// New IKE exchanges accepted per second from one client address (not enforced yet).
+    /// New IKE exchanges accepted per second from one client address.
     pub new_exchanges_per_second_per_client: u32,
 }
 

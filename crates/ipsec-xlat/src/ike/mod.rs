@@ -71,8 +71,8 @@ pub use client::{
 
 pub use endpoint::{RetransmitPolicy, Transmit, NAT_T_PORT};
 pub use relay::{
-    AddressPrefix, IdentityMatch, IdentityRule, IkeRelay, IkeRelayConfig, IkeRelayCounters,
-    IkeRelayEvent, IkeTranslation, IpsecTranslation, SpiAllocator,
+    AddressPrefix, AdmissionLimits, IdentityMatch, IdentityRule, IkeRelay, IkeRelayConfig,
+    IkeRelayCounters, IkeRelayEvent, IkeTranslation, IpsecTranslation, SpiAllocator,
 };
 pub use test_sgw::{SgwError, SgwEvent, TestSgw, TestSgwConfig};
 pub mod tail_crypto;

@@ -50,9 +50,13 @@ use super::tail_crypto::{
 use crate::wire::isakmp::{ExchangeType, PayloadType, SaPayload};
 use crate::wire::tail::{join, split, TailType};
 
+mod admission;
 mod identity;
 mod pool;
 mod spis;
+
+pub use admission::AdmissionLimits;
+use admission::{Admission, Refused};
 
 pub use identity::{AddressPrefix, IdentityMatch, IdentityRule};
 use pool::{Holder, SurrogatePool};
@@ -188,6 +192,14 @@ pub struct IkeRelayCounters {
     pub duplicates: u64,
     /// Datagrams forwarded.
     pub forwarded: u64,
+    /// New sessions refused: `max_sessions` reached.
+    pub over_sessions: u64,
+    /// New sessions refused: `max_half_open` reached.
+    pub over_half_open: u64,
+    /// New sessions refused: the relay-wide rate of new sessions.
+    pub over_rate: u64,
+    /// New sessions refused: the per-client-address rate of new sessions.
+    pub over_client_rate: u64,
 }
 
 #[derive(Debug)]
@@ -239,6 +251,8 @@ pub struct IkeRelay {
     by_client: HashMap<(SocketAddr, [u8; 8]), u64>,
     by_s_cookie: HashMap<[u8; 8], u64>,
     c_cookies_in_use: HashSet<[u8; 8]>,
+    /// Limits on new sessions (none until [`IkeRelay::with_limits`]).
+    admission: Admission,
     pool: SurrogatePool,
     transmits: VecDeque<Transmit>,
     events: VecDeque<IkeRelayEvent>,
@@ -265,6 +279,7 @@ impl core::fmt::Debug for IkeRelay {
 }
 
 enum Drop {
+    Admission(Refused),
     Malformed,
     UnknownCookies,
     TailMissing,
@@ -290,11 +305,19 @@ impl IkeRelay {
             by_client: HashMap::new(),
             by_s_cookie: HashMap::new(),
             c_cookies_in_use: HashSet::new(),
+            admission: Admission::default(),
             pool: SurrogatePool::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             counters: IkeRelayCounters::default(),
         }
+    }
+
+    /// Admits new sessions only within `limits` (each refusal counted under its reason in
+    /// [`IkeRelayCounters`]); without this call there is no limit.
+    pub fn with_limits(mut self, limits: AdmissionLimits) -> Self {
+        self.admission = Admission::new(limits);
+        self
     }
 
     /// Gives the relay a pool of surrogate s-side addresses: a user whose rule names no
@@ -372,6 +395,16 @@ impl IkeRelay {
             Drop::PoolExhausted => c.pool_exhausted = c.pool_exhausted.saturating_add(1),
             Drop::TailContent => c.tail_content = c.tail_content.saturating_add(1),
             Drop::NoSpi => c.no_spi = c.no_spi.saturating_add(1),
+            Drop::Admission(Refused::Sessions) => {
+                c.over_sessions = c.over_sessions.saturating_add(1);
+            }
+            Drop::Admission(Refused::HalfOpen) => {
+                c.over_half_open = c.over_half_open.saturating_add(1);
+            }
+            Drop::Admission(Refused::Rate) => c.over_rate = c.over_rate.saturating_add(1),
+            Drop::Admission(Refused::ClientRate) => {
+                c.over_client_rate = c.over_client_rate.saturating_add(1);
+            }
         }
     }
 
@@ -558,6 +591,16 @@ impl IkeRelay {
         if ty != TailType::HANDSHAKE {
             return Err(Drop::TailMissing);
         }
+        // Limits first: before the tail handshake's Diffie-Hellman and before anything
+        // reaches the SGW.
+        let half_open = self
+            .sessions
+            .values()
+            .filter(|s| s.expires.is_none())
+            .count();
+        self.admission
+            .admit(now, remote.ip(), self.sessions.len(), half_open)
+            .map_err(Drop::Admission)?;
         let mut aad = mm1.to_vec();
         aad.extend_from_slice(&header);
         let authorised = &self.config.authorised_clients;

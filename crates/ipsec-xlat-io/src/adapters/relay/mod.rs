@@ -133,7 +133,7 @@ impl RelayEndpoint {
         };
         Ok((
             Self {
-                relay: Relay::new(settings, rng),
+                relay: Relay::new(settings, rng).with_limits(admission_limits(&config.limits)),
                 config: config.clone(),
                 notifier: Notifier::default(),
                 report_every: None,
@@ -247,6 +247,16 @@ impl RelayEndpoint {
                 }
             }
         }
+    }
+}
+
+/// The `[limits]` the IKE relay enforces on new sessions.
+fn admission_limits(limits: &crate::config::Limits) -> ipsec_xlat::ike::AdmissionLimits {
+    ipsec_xlat::ike::AdmissionLimits {
+        max_sessions: usize::try_from(limits.max_ike_entries).ok(),
+        max_half_open: usize::try_from(limits.max_half_open).ok(),
+        new_per_second: Some(limits.new_exchanges_per_second),
+        new_per_second_per_client: Some(limits.new_exchanges_per_second_per_client),
     }
 }
 

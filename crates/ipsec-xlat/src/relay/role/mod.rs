@@ -21,7 +21,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, RngCore, SeedableRng};
 
 use crate::ike::tail_crypto::StaticPublicKey;
-use crate::ike::{IkeRelay, IkeRelayCounters, IkeTranslation};
+use crate::ike::{AdmissionLimits, IkeRelay, IkeRelayCounters, IkeTranslation};
 use crate::net::TxQueue;
 use crate::relay::{Counters, Datapath, DatapathConfig, DropReason, Table};
 
@@ -123,6 +123,13 @@ impl Relay {
             counters: RelayCounters::default(),
             last_drop: None,
         }
+    }
+
+    /// Admits new IKE sessions only within `limits` (counted per reason in
+    /// [`IkeRelayCounters`]); without this call there is no limit.
+    pub fn with_limits(mut self, limits: AdmissionLimits) -> Self {
+        self.ike = self.ike.with_limits(limits);
+        self
     }
 
     /// The next event, oldest first.
