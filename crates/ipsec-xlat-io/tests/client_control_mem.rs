@@ -232,6 +232,12 @@ fn initiate_rekey_terminate_and_initiate_again_through_the_control_socket() {
         lab.relay.1.ike_entries().is_empty(),
         "relay forgot the IKE entry"
     );
+    // The IPsec entries drain for 5 s (what the SGW sent before the DELETEs still reaches
+    // the client), then leave the table when the relay's timer fires.
+    assert_eq!(lab.relay.1.datapath().table().len(), 2, "draining");
+    lab.net
+        .advance_to(lab.net.now() + std::time::Duration::from_secs(6));
+    lab.settle();
     assert_eq!(lab.relay.1.datapath().table().len(), 0);
     let status = lab.ctl("status");
     assert_eq!(field(&status, "state", "ike"), "deleted");
