@@ -229,3 +229,52 @@ fn a_nat_maps_ports_and_a_rebinding_changes_the_public_port() {
         }
     ));
 }
+
+#[test]
+fn corrupt_flips_the_named_byte_modulo_the_length() {
+    let (mut net, client, server) = pair(2);
+    // Ping 0 is four bytes: byte 6 is byte 2; ping 1 is left alone.
+    net.set_impairment(|d| match d.seq {
+        0 => Fate::Corrupt { at: 6, mask: 0x80 },
+        _ => Fate::Deliver,
+    });
+    net.run_for(Duration::from_secs(60));
+    let seen: Vec<Vec<u8>> = net
+        .node::<Pinger>(client)
+        .unwrap()
+        .answers
+        .iter()
+        .map(|(b, _)| b.clone())
+        .collect();
+    assert_eq!(seen, vec![vec![0, 0, 0x80, 0], vec![0, 0, 0, 1]]);
+    assert_eq!(net.stats().corrupted, 1);
+    assert_eq!(net.node::<Echo>(server).unwrap().seen_from.len(), 2);
+}
+
+#[test]
+fn in_flight_next_timeout_and_inject() {
+    let (mut net, client, server) = pair(1);
+    assert_eq!(net.in_flight(), 0);
+    assert_eq!(net.next_timeout(), Some(Timestamp::ZERO), "the pinger's first");
+    let limit = RunLimit::for_duration(net.now(), Duration::from_secs(60));
+    net.run_until(limit, |net| net.stats().sent == 1);
+    assert_eq!(net.in_flight(), 1, "the ping is on the wire");
+    net.run_for(Duration::from_secs(60));
+    assert_eq!((net.in_flight(), net.next_timeout()), (0, None));
+    // A forged datagram "from the client" reaches the echo, whose answer reaches the pinger.
+    let path = NetPath {
+        leg: Leg::CSide,
+        local: CLIENT.parse().unwrap(),
+        remote: SERVER.parse().unwrap(),
+        transport: Transport::Udp {
+            local_port: 4500,
+            remote_port: 4500,
+        },
+    };
+    net.inject(client, path, &[9, 9]);
+    assert_eq!(net.in_flight(), 1);
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.node::<Echo>(server).unwrap().seen_from.len(), 2);
+    let answers = &net.node::<Pinger>(client).unwrap().answers;
+    assert_eq!(answers.last().unwrap().0, vec![9, 9]);
+}
