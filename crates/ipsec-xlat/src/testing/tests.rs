@@ -255,7 +255,11 @@ fn corrupt_flips_the_named_byte_modulo_the_length() {
 fn in_flight_next_timeout_and_inject() {
     let (mut net, client, server) = pair(1);
     assert_eq!(net.in_flight(), 0);
-    assert_eq!(net.next_timeout(), Some(Timestamp::ZERO), "the pinger's first");
+    assert_eq!(
+        net.next_timeout(),
+        Some(Timestamp::ZERO),
+        "the pinger's first"
+    );
     let limit = RunLimit::for_duration(net.now(), Duration::from_secs(60));
     net.run_until(limit, |net| net.stats().sent == 1);
     assert_eq!(net.in_flight(), 1, "the ping is on the wire");

@@ -237,7 +237,11 @@ mod tests {
             .filter(|e| matches!(e, IkeClientEvent::ReauthDue))
             .count();
         assert_eq!(due, 1);
-        assert_eq!(lab.clients()[0].poll_timeout(), None, "nothing more to time");
+        assert_eq!(
+            lab.clients()[0].poll_timeout(),
+            None,
+            "nothing more to time"
+        );
         // The successor: a second session of the same client through the relay.
         let now = lab.net.now();
         let next = lab.clients()[0].reauthenticate(now, &mut rng).unwrap();

@@ -228,7 +228,11 @@ impl Net {
         let events: Vec<_> = std::iter::from_fn(|| relay.poll_event()).collect();
         self.relay_events.extend(events);
         for (_, id) in self.sgws.clone() {
-            let sgw = self.net.node_mut::<IkeNode<TestSgw>>(id).unwrap().inner_mut();
+            let sgw = self
+                .net
+                .node_mut::<IkeNode<TestSgw>>(id)
+                .unwrap()
+                .inner_mut();
             while let Some(e) = sgw.poll_event() {
                 let _: SgwEvent = e;
             }
@@ -326,7 +330,10 @@ fn a_new_table_serves_new_mm1s_and_live_sessions_keep_their_sgw() {
     assert_eq!(net.ipsec_sgws(bob_ip), vec![sa(SGW_A, 500)]);
 
     // The established session rekeys under its IKE SA, still with A.
-    assert_ne!(net.net.run_for(Duration::from_secs(60)), RunOutcome::StepLimit);
+    assert_ne!(
+        net.net.run_for(Duration::from_secs(60)),
+        RunOutcome::StepLimit
+    );
     let now = net.net.now();
     net.client(alice).rekey(now).unwrap();
     net.settle();

@@ -26,8 +26,8 @@ use crate::ike::{
     TestSgw, TestSgwConfig,
 };
 use crate::net::{Leg, NetPath, PeerPorts, PortPair, Transport};
-use crate::testing::{add_ike_node, IkeNode, Network, NodeId, RunLimit, RunOutcome};
 use crate::relay::{DropReason, Spi};
+use crate::testing::{add_ike_node, IkeNode, Network, NodeId, RunLimit, RunOutcome};
 use crate::time::Timestamp;
 use crate::wire::isakmp::{IdRepr, IdType};
 
