@@ -99,8 +99,11 @@ struct Wire {
     /// Every datagram that went over the wire (as sent), with its fate.
     log: Vec<(Transmit, Fate)>,
     /// The fate of each datagram of the current run, from its index in the whole log.
-    rule: Box<dyn FnMut(usize, &Transmit) -> Fate>,
+    rule: Rule,
 }
+
+/// A run's rule: the fate of a datagram from its index in the whole log and the datagram.
+type Rule = Box<dyn FnMut(usize, &Transmit) -> Fate>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Fate {
