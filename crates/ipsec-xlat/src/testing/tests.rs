@@ -282,3 +282,50 @@ fn in_flight_next_timeout_and_inject() {
     let answers = &net.node::<Pinger>(client).unwrap().answers;
     assert_eq!(answers.last().unwrap().0, vec![9, 9]);
 }
+
+#[test]
+fn an_ike_node_sends_udp_from_its_cores_addresses_and_ignores_raw_ip() {
+    use crate::ike::tail_crypto::StaticKeypair;
+    use crate::ike::IkeClient;
+    use crate::wire::IpProtocol;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    let mut rng = StdRng::seed_from_u64(1);
+    let key = StaticKeypair::generate(&mut rng);
+    let relay_key = StaticKeypair::generate(&mut rng);
+    let ike = lab::client_settings(key, &relay_key).ike;
+    let client = IkeClient::new(ike, Timestamp::ZERO, &mut rng).unwrap();
+    let mut net = Network::new(Duration::from_millis(1));
+    let client = add_ike_node(&mut net, "client", client, (), &[(Leg::CSide, lab::CLIENT)]);
+    let echo = net.add_node("echo", Echo::default(), &[(Leg::CSide, lab::RELAY_C)]);
+    let limit = RunLimit::for_duration(net.now(), Duration::from_millis(100));
+    net.run_until(limit, |net| net.stats().delivered >= 1);
+    // Main mode 1, from the client's configured socket to the relay's NAT-T port.
+    let seen = net.node::<Echo>(echo).unwrap().seen_from[0];
+    assert_eq!(
+        (seen.leg, seen.remote, seen.local),
+        (Leg::CSide, lab::CLIENT, lab::RELAY_C)
+    );
+    assert_eq!(
+        seen.transport,
+        Transport::Udp {
+            local_port: 4500,
+            remote_port: 4500
+        }
+    );
+    let raw = NetPath {
+        leg: Leg::CSide,
+        local: lab::RELAY_C,
+        remote: lab::CLIENT,
+        transport: Transport::Ip {
+            protocol: IpProtocol::ESP,
+            header_included: false,
+        },
+    };
+    net.inject(echo, raw, &[0x12, 0x34, 0x56, 0x78, 0, 0, 0, 1]);
+    net.run_until(limit, |net| net.in_flight() == 0);
+    let node = net.node::<IkeNode<IkeClient>>(client).unwrap();
+    assert_eq!(node.ignored(), 1, "raw IP is no IKE");
+    assert_eq!(node.oversized(), 0);
+}
