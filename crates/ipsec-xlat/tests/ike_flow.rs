@@ -7,7 +7,8 @@ mod ike_lab;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use core::time::Duration;
 use ipsec_xlat::Timestamp;
-use std::collections::VecDeque;
+use std::cell::{Ref, RefCell};
+use std::rc::Rc;
 
 use ipsec_xlat::ike::crypto::Cookies;
 use ipsec_xlat::ike::dh::DhGroup;
@@ -15,7 +16,11 @@ use ipsec_xlat::ike::phase1::{Phase1Error, Phase1Proposal};
 use ipsec_xlat::ike::phase2::{ChildProposal, Encapsulation, EspCipher, Integrity};
 use ipsec_xlat::ike::tail_crypto::StaticKeypair;
 use ipsec_xlat::ike::*;
+use ipsec_xlat::net::{Leg, NetPath, Transport};
 use ipsec_xlat::relay::StandaloneSpis;
+use ipsec_xlat::testing::{
+    self, add_ike_node, IkeNode, InFlight, Network, NodeId, RunLimit, RunOutcome,
+};
 use ipsec_xlat::wire::isakmp::NotifyType;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -74,20 +79,31 @@ impl Default for Scenario {
     }
 }
 
+/// Client(s), relay and SGW as nodes of a simulated network (1 ms one way), with every
+/// datagram put on the wire logged and given its fate by the rule of the current run.
 struct Net {
-    now: Timestamp,
-    clients: Vec<(Ipv4Addr, IkeClient)>,
-    relay: IkeRelay,
-    /// Where the relay's SPI grants come from.
-    spis: StandaloneSpis,
-    sgw: TestSgw,
+    net: Network,
+    clients: Vec<(Ipv4Addr, NodeId)>,
+    relay: NodeId,
+    sgw: NodeId,
     relay_key: StaticKeypair,
-    /// Every datagram that went over the wire, with its fate.
-    log: Vec<(Transmit, Fate)>,
+    /// The log and the rule, shared with the network's impairment hook.
+    wire: Rc<RefCell<Wire>>,
     client_events: Vec<Vec<IkeClientEvent>>,
     relay_events: Vec<IkeRelayEvent>,
     sgw_events: Vec<SgwEvent>,
 }
+
+/// What the impairment hook keeps.
+struct Wire {
+    /// Every datagram that went over the wire (as sent), with its fate.
+    log: Vec<(Transmit, Fate)>,
+    /// The fate of each datagram of the current run, from its index in the whole log.
+    rule: Rule,
+}
+
+/// A run's rule: the fate of a datagram from its index in the whole log and the datagram.
+type Rule = Box<dyn FnMut(usize, &Transmit) -> Fate>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Fate {
@@ -100,151 +116,249 @@ enum Fate {
     Mutated(usize, u8),
 }
 
+impl Fate {
+    /// The network's fate for a datagram of `len` bytes given this one.
+    fn on_the_wire(self, len: usize) -> testing::Fate {
+        match self {
+            Fate::Delivered => testing::Fate::Deliver,
+            Fate::Dropped => testing::Fate::Drop,
+            Fate::Duplicated => testing::Fate::Duplicate,
+            Fate::Corrupted => match len.checked_sub(1) {
+                Some(at) => testing::Fate::Corrupt { at, mask: 0x01 },
+                None => testing::Fate::Deliver,
+            },
+            Fate::Mutated(at, mask) => testing::Fate::Corrupt { at, mask },
+        }
+    }
+}
+
+/// A datagram on the simulated wire as the IKE cores name it (UDP only here).
+fn as_transmit(d: &InFlight) -> Transmit {
+    let (local_port, remote_port) = match d.transport {
+        Transport::Udp {
+            local_port,
+            remote_port,
+        } => (local_port, remote_port),
+        Transport::Ip { .. } => panic!("IKE travels in UDP: {d:?}"),
+    };
+    Transmit {
+        local: SocketAddr::new(d.src, local_port),
+        remote: SocketAddr::new(d.dst, remote_port),
+        payload: d.bytes.clone(),
+    }
+}
+
 impl Net {
     fn new(s: &Scenario) -> Self {
         let mut rng = StdRng::seed_from_u64(s.seed);
         let relay_key = StaticKeypair::generate(&mut rng);
         let sgw = TestSgw::new(s.suite().sgw_config(s.sgw_psk), &mut rng);
         let relay = IkeRelay::new(relay_config(relay_key.clone(), Vec::new()), &mut rng);
+        let mut net = Network::new(Duration::from_millis(1));
+        // Where the relay's SPI grants come from.
+        let relay = add_ike_node(
+            &mut net,
+            "relay",
+            relay,
+            StandaloneSpis::new(s.seed),
+            &[
+                (Leg::CSide, IpAddr::V4(RELAY_C)),
+                (Leg::SSide, IpAddr::V4(RELAY_S)),
+            ],
+        );
+        let sgw = add_ike_node(&mut net, "sgw", sgw, (), &[(Leg::SSide, IpAddr::V4(SGW))]);
+        let wire = Rc::new(RefCell::new(Wire {
+            log: Vec::new(),
+            rule: Box::new(deliver_all),
+        }));
+        let hook = Rc::clone(&wire);
+        net.set_impairment(move |d| {
+            let wire = &mut *hook.borrow_mut();
+            let t = as_transmit(d);
+            let fate = (wire.rule)(wire.log.len(), &t);
+            wire.log.push((t, fate));
+            fate.on_the_wire(d.bytes.len())
+        });
         Self {
-            now: Timestamp::ZERO,
+            net,
             clients: Vec::new(),
             relay,
-            spis: StandaloneSpis::new(s.seed),
             sgw,
             relay_key,
-            log: Vec::new(),
+            wire,
             client_events: Vec::new(),
             relay_events: Vec::new(),
             sgw_events: Vec::new(),
         }
     }
 
-    /// Adds a client at `ip` and authorises its key at the relay (if `authorised`).
-    fn add_client(&mut self, s: &Scenario, ip: Ipv4Addr, seed: u64) {
+    /// A client at `ip` with its key from `seed`, authorised at the relay if `authorised`.
+    fn make_client(&mut self, s: &Scenario, ip: Ipv4Addr, seed: u64) -> IkeClient {
         let mut rng = StdRng::seed_from_u64(seed);
         let key = StaticKeypair::generate(&mut rng);
         if s.authorised {
             // The relay's table is configuration: rebuild the relay with the key added only
             // before any traffic, which is when tests call this.
-            self.relay_authorise(key.public());
+            self.relay_mut().authorise_client(key.public());
         }
         let config = IkeClientConfig {
             auto_rekey: s.auto_rekey,
             ..s.suite()
                 .client_config(s.client_psk, ip, key, self.relay_key.public(), s.user)
         };
-        let client = IkeClient::new(config, self.now, &mut rng).unwrap();
-        self.clients.push((ip, client));
+        IkeClient::new(config, self.net.now(), &mut rng).unwrap()
+    }
+
+    /// Adds a client at `ip` and authorises its key at the relay (if `authorised`).
+    fn add_client(&mut self, s: &Scenario, ip: Ipv4Addr, seed: u64) {
+        let client = self.make_client(s, ip, seed);
+        let id = add_ike_node(
+            &mut self.net,
+            "client",
+            client,
+            (),
+            &[(Leg::CSide, IpAddr::V4(ip))],
+        );
+        self.clients.push((ip, id));
         self.client_events.push(Vec::new());
     }
 
-    fn relay_authorise(&mut self, key: ipsec_xlat::ike::tail_crypto::StaticPublicKey) {
-        self.relay.authorise_client(key);
+    fn client(&self, i: usize) -> &IkeClient {
+        let id = self.clients[i].1;
+        self.net.node::<IkeNode<IkeClient>>(id).unwrap().inner()
     }
 
+    fn client_mut(&mut self, i: usize) -> &mut IkeClient {
+        let id = self.clients[i].1;
+        self.net
+            .node_mut::<IkeNode<IkeClient>>(id)
+            .unwrap()
+            .inner_mut()
+    }
+
+    fn relay(&self) -> &IkeRelay {
+        self.net
+            .node::<IkeNode<IkeRelay>>(self.relay)
+            .unwrap()
+            .inner()
+    }
+
+    fn relay_mut(&mut self) -> &mut IkeRelay {
+        self.net
+            .node_mut::<IkeNode<IkeRelay>>(self.relay)
+            .unwrap()
+            .inner_mut()
+    }
+
+    /// The relay with its SPI table, for direct timer calls.
+    fn relay_parts(&mut self) -> (&mut IkeRelay, &mut StandaloneSpis) {
+        self.net
+            .node_mut::<IkeNode<IkeRelay>>(self.relay)
+            .unwrap()
+            .parts_mut()
+    }
+
+    fn spis(&self) -> &StandaloneSpis {
+        self.net
+            .node::<IkeNode<IkeRelay>>(self.relay)
+            .unwrap()
+            .context()
+    }
+
+    fn sgw(&self) -> &TestSgw {
+        self.net.node::<IkeNode<TestSgw>>(self.sgw).unwrap().inner()
+    }
+
+    fn sgw_mut(&mut self) -> &mut TestSgw {
+        self.net
+            .node_mut::<IkeNode<TestSgw>>(self.sgw)
+            .unwrap()
+            .inner_mut()
+    }
+
+    fn now(&self) -> Timestamp {
+        self.net.now()
+    }
+
+    /// Every datagram that went over the wire so far, with its fate.
+    fn log(&self) -> Ref<'_, Vec<(Transmit, Fate)>> {
+        Ref::map(self.wire.borrow(), |w| &w.log)
+    }
+
+    /// Takes every node's events into the lists the assertions read.
+    fn take_events(&mut self) {
+        for i in 0..self.clients.len() {
+            let client = self.client_mut(i);
+            let events: Vec<_> = std::iter::from_fn(|| client.poll_event()).collect();
+            self.client_events[i].extend(events);
+        }
+        let relay = self.relay_mut();
+        let events: Vec<_> = std::iter::from_fn(|| relay.poll_event()).collect();
+        self.relay_events.extend(events);
+        let sgw = self.sgw_mut();
+        let events: Vec<_> = std::iter::from_fn(|| sgw.poll_event()).collect();
+        self.sgw_events.extend(events);
+    }
+
+    /// Puts `t` on the wire again as its sender would (a replay, or a forgery when its
+    /// addresses were changed), and runs until it has arrived and nothing is in flight.
     fn deliver(&mut self, t: Transmit) {
-        let to = match t.remote.ip() {
-            IpAddr::V4(ip) => ip,
-            IpAddr::V6(_) => return,
+        let IpAddr::V4(from) = t.local.ip() else {
+            panic!("IPv4 only: {t:?}")
         };
-        let (local, remote) = (t.remote, t.local);
-        if to == RELAY_C || to == RELAY_S {
+        let id = if from == RELAY_C || from == RELAY_S {
             self.relay
-                .handle_datagram(self.now, local, remote, &t.payload, &mut self.spis);
-        } else if to == SGW {
+        } else if from == SGW {
             self.sgw
-                .handle_datagram(self.now, local, remote, &t.payload);
-        } else if let Some((_, c)) = self.clients.iter_mut().find(|(ip, _)| *ip == to) {
-            c.handle_datagram(self.now, local, remote, &t.payload);
-        }
-    }
-
-    fn collect(&mut self) -> VecDeque<Transmit> {
-        let mut out = VecDeque::new();
-        for (i, (_, c)) in self.clients.iter_mut().enumerate() {
-            while let Some(t) = c.poll_transmit() {
-                out.push_back(t);
-            }
-            while let Some(e) = c.poll_event() {
-                self.client_events[i].push(e);
-            }
-        }
-        while let Some(t) = self.relay.poll_transmit() {
-            out.push_back(t);
-        }
-        while let Some(e) = self.relay.poll_event() {
-            self.relay_events.push(e);
-        }
-        while let Some(t) = self.sgw.poll_transmit() {
-            out.push_back(t);
-        }
-        while let Some(e) = self.sgw.poll_event() {
-            self.sgw_events.push(e);
-        }
-        out
+        } else {
+            self.clients.iter().find(|(ip, _)| *ip == from).unwrap().1
+        };
+        let leg = if from == RELAY_S || from == SGW {
+            Leg::SSide
+        } else {
+            Leg::CSide
+        };
+        let path = NetPath {
+            leg,
+            local: t.local.ip(),
+            remote: t.remote.ip(),
+            transport: Transport::Udp {
+                local_port: t.local.port(),
+                remote_port: t.remote.port(),
+            },
+        };
+        self.net.inject(id, path, &t.payload);
+        let limit = RunLimit::for_duration(self.now(), Duration::from_millis(100));
+        let outcome = self.net.run_until(limit, |net| net.in_flight() == 0);
+        assert_eq!(outcome, RunOutcome::Done);
+        self.take_events();
     }
 
     /// Runs until nothing is in flight and no timer is armed (or a bound is hit). `fate`
-    /// decides each datagram's fate from its index in the run and the datagram.
-    fn run(&mut self, mut fate: impl FnMut(usize, &Transmit) -> Fate) {
+    /// decides each datagram's fate from its index in the whole log and the datagram.
+    fn run(&mut self, fate: impl FnMut(usize, &Transmit) -> Fate + 'static) {
         // Timers further out than this (SA lifetimes) are left for `advance`.
-        let horizon = self.now + Duration::from_secs(600);
-        for _ in 0..10_000 {
-            let mut queue = self.collect();
-            if queue.is_empty() {
-                let next = [self.sgw.poll_timeout(), self.relay.poll_timeout()]
-                    .into_iter()
-                    .chain(self.clients.iter().map(|(_, c)| c.poll_timeout()))
-                    .flatten()
-                    .min();
-                let Some(next) = next.filter(|n| *n <= horizon) else {
-                    return;
-                };
-                self.now = self.now.max(next);
-                for (_, c) in self.clients.iter_mut() {
-                    c.handle_timeout(self.now);
-                }
-                self.sgw.handle_timeout(self.now);
-                self.relay.handle_timeout(self.now, &mut self.spis);
-                continue;
-            }
-            while let Some(t) = queue.pop_front() {
-                let f = fate(self.log.len(), &t);
-                self.log.push((t.clone(), f));
-                match f {
-                    Fate::Delivered => self.deliver(t),
-                    Fate::Dropped => {}
-                    Fate::Duplicated => {
-                        self.deliver(t.clone());
-                        self.deliver(t);
-                    }
-                    Fate::Corrupted => {
-                        let mut t = t;
-                        if let Some(b) = t.payload.last_mut() {
-                            *b ^= 0x01;
-                        }
-                        self.deliver(t);
-                    }
-                    Fate::Mutated(at, mask) => {
-                        let mut t = t;
-                        let n = t.payload.len();
-                        if n > 0 {
-                            t.payload[at % n] ^= mask;
-                        }
-                        self.deliver(t);
-                    }
-                }
-            }
-            self.now += Duration::from_millis(1);
-        }
-        panic!("network did not settle");
+        let horizon = self.now() + Duration::from_secs(600);
+        self.wire.borrow_mut().rule = Box::new(fate);
+        let limit = RunLimit {
+            steps: 1_000_000,
+            until: horizon,
+        };
+        let outcome = self.net.run_until(limit, |net| {
+            net.in_flight() == 0 && net.next_timeout().is_none_or(|t| t > horizon)
+        });
+        self.wire.borrow_mut().rule = Box::new(deliver_all);
+        assert!(
+            matches!(outcome, RunOutcome::Done | RunOutcome::Idle),
+            "network did not settle: {outcome:?}"
+        );
+        self.take_events();
     }
 
     /// Client `i` rekeys its bundle now, and the network settles.
     fn rekey_client(&mut self, i: usize) {
-        let now = self.now;
-        self.clients[i].1.rekey(now).unwrap();
+        let now = self.now();
+        self.client_mut(i).rekey(now).unwrap();
         self.run(deliver_all);
     }
 
@@ -359,7 +473,7 @@ fn psk_exchange_through_the_relay() {
     let net = established(&s);
     assert_consistent(&net, 0);
     // The relay saw no datagram it had to drop, and the SGW nothing it ignored.
-    let c = net.relay.counters();
+    let c = net.relay().counters();
     assert_eq!(
         (
             c.malformed,
@@ -369,11 +483,11 @@ fn psk_exchange_through_the_relay() {
         ),
         (0, 0, 0, 0)
     );
-    assert_eq!(net.sgw.ignored, 0);
+    assert_eq!(net.sgw().ignored, 0);
     // Nine IKE messages crossed each link: the relay forwarded 9 and nothing else.
     assert_eq!(c.forwarded, 9);
     // Tails exist only on the c-side: nothing the SGW received carries one.
-    for (t, _) in &net.log {
+    for (t, _) in net.log().iter() {
         if t.remote.ip() == IpAddr::V4(SGW) {
             let ike = if t.remote.port() == 4500 {
                 &t.payload[4..]
@@ -526,13 +640,13 @@ fn unauthorised_client_is_dropped_and_counted() {
         net.client_failure(0),
         Some(IkeClientError::Timeout(_))
     ));
-    let c = net.relay.counters();
+    let c = net.relay().counters();
     assert_eq!(
         c.unauthorised,
         1 + RetransmitPolicy::default().max_retransmissions as u64
     );
     assert_eq!(c.forwarded, 0, "nothing reached the SGW");
-    assert_eq!(net.relay.sessions(), 0);
+    assert_eq!(net.relay().sessions(), 0);
 }
 
 #[test]
@@ -546,8 +660,8 @@ fn user_without_sgw_is_dropped_and_counted() {
         net.client_failure(0),
         Some(IkeClientError::Timeout(_))
     ));
-    assert!(net.relay.counters().no_sgw > 0);
-    assert_eq!(net.relay.counters().forwarded, 0);
+    assert!(net.relay().counters().no_sgw > 0);
+    assert_eq!(net.relay().counters().forwarded, 0);
 }
 
 /// Whether a datagram carries an encrypted main mode message (mm5 or mm6).
@@ -567,7 +681,7 @@ fn tampered_tails_are_dropped_and_the_exchange_recovers() {
         let s = Scenario::default();
         let mut net = single(&s);
         let mut done = false;
-        net.run(|_, t| {
+        net.run(move |_, t| {
             if !done && t.local.ip() == IpAddr::V4(from) && is_encrypted_main_mode(t) {
                 done = true;
                 Fate::Corrupted
@@ -575,12 +689,18 @@ fn tampered_tails_are_dropped_and_the_exchange_recovers() {
                 Fate::Delivered
             }
         });
-        assert!(done);
+        // Exactly one datagram was damaged (the rule's `done` lives in the rule).
+        let corrupted = net
+            .log()
+            .iter()
+            .filter(|(_, f)| *f == Fate::Corrupted)
+            .count();
+        assert_eq!(corrupted, 1);
         assert_consistent(&net, 0);
         if from == CLIENT {
-            assert_eq!(net.relay.counters().tail_rejected, 1);
+            assert_eq!(net.relay().counters().tail_rejected, 1);
         } else {
-            assert_eq!(net.clients[0].1.counters().tail_rejected, 1);
+            assert_eq!(net.client(0).counters().tail_rejected, 1);
         }
     }
 }
@@ -695,8 +815,8 @@ fn rekey_makes_new_entries_under_the_same_ike_sa() {
 fn rekey_before_establishment_is_refused() {
     let s = Scenario::default();
     let mut net = single(&s);
-    let now = net.now;
-    assert_eq!(net.clients[0].1.rekey(now), Err(IkeClientError::NotReady));
+    let now = net.now();
+    assert_eq!(net.client_mut(0).rekey(now), Err(IkeClientError::NotReady));
     net.run(deliver_all);
     assert_consistent(&net, 0);
 }
@@ -708,25 +828,26 @@ fn relay_expires_ike_sessions() {
     let s = Scenario::default();
     let mut net = established(&s);
     assert_consistent(&net, 0);
-    assert_eq!(net.relay.sessions(), 1);
+    assert_eq!(net.relay().sessions(), 1);
     let entry = net.ipsec_entries()[0].clone();
     assert_eq!(
         entry.lifetime_secs, 3960,
         "the child lifetime reaches the relay"
     );
-    let expiry = net.relay.poll_timeout().unwrap();
-    let left = expiry - net.now;
+    let expiry = net.relay().poll_timeout().unwrap();
+    let left = expiry - net.now();
     assert!(
         left <= Duration::from_secs(15840) && left > Duration::from_secs(15839),
         "expires with the 15840 s phase-1 lifetime, {left:?} left"
     );
-    net.relay
-        .handle_timeout(expiry - Duration::from_secs(1), &mut net.spis);
-    assert_eq!(net.relay.sessions(), 1);
-    net.relay.handle_timeout(expiry, &mut net.spis);
-    assert_eq!(net.relay.sessions(), 0);
+    let (relay, spis) = net.relay_parts();
+    relay.handle_timeout(expiry - Duration::from_secs(1), spis);
+    assert_eq!(net.relay().sessions(), 1);
+    let (relay, spis) = net.relay_parts();
+    relay.handle_timeout(expiry, spis);
+    assert_eq!(net.relay().sessions(), 0);
     assert!(matches!(
-        net.relay.poll_event(),
+        net.relay_mut().poll_event(),
         Some(IkeRelayEvent::IkeExpired { .. })
     ));
     // The grant no quick mode used went back to the allocator; the used bundle's SPIs stay
@@ -736,7 +857,7 @@ fn relay_expires_ike_sessions() {
         .flat_map(|b| [b.esp, b.ah])
         .flatten()
         .count();
-    assert_eq!(net.spis.table().reserved_spis(), bundle_spis);
+    assert_eq!(net.spis().table().reserved_spis(), bundle_spis);
 
     // Half-open: the SGW is silent.
     let mut net = single(&s);
@@ -751,7 +872,7 @@ fn relay_expires_ike_sessions() {
         net.client_failure(0),
         Some(IkeClientError::Timeout(_))
     ));
-    assert_eq!(net.relay.sessions(), 0, "half-open session forgotten");
+    assert_eq!(net.relay().sessions(), 0, "half-open session forgotten");
     assert!(net
         .relay_events
         .iter()
@@ -768,9 +889,9 @@ fn sgw_initiated_rekey_through_the_relay() {
         let s = Scenario::default();
         let mut net = established(&s);
         let cookies = sgw_cookies(&net)[0];
-        let now = net.now;
-        net.sgw.start_quick_mode(now, &cookies).unwrap();
-        let start = net.log.len();
+        let now = net.now();
+        net.sgw_mut().start_quick_mode(now, &cookies).unwrap();
+        let start = net.log().len();
         match lose {
             Some(k) => net.run(fault_at(start + k, Fate::Dropped)),
             None => net.run(deliver_all),
@@ -799,7 +920,7 @@ fn deletes_retire_relay_entries() {
     let cookies = sgw_cookies(&net)[0];
 
     // The SGW deletes its inbound SA of the first bundle (s-SPI-3).
-    net.sgw
+    net.sgw_mut()
         .delete_child(
             &cookies,
             &[(ProtocolId::IPSEC_ESP, vec![entries[0].s_spi_3.esp.unwrap()])],
@@ -830,7 +951,7 @@ fn deletes_retire_relay_entries() {
     // Now the client retires the second bundle itself.
     let second_in = net.client_child(0).unwrap().sa.inbound_spis;
     assert_eq!(second_in, entries[1].s_spi_2);
-    net.clients[0].1.delete_child(second_in).unwrap();
+    net.client_mut(0).delete_child(second_in).unwrap();
     net.run(deliver_all);
     let retired = net
         .relay_events
@@ -842,7 +963,7 @@ fn deletes_retire_relay_entries() {
         .iter()
         .any(|e| matches!(e, IkeClientEvent::ChildDeleted { by_peer: false, .. })));
     assert_eq!(
-        net.clients[0].1.delete_child(second_in),
+        net.client_mut(0).delete_child(second_in),
         Err(IkeClientError::NotReady),
         "already gone"
     );
@@ -864,9 +985,11 @@ fn sgw_cookies(net: &Net) -> Vec<Cookies> {
 /// only works if the relay really forgot the old entry. The new client then runs the whole
 /// exchange, which must succeed.
 fn restart_client_and_establish(net: &mut Net, s: &Scenario) {
-    net.clients.clear();
-    net.client_events.clear();
-    net.add_client(s, CLIENT, s.seed + 100);
+    // The node stays (a network keeps its nodes); the process on it is new.
+    assert_eq!(net.clients.len(), 1);
+    let client = net.make_client(s, CLIENT, s.seed + 100);
+    *net.client_mut(0) = client;
+    net.client_events[0].clear();
     net.run(deliver_all);
     assert!(net.client_failure(0).is_none());
     assert_consistent(net, 0);
@@ -874,7 +997,7 @@ fn restart_client_and_establish(net: &mut Net, s: &Scenario) {
 
 /// Every tail the relay received authenticated, decoded and was where it belonged.
 fn assert_relay_accepted_every_tail(net: &Net) {
-    let c = net.relay.counters();
+    let c = net.relay().counters();
     assert_eq!((c.tail_rejected, c.tail_content, c.tail_missing), (0, 0, 0));
 }
 
@@ -890,7 +1013,7 @@ fn ike_delete_retires_the_relay_entry_and_allows_a_new_start() {
     let mut net = established(&s);
     let entry = net.ipsec_entries()[0].clone();
     let first = sgw_cookies(&net)[0];
-    assert_eq!((net.relay.sessions(), net.sgw.ike_sas()), (1, 1));
+    assert_eq!((net.relay().sessions(), net.sgw().ike_sas()), (1, 1));
     let c_cookies = net
         .relay_events
         .iter()
@@ -900,15 +1023,16 @@ fn ike_delete_retires_the_relay_entry_and_allows_a_new_start() {
         })
         .unwrap();
 
-    let sent_before = net.log.len();
-    net.clients[0].1.delete_phase1().unwrap();
+    let sent_before = net.log().len();
+    net.client_mut(0).delete_phase1().unwrap();
     net.run(deliver_all);
 
     // Order on the wire: the bundle's DELETE, then the IKE SA's, each once toward the SGW.
-    let to_sgw: Vec<&Transmit> = net.log[sent_before..]
+    let to_sgw: Vec<Transmit> = net.log()[sent_before..]
         .iter()
         .map(|(t, _)| t)
         .filter(|t| t.remote.ip() == IpAddr::V4(SGW))
+        .cloned()
         .collect();
     assert_eq!(to_sgw.len(), 2);
     let sgw_seen: Vec<&SgwEvent> = net
@@ -923,7 +1047,7 @@ fn ike_delete_retires_the_relay_entry_and_allows_a_new_start() {
                 && *cookies == first
                 && peer.ip() == IpAddr::V4(RELAY_S)
     ));
-    assert_eq!(net.sgw.ike_sas(), 0, "the SGW forgot the IKE SA");
+    assert_eq!(net.sgw().ike_sas(), 0, "the SGW forgot the IKE SA");
     // The relay retired the bundle, then the IKE entry.
     let ends: Vec<&IkeRelayEvent> = net
         .relay_events
@@ -940,29 +1064,30 @@ fn ike_delete_retires_the_relay_entry_and_allows_a_new_start() {
         [IkeRelayEvent::IpsecRetired { s_spi_2, .. }, IkeRelayEvent::IkeRetired { c_cookies: c, s_cookies, .. }]
             if *s_spi_2 == entry.s_spi_2 && *c == c_cookies && *s_cookies == first
     ));
-    assert_eq!(net.relay.sessions(), 0);
+    assert_eq!(net.relay().sessions(), 0);
     let events = &net.client_events[0];
     assert!(matches!(
         events.last(),
         Some(IkeClientEvent::Phase1Deleted { cookies, by_peer: false }) if *cookies == first
     ));
-    assert!(net.clients[0].1.is_idle());
+    assert!(net.client(0).is_idle());
     assert_eq!(
-        net.clients[0].1.delete_phase1(),
+        net.client_mut(0).delete_phase1(),
         Err(IkeClientError::NotReady),
         "already gone"
     );
 
     // Anything later with those cookies is unknown at the relay, from either side.
-    let unknown = net.relay.counters().unknown_cookies;
-    let (last_c, _) = net.log[sent_before..]
+    let unknown = net.relay().counters().unknown_cookies;
+    let replayed_at = net.log().len();
+    let (last_c, _) = net.log()[sent_before..]
         .iter()
         .rev()
         .find(|(t, _)| t.remote.ip() == IpAddr::V4(RELAY_C))
         .cloned()
         .unwrap();
     net.deliver(last_c);
-    let (last_s, _) = net.log[sent_before..]
+    let (last_s, _) = net.log()[sent_before..]
         .iter()
         .rev()
         .find(|(t, _)| t.remote.ip() == IpAddr::V4(SGW))
@@ -971,8 +1096,14 @@ fn ike_delete_retires_the_relay_entry_and_allows_a_new_start() {
     let mut from_sgw = last_s.clone();
     core::mem::swap(&mut from_sgw.local, &mut from_sgw.remote);
     net.deliver(from_sgw);
-    assert_eq!(net.relay.counters().unknown_cookies, unknown + 2);
-    assert!(net.relay.poll_transmit().is_none(), "nothing reflected");
+    assert_eq!(net.relay().counters().unknown_cookies, unknown + 2);
+    let relay = [IpAddr::V4(RELAY_C), IpAddr::V4(RELAY_S)];
+    assert!(
+        net.log()[replayed_at..]
+            .iter()
+            .all(|(t, _)| !relay.contains(&t.local.ip())),
+        "nothing reflected"
+    );
     assert_relay_accepted_every_tail(&net);
 
     // A new start through the same relay works.
@@ -980,7 +1111,7 @@ fn ike_delete_retires_the_relay_entry_and_allows_a_new_start() {
     let cookies = sgw_cookies(&net);
     assert_eq!(cookies.len(), 2);
     assert_ne!(cookies[1], first);
-    assert_eq!((net.relay.sessions(), net.sgw.ike_sas()), (1, 1));
+    assert_eq!((net.relay().sessions(), net.sgw().ike_sas()), (1, 1));
 }
 
 /// The SGW deletes the IKE SA (after its bundles, as strongSwan's `swanctl --terminate
@@ -995,15 +1126,15 @@ fn sgw_ike_delete_tears_down_the_client_and_the_relay_entry() {
     let entry = net.ipsec_entries()[0].clone();
     let cookies = sgw_cookies(&net)[0];
 
-    net.sgw
+    net.sgw_mut()
         .delete_child(
             &cookies,
             &[(ProtocolId::IPSEC_ESP, vec![entry.s_spi_3.esp.unwrap()])],
         )
         .unwrap();
-    net.sgw.delete_phase1(&cookies).unwrap();
-    assert_eq!(net.sgw.ike_sas(), 0);
-    let sent_before = net.log.len();
+    net.sgw_mut().delete_phase1(&cookies).unwrap();
+    assert_eq!(net.sgw().ike_sas(), 0);
+    let sent_before = net.log().len();
     net.run(deliver_all);
 
     let events = &net.client_events[0];
@@ -1016,14 +1147,14 @@ fn sgw_ike_delete_tears_down_the_client_and_the_relay_entry() {
         Some(IkeClientEvent::Phase1Deleted { cookies: c, by_peer: true }) if *c == cookies
     ));
     assert!(net.client_failure(0).is_none());
-    assert!(net.clients[0].1.is_idle());
+    assert!(net.client(0).is_idle());
     assert!(net.relay_events.iter().any(
         |e| matches!(e, IkeRelayEvent::IkeRetired { s_cookies, .. } if *s_cookies == cookies)
     ));
-    assert_eq!(net.relay.sessions(), 0);
+    assert_eq!(net.relay().sessions(), 0);
     // Toward the SGW only the client's DELETE of the bundle went (its IKE SA still existed
     // when it was sent); the carrier of the IKE retire tail stayed at the relay.
-    let to_sgw = net.log[sent_before..]
+    let to_sgw = net.log()[sent_before..]
         .iter()
         .filter(|(t, _)| t.remote.ip() == IpAddr::V4(SGW))
         .count();
@@ -1045,7 +1176,7 @@ fn sgw_ike_delete_ends_only_that_session() {
     net.add_client(&s, CLIENT2, 7);
     net.run(deliver_all);
     let other = sgw_cookies(&net)[1];
-    net.sgw.delete_phase1(&other).unwrap();
+    net.sgw_mut().delete_phase1(&other).unwrap();
     net.run(deliver_all);
     assert!(!net.client_events[0]
         .iter()
@@ -1053,8 +1184,8 @@ fn sgw_ike_delete_ends_only_that_session() {
     assert!(net.client_events[1]
         .iter()
         .any(|e| matches!(e, IkeClientEvent::Phase1Deleted { cookies: c, .. } if *c == other)));
-    assert_eq!(net.relay.sessions(), 1);
-    assert_eq!(net.sgw.ike_sas(), 1);
+    assert_eq!(net.relay().sessions(), 1);
+    assert_eq!(net.sgw().ike_sas(), 1);
     // Client 0 still works: a rekey completes.
     net.rekey_client(0);
     assert_eq!(net.client_children(0).len(), 2);
@@ -1070,14 +1201,14 @@ fn dpd_is_answered_through_the_relay() {
     let mut net = established(&s);
     let cookies = sgw_cookies(&net)[0];
     for seq in [7u32, 8] {
-        net.sgw.send_dpd(&cookies, seq).unwrap();
+        net.sgw_mut().send_dpd(&cookies, seq).unwrap();
         net.run(deliver_all);
         assert!(net
             .sgw_events
             .iter()
             .any(|e| matches!(e, SgwEvent::DpdAck { sequence, .. } if *sequence == seq)));
     }
-    let c = net.relay.counters();
+    let c = net.relay().counters();
     assert_eq!((c.unknown_cookies, c.tail_missing), (0, 0));
     assert!(net.client_failure(0).is_none());
 }

@@ -15,7 +15,8 @@ mod ike_lab;
 
 use core::net::IpAddr;
 use core::time::Duration;
-use ipsec_xlat::Timestamp;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 use ipsec_xlat::ike::crypto::{expand_encryption_key, SaKeys};
 use ipsec_xlat::ike::dh::DhGroup;
@@ -24,6 +25,8 @@ use ipsec_xlat::ike::phase1::Phase1Proposal;
 use ipsec_xlat::ike::phase2::{ChildProposal, Encapsulation, EspCipher, Integrity};
 use ipsec_xlat::ike::tail_crypto::StaticKeypair;
 use ipsec_xlat::ike::*;
+use ipsec_xlat::net::Leg;
+use ipsec_xlat::testing::{add_ike_node, Fate, IkeNode, Network, RunLimit, RunOutcome};
 use ipsec_xlat::wire::isakmp::{Message, PayloadType};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
@@ -67,18 +70,18 @@ fn run_with_group(rsa: bool, child_proposal: ChildProposal, seed: u64, group: Dh
         child: child_proposal,
         rsa,
     };
-    let mut sgw = TestSgw::new(suite.sgw_config("lab-only-psk"), &mut rng);
-    let mut relay = IkeRelay::new(
+    let sgw = TestSgw::new(suite.sgw_config("lab-only-psk"), &mut rng);
+    let relay = IkeRelay::new(
         relay_config(relay_key.clone(), vec![client_key.public()]),
         &mut rng,
     );
-    let mut spis = ipsec_xlat::relay::StandaloneSpis::new(seed);
-    let mut now = Timestamp::ZERO;
+    let spis = ipsec_xlat::relay::StandaloneSpis::new(seed);
+    let mut net = Network::new(Duration::from_millis(1));
     // The client's generator, and a copy of the seed it will draw for its own (see the top).
     let mut client_rng = StdRng::seed_from_u64(seed.wrapping_add(0x5eed));
     let mut client_seed = [0u8; 32];
     client_rng.clone().fill_bytes(&mut client_seed);
-    let mut client = IkeClient::new(
+    let client = IkeClient::new(
         suite.client_config(
             "lab-only-psk",
             CLIENT,
@@ -86,55 +89,59 @@ fn run_with_group(rsa: bool, child_proposal: ChildProposal, seed: u64, group: Dh
             relay_key.public(),
             "alice@example.com",
         ),
-        now,
+        net.now(),
         &mut client_rng,
     )
     .unwrap();
+    let client = add_ike_node(
+        &mut net,
+        "client",
+        client,
+        (),
+        &[(Leg::CSide, IpAddr::V4(CLIENT))],
+    );
+    let relay = add_ike_node(
+        &mut net,
+        "relay",
+        relay,
+        spis,
+        &[
+            (Leg::CSide, IpAddr::V4(RELAY_C)),
+            (Leg::SSide, IpAddr::V4(RELAY_S)),
+        ],
+    );
+    let sgw = add_ike_node(&mut net, "sgw", sgw, (), &[(Leg::SSide, IpAddr::V4(SGW))]);
 
-    let (mut client_events, mut relay_events, mut sgw_events) =
-        (Vec::new(), Vec::new(), Vec::new());
-    let mut relay_sent: Vec<u8> = Vec::new();
-    let mut relay_datagrams: Vec<Vec<u8>> = Vec::new();
-    for _ in 0..1000 {
-        let mut queue = Vec::new();
-        while let Some(t) = client.poll_transmit() {
-            queue.push(t);
+    // Every datagram the relay put on the wire, either side.
+    let relay_datagrams: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
+    let seen = Rc::clone(&relay_datagrams);
+    net.set_impairment(move |d| {
+        if d.from == relay {
+            seen.borrow_mut().push(d.bytes.clone());
         }
-        while let Some(t) = relay.poll_transmit() {
-            relay_sent.extend_from_slice(&t.payload);
-            relay_datagrams.push(t.payload.to_vec());
-            queue.push(t);
-        }
-        while let Some(t) = sgw.poll_transmit() {
-            queue.push(t);
-        }
-        while let Some(e) = client.poll_event() {
-            client_events.push(e);
-        }
-        while let Some(e) = relay.poll_event() {
-            relay_events.push(e);
-        }
-        while let Some(e) = sgw.poll_event() {
-            sgw_events.push(e);
-        }
-        if queue.is_empty() {
-            break;
-        }
-        for t in queue {
-            let (local, remote) = (t.remote, t.local);
-            match t.remote.ip() {
-                IpAddr::V4(ip) if ip == RELAY_C || ip == RELAY_S => {
-                    relay.handle_datagram(now, local, remote, &t.payload, &mut spis)
-                }
-                IpAddr::V4(ip) if ip == SGW => sgw.handle_datagram(now, local, remote, &t.payload),
-                IpAddr::V4(ip) if ip == CLIENT => {
-                    client.handle_datagram(now, local, remote, &t.payload)
-                }
-                _ => panic!("datagram to nowhere: {t:?}"),
-            }
-        }
-        now += Duration::from_millis(1);
-    }
+        Fate::Deliver
+    });
+    let limit = RunLimit::for_duration(net.now(), Duration::from_secs(10));
+    let outcome = net.run_until(limit, |net| net.in_flight() == 0);
+    assert_eq!(outcome, RunOutcome::Done, "the exchange settled");
+    assert_eq!(net.stats().undeliverable, 0, "no datagram to nowhere");
+    let relay_datagrams = relay_datagrams.take();
+    let relay_sent: Vec<u8> = relay_datagrams.concat();
+    let (client_id, relay_id) = (client, relay);
+    let client = net
+        .node_mut::<IkeNode<IkeClient>>(client_id)
+        .unwrap()
+        .inner_mut();
+    let client_events: Vec<_> = std::iter::from_fn(|| client.poll_event()).collect();
+    let sgw = net.node_mut::<IkeNode<TestSgw>>(sgw).unwrap().inner_mut();
+    let sgw_events: Vec<_> = std::iter::from_fn(|| sgw.poll_event()).collect();
+    let relay = net
+        .node_mut::<IkeNode<IkeRelay>>(relay_id)
+        .unwrap()
+        .inner_mut();
+    let relay_events: Vec<_> = std::iter::from_fn(|| relay.poll_event()).collect();
+    let relay = net.node::<IkeNode<IkeRelay>>(relay_id).unwrap().inner();
+    let client = net.node::<IkeNode<IkeClient>>(client_id).unwrap().inner();
 
     let mut secrets = Vec::new();
     let p1 = client.phase1_keys().expect("IKE SA established");

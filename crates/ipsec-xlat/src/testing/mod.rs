@@ -21,6 +21,10 @@
 //!   ([`Network::take_inner`]); [`Network::send_inner`] hands a node an inner packet as its
 //!   TUN device would.
 //!
+//! The IKE-level cores ([`crate::ike::IkeClient`], [`crate::ike::IkeRelay`],
+//! [`crate::ike::TestSgw`]) join a network through [`IkeNode`], so their tests use the same
+//! network as the roles'.
+//!
 //! Impairments are one hook, [`Network::set_impairment`]: a function from each datagram put on
 //! the wire to its [`Fate`]. NAT is [`Network::add_nat`]: a node's private address rewritten
 //! to a public address and port on the way out, and back on the way in, with rebinding
@@ -38,12 +42,14 @@
     clippy::unimplemented
 )]
 
+mod ike_node;
 pub mod lab;
 mod network;
 mod route;
 #[cfg(test)]
 mod tests;
 
+pub use ike_node::{add_ike_node, IkeCore, IkeNode};
 pub use lab::Lab;
 pub use network::{Fate, InFlight, Network, NetworkStats, NodeId, RunLimit, RunOutcome};
 

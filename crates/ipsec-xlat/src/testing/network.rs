@@ -31,6 +31,15 @@ pub enum Fate {
     Duplicate,
     /// Arrives this much later than it otherwise would (reordering, a slow path).
     Delay(Duration),
+    /// Arrives on time with the byte at `at` (modulo the length) XORed with `mask`: damage
+    /// in transit that no checksum caught, which the receiver's own integrity checks must
+    /// refuse. An empty datagram arrives unchanged.
+    Corrupt {
+        /// Which byte, modulo the datagram's length (so any number names a byte).
+        at: usize,
+        /// The bits flipped.
+        mask: u8,
+    },
 }
 
 /// A datagram on the simulated wire, as the impairment hook sees it.
@@ -109,6 +118,8 @@ pub struct NetworkStats {
     pub dropped: u64,
     /// Extra copies made by the impairment hook.
     pub duplicated: u64,
+    /// Damaged by the impairment hook ([`Fate::Corrupt`]).
+    pub corrupted: u64,
     /// No node owned the destination (including an address a node gave up), or the bytes
     /// could not take the receiver's socket form.
     pub undeliverable: u64,
@@ -283,6 +294,28 @@ impl Network {
         self.impairment = None;
     }
 
+    /// Datagrams on the wire, not yet arrived: zero when a conversation has settled (tests
+    /// that run "until quiet" wait for this, not for timers far in the future).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// The earliest timer of any node: with [`Network::in_flight`], tells a test whether
+    /// anything will happen before a horizon of its choosing.
+    pub fn next_timeout(&self) -> Option<Timestamp> {
+        self.nodes
+            .iter()
+            .filter_map(|n| n.endpoint.poll_timeout())
+            .min()
+    }
+
+    /// Puts `bytes` on the wire as if the node had sent them on `path`: a replayed or forged
+    /// datagram, which the receivers must handle as they would any other. It goes through
+    /// source selection, NAT, routing and the impairment hook like the node's own.
+    pub fn inject(&mut self, from: NodeId, path: NetPath, bytes: &[u8]) {
+        self.send(from, path, bytes.to_vec());
+    }
+
     /// Hands the node an inner packet, as its TUN device would, and collects what it sends.
     pub fn send_inner(&mut self, id: NodeId, packet: &[u8]) {
         let now = self.now;
@@ -319,11 +352,7 @@ impl Network {
                 continue;
             }
             let next_arrival = self.in_flight.peek().map(|Reverse(d)| d.deliver_at);
-            let next_timer = self
-                .nodes
-                .iter()
-                .filter_map(|n| n.endpoint.poll_timeout())
-                .min();
+            let next_timer = self.next_timeout();
             let Some(next) = next_arrival.into_iter().chain(next_timer).min() else {
                 return RunOutcome::Idle;
             };
@@ -429,6 +458,14 @@ impl Network {
             }
             Fate::Delay(extra) => {
                 datagram.deliver_at = datagram.deliver_at.saturating_add(extra);
+                self.in_flight.push(Reverse(datagram));
+            }
+            Fate::Corrupt { at, mask } => {
+                let len = datagram.bytes.len();
+                if let Some(byte) = at.checked_rem(len).and_then(|i| datagram.bytes.get_mut(i)) {
+                    *byte ^= mask;
+                }
+                self.stats.corrupted = self.stats.corrupted.saturating_add(1);
                 self.in_flight.push(Reverse(datagram));
             }
         }

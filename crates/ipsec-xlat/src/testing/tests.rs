@@ -229,3 +229,103 @@ fn a_nat_maps_ports_and_a_rebinding_changes_the_public_port() {
         }
     ));
 }
+
+#[test]
+fn corrupt_flips_the_named_byte_modulo_the_length() {
+    let (mut net, client, server) = pair(2);
+    // Ping 0 is four bytes: byte 6 is byte 2; ping 1 is left alone.
+    net.set_impairment(|d| match d.seq {
+        0 => Fate::Corrupt { at: 6, mask: 0x80 },
+        _ => Fate::Deliver,
+    });
+    net.run_for(Duration::from_secs(60));
+    let seen: Vec<Vec<u8>> = net
+        .node::<Pinger>(client)
+        .unwrap()
+        .answers
+        .iter()
+        .map(|(b, _)| b.clone())
+        .collect();
+    assert_eq!(seen, vec![vec![0, 0, 0x80, 0], vec![0, 0, 0, 1]]);
+    assert_eq!(net.stats().corrupted, 1);
+    assert_eq!(net.node::<Echo>(server).unwrap().seen_from.len(), 2);
+}
+
+#[test]
+fn in_flight_next_timeout_and_inject() {
+    let (mut net, client, server) = pair(1);
+    assert_eq!(net.in_flight(), 0);
+    assert_eq!(
+        net.next_timeout(),
+        Some(Timestamp::ZERO),
+        "the pinger's first"
+    );
+    let limit = RunLimit::for_duration(net.now(), Duration::from_secs(60));
+    net.run_until(limit, |net| net.stats().sent == 1);
+    assert_eq!(net.in_flight(), 1, "the ping is on the wire");
+    net.run_for(Duration::from_secs(60));
+    assert_eq!((net.in_flight(), net.next_timeout()), (0, None));
+    // A forged datagram "from the client" reaches the echo, whose answer reaches the pinger.
+    let path = NetPath {
+        leg: Leg::CSide,
+        local: CLIENT.parse().unwrap(),
+        remote: SERVER.parse().unwrap(),
+        transport: Transport::Udp {
+            local_port: 4500,
+            remote_port: 4500,
+        },
+    };
+    net.inject(client, path, &[9, 9]);
+    assert_eq!(net.in_flight(), 1);
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.node::<Echo>(server).unwrap().seen_from.len(), 2);
+    let answers = &net.node::<Pinger>(client).unwrap().answers;
+    assert_eq!(answers.last().unwrap().0, vec![9, 9]);
+}
+
+#[test]
+fn an_ike_node_sends_udp_from_its_cores_addresses_and_ignores_raw_ip() {
+    use crate::ike::tail_crypto::StaticKeypair;
+    use crate::ike::IkeClient;
+    use crate::wire::IpProtocol;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    let mut rng = StdRng::seed_from_u64(1);
+    let key = StaticKeypair::generate(&mut rng);
+    let relay_key = StaticKeypair::generate(&mut rng);
+    let ike = lab::client_settings(key, &relay_key).ike;
+    let client = IkeClient::new(ike, Timestamp::ZERO, &mut rng).unwrap();
+    let mut net = Network::new(Duration::from_millis(1));
+    let client = add_ike_node(&mut net, "client", client, (), &[(Leg::CSide, lab::CLIENT)]);
+    let echo = net.add_node("echo", Echo::default(), &[(Leg::CSide, lab::RELAY_C)]);
+    let limit = RunLimit::for_duration(net.now(), Duration::from_millis(100));
+    net.run_until(limit, |net| net.stats().delivered >= 1);
+    // Main mode 1, from the client's configured socket to the relay's NAT-T port.
+    let seen = net.node::<Echo>(echo).unwrap().seen_from[0];
+    assert_eq!(
+        (seen.leg, seen.remote, seen.local),
+        (Leg::CSide, lab::CLIENT, lab::RELAY_C)
+    );
+    assert_eq!(
+        seen.transport,
+        Transport::Udp {
+            local_port: 4500,
+            remote_port: 4500
+        }
+    );
+    let raw = NetPath {
+        leg: Leg::CSide,
+        local: lab::RELAY_C,
+        remote: lab::CLIENT,
+        transport: Transport::Ip {
+            protocol: IpProtocol::ESP,
+            header_included: false,
+        },
+    };
+    net.inject(echo, raw, &[0x12, 0x34, 0x56, 0x78, 0, 0, 0, 1]);
+    net.run_until(limit, |net| net.in_flight() == 0);
+    let node = net.node::<IkeNode<IkeClient>>(client).unwrap();
+    assert_eq!(node.ignored(), 1, "raw IP is no IKE");
+    assert_eq!(node.oversized(), 0);
+}

@@ -211,25 +211,25 @@ mod tests {
     fn reauth_due_is_reported_once_before_the_lifetime_ends_and_the_successor_takes_over() {
         let mut rng = StdRng::seed_from_u64(5);
         let (mut lab, config) = Lab::new(&mut rng);
-        let start = lab.now;
+        let start = lab.net.now();
         let mut first = IkeClient::new(config, start, &mut rng).unwrap();
         first.enable_reauth(None);
-        lab.clients.push(first);
+        lab.clients().push(first);
         lab.settle();
-        assert_eq!(lab.clients[0].phase(), IkePhase::Established);
+        assert_eq!(lab.clients()[0].phase(), IkePhase::Established);
         // 10 800 s lifetime: due between 85 % and 90 % of it.
-        let at = lab.clients[0].reauth_at().expect("armed at main mode");
+        let at = lab.clients()[0].reauth_at().expect("armed at main mode");
         assert!(at >= start + Duration::from_secs(9180), "{:?}", at - start);
         assert!(at <= start + Duration::from_secs(9720), "{:?}", at - start);
-        assert_eq!(lab.clients[0].poll_timeout(), Some(at), "the next timer");
-        assert!(!lab.clients[0].reauth_due(at - Duration::from_millis(1)));
-        assert!(lab.clients[0].reauth_due(at));
+        assert_eq!(lab.clients()[0].poll_timeout(), Some(at), "the next timer");
+        assert!(!lab.clients()[0].reauth_due(at - Duration::from_millis(1)));
+        assert!(lab.clients()[0].reauth_due(at));
         lab.take_events();
         // Not yet, then exactly once.
-        lab.clients[0].handle_timeout(at - Duration::from_millis(1));
-        lab.now = at;
-        lab.clients[0].handle_timeout(at);
-        lab.clients[0].handle_timeout(at + Duration::from_secs(1));
+        lab.clients()[0].handle_timeout(at - Duration::from_millis(1));
+        lab.advance_to(at);
+        lab.clients()[0].handle_timeout(at);
+        lab.clients()[0].handle_timeout(at + Duration::from_secs(1));
         lab.settle();
         let due = lab
             .take_events()
@@ -237,28 +237,33 @@ mod tests {
             .filter(|e| matches!(e, IkeClientEvent::ReauthDue))
             .count();
         assert_eq!(due, 1);
-        assert_eq!(lab.clients[0].poll_timeout(), None, "nothing more to time");
-        // The successor: a second session of the same client through the relay.
-        let next = lab.clients[0].reauthenticate(lab.now, &mut rng).unwrap();
-        lab.clients.push(next);
-        lab.settle();
-        assert_eq!(lab.clients[1].phase(), IkePhase::Established);
-        assert_eq!(lab.relay.sessions(), 2);
         assert_eq!(
-            lab.sgw.ike_sas(),
+            lab.clients()[0].poll_timeout(),
+            None,
+            "nothing more to time"
+        );
+        // The successor: a second session of the same client through the relay.
+        let now = lab.net.now();
+        let next = lab.clients()[0].reauthenticate(now, &mut rng).unwrap();
+        lab.clients().push(next);
+        lab.settle();
+        assert_eq!(lab.clients()[1].phase(), IkePhase::Established);
+        assert_eq!(lab.relay().sessions(), 2);
+        assert_eq!(
+            lab.sgw().ike_sas(),
             2,
             "the SGW kept the old IKE SA (no INITIAL-CONTACT)"
         );
-        let (old, _) = lab.clients[0].ike_sa().unwrap();
-        let (new, _) = lab.clients[1].ike_sa().unwrap();
+        let (old, _) = lab.clients()[0].ike_sa().unwrap();
+        let (new, _) = lab.clients()[1].ike_sa().unwrap();
         assert_ne!(old, new);
         // Break after make: the old IKE SA goes, at the SGW and at the relay.
-        lab.clients[0].delete_phase1().unwrap();
+        lab.clients()[0].delete_phase1().unwrap();
         lab.settle();
-        assert_eq!(lab.sgw.ike_sas(), 1);
-        assert_eq!(lab.relay.sessions(), 1);
-        assert_eq!(lab.clients[1].phase(), IkePhase::Established);
+        assert_eq!(lab.sgw().ike_sas(), 1);
+        assert_eq!(lab.relay().sessions(), 1);
+        assert_eq!(lab.clients()[1].phase(), IkePhase::Established);
         // The successor's own timer is armed from its own main mode.
-        assert!(lab.clients[1].reauth_at().unwrap() > at + Duration::from_secs(9000));
+        assert!(lab.clients()[1].reauth_at().unwrap() > at + Duration::from_secs(9000));
     }
 }

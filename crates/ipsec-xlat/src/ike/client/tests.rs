@@ -25,6 +25,8 @@ use crate::ike::phase1::{Phase1Auth, Phase1Config, Phase1Credentials, Phase1Prop
 use crate::ike::phase2::{ChildConfig, ChildProposal, Encapsulation, EspCipher, Integrity};
 use crate::ike::tail_content::UserId;
 use crate::ike::tail_crypto::StaticKeypair;
+use crate::net::Leg;
+use crate::testing::{add_ike_node, IkeNode, Network, NodeId, RunLimit, RunOutcome};
 use crate::wire::isakmp::{IdRepr, IdType};
 
 pub(crate) fn config(rng: &mut StdRng) -> IkeClientConfig {
@@ -113,15 +115,16 @@ fn an_unanswered_client_ends_in_the_failed_phase() {
     ));
 }
 
-/// Client, relay and test-SGW of the core exchanging datagrams in memory (no loss).
+/// Client(s), relay and test-SGW of the core on a simulated network (1 ms one way, no loss).
+/// The clients share one node, as sessions of one host behind one socket: each datagram
+/// reaches all of them, and each keeps what carries its cookies.
 pub(super) struct Lab {
-    pub(super) relay: crate::ike::IkeRelay,
-    /// Where the relay's SPIs come from (no datapath table here).
-    spis: crate::relay::StandaloneSpis,
-    pub(super) sgw: crate::ike::TestSgw,
-    pub(super) clients: Vec<IkeClient>,
+    pub(super) net: Network,
+    clients: NodeId,
+    relay: NodeId,
+    sgw: NodeId,
+    /// Every client's events, in order, as [`Lab::settle`] took them.
     pub(super) events: Vec<IkeClientEvent>,
-    pub(super) now: Timestamp,
 }
 
 const RELAY_C: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
@@ -169,54 +172,83 @@ impl Lab {
             },
             rng,
         );
-        let lab = Self {
+        let mut net = Network::new(Duration::from_millis(1));
+        let clients = add_ike_node(
+            &mut net,
+            "clients",
+            Vec::<IkeClient>::new(),
+            (),
+            &[(Leg::CSide, client.local.ip())],
+        );
+        // Where the relay's SPIs come from (no datapath table here).
+        let relay = add_ike_node(
+            &mut net,
+            "relay",
             relay,
-            spis: crate::relay::StandaloneSpis::new(1),
+            crate::relay::StandaloneSpis::new(1),
+            &[
+                (Leg::CSide, IpAddr::V4(RELAY_C)),
+                (Leg::SSide, IpAddr::V4(RELAY_S)),
+            ],
+        );
+        let sgw = add_ike_node(&mut net, "sgw", sgw, (), &[(Leg::SSide, IpAddr::V4(SGW))]);
+        let lab = Self {
+            net,
+            clients,
+            relay,
             sgw,
-            clients: Vec::new(),
             events: Vec::new(),
-            now: Timestamp::ZERO,
         };
         (lab, client)
     }
 
-    /// Delivers datagrams until none is left.
+    /// The clients, to add one or call their commands.
+    pub(super) fn clients(&mut self) -> &mut Vec<IkeClient> {
+        self.net
+            .node_mut::<IkeNode<Vec<IkeClient>>>(self.clients)
+            .unwrap()
+            .inner_mut()
+    }
+
+    pub(super) fn relay(&mut self) -> &mut crate::ike::IkeRelay {
+        self.net
+            .node_mut::<IkeNode<crate::ike::IkeRelay>>(self.relay)
+            .unwrap()
+            .inner_mut()
+    }
+
+    pub(super) fn sgw(&mut self) -> &mut crate::ike::TestSgw {
+        self.net
+            .node_mut::<IkeNode<crate::ike::TestSgw>>(self.sgw)
+            .unwrap()
+            .inner_mut()
+    }
+
+    /// Runs the network until nothing is in flight (timers far out, such as lifetimes, are
+    /// left alone), then takes the clients' events and discards the others'.
     pub(super) fn settle(&mut self) {
-        for _ in 0..100 {
-            let mut flight = Vec::new();
-            for c in &mut self.clients {
-                flight.extend(std::iter::from_fn(|| c.poll_transmit()));
-                self.events.extend(std::iter::from_fn(|| c.poll_event()));
-            }
-            flight.extend(std::iter::from_fn(|| self.relay.poll_transmit()));
-            flight.extend(std::iter::from_fn(|| self.sgw.poll_transmit()));
-            while self.relay.poll_event().is_some() {}
-            while self.sgw.poll_event().is_some() {}
-            if flight.is_empty() {
-                return;
-            }
-            for t in flight {
-                let (local, remote) = (t.remote, t.local);
-                match local.ip() {
-                    IpAddr::V4(ip) if ip == RELAY_C || ip == RELAY_S => self.relay.handle_datagram(
-                        self.now,
-                        local,
-                        remote,
-                        &t.payload,
-                        &mut self.spis,
-                    ),
-                    IpAddr::V4(ip) if ip == SGW => self
-                        .sgw
-                        .handle_datagram(self.now, local, remote, &t.payload),
-                    _ => {
-                        for c in &mut self.clients {
-                            c.handle_datagram(self.now, local, remote, &t.payload);
-                        }
-                    }
-                }
-            }
-        }
-        panic!("no quiet");
+        let limit = RunLimit::for_duration(self.net.now(), Duration::from_secs(10));
+        let outcome = self.net.run_until(limit, |net| net.in_flight() == 0);
+        assert_eq!(outcome, RunOutcome::Done, "no quiet");
+        let events: Vec<_> = self
+            .clients()
+            .iter_mut()
+            .flat_map(|c| std::iter::from_fn(|| c.poll_event()).collect::<Vec<_>>())
+            .collect();
+        self.events.extend(events);
+        while self.relay().poll_event().is_some() {}
+        while self.sgw().poll_event().is_some() {}
+    }
+
+    /// Moves the clock to `at`, which must be the next timer of some node, without running
+    /// any timer due then: the test makes those calls itself.
+    pub(super) fn advance_to(&mut self, at: Timestamp) {
+        let limit = RunLimit {
+            steps: 1_000,
+            until: at,
+        };
+        let outcome = self.net.run_until(limit, |net| net.now() >= at);
+        assert_eq!(outcome, RunOutcome::Done, "nothing happens until {at:?}");
     }
 
     pub(super) fn take_events(&mut self) -> Vec<IkeClientEvent> {

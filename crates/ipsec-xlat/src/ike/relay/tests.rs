@@ -8,10 +8,8 @@
     clippy::panic
 )]
 
-use crate::time::Timestamp;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use core::time::Duration;
-use std::collections::VecDeque;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -24,6 +22,8 @@ use crate::ike::phase2::{ChildConfig, ChildProposal, Encapsulation, EspCipher, I
 use crate::ike::{
     IkeClient, IkeClientConfig, IkeClientEvent, RetransmitPolicy, SgwEvent, TestSgw, TestSgwConfig,
 };
+use crate::net::Leg;
+use crate::testing::{add_ike_node, IkeNode, Network, NodeId, RunLimit, RunOutcome};
 use crate::wire::isakmp::{IdRepr, IdType};
 
 const RELAY_C: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
@@ -94,19 +94,15 @@ fn test_sgw(ip: Ipv4Addr, rng: &mut StdRng) -> TestSgw {
     )
 }
 
+/// Client(s), relay and two SGWs as nodes of a simulated network (1 ms one way).
 struct Net {
-    now: Timestamp,
-    relay: IkeRelay,
-    /// Where the relay's SPI grants come from.
-    spis: crate::relay::StandaloneSpis,
-    /// The relay's s-side addresses (the default and any pool).
-    relay_s: Vec<Ipv4Addr>,
+    net: Network,
+    relay: NodeId,
     relay_key: StaticKeypair,
-    sgws: Vec<(Ipv4Addr, TestSgw)>,
-    clients: Vec<(Ipv4Addr, IkeClient)>,
+    sgws: Vec<(Ipv4Addr, NodeId)>,
+    clients: Vec<(Ipv4Addr, NodeId)>,
     client_events: Vec<Vec<IkeClientEvent>>,
     relay_events: Vec<IkeRelayEvent>,
-    in_flight: VecDeque<Transmit>,
 }
 
 impl Net {
@@ -129,22 +125,52 @@ impl Net {
             &mut rng,
         )
         .with_s_side_pool(pool.iter().copied().map(IpAddr::V4).collect());
-        let sgws = vec![
-            (SGW_A, test_sgw(SGW_A, &mut rng)),
-            (SGW_B, test_sgw(SGW_B, &mut rng)),
-        ];
+        let mut net = Network::new(Duration::from_millis(1));
+        // The relay's s-side addresses: the default and any pool.
+        let addresses: Vec<(Leg, IpAddr)> = [(Leg::CSide, IpAddr::V4(RELAY_C))]
+            .into_iter()
+            .chain(
+                [RELAY_S]
+                    .into_iter()
+                    .chain(pool)
+                    .map(|a| (Leg::SSide, IpAddr::V4(a))),
+            )
+            .collect();
+        // Where the relay's SPI grants come from.
+        let spis = crate::relay::StandaloneSpis::new(11);
+        let relay = add_ike_node(&mut net, "relay", relay, spis, &addresses);
+        let sgws = [SGW_A, SGW_B]
+            .into_iter()
+            .map(|ip| {
+                let sgw = test_sgw(ip, &mut rng);
+                let id = add_ike_node(&mut net, "sgw", sgw, (), &[(Leg::SSide, IpAddr::V4(ip))]);
+                (ip, id)
+            })
+            .collect();
         Self {
-            now: Timestamp::ZERO,
+            net,
             relay,
-            spis: crate::relay::StandaloneSpis::new(11),
-            relay_s: [RELAY_S].into_iter().chain(pool).collect(),
             relay_key,
             sgws,
             clients: Vec::new(),
             client_events: Vec::new(),
             relay_events: Vec::new(),
-            in_flight: VecDeque::new(),
         }
+    }
+
+    fn relay(&mut self) -> &mut IkeRelay {
+        self.net
+            .node_mut::<IkeNode<IkeRelay>>(self.relay)
+            .unwrap()
+            .inner_mut()
+    }
+
+    fn client(&mut self, i: usize) -> &mut IkeClient {
+        let id = self.clients[i].1;
+        self.net
+            .node_mut::<IkeNode<IkeClient>>(id)
+            .unwrap()
+            .inner_mut()
     }
 
     /// A client at 198.51.100.`host` identifying as `user`.
@@ -152,7 +178,7 @@ impl Net {
         let ip = Ipv4Addr::new(198, 51, 100, host);
         let mut rng = StdRng::seed_from_u64(u64::from(host));
         let key = StaticKeypair::generate(&mut rng);
-        self.relay.authorise_client(key.public());
+        self.relay().authorise_client(key.public());
         let config = IkeClientConfig {
             local: sa(ip, 500),
             relay: sa(RELAY_C, 500),
@@ -178,69 +204,61 @@ impl Net {
             retransmit: RetransmitPolicy::default(),
             auto_rekey: false,
         };
-        self.clients
-            .push((ip, IkeClient::new(config, self.now, &mut rng).unwrap()));
+        let client = IkeClient::new(config, self.net.now(), &mut rng).unwrap();
+        let id = add_ike_node(
+            &mut self.net,
+            user,
+            client,
+            (),
+            &[(Leg::CSide, IpAddr::V4(ip))],
+        );
+        self.clients.push((ip, id));
         self.client_events.push(Vec::new());
         self.clients.len() - 1
     }
 
-    /// Takes everything the endpoints want to send into `in_flight`.
-    fn collect(&mut self) {
-        for (i, (_, c)) in self.clients.iter_mut().enumerate() {
-            while let Some(t) = c.poll_transmit() {
-                self.in_flight.push_back(t);
-            }
-            while let Some(e) = c.poll_event() {
-                self.client_events[i].push(e);
-            }
+    /// Takes the clients' and the relay's events (the SGWs' keys are not needed here).
+    fn take_events(&mut self) {
+        for i in 0..self.clients.len() {
+            let client = self.client(i);
+            let events: Vec<_> = std::iter::from_fn(|| client.poll_event()).collect();
+            self.client_events[i].extend(events);
         }
-        while let Some(t) = self.relay.poll_transmit() {
-            self.in_flight.push_back(t);
-        }
-        while let Some(e) = self.relay.poll_event() {
-            self.relay_events.push(e);
-        }
-        for (_, s) in &mut self.sgws {
-            while let Some(t) = s.poll_transmit() {
-                self.in_flight.push_back(t);
-            }
-            while let Some(e) = s.poll_event() {
-                // Keys for the datapath: not needed here.
+        let relay = self.relay();
+        let events: Vec<_> = std::iter::from_fn(|| relay.poll_event()).collect();
+        self.relay_events.extend(events);
+        for (_, id) in self.sgws.clone() {
+            let sgw = self
+                .net
+                .node_mut::<IkeNode<TestSgw>>(id)
+                .unwrap()
+                .inner_mut();
+            while let Some(e) = sgw.poll_event() {
                 let _: SgwEvent = e;
             }
         }
     }
 
-    /// Delivers what is in flight now (not what it provokes).
+    /// Delivers what the endpoints have to send now (not what it provokes): datagrams sent
+    /// at one instant arrive together, so the run stops at the first arrivals, with their
+    /// answers on the wire but not yet delivered.
     fn step(&mut self) {
-        self.collect();
-        let now = self.now;
-        for t in core::mem::take(&mut self.in_flight) {
-            let IpAddr::V4(to) = t.remote.ip() else {
-                continue;
-            };
-            let (local, remote) = (t.remote, t.local);
-            if to == RELAY_C || self.relay_s.contains(&to) {
-                self.relay
-                    .handle_datagram(now, local, remote, &t.payload, &mut self.spis);
-            } else if let Some((_, s)) = self.sgws.iter_mut().find(|(ip, _)| *ip == to) {
-                s.handle_datagram(now, local, remote, &t.payload);
-            } else if let Some((_, c)) = self.clients.iter_mut().find(|(ip, _)| *ip == to) {
-                c.handle_datagram(now, local, remote, &t.payload);
-            }
-        }
-        self.collect();
+        let before = self.net.stats().delivered;
+        let limit = RunLimit::for_duration(self.net.now(), Duration::from_millis(100));
+        let outcome = self
+            .net
+            .run_until(limit, |net| net.stats().delivered > before);
+        assert_eq!(outcome, RunOutcome::Done, "nothing was sent");
+        self.take_events();
     }
 
-    /// Delivers until nothing is in flight (timers are not run: nothing is lost here).
+    /// Delivers until nothing is in flight (timers far out are not reached: nothing is lost
+    /// here, and the first retransmission is two seconds away).
     fn settle(&mut self) {
-        for _ in 0..200 {
-            self.step();
-            if self.in_flight.is_empty() {
-                return;
-            }
-        }
-        panic!("the network did not settle");
+        let limit = RunLimit::for_duration(self.net.now(), Duration::from_millis(500));
+        let outcome = self.net.run_until(limit, |net| net.in_flight() == 0);
+        assert_eq!(outcome, RunOutcome::Done, "the network did not settle");
+        self.take_events();
     }
 
     fn established(&self, client: usize) -> usize {
@@ -275,11 +293,11 @@ impl Net {
     }
 
     fn sgw_sas(&self, ip: Ipv4Addr) -> usize {
-        self.sgws
-            .iter()
-            .find(|(a, _)| *a == ip)
+        let id = self.sgws.iter().find(|(a, _)| *a == ip).unwrap().1;
+        self.net
+            .node::<IkeNode<TestSgw>>(id)
             .unwrap()
-            .1
+            .inner()
             .ike_sas()
     }
 }
@@ -296,13 +314,13 @@ fn a_new_table_serves_new_mm1s_and_live_sessions_keep_their_sgw() {
     // Bob's mm1 reaches the relay and is forwarded to A; the SGW has not answered yet.
     let bob = net.add_client(11, "bob@example.com");
     net.step();
-    assert_eq!(net.relay.sessions(), 2);
+    assert_eq!(net.relay().sessions(), 2);
     let expect: HashSet<SocketAddr> = [sa(SGW_A, 500)].into_iter().collect();
-    assert_eq!(net.relay.sgws_in_use(), expect);
+    assert_eq!(net.relay().sgws_in_use(), expect);
 
     // The table now sends every user of example.com to B.
-    net.relay.set_identities(vec![rule_to(SGW_B)]);
-    assert_eq!(net.relay.identities(), &[rule_to(SGW_B)][..]);
+    net.relay().set_identities(vec![rule_to(SGW_B)]);
+    assert_eq!(net.relay().identities(), &[rule_to(SGW_B)][..]);
 
     // The half-open session completes with A, where its mm1 went.
     net.settle();
@@ -312,9 +330,12 @@ fn a_new_table_serves_new_mm1s_and_live_sessions_keep_their_sgw() {
     assert_eq!(net.ipsec_sgws(bob_ip), vec![sa(SGW_A, 500)]);
 
     // The established session rekeys under its IKE SA, still with A.
-    net.now += Duration::from_secs(60);
-    let now = net.now;
-    net.clients[alice].1.rekey(now).unwrap();
+    assert_ne!(
+        net.net.run_for(Duration::from_secs(60)),
+        RunOutcome::StepLimit
+    );
+    let now = net.net.now();
+    net.client(alice).rekey(now).unwrap();
     net.settle();
     assert_eq!(net.established(alice), 2);
     assert_eq!(net.ipsec_sgws(alice_ip), vec![sa(SGW_A, 500); 2]);
@@ -327,8 +348,8 @@ fn a_new_table_serves_new_mm1s_and_live_sessions_keep_their_sgw() {
     assert_eq!(net.ike_sgws(carol_ip), vec![sa(SGW_B, 500)]);
     assert_eq!((net.sgw_sas(SGW_A), net.sgw_sas(SGW_B)), (2, 1));
     let expect: HashSet<SocketAddr> = [sa(SGW_A, 500), sa(SGW_B, 500)].into_iter().collect();
-    assert_eq!(net.relay.sgws_in_use(), expect);
-    let c = net.relay.counters();
+    assert_eq!(net.relay().sgws_in_use(), expect);
+    let c = net.relay().counters();
     assert_eq!((c.no_sgw, c.unknown_cookies, c.tail_rejected), (0, 0, 0));
 }
 
@@ -338,17 +359,17 @@ fn a_table_without_the_users_rule_refuses_new_mm1s_only() {
     let alice = net.add_client(10, "alice@example.com");
     net.settle();
     assert_eq!(net.established(alice), 1);
-    net.relay.set_identities(vec![IdentityRule {
+    net.relay().set_identities(vec![IdentityRule {
         pattern: "*@example.org".into(),
         ..rule_to(SGW_B)
     }]);
     let dave = net.add_client(13, "dave@example.com");
     net.settle();
     assert_eq!(net.established(dave), 0);
-    assert_eq!(net.relay.counters().no_sgw, 1);
-    assert_eq!(net.relay.sessions(), 1, "alice's session is still there");
-    let now = net.now;
-    net.clients[alice].1.rekey(now).unwrap();
+    assert_eq!(net.relay().counters().no_sgw, 1);
+    assert_eq!(net.relay().sessions(), 1, "alice's session is still there");
+    let now = net.net.now();
+    net.client(alice).rekey(now).unwrap();
     net.settle();
     assert_eq!(net.established(alice), 2);
 }
@@ -397,23 +418,22 @@ fn pool_gives_each_user_its_own_s_side_address_and_takes_it_back() {
         })
         .collect();
     assert!(ipsec_s.contains(&a[0]) && ipsec_s.contains(&b[0]));
-    assert_eq!(net.relay.surrogates_held(), 2);
+    assert_eq!(net.relay().surrogates_held(), 2);
 
     // The same user from a second device shares its address.
     let alice2 = net.add_client(12, "alice@example.com");
     net.settle();
     assert_eq!(net.established(alice2), 1);
     assert_eq!(relay_s_of(&net, net.clients[alice2].0), a);
-    assert_eq!(net.relay.surrogates_held(), 2);
+    assert_eq!(net.relay().surrogates_held(), 2);
 
     // A third user finds the pool exhausted: dropped, counted, nothing sent to an SGW.
     let carol = net.add_client(13, "carol@example.com");
     net.step();
-    assert_eq!(net.relay.counters().pool_exhausted, 1);
-    assert_eq!(net.relay.sessions(), 3);
+    assert_eq!(net.relay().counters().pool_exhausted, 1);
+    assert_eq!(net.relay().sessions(), 3);
 
     // Bob leaves: his address is free once his IKE SA is gone, and carol's next mm1 gets it.
-    let now = net.now;
     let bob_child = net.client_events[bob]
         .iter()
         .find_map(|e| match e {
@@ -421,17 +441,17 @@ fn pool_gives_each_user_its_own_s_side_address_and_takes_it_back() {
             _ => None,
         })
         .unwrap();
-    net.clients[bob].1.delete_child(bob_child).unwrap();
+    net.client(bob).delete_child(bob_child).unwrap();
     net.settle();
-    net.clients[bob].1.delete_phase1().unwrap();
+    net.client(bob).delete_phase1().unwrap();
     net.settle();
-    assert_eq!(net.relay.sessions(), 2);
-    assert_eq!(net.relay.surrogates_held(), 1);
-    net.now = now + Duration::from_secs(5);
-    let now = net.now;
-    net.clients[carol].1.handle_timeout(now);
+    assert_eq!(net.relay().sessions(), 2);
+    assert_eq!(net.relay().surrogates_held(), 1);
+    // Carol's first retransmission (two seconds after her mm1, long after bob left) is served.
+    let limit = RunLimit::for_duration(net.net.now(), Duration::from_secs(5));
+    net.net.run_until(limit, |net| net.in_flight() > 0);
     net.settle();
     assert_eq!(net.established(carol), 1);
     assert_eq!(relay_s_of(&net, net.clients[carol].0), b);
-    assert_eq!(net.relay.counters().pool_exhausted, 1);
+    assert_eq!(net.relay().counters().pool_exhausted, 1);
 }

@@ -25,8 +25,9 @@ use crate::ike::{
     IdentityRule, IkeClient, IkeClientConfig, IkeClientEvent, IkeRelayConfig, RetransmitPolicy,
     TestSgw, TestSgwConfig,
 };
-use crate::net::{Endpoint, Leg, NetPath, Path, PeerPorts, PortPair, Received, Transport};
+use crate::net::{Leg, NetPath, PeerPorts, PortPair, Transport};
 use crate::relay::{DropReason, Spi};
+use crate::testing::{add_ike_node, IkeNode, Network, NodeId, RunLimit, RunOutcome};
 use crate::time::Timestamp;
 use crate::wire::isakmp::{IdRepr, IdType};
 
@@ -73,12 +74,11 @@ fn client_ts() -> IdRepr {
     IdRepr::address(IpAddr::V4(Ipv4Addr::new(10, 8, 0, 1)))
 }
 
-/// Client, relay role and SGW; IKE only (the cores make no ESP).
+/// Client, relay role and SGW on a simulated network; IKE only (the cores make no ESP).
 struct Lab {
-    now: Timestamp,
-    relay: Relay,
-    client: IkeClient,
-    sgw: TestSgw,
+    net: Network,
+    relay: NodeId,
+    client: NodeId,
     relay_events: Vec<RelayEvent>,
     client_events: Vec<IkeClientEvent>,
 }
@@ -150,78 +150,52 @@ impl Lab {
             &mut rng,
         )
         .unwrap();
+        let mut net = Network::new(Duration::from_millis(1));
+        let client = add_ike_node(
+            &mut net,
+            "client",
+            client,
+            (),
+            &[(Leg::CSide, IpAddr::V4(CLIENT))],
+        );
+        let relay = net.add_node(
+            "relay",
+            relay,
+            &[
+                (Leg::CSide, IpAddr::V4(RELAY_C)),
+                (Leg::SSide, IpAddr::V4(RELAY_S)),
+            ],
+        );
+        add_ike_node(&mut net, "sgw", sgw, (), &[(Leg::SSide, IpAddr::V4(SGW))]);
         Self {
-            now: Timestamp::ZERO,
+            net,
             relay,
             client,
-            sgw,
             relay_events: Vec::new(),
             client_events: Vec::new(),
         }
     }
 
-    /// A UDP datagram `from` → `to` as the relay's socket on `leg` receives it.
-    fn deliver_to_relay(&mut self, leg: Leg, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
-        let rx = Received {
-            path: Path::Net(NetPath {
-                leg,
-                local: to.ip(),
-                remote: from.ip(),
-                transport: Transport::Udp {
-                    local_port: to.port(),
-                    remote_port: from.port(),
-                },
-            }),
-        };
-        self.relay.handle_datagram(self.now, &rx, bytes);
+    fn relay(&mut self) -> &mut Relay {
+        self.net.node_mut(self.relay).unwrap()
     }
 
-    /// Moves datagrams until nobody has anything to send.
+    fn client(&mut self) -> &mut IkeClient {
+        self.net
+            .node_mut::<IkeNode<IkeClient>>(self.client)
+            .unwrap()
+            .inner_mut()
+    }
+
+    /// Runs the network until nothing is in flight, then takes the events.
     fn settle(&mut self) {
-        for _ in 0..100 {
-            let mut moved = false;
-            while let Some(t) = self.client.poll_transmit() {
-                moved = true;
-                self.deliver_to_relay(Leg::CSide, t.local, t.remote, &t.payload);
-            }
-            while let Some(t) = self.sgw.poll_transmit() {
-                moved = true;
-                self.deliver_to_relay(Leg::SSide, t.local, t.remote, &t.payload);
-            }
-            let mut buf = vec![0u8; 2048];
-            while let Some(t) = self.relay.poll_transmit(self.now, &mut buf) {
-                moved = true;
-                let Path::Net(path) = t.path else {
-                    panic!("a relay sends nothing to a TUN")
-                };
-                let Transport::Udp {
-                    local_port,
-                    remote_port,
-                } = path.transport
-                else {
-                    panic!("IKE travels in UDP")
-                };
-                let (from, to) = (
-                    SocketAddr::new(path.local, local_port),
-                    SocketAddr::new(path.remote, remote_port),
-                );
-                let bytes = &buf[..t.len];
-                match path.leg {
-                    Leg::CSide => self.client.handle_datagram(self.now, to, from, bytes),
-                    Leg::SSide => self.sgw.handle_datagram(self.now, to, from, bytes),
-                }
-            }
-            self.relay_events
-                .extend(std::iter::from_fn(|| self.relay.poll_event()));
-            self.client_events
-                .extend(std::iter::from_fn(|| self.client.poll_event()));
-            while self.sgw.poll_event().is_some() {}
-            if !moved {
-                return;
-            }
-            self.now += Duration::from_millis(1);
-        }
-        panic!("the exchange did not settle");
+        let limit = RunLimit::for_duration(self.net.now(), Duration::from_secs(10));
+        let outcome = self.net.run_until(limit, |net| net.in_flight() == 0);
+        assert_eq!(outcome, RunOutcome::Done, "the exchange did not settle");
+        let events: Vec<_> = std::iter::from_fn(|| self.relay().poll_event()).collect();
+        self.relay_events.extend(events);
+        let events: Vec<_> = std::iter::from_fn(|| self.client().poll_event()).collect();
+        self.client_events.extend(events);
     }
 
     fn child_established(&self) -> bool {
@@ -248,15 +222,16 @@ fn an_established_bundle_is_one_entry_and_the_next_grant_a_reservation() {
         .collect();
     assert_eq!(installed.len(), 1);
     let (id, t) = &installed[0];
-    let table = lab.relay.datapath().table();
+    let relay = lab.relay();
+    let table = relay.datapath().table();
     assert_eq!(table.len(), 1);
     let entry = table.get(*id).unwrap();
     assert_eq!(entry.client.relay_spis.esp.map(Spi::get), t.c_spi_2.esp);
     assert_eq!(entry.gateway.relay_spis.esp.map(Spi::get), t.s_spi_2.esp);
     assert_eq!(table.reserved_spis(), 2, "the next quick mode's grant");
-    assert_eq!(lab.relay.ike_entries().len(), 1);
-    assert_eq!(lab.relay.counters().entries_installed, 1);
-    assert_eq!(lab.relay.counters().entries_refused, 0);
+    assert_eq!(relay.ike_entries().len(), 1);
+    assert_eq!(relay.counters().entries_installed, 1);
+    assert_eq!(relay.counters().entries_refused, 0);
 }
 
 /// Over the limit, the entry is refused and its grant goes back to the table: only the next
@@ -273,10 +248,11 @@ fn a_refused_entry_gives_its_spis_back() {
             ..
         }
     )));
-    let table = lab.relay.datapath().table();
+    let relay = lab.relay();
+    let table = relay.datapath().table();
     assert_eq!(table.len(), 0);
     assert_eq!(table.reserved_spis(), 2, "only the next quick mode's grant");
-    assert_eq!(lab.relay.counters().entries_refused, 1);
+    assert_eq!(relay.counters().entries_refused, 1);
 }
 
 /// A NAT-keepalive on a NAT-T port is absorbed, a packet from a TUN ignored, and ESP for no
@@ -284,16 +260,31 @@ fn a_refused_entry_gives_its_spis_back() {
 #[test]
 fn keepalives_tun_packets_and_unknown_esp() {
     let mut lab = Lab::new(10);
-    lab.deliver_to_relay(Leg::CSide, sa(CLIENT, 4500), sa(RELAY_C, 4500), &[0xff]);
-    assert_eq!(lab.relay.counters().keepalives, 1);
-    lab.relay
-        .handle_datagram(lab.now, &Received { path: Path::Tun }, &[0x45; 20]);
-    assert_eq!(lab.relay.counters().ignored, 1);
+    // The client stays silent: its main mode 1 is taken off the core before anything runs,
+    // and the network runs far less than a retransmission interval.
+    while lab.client().poll_transmit().is_some() {}
+    let from_client = NetPath {
+        leg: Leg::CSide,
+        local: IpAddr::V4(CLIENT),
+        remote: IpAddr::V4(RELAY_C),
+        transport: Transport::Udp {
+            local_port: 4500,
+            remote_port: 4500,
+        },
+    };
+    let limit = RunLimit::for_duration(lab.net.now(), Duration::from_millis(100));
+    lab.net.inject(lab.client, from_client, &[0xff]);
+    lab.net.run_until(limit, |net| net.in_flight() == 0);
+    assert_eq!(lab.relay().counters().keepalives, 1);
+    lab.net.send_inner(lab.relay, &[0x45; 20]);
+    assert_eq!(lab.relay().counters().ignored, 1);
     let esp = [0x12, 0x34, 0x56, 0x78, 0, 0, 0, 1, 0xaa, 0xbb, 0xcc, 0xdd];
-    lab.deliver_to_relay(Leg::CSide, sa(CLIENT, 4500), sa(RELAY_C, 4500), &esp);
-    assert_eq!(lab.relay.counters().ipsec_packets, 1);
-    assert_eq!(lab.relay.take_drop(), Some(DropReason::UnknownSpi));
-    assert_eq!(lab.relay.take_drop(), None);
-    let mut buf = [0u8; 64];
-    assert!(lab.relay.poll_transmit(lab.now, &mut buf).is_none());
+    lab.net.inject(lab.client, from_client, &esp);
+    lab.net.run_until(limit, |net| net.in_flight() == 0);
+    assert_eq!(lab.relay().counters().ipsec_packets, 1);
+    assert_eq!(lab.relay().take_drop(), Some(DropReason::UnknownSpi));
+    assert_eq!(lab.relay().take_drop(), None);
+    // The relay sent nothing: the only datagrams on the wire were the two injected.
+    assert_eq!(lab.net.stats().sent, 2);
+    assert!(lab.net.take_inner(lab.relay).is_empty());
 }
