@@ -16,14 +16,14 @@ use super::ipv6::{self, Ipv6Error, Ipv6Packet};
 use super::{IpProtocol, IpVersion};
 
 /// Next Header, Payload Length, Reserved, SPI, Sequence Number.
-pub const FIXED_LEN: usize = 12;
+pub(crate) const FIXED_LEN: usize = 12;
 
 mod off {
-    pub const NEXT_HEADER: usize = 0;
-    pub const PAYLOAD_LEN: usize = 1;
-    pub const RESERVED: usize = 2;
-    pub const SPI: usize = 4;
-    pub const SEQ: usize = 8;
+    pub(crate) const NEXT_HEADER: usize = 0;
+    pub(crate) const PAYLOAD_LEN: usize = 1;
+    pub(crate) const RESERVED: usize = 2;
+    pub(crate) const SPI: usize = 4;
+    pub(crate) const SEQ: usize = 8;
 }
 
 /// What was wrong with an AH header or the packet around it, and where.
@@ -138,7 +138,7 @@ impl AhError {
 }
 
 /// Header length (multiple of the alignment) that an ICV of `icv_len` bytes implies.
-pub fn header_len_for(icv_len: usize, version: IpVersion) -> Result<usize, AhError> {
+pub(crate) fn header_len_for(icv_len: usize, version: IpVersion) -> Result<usize, AhError> {
     let align = version.ah_alignment();
     let len = FIXED_LEN
         .checked_add(icv_len)
@@ -190,7 +190,7 @@ impl<T: AsRef<[u8]>> AhPacket<T> {
 
     /// The validation [`new_checked`](Self::new_checked) performs.
     #[inline]
-    pub fn check_len(&self) -> Result<(), AhError> {
+    pub(crate) fn check_len(&self) -> Result<(), AhError> {
         let available = self.buffer.as_ref().len();
         if available < FIXED_LEN {
             return Err(AhError::Truncated {
@@ -296,17 +296,17 @@ impl<T: AsRef<[u8]>> AhPacket<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> AhPacket<T> {
     /// Sets Next Header.
-    pub fn set_next_header(&mut self, protocol: IpProtocol) {
+    pub(crate) fn set_next_header(&mut self, protocol: IpProtocol) {
         field::set_u8(self.buffer.as_mut(), off::NEXT_HEADER, protocol.0);
     }
 
     /// Sets Payload Length.
-    pub fn set_payload_len(&mut self, payload_len: u8) {
+    pub(crate) fn set_payload_len(&mut self, payload_len: u8) {
         field::set_u8(self.buffer.as_mut(), off::PAYLOAD_LEN, payload_len);
     }
 
     /// Sets the reserved field.
-    pub fn set_reserved(&mut self, reserved: u16) {
+    pub(crate) fn set_reserved(&mut self, reserved: u16) {
         field::set_u16(self.buffer.as_mut(), off::RESERVED, reserved);
     }
 
@@ -317,21 +317,14 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> AhPacket<T> {
     }
 
     /// Overwrites the sequence number.
-    pub fn set_seq(&mut self, seq: u32) {
+    pub(crate) fn set_seq(&mut self, seq: u32) {
         field::set_u32(self.buffer.as_mut(), off::SEQ, seq);
     }
 
     /// Mutable authentication data.
-    pub fn auth_data_mut(&mut self) -> &mut [u8] {
+    pub(crate) fn auth_data_mut(&mut self) -> &mut [u8] {
         let end = self.header_len();
         field::slice_mut(self.buffer.as_mut(), FIXED_LEN, end)
-    }
-
-    /// Mutable ICV (the first `icv_len` bytes of the authentication data, clamped).
-    pub fn icv_mut(&mut self, icv_len: usize) -> &mut [u8] {
-        let data = self.auth_data_mut();
-        let len = icv_len.min(data.len());
-        field::slice_mut(data, 0, len)
     }
 }
 

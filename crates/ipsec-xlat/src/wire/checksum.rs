@@ -6,7 +6,7 @@
 /// An odd-length chunk is continued by the next chunk's first byte, as if all chunks were one
 /// buffer.
 #[derive(Debug, Clone, Default)]
-pub struct Checksum {
+pub(crate) struct Checksum {
     sum: u64,
     pending: Option<u8>,
 }
@@ -21,7 +21,7 @@ impl Checksum {
     }
 
     /// Adds the bytes of `data`.
-    pub fn add(&mut self, data: &[u8]) -> &mut Self {
+    pub(crate) fn add(&mut self, data: &[u8]) -> &mut Self {
         let mut rest = data;
         if let Some(hi) = self.pending.take() {
             match rest.split_first() {
@@ -48,14 +48,14 @@ impl Checksum {
     }
 
     /// Adds one 16-bit word.
-    pub fn add_word(&mut self, word: u16) -> &mut Self {
+    pub(crate) fn add_word(&mut self, word: u16) -> &mut Self {
         // A u64 cannot overflow from 16-bit words before 2^48 of them: far beyond any packet.
         self.sum = self.sum.wrapping_add(u64::from(word));
         self
     }
 
     /// The folded one's-complement sum, not yet inverted.
-    pub fn sum(&self) -> u16 {
+    pub(crate) fn sum(&self) -> u16 {
         let mut sum = self.sum;
         if let Some(hi) = self.pending {
             sum = sum.wrapping_add(u64::from(u16::from_be_bytes([hi, 0])));
@@ -68,7 +68,7 @@ impl Checksum {
     }
 
     /// The checksum to put in a header field: the inverted folded sum.
-    pub fn finish(&self) -> u16 {
+    pub(crate) fn finish(&self) -> u16 {
         !self.sum()
     }
 }

@@ -11,9 +11,9 @@ pub const IKE_PORT: u16 = 500;
 /// UDP port of IKE and ESP once NAT traversal is in use (RFC 3947/3948).
 pub const NAT_T_PORT: u16 = 4500;
 /// The non-ESP marker: four zero bytes where an SPI would be (RFC 3948 §2.2).
-pub const NON_ESP_MARKER: [u8; 4] = [0; 4];
+pub(crate) const NON_ESP_MARKER: [u8; 4] = [0; 4];
 /// The NAT-keepalive payload byte (RFC 3948 §2.3).
-pub const KEEPALIVE_BYTE: u8 = 0xff;
+pub(crate) const KEEPALIVE_BYTE: u8 = 0xff;
 /// On the c-side, UDP-encapsulated AH is preceded by these four bytes (`docs/PROTOCOL.md`,
 /// "UDP on the client leg"). RFC 3948 defines ESP-in-UDP only, and an AH header's first word
 /// (Next Header, Payload Length, Reserved) could pass for an ESP SPI; this prefix reads as the
@@ -22,7 +22,7 @@ pub const KEEPALIVE_BYTE: u8 = 0xff;
 /// protocol 51.
 pub const AH_IN_UDP_MARKER: [u8; 4] = [0, 0, 0, 51];
 /// The fixed ISAKMP header: the least that can follow a non-ESP marker.
-pub const ISAKMP_HEADER_LEN: usize = 28;
+pub(crate) const ISAKMP_HEADER_LEN: usize = 28;
 
 /// Why a UDP payload on port 4500 is none of ESP, IKE or keepalive, or why a builder failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -15,13 +15,13 @@ use super::IpProtocol;
 /// Length of SPI plus sequence number.
 pub const HEADER_LEN: usize = 8;
 /// Pad Length and Next Header bytes that end every ESP plaintext.
-pub const TRAILER_FIXED_LEN: usize = 2;
+pub(crate) const TRAILER_FIXED_LEN: usize = 2;
 /// SPIs 1 to 255 are reserved by IANA for future use (RFC 4303 §2.1).
-pub const MAX_RESERVED_SPI: u32 = 255;
+pub(crate) const MAX_RESERVED_SPI: u32 = 255;
 
 mod off {
-    pub const SPI: usize = 0;
-    pub const SEQ: usize = 4;
+    pub(crate) const SPI: usize = 0;
+    pub(crate) const SEQ: usize = 4;
 }
 
 /// What was wrong with an ESP header or trailer, and where.
@@ -81,7 +81,7 @@ pub enum EspError {
 }
 
 /// Checks that an SPI may appear in an ESP or AH header on the wire.
-pub fn check_spi(spi: u32) -> Result<(), EspError> {
+pub(crate) fn check_spi(spi: u32) -> Result<(), EspError> {
     match spi {
         0 => Err(EspError::ZeroSpi),
         1..=MAX_RESERVED_SPI => Err(EspError::ReservedSpi { spi }),
@@ -113,7 +113,7 @@ impl<T: AsRef<[u8]>> EspPacket<T> {
 
     /// The validation [`new_checked`](Self::new_checked) performs.
     #[inline]
-    pub fn check_len(&self) -> Result<(), EspError> {
+    pub(crate) fn check_len(&self) -> Result<(), EspError> {
         let available = self.buffer.as_ref().len();
         if available < HEADER_LEN {
             return Err(EspError::Truncated {
@@ -163,15 +163,8 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> EspPacket<T> {
     }
 
     /// Overwrites the sequence number.
-    pub fn set_seq(&mut self, seq: u32) {
+    pub(crate) fn set_seq(&mut self, seq: u32) {
         field::set_u32(self.buffer.as_mut(), off::SEQ, seq);
-    }
-
-    /// Mutable bytes after the sequence number.
-    pub fn payload_mut(&mut self) -> &mut [u8] {
-        let buf = self.buffer.as_mut();
-        let len = buf.len();
-        field::slice_mut(buf, HEADER_LEN, len)
     }
 }
 

@@ -16,7 +16,7 @@ use super::IpProtocol;
 
 /// Writes `src → dst` IP header of `protocol` followed by `payload` into `out` (cleared
 /// first). `None` when the addresses are of different families or the packet is too long.
-pub fn wrap(
+pub(crate) fn wrap(
     src: IpAddr,
     dst: IpAddr,
     protocol: IpProtocol,
@@ -64,7 +64,7 @@ pub fn wrap(
 /// Where the IPsec part of a whole IP packet starts (after the IPv4 header with options, or
 /// the IPv6 header and extension headers, and after a UDP header for ESP-in-UDP), its
 /// protocol (ESP or AH), and the packet's length by its own header.
-pub fn ipsec_part(packet: &[u8]) -> Option<(usize, IpProtocol, usize)> {
+pub(crate) fn ipsec_part(packet: &[u8]) -> Option<(usize, IpProtocol, usize)> {
     let (offset, protocol, len) = match packet.first()? >> 4 {
         4 => {
             let ip = Ipv4Packet::new_checked(packet).ok()?;
@@ -89,7 +89,7 @@ pub fn ipsec_part(packet: &[u8]) -> Option<(usize, IpProtocol, usize)> {
 
 /// The SPI of the outermost IPsec header of a whole IP packet (AH's in an AH+ESP bundle):
 /// what an inbound SA is looked up by.
-pub fn outer_spi(packet: &[u8]) -> Option<u32> {
+pub(crate) fn outer_spi(packet: &[u8]) -> Option<u32> {
     let (start, protocol, _) = ipsec_part(packet)?;
     let at = if protocol == IpProtocol::AH {
         start.checked_add(4)?
@@ -102,7 +102,7 @@ pub fn outer_spi(packet: &[u8]) -> Option<u32> {
 
 /// The inner packet's source and destination addresses (IPv4 or IPv6 header), for routing
 /// decisions on decrypted or to-be-encrypted traffic.
-pub fn inner_addresses(packet: &[u8]) -> Option<(IpAddr, IpAddr)> {
+pub(crate) fn inner_addresses(packet: &[u8]) -> Option<(IpAddr, IpAddr)> {
     match packet.first()? >> 4 {
         4 => {
             let ip = Ipv4Packet::new_checked(packet).ok()?;

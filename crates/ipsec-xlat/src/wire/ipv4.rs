@@ -15,23 +15,23 @@ use super::field;
 use super::IpProtocol;
 
 /// Length of the IPv4 header without options.
-pub const MIN_HEADER_LEN: usize = 20;
+pub(crate) const MIN_HEADER_LEN: usize = 20;
 /// Length of the IPv4 header with the most options IHL can express (15 words).
-pub const MAX_HEADER_LEN: usize = 60;
+pub(crate) const MAX_HEADER_LEN: usize = 60;
 /// Most option bytes a header can carry.
-pub const MAX_OPTIONS_LEN: usize = MAX_HEADER_LEN - MIN_HEADER_LEN;
+pub(crate) const MAX_OPTIONS_LEN: usize = MAX_HEADER_LEN - MIN_HEADER_LEN;
 
 mod off {
-    pub const VER_IHL: usize = 0;
-    pub const TOS: usize = 1;
-    pub const TOTAL_LEN: usize = 2;
-    pub const IDENT: usize = 4;
-    pub const FLAGS_FRAG: usize = 6;
-    pub const TTL: usize = 8;
-    pub const PROTOCOL: usize = 9;
-    pub const CHECKSUM: usize = 10;
-    pub const SRC: usize = 12;
-    pub const DST: usize = 16;
+    pub(crate) const VER_IHL: usize = 0;
+    pub(crate) const TOS: usize = 1;
+    pub(crate) const TOTAL_LEN: usize = 2;
+    pub(crate) const IDENT: usize = 4;
+    pub(crate) const FLAGS_FRAG: usize = 6;
+    pub(crate) const TTL: usize = 8;
+    pub(crate) const PROTOCOL: usize = 9;
+    pub(crate) const CHECKSUM: usize = 10;
+    pub(crate) const SRC: usize = 12;
+    pub(crate) const DST: usize = 16;
 }
 
 const FLAG_RESERVED: u16 = 0x8000;
@@ -144,7 +144,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
 
     /// The validation [`new_checked`](Self::new_checked) performs.
-    pub fn check_len(&self) -> Result<(), Ipv4Error> {
+    pub(crate) fn check_len(&self) -> Result<(), Ipv4Error> {
         let buf = self.buffer.as_ref();
         let available = buf.len();
         if available < MIN_HEADER_LEN {
@@ -350,27 +350,27 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 
     /// Sets the version nibble and IHL (in 32-bit words).
-    pub fn set_version_ihl(&mut self, version: u8, ihl: u8) {
+    pub(crate) fn set_version_ihl(&mut self, version: u8, ihl: u8) {
         field::set_u8(self.buf_mut(), off::VER_IHL, (version << 4) | (ihl & 0x0f));
     }
 
     /// Sets the TOS byte (DSCP and ECN).
-    pub fn set_tos(&mut self, tos: u8) {
+    pub(crate) fn set_tos(&mut self, tos: u8) {
         field::set_u8(self.buf_mut(), off::TOS, tos);
     }
 
     /// Sets Total Length.
-    pub fn set_total_len(&mut self, len: u16) {
+    pub(crate) fn set_total_len(&mut self, len: u16) {
         field::set_u16(self.buf_mut(), off::TOTAL_LEN, len);
     }
 
     /// Sets Identification.
-    pub fn set_ident(&mut self, ident: u16) {
+    pub(crate) fn set_ident(&mut self, ident: u16) {
         field::set_u16(self.buf_mut(), off::IDENT, ident);
     }
 
     /// Sets the flags and fragment offset (in 8-byte units; bits above 13 are dropped).
-    pub fn set_flags_frag(&mut self, dont_frag: bool, more_frags: bool, frag_offset: u16) {
+    pub(crate) fn set_flags_frag(&mut self, dont_frag: bool, more_frags: bool, frag_offset: u16) {
         let mut v = frag_offset & FRAG_OFFSET_MASK;
         if dont_frag {
             v |= FLAG_DF;
@@ -382,12 +382,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 
     /// Sets Time To Live.
-    pub fn set_ttl(&mut self, ttl: u8) {
+    pub(crate) fn set_ttl(&mut self, ttl: u8) {
         field::set_u8(self.buf_mut(), off::TTL, ttl);
     }
 
     /// Sets Protocol.
-    pub fn set_protocol(&mut self, protocol: IpProtocol) {
+    pub(crate) fn set_protocol(&mut self, protocol: IpProtocol) {
         field::set_u8(self.buf_mut(), off::PROTOCOL, protocol.0);
     }
 
@@ -414,15 +414,9 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 
     /// Mutable option bytes.
-    pub fn options_mut(&mut self) -> &mut [u8] {
+    pub(crate) fn options_mut(&mut self) -> &mut [u8] {
         let end = self.header_len();
         field::slice_mut(self.buf_mut(), MIN_HEADER_LEN, end)
-    }
-
-    /// Mutable payload, up to Total Length.
-    pub fn payload_mut(&mut self) -> &mut [u8] {
-        let (start, end) = (self.header_len(), usize::from(self.total_len()));
-        field::slice_mut(self.buf_mut(), start, end)
     }
 }
 
@@ -438,13 +432,13 @@ pub struct Ipv4Option<'a> {
 }
 
 /// Option type: End of Option List.
-pub const OPTION_EOL: u8 = 0;
+pub(crate) const OPTION_EOL: u8 = 0;
 /// Option type: No Operation.
-pub const OPTION_NOP: u8 = 1;
+pub(crate) const OPTION_NOP: u8 = 1;
 /// Option type: Loose Source and Record Route.
-pub const OPTION_LSRR: u8 = 131;
+pub(crate) const OPTION_LSRR: u8 = 131;
 /// Option type: Strict Source and Record Route.
-pub const OPTION_SSRR: u8 = 137;
+pub(crate) const OPTION_SSRR: u8 = 137;
 
 /// Walks an options area; `base` is its offset from the packet start (for error offsets).
 fn walk_options<F>(options: &[u8], base: usize, mut f: F) -> Result<(), Ipv4Error>
@@ -522,7 +516,7 @@ impl Ipv4Options {
     }
 
     /// The option bytes.
-    pub fn as_slice(&self) -> &[u8] {
+    pub(crate) fn as_slice(&self) -> &[u8] {
         field::slice(&self.bytes, 0, usize::from(self.len))
     }
 

@@ -17,12 +17,12 @@ use super::IpProtocol;
 pub const HEADER_LEN: usize = 40;
 
 mod off {
-    pub const VER_TC_FL: usize = 0;
-    pub const PAYLOAD_LEN: usize = 4;
-    pub const NEXT_HEADER: usize = 6;
-    pub const HOP_LIMIT: usize = 7;
-    pub const SRC: usize = 8;
-    pub const DST: usize = 24;
+    pub(crate) const VER_TC_FL: usize = 0;
+    pub(crate) const PAYLOAD_LEN: usize = 4;
+    pub(crate) const NEXT_HEADER: usize = 6;
+    pub(crate) const HOP_LIMIT: usize = 7;
+    pub(crate) const SRC: usize = 8;
+    pub(crate) const DST: usize = 24;
 }
 
 /// What was wrong with an IPv6 header or its extension headers, and where.
@@ -113,7 +113,7 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     }
 
     /// The validation [`new_checked`](Self::new_checked) performs.
-    pub fn check_len(&self) -> Result<(), Ipv6Error> {
+    pub(crate) fn check_len(&self) -> Result<(), Ipv6Error> {
         let available = self.buffer.as_ref().len();
         if available < HEADER_LEN {
             return Err(Ipv6Error::Truncated {
@@ -234,7 +234,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
     }
 
     /// Sets version, traffic class and flow label in one go.
-    pub fn set_version_tc_fl(&mut self, version: u8, traffic_class: u8, flow_label: u32) {
+    pub(crate) fn set_version_tc_fl(&mut self, version: u8, traffic_class: u8, flow_label: u32) {
         let word = (u32::from(version & 0x0f) << 28)
             | (u32::from(traffic_class) << 20)
             | (flow_label & 0x000f_ffff);
@@ -254,34 +254,28 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
     }
 
     /// Sets Payload Length.
-    pub fn set_payload_len(&mut self, len: u16) {
+    pub(crate) fn set_payload_len(&mut self, len: u16) {
         field::set_u16(self.buffer.as_mut(), off::PAYLOAD_LEN, len);
     }
 
     /// Sets Next Header.
-    pub fn set_next_header(&mut self, protocol: IpProtocol) {
+    pub(crate) fn set_next_header(&mut self, protocol: IpProtocol) {
         field::set_u8(self.buffer.as_mut(), off::NEXT_HEADER, protocol.0);
     }
 
     /// Sets Hop Limit.
-    pub fn set_hop_limit(&mut self, hop_limit: u8) {
+    pub(crate) fn set_hop_limit(&mut self, hop_limit: u8) {
         field::set_u8(self.buffer.as_mut(), off::HOP_LIMIT, hop_limit);
     }
 
     /// Sets the source address.
-    pub fn set_src_addr(&mut self, addr: Ipv6Addr) {
+    pub(crate) fn set_src_addr(&mut self, addr: Ipv6Addr) {
         field::set_bytes(self.buffer.as_mut(), off::SRC, &addr.octets());
     }
 
     /// Sets the destination address.
-    pub fn set_dst_addr(&mut self, addr: Ipv6Addr) {
+    pub(crate) fn set_dst_addr(&mut self, addr: Ipv6Addr) {
         field::set_bytes(self.buffer.as_mut(), off::DST, &addr.octets());
-    }
-
-    /// Mutable payload, up to Payload Length.
-    pub fn payload_mut(&mut self) -> &mut [u8] {
-        let end = self.total_len();
-        field::slice_mut(self.buffer.as_mut(), HEADER_LEN, end)
     }
 }
 
@@ -399,9 +393,7 @@ where
 }
 
 /// Option type Pad1: a single zero byte without length.
-pub const OPTION_PAD1: u8 = 0;
-/// Option type PadN.
-pub const OPTION_PADN: u8 = 1;
+pub(crate) const OPTION_PAD1: u8 = 0;
 
 /// One option inside a Hop-by-Hop or Destination Options header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

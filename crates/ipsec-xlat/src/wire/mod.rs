@@ -24,7 +24,7 @@ pub mod checksum;
 pub mod encap;
 pub mod esp;
 mod field;
-pub mod ipsec_packet;
+pub(crate) mod ipsec_packet;
 pub mod ipv4;
 pub mod ipv6;
 pub mod isakmp;

@@ -36,7 +36,7 @@ use crate::wire::isakmp::{IsakmpError, Message};
 pub const MAGIC: [u8; 4] = [0x9A, b'X', b'L', b'T'];
 
 /// The framing version this code reads and writes.
-pub const VERSION: u8 = 1;
+pub(crate) const VERSION: u8 = 1;
 
 /// Length of the tail header (magic, version, type, body length).
 pub const HEADER_LEN: usize = 8;
@@ -47,7 +47,7 @@ pub const HEADER_LEN: usize = 8;
 pub const MAX_BODY_LEN: usize = 1024;
 
 /// Length of an item header inside a body (type, length).
-pub const ITEM_HEADER_LEN: usize = 3;
+pub(crate) const ITEM_HEADER_LEN: usize = 3;
 
 crate::wire::isakmp::open_number! {
     /// What a tail's body holds. The framing does not interpret it; the IKE layer that protects
@@ -258,7 +258,11 @@ pub fn split(datagram: &[u8]) -> Result<SplitDatagram<'_>, TailError> {
 }
 
 /// Appends a tail of type `tail_type` carrying `body` to `out`.
-pub fn write_tail(out: &mut Vec<u8>, tail_type: TailType, body: &[u8]) -> Result<(), TailError> {
+pub(crate) fn write_tail(
+    out: &mut Vec<u8>,
+    tail_type: TailType,
+    body: &[u8],
+) -> Result<(), TailError> {
     let length = u16::try_from(body.len())
         .ok()
         .filter(|_| body.len() <= MAX_BODY_LEN)
@@ -305,7 +309,7 @@ pub struct TailItem<'a> {
 impl<'a> TailItem<'a> {
     /// The critical bit of an item type: a receiver that does not know a critical item must
     /// refuse the whole tail; it may skip an unknown item without the bit.
-    pub const CRITICAL: u8 = 0x80;
+    pub(crate) const CRITICAL: u8 = 0x80;
 
     /// The item type, critical bit included.
     pub fn item_type(&self) -> u8 {

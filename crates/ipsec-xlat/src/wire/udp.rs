@@ -14,10 +14,10 @@ use super::IpProtocol;
 pub const HEADER_LEN: usize = 8;
 
 mod off {
-    pub const SRC_PORT: usize = 0;
-    pub const DST_PORT: usize = 2;
-    pub const LENGTH: usize = 4;
-    pub const CHECKSUM: usize = 6;
+    pub(crate) const SRC_PORT: usize = 0;
+    pub(crate) const DST_PORT: usize = 2;
+    pub(crate) const LENGTH: usize = 4;
+    pub(crate) const CHECKSUM: usize = 6;
 }
 
 /// What was wrong with a UDP header, and where.
@@ -77,7 +77,7 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
     }
 
     /// The validation [`new_checked`](Self::new_checked) performs.
-    pub fn check_len(&self) -> Result<(), UdpError> {
+    pub(crate) fn check_len(&self) -> Result<(), UdpError> {
         let available = self.buffer.as_ref().len();
         if available < HEADER_LEN {
             return Err(UdpError::Truncated {
@@ -140,7 +140,7 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
 
     /// Checksum over the IPv4 pseudo-header and the datagram, as it should be in the field
     /// (a computed zero is sent as 0xffff, RFC 768).
-    pub fn compute_checksum_ipv4(&self, src: Ipv4Addr, dst: Ipv4Addr) -> u16 {
+    pub(crate) fn compute_checksum_ipv4(&self, src: Ipv4Addr, dst: Ipv4Addr) -> u16 {
         let mut sum = Checksum::new();
         sum.add(&src.octets())
             .add(&dst.octets())
@@ -151,7 +151,7 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
     }
 
     /// Checksum over the IPv6 pseudo-header (RFC 8200 §8.1) and the datagram.
-    pub fn compute_checksum_ipv6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> u16 {
+    pub(crate) fn compute_checksum_ipv6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> u16 {
         let mut sum = Checksum::new();
         sum.add(&src.octets())
             .add(&dst.octets())
@@ -187,17 +187,17 @@ fn nonzero(sum: u16) -> u16 {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
     /// Sets the source port.
-    pub fn set_src_port(&mut self, port: u16) {
+    pub(crate) fn set_src_port(&mut self, port: u16) {
         field::set_u16(self.buffer.as_mut(), off::SRC_PORT, port);
     }
 
     /// Sets the destination port.
-    pub fn set_dst_port(&mut self, port: u16) {
+    pub(crate) fn set_dst_port(&mut self, port: u16) {
         field::set_u16(self.buffer.as_mut(), off::DST_PORT, port);
     }
 
     /// Sets the Length field.
-    pub fn set_len(&mut self, len: u16) {
+    pub(crate) fn set_len(&mut self, len: u16) {
         field::set_u16(self.buffer.as_mut(), off::LENGTH, len);
     }
 
@@ -216,12 +216,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
     pub fn fill_checksum_ipv6(&mut self, src: Ipv6Addr, dst: Ipv6Addr) {
         let sum = self.compute_checksum_ipv6(src, dst);
         self.set_checksum(sum);
-    }
-
-    /// Mutable payload, up to Length.
-    pub fn payload_mut(&mut self) -> &mut [u8] {
-        let end = usize::from(self.len());
-        field::slice_mut(self.buffer.as_mut(), HEADER_LEN, end)
     }
 }
 

@@ -44,7 +44,7 @@ pub enum AttrValue {
 impl AttrValue {
     /// The shortest encoding of `value`: basic when it fits 16 bits (as strongSwan does for
     /// life durations), else a 4- or 8-byte variable value.
-    pub fn from_u64(value: u64) -> AttrValue {
+    pub(crate) fn from_u64(value: u64) -> AttrValue {
         if let Ok(v) = u16::try_from(value) {
             AttrValue::Basic(v)
         } else if let Ok(v) = u32::try_from(value) {
@@ -216,19 +216,11 @@ impl AttributeRepr {
         }
     }
 
-    /// A numeric attribute in its shortest form (see [`AttrValue::from_u64`]).
+    /// A numeric attribute in its shortest form (see `AttrValue::from_u64`).
     pub fn number(attr_type: impl Into<u16>, value: u64) -> Self {
         AttributeRepr {
             attr_type: attr_type.into(),
             value: AttrValue::from_u64(value),
-        }
-    }
-
-    /// Bytes this attribute takes on the wire.
-    pub fn wire_len(&self) -> usize {
-        match &self.value {
-            AttrValue::Basic(_) => 4,
-            AttrValue::Variable(v) => v.len().saturating_add(4),
         }
     }
 

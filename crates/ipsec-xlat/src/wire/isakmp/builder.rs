@@ -17,13 +17,11 @@
 //! # Ok::<(), ipsec_xlat::wire::isakmp::IsakmpError>(())
 //! ```
 
-use std::net::IpAddr;
-
 use super::chain::{GenericPayload, GENERIC_HEADER_LEN};
 use super::codec::{at, len_u16, patch_u16, patch_u8};
 use super::error::IsakmpError;
 use super::header::{Cookie, Flags, HeaderRepr, HEADER_LEN, IKEV1_VERSION};
-use super::ident::{IdRepr, NatOaPayload};
+use super::ident::IdRepr;
 use super::notify::{DeleteRepr, NotifyRepr};
 use super::numbers::{CertEncoding, ExchangeType, PayloadType};
 use super::payload::PayloadRepr;
@@ -45,7 +43,7 @@ impl ChainBuilder {
 
     /// Appends a payload of type `payload_type` whose body `write_body` appends. On error the
     /// chain is left as it was.
-    pub fn push_with(
+    pub(crate) fn push_with(
         &mut self,
         payload_type: PayloadType,
         write_body: impl FnOnce(&mut Vec<u8>) -> Result<(), IsakmpError>,
@@ -98,7 +96,10 @@ impl ChainBuilder {
     }
 
     /// Appends a KE payload.
-    pub fn push_key_exchange(&mut self, public_value: &[u8]) -> Result<&mut Self, IsakmpError> {
+    pub(crate) fn push_key_exchange(
+        &mut self,
+        public_value: &[u8],
+    ) -> Result<&mut Self, IsakmpError> {
         self.push_raw(PayloadType::KEY_EXCHANGE, public_value)
     }
 
@@ -111,7 +112,7 @@ impl ChainBuilder {
     }
 
     /// Appends a CERT payload.
-    pub fn push_certificate(
+    pub(crate) fn push_certificate(
         &mut self,
         encoding: CertEncoding,
         data: &[u8],
@@ -124,7 +125,7 @@ impl ChainBuilder {
     }
 
     /// Appends a CERTREQ payload.
-    pub fn push_certificate_request(
+    pub(crate) fn push_certificate_request(
         &mut self,
         cert_type: CertEncoding,
         authority: &[u8],
@@ -142,7 +143,7 @@ impl ChainBuilder {
     }
 
     /// Appends a SIG payload.
-    pub fn push_signature(&mut self, signature: &[u8]) -> Result<&mut Self, IsakmpError> {
+    pub(crate) fn push_signature(&mut self, signature: &[u8]) -> Result<&mut Self, IsakmpError> {
         self.push_raw(PayloadType::SIGNATURE, signature)
     }
 
@@ -169,14 +170,6 @@ impl ChainBuilder {
     /// Appends a NAT-D payload with RFC 3947's type (20).
     pub fn push_nat_d(&mut self, hash: &[u8]) -> Result<&mut Self, IsakmpError> {
         self.push_raw(PayloadType::NAT_DISCOVERY, hash)
-    }
-
-    /// Appends a NAT-OA payload with RFC 3947's type (21).
-    pub fn push_nat_oa(&mut self, address: IpAddr) -> Result<&mut Self, IsakmpError> {
-        self.push_with(PayloadType::NAT_ORIGINAL_ADDRESS, |out| {
-            NatOaPayload::new(address).emit_body(out);
-            Ok(())
-        })
     }
 
     /// Appends every payload of `other` after this chain's, linking the two. Handy for quick
@@ -218,7 +211,7 @@ impl ChainBuilder {
     }
 
     /// The first payload's type and the chain's bytes.
-    pub fn into_parts(self) -> (PayloadType, Vec<u8>) {
+    pub(crate) fn into_parts(self) -> (PayloadType, Vec<u8>) {
         (self.first, self.buf)
     }
 }
@@ -257,13 +250,6 @@ impl MessageBuilder {
             header,
             chain: ChainBuilder::new(),
         }
-    }
-
-    /// Sets the header flags (E is managed by [`MessageBuilder::build`] and
-    /// [`MessageBuilder::seal`]).
-    pub fn with_flags(mut self, flags: Flags) -> Self {
-        self.header.flags = flags;
-        self
     }
 
     /// The header as it stands (next-payload and length are filled in when building).

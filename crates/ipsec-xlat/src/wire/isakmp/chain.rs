@@ -132,7 +132,7 @@ impl<'a> GenericPayload<'a> {
 
     /// Where this payload's body starts in the message.
     #[inline]
-    pub fn body_offset(&self) -> usize {
+    pub(crate) fn body_offset(&self) -> usize {
         at(self.offset, GENERIC_HEADER_LEN)
     }
 }
@@ -177,11 +177,6 @@ impl<'a> PayloadIter<'a> {
     #[inline]
     pub fn remaining(&self) -> &'a [u8] {
         self.rest
-    }
-
-    /// The type of the next payload to be read.
-    pub fn next_type(&self) -> PayloadType {
-        self.next
     }
 
     /// The walk with each payload parsed into its typed view.

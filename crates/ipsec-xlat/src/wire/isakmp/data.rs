@@ -138,7 +138,7 @@ pub struct FragmentPayload<'a> {
 
 impl<'a> FragmentPayload<'a> {
     /// The "last fragment" flag.
-    pub const LAST: u8 = 0x01;
+    pub(crate) const LAST: u8 = 0x01;
 
     /// Reads a fragment payload body at `offset`.
     pub fn parse(body: &'a [u8], offset: usize) -> Result<Self, IsakmpError> {

@@ -40,14 +40,14 @@ pub const IKEV1_VERSION: u8 = 0x10;
 
 mod field {
     use core::ops::Range;
-    pub const INITIATOR_COOKIE: Range<usize> = 0..8;
-    pub const RESPONDER_COOKIE: Range<usize> = 8..16;
-    pub const NEXT_PAYLOAD: usize = 16;
-    pub const VERSION: usize = 17;
-    pub const EXCHANGE_TYPE: usize = 18;
-    pub const FLAGS: usize = 19;
-    pub const MESSAGE_ID: Range<usize> = 20..24;
-    pub const LENGTH: Range<usize> = 24..28;
+    pub(crate) const INITIATOR_COOKIE: Range<usize> = 0..8;
+    pub(crate) const RESPONDER_COOKIE: Range<usize> = 8..16;
+    pub(crate) const NEXT_PAYLOAD: usize = 16;
+    pub(crate) const VERSION: usize = 17;
+    pub(crate) const EXCHANGE_TYPE: usize = 18;
+    pub(crate) const FLAGS: usize = 19;
+    pub(crate) const MESSAGE_ID: Range<usize> = 20..24;
+    pub(crate) const LENGTH: Range<usize> = 24..28;
 }
 
 /// An 8-byte ISAKMP cookie. The pair of cookies names an ISAKMP SA, and the relay indexes its
@@ -98,10 +98,10 @@ impl Flags {
     /// C: commit, the sender wants a CONNECTED notification before using the SA.
     pub const COMMIT: Flags = Flags(0x02);
     /// A: authentication only, the payloads are authenticated but not encrypted.
-    pub const AUTHENTICATION_ONLY: Flags = Flags(0x04);
+    pub(crate) const AUTHENTICATION_ONLY: Flags = Flags(0x04);
 
     /// Whether every bit of `other` is set.
-    pub fn contains(self, other: Flags) -> bool {
+    pub(crate) fn contains(self, other: Flags) -> bool {
         self.0 & other.0 == other.0
     }
 
@@ -121,7 +121,7 @@ impl Flags {
     }
 
     /// These flags with the bits of `other` set too.
-    pub fn with(self, other: Flags) -> Flags {
+    pub(crate) fn with(self, other: Flags) -> Flags {
         Flags(self.0 | other.0)
     }
 
@@ -281,32 +281,32 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Header<T> {
     }
 
     /// Sets the first payload's type.
-    pub fn set_next_payload(&mut self, value: PayloadType) {
+    pub(crate) fn set_next_payload(&mut self, value: PayloadType) {
         patch_u8(self.buffer.as_mut(), field::NEXT_PAYLOAD, value.0);
     }
 
     /// Sets the version byte.
-    pub fn set_version(&mut self, value: u8) {
+    pub(crate) fn set_version(&mut self, value: u8) {
         patch_u8(self.buffer.as_mut(), field::VERSION, value);
     }
 
     /// Sets the exchange type.
-    pub fn set_exchange_type(&mut self, value: ExchangeType) {
+    pub(crate) fn set_exchange_type(&mut self, value: ExchangeType) {
         patch_u8(self.buffer.as_mut(), field::EXCHANGE_TYPE, value.0);
     }
 
     /// Sets the flags.
-    pub fn set_flags(&mut self, value: Flags) {
+    pub(crate) fn set_flags(&mut self, value: Flags) {
         patch_u8(self.buffer.as_mut(), field::FLAGS, value.0);
     }
 
     /// Sets the message ID.
-    pub fn set_message_id(&mut self, value: u32) {
+    pub(crate) fn set_message_id(&mut self, value: u32) {
         patch_u32(self.buffer.as_mut(), field::MESSAGE_ID.start, value);
     }
 
     /// Sets the length field.
-    pub fn set_length(&mut self, value: u32) {
+    pub(crate) fn set_length(&mut self, value: u32) {
         patch_u32(self.buffer.as_mut(), field::LENGTH.start, value);
     }
 }

@@ -240,11 +240,6 @@ impl IdRepr {
         IdRepr::new(IdType::USER_FQDN, name.as_bytes().to_vec())
     }
 
-    /// ID_DER_ASN1_DN.
-    pub fn der_asn1_dn(der: &[u8]) -> Self {
-        IdRepr::new(IdType::DER_ASN1_DN, der.to_vec())
-    }
-
     /// ID_KEY_ID.
     pub fn key_id(id: &[u8]) -> Self {
         IdRepr::new(IdType::KEY_ID, id.to_vec())

@@ -210,7 +210,7 @@ pub enum PayloadRepr {
         fragment_id: u16,
         /// Fragment number.
         number: u8,
-        /// Flags ([`FragmentPayload::LAST`]).
+        /// Flags (`FragmentPayload::LAST`).
         flags: u8,
         /// Data.
         data: Vec<u8>,
