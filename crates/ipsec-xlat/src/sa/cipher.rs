@@ -38,7 +38,7 @@ impl Encryption {
 
     /// The length `payload + padding + 2` must be a multiple of: the cipher block size, and at
     /// least 4 so the ICV is 32-bit aligned (RFC 4303 §2.4).
-    pub const fn alignment(self) -> usize {
+    pub(crate) const fn alignment(self) -> usize {
         match self {
             Self::AesCbc => 16,
             Self::AesGcm16 | Self::Null => 4,
@@ -46,7 +46,7 @@ impl Encryption {
     }
 
     /// True for combined-mode (AEAD) algorithms, which bring their own ICV.
-    pub const fn is_aead(self) -> bool {
+    pub(crate) const fn is_aead(self) -> bool {
         matches!(self, Self::AesGcm16)
     }
 }

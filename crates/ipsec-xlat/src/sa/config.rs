@@ -86,7 +86,7 @@ impl SaConfig {
     }
 
     /// Checks what can be checked without keys being used.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if self.esp.is_none() && self.ah.is_none() {
             return Err(ConfigError::Unsupported("an SA needs ESP, AH or both"));
         }

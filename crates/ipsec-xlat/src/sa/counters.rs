@@ -70,7 +70,7 @@ impl SaCounters {
     }
 
     /// Counts one successful packet of `bytes` plaintext bytes.
-    pub fn count_ok(&mut self, bytes: usize) {
+    pub(crate) fn count_ok(&mut self, bytes: usize) {
         self.packets = self.packets.saturating_add(1);
         self.bytes = self
             .bytes

@@ -63,7 +63,7 @@ impl EspSuite {
     };
 
     /// Length of the ICV this suite appends.
-    pub const fn icv_len(self) -> usize {
+    pub(crate) const fn icv_len(self) -> usize {
         match (self.encryption, self.integrity) {
             (Encryption::AesGcm16, _) => GCM_ICV_LEN,
             (_, Some(i)) => i.icv_len(),
@@ -74,7 +74,7 @@ impl EspSuite {
     /// Rejects suites we refuse to run: AEAD with a separate integrity algorithm, or a
     /// non-AEAD cipher without one (RFC 4303 §3.2 forbids NULL/NULL; unauthenticated CBC is
     /// open to the attacks of RFC 4303 §3.2's note, so we do not offer it).
-    pub fn validate(self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(self) -> Result<(), ConfigError> {
         match (self.encryption.is_aead(), self.integrity) {
             (true, None) | (false, Some(_)) => Ok(()),
             (true, Some(_)) => Err(ConfigError::Unsupported(

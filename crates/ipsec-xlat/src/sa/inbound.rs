@@ -104,17 +104,17 @@ impl InboundSa {
     }
 
     /// ESP SPI, if any.
-    pub fn esp_spi(&self) -> Option<u32> {
+    pub(crate) fn esp_spi(&self) -> Option<u32> {
         self.esp.as_ref().map(|e| e.spi)
     }
 
     /// AH SPI, if any.
-    pub fn ah_spi(&self) -> Option<u32> {
+    pub(crate) fn ah_spi(&self) -> Option<u32> {
         self.ah.as_ref().map(|a| a.spi)
     }
 
     /// The SPI a packet for this SA carries first: AH's in a bundle, else ESP's.
-    pub fn lookup_spi(&self) -> u32 {
+    pub(crate) fn lookup_spi(&self) -> u32 {
         self.ah
             .as_ref()
             .map(|a| a.spi)

@@ -25,7 +25,7 @@ pub enum Integrity {
 
 impl Integrity {
     /// Length of the ICV on the wire.
-    pub const fn icv_len(self) -> usize {
+    pub(crate) const fn icv_len(self) -> usize {
         match self {
             Self::HmacSha256_128 => 16,
             Self::HmacSha1_96 => 12,

@@ -21,7 +21,7 @@ impl IvSource {
     }
 
     /// The next IV, written into `buf`; returns its bytes.
-    pub fn next<'b, R: RngCore + ?Sized>(
+    pub(crate) fn next<'b, R: RngCore + ?Sized>(
         &mut self,
         rng: &mut R,
         buf: &'b mut [u8; 16],

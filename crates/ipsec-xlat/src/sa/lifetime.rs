@@ -47,13 +47,6 @@ pub enum LifetimeEvent {
     HardTime,
 }
 
-impl LifetimeEvent {
-    /// True for the events after which the SA refuses all packets.
-    pub fn is_hard(self) -> bool {
-        matches!(self, Self::HardBytes | Self::HardTime)
-    }
-}
-
 /// Usage of one SA against its [`Lifetime`].
 #[derive(Debug, Clone)]
 pub struct LifetimeTracker {
@@ -128,7 +121,7 @@ impl LifetimeTracker {
     }
 
     /// Before processing a packet: refuses once a hard limit is reached.
-    pub fn check(&mut self, now: Timestamp) -> Result<(), SaError> {
+    pub(crate) fn check(&mut self, now: Timestamp) -> Result<(), SaError> {
         self.handle_timeout(now);
         if self.is_expired() {
             Err(SaError::LifetimeExpired)
@@ -138,7 +131,7 @@ impl LifetimeTracker {
     }
 
     /// After a packet was processed: counts its bytes and fires byte limits.
-    pub fn record(&mut self, bytes: usize) {
+    pub(crate) fn record(&mut self, bytes: usize) {
         self.bytes = self
             .bytes
             .saturating_add(u64::try_from(bytes).unwrap_or(u64::MAX));

@@ -39,13 +39,13 @@ pub(crate) struct Located {
 
 impl Located {
     /// SPI of AH, if present.
-    pub fn ah_spi(&self, packet: &[u8]) -> Option<u32> {
+    pub(crate) fn ah_spi(&self, packet: &[u8]) -> Option<u32> {
         self.ah
             .map(|(off, _)| read_u32(packet, off.saturating_add(4)))
     }
 
     /// SPI of ESP, if present.
-    pub fn esp_spi(&self, packet: &[u8]) -> Option<u32> {
+    pub(crate) fn esp_spi(&self, packet: &[u8]) -> Option<u32> {
         self.esp.map(|off| read_u32(packet, off))
     }
 }

@@ -7,7 +7,7 @@
 //!   transport mode, writing into a caller buffer without allocating.
 //! - [`InboundSa::open`] verifies (replay window, ICV) and opens a packet in place;
 //!   [`InboundSad`] finds the SA by SPI first.
-//! - [`translate`] is the client's ICV pre/post-translation for talking to the SGW through the
+//! - `translate` is the client's ICV pre/post-translation for talking to the SGW through the
 //!   relay: [`ClientOutboundSa`] and [`ClientInboundSa`].
 //! - [`SaPair`] holds one installed bundle (either kind of halves) with its IVs, timers and
 //!   expiry, as every role that runs SAs keeps them.
@@ -47,7 +47,7 @@ mod pair;
 mod replay;
 mod sad;
 mod sequence;
-pub mod translate;
+pub(crate) mod translate;
 
 pub use cipher::Encryption;
 pub use config::{AhConfig, EspConfig, SaConfig, DEFAULT_REPLAY_WINDOW};

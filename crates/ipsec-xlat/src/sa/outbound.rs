@@ -3,8 +3,6 @@
 
 use crate::time::Timestamp;
 
-use rand_core::{CryptoRng, RngCore};
-
 use crate::wire::ah::AhRepr;
 use crate::wire::ipv4::Ipv4Packet;
 use crate::wire::ipv6::Ipv6Packet;
@@ -111,17 +109,17 @@ impl OutboundSa {
     }
 
     /// ESP SPI, if any.
-    pub fn esp_spi(&self) -> Option<u32> {
+    pub(crate) fn esp_spi(&self) -> Option<u32> {
         self.esp.as_ref().map(|e| e.spi)
     }
 
     /// AH SPI, if any.
-    pub fn ah_spi(&self) -> Option<u32> {
+    pub(crate) fn ah_spi(&self) -> Option<u32> {
         self.ah.as_ref().map(|a| a.spi)
     }
 
     /// The mode and (for tunnel mode) the outer header this SA emits.
-    pub fn mode(&self) -> Mode {
+    pub(crate) fn mode(&self) -> Mode {
         self.mode
     }
 
@@ -191,7 +189,7 @@ impl OutboundSa {
     /// per packet under one key: random for CBC, never repeated for GCM).
     ///
     /// ESP and AH are computed with this SA's SPIs and outer header as configured — for a
-    /// relayed client those are the s-side values; [`super::translate`] then writes the c-side
+    /// relayed client those are the s-side values; `super::translate` then writes the c-side
     /// values.
     pub fn seal(
         &mut self,
@@ -206,21 +204,6 @@ impl OutboundSa {
             Err(e) => self.counters.count(e),
         }
         result
-    }
-
-    /// [`seal`](Self::seal) with a fresh IV drawn from `rng`.
-    pub fn seal_with_rng<R: RngCore + CryptoRng>(
-        &mut self,
-        packet: &[u8],
-        rng: &mut R,
-        now: Timestamp,
-        out: &mut [u8],
-    ) -> Result<Sealed, SaError> {
-        let mut iv = [0u8; 16];
-        let n = self.iv_len().min(iv.len());
-        let iv = iv.get_mut(..n).unwrap_or_default();
-        rng.fill_bytes(iv);
-        self.seal(packet, iv, now, out)
     }
 
     fn plan<'p>(&self, packet: &'p [u8]) -> Result<Plan<'p>, SaError> {

@@ -102,7 +102,7 @@ impl TunnelHeader {
     }
 
     /// Source address.
-    pub fn src(&self) -> IpAddr {
+    pub(crate) fn src(&self) -> IpAddr {
         match self {
             Self::V4(h) => IpAddr::V4(h.src),
             Self::V6(h) => IpAddr::V6(h.src),
@@ -110,7 +110,7 @@ impl TunnelHeader {
     }
 
     /// Destination address.
-    pub fn dst(&self) -> IpAddr {
+    pub(crate) fn dst(&self) -> IpAddr {
         match self {
             Self::V4(h) => IpAddr::V4(h.dst),
             Self::V6(h) => IpAddr::V6(h.dst),

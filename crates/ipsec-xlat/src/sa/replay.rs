@@ -61,7 +61,7 @@ impl ReplayWindow {
     /// Resumes the window as if `seq` had been the highest number received, with nothing inside
     /// the window marked. For SAs taken over mid-stream (tests from captures, vectors with a
     /// starting sequence number); never needed in normal operation.
-    pub fn resume_at(&mut self, seq: u64) {
+    pub(crate) fn resume_at(&mut self, seq: u64) {
         self.blocks.iter_mut().for_each(|b| *b = 0);
         self.top = seq;
     }
@@ -73,7 +73,7 @@ impl ReplayWindow {
     }
 
     /// Would `seq` be accepted? Does not change the window.
-    pub fn check(&self, seq: u64) -> Result<(), SaError> {
+    pub(crate) fn check(&self, seq: u64) -> Result<(), SaError> {
         if seq == 0 {
             return Err(SaError::ZeroSequence);
         }
@@ -93,7 +93,7 @@ impl ReplayWindow {
 
     /// Marks `seq` as received, sliding the window if it is new. Call only after the packet's
     /// ICV verified; re-checks so that accepting twice is still refused.
-    pub fn accept(&mut self, seq: u64) -> Result<(), SaError> {
+    pub(crate) fn accept(&mut self, seq: u64) -> Result<(), SaError> {
         self.check(seq)?;
         if seq > self.top {
             let old_block = self.top / BLOCK_BITS;
@@ -120,7 +120,7 @@ impl ReplayWindow {
     /// RFC 4303 Appendix A2.2: the full 64-bit sequence number most likely meant by the low
     /// 32 bits `seq_low` seen on the wire, given the window. The ICV (which covers the high
     /// bits) then confirms or refutes the guess.
-    pub fn infer_esn(&self, seq_low: u32) -> u64 {
+    pub(crate) fn infer_esn(&self, seq_low: u32) -> u64 {
         let w = self.size;
         let top_low = self.top & 0xffff_ffff;
         let top_high = self.top >> 32;

@@ -26,7 +26,7 @@ impl SequenceCounter {
 
     /// A counter whose next packet carries `next` (for vectors and SAs resumed mid-stream).
     /// `0` is treated as `1`; a value beyond the sequence space leaves the counter exhausted.
-    pub fn starting_at(esn: bool, next: u64) -> Self {
+    pub(crate) fn starting_at(esn: bool, next: u64) -> Self {
         let mut c = Self::new(esn);
         c.next = next.max(1);
         c.exhausted = c.next > c.max();
@@ -34,7 +34,7 @@ impl SequenceCounter {
     }
 
     /// Largest sequence number this SA may send.
-    pub fn max(&self) -> u64 {
+    pub(crate) fn max(&self) -> u64 {
         if self.esn {
             u64::MAX
         } else {
@@ -43,12 +43,12 @@ impl SequenceCounter {
     }
 
     /// Whether extended sequence numbers are in use.
-    pub fn esn(&self) -> bool {
+    pub(crate) fn esn(&self) -> bool {
         self.esn
     }
 
     /// The number the next packet would carry, without using it.
-    pub fn peek(&self) -> Result<u64, SaError> {
+    pub(crate) fn peek(&self) -> Result<u64, SaError> {
         if self.exhausted {
             Err(SaError::SequenceOverflow)
         } else {
@@ -57,7 +57,7 @@ impl SequenceCounter {
     }
 
     /// Takes the next sequence number, or [`SaError::SequenceOverflow`] once the space is spent.
-    pub fn take(&mut self) -> Result<u64, SaError> {
+    pub(crate) fn take(&mut self) -> Result<u64, SaError> {
         let seq = self.peek()?;
         match seq.checked_add(1) {
             Some(n) if n <= self.max() => self.next = n,

@@ -69,13 +69,13 @@ pub struct Translation {
 /// Where the gateway leg's IPv4 Identification, which AH's ICV covers, travels on the client
 /// leg — the relay's contract (module docs of [`relay`](crate::relay)), and the one place the
 /// client implements it.
-pub mod carriage {
+pub(crate) mod carriage {
     /// Outbound: the value of AH's Reserved field on the client leg, for a packet sealed
     /// over a gateway-leg header with Identification `s_ident` (`None`: IPv6, which has
     /// none). A raw IPv4 client leg carries Identification in its own header, whose value
     /// is then `s_ident`, and Reserved stays 0; any other client leg (IPv6, or UDP) carries
     /// it in Reserved.
-    pub fn reserved_on_client_leg(s_ident: Option<u16>, client_leg_raw_ipv4: bool) -> u16 {
+    pub(crate) fn reserved_on_client_leg(s_ident: Option<u16>, client_leg_raw_ipv4: bool) -> u16 {
         match s_ident {
             Some(ident) if !client_leg_raw_ipv4 => ident,
             _ => 0,
@@ -86,7 +86,7 @@ pub mod carriage {
     /// signed, from what the relay delivered: the client leg's own IPv4 header's
     /// Identification (`client_header_ident`, raw IPv4 only) or else AH's Reserved.
     /// Reserved is then 0 again, as the SGW sent it.
-    pub fn s_side_ident(client_header_ident: Option<u16>, reserved: u16) -> u16 {
+    pub(crate) fn s_side_ident(client_header_ident: Option<u16>, reserved: u16) -> u16 {
         client_header_ident.unwrap_or(reserved)
     }
 }
@@ -550,11 +550,6 @@ impl ClientOutboundSa {
         &self.translation
     }
 
-    /// Changes the c-side values (the client moved, or the relay re-allocated SPIs).
-    pub fn set_c_side(&mut self, c_side: super::translate::SideValues) {
-        self.translation.c_side = c_side;
-    }
-
     /// The underlying SA.
     pub fn sa(&self) -> &OutboundSa {
         &self.sa
@@ -615,11 +610,6 @@ impl ClientInboundSa {
     /// The translation in use.
     pub fn translation(&self) -> &Translation {
         &self.translation
-    }
-
-    /// Changes the c-side values.
-    pub fn set_c_side(&mut self, c_side: SideValues) {
-        self.translation.c_side = c_side;
     }
 
     /// The underlying SA.
