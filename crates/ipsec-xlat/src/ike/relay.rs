@@ -333,7 +333,7 @@ impl IkeRelay {
     }
 
     /// Surrogate s-side addresses held by users now.
-    pub fn surrogates_held(&self) -> usize {
+    pub(crate) fn surrogates_held(&self) -> usize {
         self.pool.held()
     }
 
@@ -348,7 +348,7 @@ impl IkeRelay {
     /// now on are matched against it: every session already begun, half-open ones included,
     /// keeps the SGW and the s-side address chosen at its mm1, because its cookies, the
     /// client's keys and the IPsec entries under it are bound to them.
-    pub fn set_identities(&mut self, rules: Vec<IdentityRule>) {
+    pub(crate) fn set_identities(&mut self, rules: Vec<IdentityRule>) {
         self.config.identities = rules;
     }
 
@@ -359,7 +359,7 @@ impl IkeRelay {
 
     /// The SGWs live sessions talk to (half-open ones included), each once: the I/O shell
     /// keeps their transport settings (ports) across a reload.
-    pub fn sgws_in_use(&self) -> HashSet<SocketAddr> {
+    pub(crate) fn sgws_in_use(&self) -> HashSet<SocketAddr> {
         self.sessions.values().map(|s| s.sgw).collect()
     }
 

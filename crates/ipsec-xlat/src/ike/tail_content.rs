@@ -10,8 +10,8 @@
 //! | first SGW message of each later quick mode (qm2, or an SGW's qm1) | relay → client | a fresh [`SpiGrant`] |
 //! | qm3 | client → relay | S_SPI_SGW (s-SPI-3), S_SPI_OFFER (which grant), C_SPI (c-SPI-1), S_UDP_ENCAP, C_UDP_ENCAP, LIFETIME |
 //!
-//! | an informational exchange with DELETE | client → relay | S_SPI_OFFER: the s-SPI-2 of the bundle that ended ([`RetireTail`]) |
-//! | an informational exchange with the ISAKMP-SA DELETE | client → relay | S_COOKIES of the IKE SA that ended, S_DELETED ([`IkeRetireTail`]) |
+//! | an informational exchange with DELETE | client → relay | S_SPI_OFFER: the s-SPI-2 of the bundle that ended (`RetireTail`) |
+//! | an informational exchange with the ISAKMP-SA DELETE | client → relay | S_COOKIES of the IKE SA that ended, S_DELETED (`IkeRetireTail`) |
 //!
 //! Why grants: the client must put s-SPI-2 (the relay's s-side SPI) in qm1's encrypted SA
 //! payload, so the relay allocates it *before* each quick mode. One grant comes with mm6 for
@@ -29,35 +29,35 @@ use crate::wire::isakmp::IdType;
 use crate::wire::tail::{items, write_item, TailError, TailItem};
 
 /// Item type numbers (critical bit included).
-pub mod item {
+pub(crate) mod item {
     use crate::wire::tail::TailItem;
     /// User identification: ID type (1 byte, RFC 2407 numbers) and value.
-    pub const USER_ID: u8 = TailItem::CRITICAL | 1;
+    pub(crate) const USER_ID: u8 = TailItem::CRITICAL | 1;
     /// The SGW chosen for this user: address and IKE port.
-    pub const SGW: u8 = TailItem::CRITICAL | 2;
+    pub(crate) const SGW: u8 = TailItem::CRITICAL | 2;
     /// The relay's s-side address and IKE port (what the SGW sees as the initiator).
-    pub const RELAY_S_ADDR: u8 = TailItem::CRITICAL | 3;
+    pub(crate) const RELAY_S_ADDR: u8 = TailItem::CRITICAL | 3;
     /// The s-side cookie pair, CKY-I then CKY-R.
-    pub const S_COOKIES: u8 = TailItem::CRITICAL | 4;
+    pub(crate) const S_COOKIES: u8 = TailItem::CRITICAL | 4;
     /// The client's c-side inbound SPIs (c-SPI-1): protocol byte and SPI, per protocol.
-    pub const C_SPI: u8 = TailItem::CRITICAL | 5;
+    pub(crate) const C_SPI: u8 = TailItem::CRITICAL | 5;
     /// Whether IKE toward the SGW floats to port 4500 from mm5 on (one byte, 0 or 1).
-    pub const S_FLOAT: u8 = TailItem::CRITICAL | 6;
+    pub(crate) const S_FLOAT: u8 = TailItem::CRITICAL | 6;
     /// s-SPI-2 per protocol: the relay's s-side inbound SPIs, to offer to the SGW in qm1.
-    pub const S_SPI_OFFER: u8 = TailItem::CRITICAL | 7;
+    pub(crate) const S_SPI_OFFER: u8 = TailItem::CRITICAL | 7;
     /// c-SPI-2 per protocol: the relay's c-side inbound SPIs, for the client to send with.
-    pub const C_SPI_RELAY: u8 = TailItem::CRITICAL | 8;
+    pub(crate) const C_SPI_RELAY: u8 = TailItem::CRITICAL | 8;
     /// s-SPI-3 per protocol: the SGW's inbound SPIs from qm2.
-    pub const S_SPI_SGW: u8 = TailItem::CRITICAL | 9;
+    pub(crate) const S_SPI_SGW: u8 = TailItem::CRITICAL | 9;
     /// Whether ESP/AH toward the SGW is UDP-encapsulated (one byte).
-    pub const S_UDP_ENCAP: u8 = TailItem::CRITICAL | 10;
+    pub(crate) const S_UDP_ENCAP: u8 = TailItem::CRITICAL | 10;
     /// Whether ESP/AH between client and relay is UDP-encapsulated (one byte).
-    pub const C_UDP_ENCAP: u8 = TailItem::CRITICAL | 11;
+    pub(crate) const C_UDP_ENCAP: u8 = TailItem::CRITICAL | 11;
     /// Lifetime of the negotiated SA bundle in seconds (4 bytes).
-    pub const LIFETIME: u8 = TailItem::CRITICAL | 12;
+    pub(crate) const LIFETIME: u8 = TailItem::CRITICAL | 12;
     /// Whether the SGW already deleted the IKE SA (one byte): the relay retires its entry
     /// and does not forward the carrier message to an SGW that no longer knows the cookies.
-    pub const S_DELETED: u8 = TailItem::CRITICAL | 13;
+    pub(crate) const S_DELETED: u8 = TailItem::CRITICAL | 13;
 }
 
 /// Why a tail's contents could not be read.
@@ -256,14 +256,14 @@ fn value<'a>(found: &[TailItem<'a>], ty: u8) -> Result<&'a [u8], TailContentErro
 /// Tail on the client's DELETE: which bundle ended, named by its s-SPI-2 (the relay cannot
 /// read the encrypted DELETE itself).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RetireTail {
+pub(crate) struct RetireTail {
     /// s-SPI-2 of the bundle.
     pub s_spi_2: BundleSpis,
 }
 
 impl RetireTail {
     /// The item list.
-    pub fn encode(&self) -> Result<Vec<u8>, TailError> {
+    pub(crate) fn encode(&self) -> Result<Vec<u8>, TailError> {
         let mut out = Vec::new();
         put_spis(&mut out, item::S_SPI_OFFER, &self.s_spi_2)?;
         Ok(out)
@@ -282,7 +282,7 @@ impl RetireTail {
 /// DELETE, so the tail names the IKE SA by its s-side cookies (a check against the session
 /// the message arrived on) and says whether the SGW deleted it first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IkeRetireTail {
+pub(crate) struct IkeRetireTail {
     /// The s-side cookie pair of the IKE SA that ended.
     pub s_cookies: Cookies,
     /// The SGW deleted it already: retire without forwarding.
@@ -291,7 +291,7 @@ pub struct IkeRetireTail {
 
 impl IkeRetireTail {
     /// The item list.
-    pub fn encode(&self) -> Result<Vec<u8>, TailError> {
+    pub(crate) fn encode(&self) -> Result<Vec<u8>, TailError> {
         let mut out = Vec::new();
         let mut c = self.s_cookies.initiator.to_vec();
         c.extend_from_slice(&self.s_cookies.responder);
@@ -324,7 +324,7 @@ fn get_cookies(v: &[u8]) -> Result<Cookies, TailContentError> {
 
 impl Mm1Tail {
     /// The item list.
-    pub fn encode(&self) -> Result<Vec<u8>, TailError> {
+    pub(crate) fn encode(&self) -> Result<Vec<u8>, TailError> {
         let mut out = Vec::new();
         let mut v = vec![self.user_id.id_type.0];
         v.extend_from_slice(&self.user_id.value);
@@ -350,7 +350,7 @@ impl Mm1Tail {
 
 impl Mm2Tail {
     /// The item list.
-    pub fn encode(&self) -> Result<Vec<u8>, TailError> {
+    pub(crate) fn encode(&self) -> Result<Vec<u8>, TailError> {
         let mut out = Vec::new();
         put_addr(&mut out, item::SGW, self.sgw)?;
         put_addr(&mut out, item::RELAY_S_ADDR, self.relay_s)?;
@@ -373,7 +373,7 @@ impl Mm2Tail {
 
 impl Mm5Tail {
     /// The item list.
-    pub fn encode(&self) -> Result<Vec<u8>, TailError> {
+    pub(crate) fn encode(&self) -> Result<Vec<u8>, TailError> {
         let mut out = Vec::new();
         put_spis(&mut out, item::C_SPI, &self.c_spis)?;
         put_flag(&mut out, item::S_FLOAT, self.s_float)?;
@@ -392,7 +392,7 @@ impl Mm5Tail {
 
 impl SpiGrant {
     /// The item list.
-    pub fn encode(&self) -> Result<Vec<u8>, TailError> {
+    pub(crate) fn encode(&self) -> Result<Vec<u8>, TailError> {
         let mut out = Vec::new();
         put_spis(&mut out, item::S_SPI_OFFER, &self.s_spi_offer)?;
         put_spis(&mut out, item::C_SPI_RELAY, &self.c_spi_relay)?;
@@ -411,7 +411,7 @@ impl SpiGrant {
 
 impl Qm3Tail {
     /// The item list.
-    pub fn encode(&self) -> Result<Vec<u8>, TailError> {
+    pub(crate) fn encode(&self) -> Result<Vec<u8>, TailError> {
         let mut out = Vec::new();
         put_spis(&mut out, item::S_SPI_SGW, &self.s_spi_sgw)?;
         put_spis(&mut out, item::S_SPI_OFFER, &self.s_spi_offer)?;

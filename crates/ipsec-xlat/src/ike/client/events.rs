@@ -114,7 +114,7 @@ impl IkeClientError {
     /// territory): lost messages, transient notifications and garbled exchanges may; a
     /// refused proposal, a failed authentication or an unusable configuration will fail the
     /// same way again.
-    pub fn is_retryable(&self) -> bool {
+    pub(crate) fn is_retryable(&self) -> bool {
         match self {
             Self::Timeout(_) | Self::Tail(_) | Self::TailContent(_) => true,
             Self::Notified(ty) => {
@@ -170,7 +170,7 @@ pub enum IkePhase {
 
 impl IkePhase {
     /// Whether an IKE SA with the SGW exists (main mode completed and not deleted).
-    pub fn has_ike_sa(self) -> bool {
+    pub(crate) fn has_ike_sa(self) -> bool {
         matches!(
             self,
             Self::QuickMode | Self::Established | Self::AnsweringQuickMode

@@ -202,7 +202,7 @@ impl IkeClient {
     /// The cookie pair on the c-side link (ours and the relay's; the responder half is zero
     /// until mm2): what the relay's messages for this exchange carry, so a caller running
     /// two clients (during a reauthentication) can tell whose a datagram is.
-    pub fn relay_cookies(&self) -> Cookies {
+    pub(crate) fn relay_cookies(&self) -> Cookies {
         self.c_cookies
     }
 
@@ -227,7 +227,7 @@ impl IkeClient {
 
     /// The IKE SA's s-side cookies (the pair the SGW knows it by) and NAT detection toward
     /// the SGW, while one exists.
-    pub fn ike_sa(&self) -> Option<(Cookies, NatState)> {
+    pub(crate) fn ike_sa(&self) -> Option<(Cookies, NatState)> {
         self.phase1().map(|p1| (p1.cookies, p1.nat))
     }
 

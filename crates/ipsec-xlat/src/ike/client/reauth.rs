@@ -68,19 +68,19 @@ impl IkeClient {
     }
 
     /// When the reauthentication is due, once main mode completed with it enabled.
-    pub fn reauth_at(&self) -> Option<Timestamp> {
+    pub(crate) fn reauth_at(&self) -> Option<Timestamp> {
         self.reauth.and_then(|r| r.due)
     }
 
     /// Whether the IKE SA should be replaced now: it exists and its reauthentication time
     /// passed.
-    pub fn reauth_due(&self, now: Timestamp) -> bool {
+    pub(crate) fn reauth_due(&self, now: Timestamp) -> bool {
         self.phase().has_ike_sa() && self.reauth_at().is_some_and(|at| at <= now)
     }
 
     /// Re-arms the reauthentication for `at` (a successor failed and there is still time):
     /// [`IkeClientEvent::ReauthDue`] is reported again then.
-    pub fn defer_reauth(&mut self, at: Timestamp) {
+    pub(crate) fn defer_reauth(&mut self, at: Timestamp) {
         if let Some(r) = self.reauth.as_mut() {
             r.due = Some(at);
             r.reported = false;

@@ -33,11 +33,14 @@ pub enum IkeCipherAlgorithm {
 
 impl IkeCipherAlgorithm {
     /// Phase-1 "Encryption Algorithm" attribute value of AES-CBC.
-    pub const IKEV1_AES_CBC: u16 = 7;
+    pub(crate) const IKEV1_AES_CBC: u16 = 7;
 
     /// Maps the "Encryption Algorithm" and "Key Length" (bits) attributes. AES requires the
     /// key length attribute (RFC 3602 section 5), so `None` is rejected too.
-    pub fn from_ikev1_attributes(algorithm: u16, key_length_bits: Option<u16>) -> Option<Self> {
+    pub(crate) fn from_ikev1_attributes(
+        algorithm: u16,
+        key_length_bits: Option<u16>,
+    ) -> Option<Self> {
         match (algorithm, key_length_bits) {
             (Self::IKEV1_AES_CBC, Some(128)) => Some(Self::Aes128Cbc),
             (Self::IKEV1_AES_CBC, Some(192)) => Some(Self::Aes192Cbc),
@@ -57,7 +60,7 @@ impl IkeCipherAlgorithm {
     }
 
     /// Key length in bits, the value of the Key Length attribute.
-    pub fn key_length_bits(self) -> u16 {
+    pub(crate) fn key_length_bits(self) -> u16 {
         match self {
             Self::Aes128Cbc => 128,
             Self::Aes192Cbc => 192,
@@ -129,7 +132,7 @@ impl IkeCipher {
 
     /// Number of zero bytes strongSwan appends to a `len`-byte body: `16 - len % 16`, i.e.
     /// 1..=16, never 0.
-    pub fn padding_len(len: usize) -> usize {
+    pub(crate) fn padding_len(len: usize) -> usize {
         // `len % 16` is below 16, so this is 1..=16.
         BLOCK_LEN.saturating_sub(len % BLOCK_LEN)
     }

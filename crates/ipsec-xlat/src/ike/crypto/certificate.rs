@@ -98,12 +98,12 @@ impl Certificate {
     }
 
     /// The DER encoding, as sent in a CERT payload.
-    pub fn der(&self) -> &[u8] {
+    pub(crate) fn der(&self) -> &[u8] {
         &self.der
     }
 
     /// DER of the subject Name (an ID_DER_ASN1_DN payload carries exactly this).
-    pub fn subject_der(&self) -> &[u8] {
+    pub(crate) fn subject_der(&self) -> &[u8] {
         &self.subject_der
     }
 
@@ -113,7 +113,7 @@ impl Certificate {
     }
 
     /// Whether `unix_secs` lies within the validity period.
-    pub fn is_valid_at(&self, unix_secs: u64) -> bool {
+    pub(crate) fn is_valid_at(&self, unix_secs: u64) -> bool {
         self.not_before <= unix_secs && unix_secs <= self.not_after
     }
 

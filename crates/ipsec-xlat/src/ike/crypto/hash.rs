@@ -29,7 +29,7 @@ pub enum HashAlgorithm {
 impl HashAlgorithm {
     /// Maps the phase-1 "Hash Algorithm" attribute value; `None` for MD5, Tiger and unknown
     /// values, which we never negotiate.
-    pub fn from_ikev1_attribute(value: u16) -> Option<Self> {
+    pub(crate) fn from_ikev1_attribute(value: u16) -> Option<Self> {
         match value {
             2 => Some(Self::Sha1),
             4 => Some(Self::Sha256),
@@ -40,7 +40,7 @@ impl HashAlgorithm {
     }
 
     /// The attribute value to put in a phase-1 proposal.
-    pub fn ikev1_attribute(self) -> u16 {
+    pub(crate) fn ikev1_attribute(self) -> u16 {
         match self {
             Self::Sha1 => 2,
             Self::Sha256 => 4,
@@ -51,7 +51,7 @@ impl HashAlgorithm {
 
     /// Output length of both the hash and the PRF, in bytes. This is also the length of
     /// SKEYID, SKEYID_d/a/e and of each HASH payload.
-    pub fn output_len(self) -> usize {
+    pub(crate) fn output_len(self) -> usize {
         match self {
             Self::Sha1 => 20,
             Self::Sha256 => 32,
@@ -61,7 +61,7 @@ impl HashAlgorithm {
     }
 
     /// `hash(parts[0] | parts[1] | ...)` with the plain hash function (IVs, NAT-D).
-    pub fn digest(self, parts: &[&[u8]]) -> Vec<u8> {
+    pub(crate) fn digest(self, parts: &[&[u8]]) -> Vec<u8> {
         fn run<D: Digest>(parts: &[&[u8]]) -> Vec<u8> {
             let mut d = D::new();
             for p in parts {

@@ -44,7 +44,7 @@ impl Iv {
 
     /// The IV that follows a message: its last ciphertext block. `None` if `ciphertext` is
     /// shorter than one block (no valid encrypted ISAKMP body is).
-    pub fn after(ciphertext: &[u8]) -> Option<Self> {
+    pub(crate) fn after(ciphertext: &[u8]) -> Option<Self> {
         let start = ciphertext.len().checked_sub(BLOCK_LEN)?;
         let block: [u8; BLOCK_LEN] = ciphertext.get(start..)?.try_into().ok()?;
         Some(Self(block))

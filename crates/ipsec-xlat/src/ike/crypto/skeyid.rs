@@ -49,7 +49,7 @@ impl Skeyid {
     }
 
     /// The negotiated hash whose HMAC produced this SKEYID.
-    pub fn hash(&self) -> HashAlgorithm {
+    pub(crate) fn hash(&self) -> HashAlgorithm {
         self.hash
     }
 
@@ -95,7 +95,7 @@ impl Phase1Keys {
     }
 
     /// The negotiated hash algorithm.
-    pub fn hash(&self) -> HashAlgorithm {
+    pub(crate) fn hash(&self) -> HashAlgorithm {
         self.skeyid.hash
     }
 

@@ -571,7 +571,7 @@ impl MainModeInitiator {
     }
 
     /// The cookie pair so far (responder half zero before mm2).
-    pub fn cookies(&self) -> Cookies {
+    pub(crate) fn cookies(&self) -> Cookies {
         self.cookies
     }
 
@@ -590,7 +590,7 @@ impl MainModeInitiator {
     /// Sets the addresses NAT-D is computed over, before mm2 is handled: the client learns
     /// from mm2's tail the relay's s-side address (`local`, what the SGW sees as us) and the
     /// SGW's (`remote`).
-    pub fn set_nat_view(&mut self, local: SocketAddr, remote: SocketAddr) {
+    pub(crate) fn set_nat_view(&mut self, local: SocketAddr, remote: SocketAddr) {
         self.config.local_addr = local;
         self.remote_addr = remote;
     }
@@ -828,7 +828,7 @@ impl MainModeResponder {
     }
 
     /// The cookie pair.
-    pub fn cookies(&self) -> Cookies {
+    pub(crate) fn cookies(&self) -> Cookies {
         self.cookies
     }
 

@@ -53,7 +53,7 @@ impl EspCipher {
     }
 
     /// Whether this is an AEAD cipher (no separate integrity algorithm).
-    pub fn is_aead(self) -> bool {
+    pub(crate) fn is_aead(self) -> bool {
         matches!(self, Self::AesGcm16_128 | Self::AesGcm16_256)
     }
 
@@ -244,7 +244,7 @@ impl ChildProposal {
     }
 
     /// KEYMAT lengths (encryption, integrity) for `protocol` in this bundle.
-    pub fn keymat_lens(&self, protocol: IpsecProtocolId) -> Option<(usize, usize)> {
+    pub(crate) fn keymat_lens(&self, protocol: IpsecProtocolId) -> Option<(usize, usize)> {
         match protocol {
             IpsecProtocolId::ESP => self
                 .esp

@@ -485,7 +485,7 @@ impl QuickModeResponder {
 
     /// The child SA this exchange will yield once qm3 verifies (available from qm1 on: the
     /// relay-side client needs the peer's SPIs to report them with qm2).
-    pub fn pending_child(&self) -> Option<&ChildSa> {
+    pub(crate) fn pending_child(&self) -> Option<&ChildSa> {
         self.child.as_ref()
     }
 

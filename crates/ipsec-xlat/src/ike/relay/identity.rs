@@ -87,7 +87,7 @@ impl AddressPrefix {
     }
 
     /// Whether `address` lies inside (same family, same leading `len` bits).
-    pub fn contains(&self, address: IpAddr) -> bool {
+    pub(crate) fn contains(&self, address: IpAddr) -> bool {
         match (self.network, address) {
             (IpAddr::V4(_), IpAddr::V4(a)) => {
                 mask(a.octets(), self.len).map(IpAddr::from) == Some(self.network)

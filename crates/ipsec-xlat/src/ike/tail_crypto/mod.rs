@@ -55,19 +55,19 @@ pub use keys::{StaticKeypair, StaticPublicKey};
 pub use session::TailSession;
 
 /// The Noise protocol name used for every tail handshake.
-pub const NOISE_PARAMS: &str = "Noise_IK_25519_ChaChaPoly_SHA256";
+pub(crate) const NOISE_PARAMS: &str = "Noise_IK_25519_ChaChaPoly_SHA256";
 
 /// Noise prologue: binds both sides to this protocol and version of tail use.
 pub(crate) const PROLOGUE: &[u8] = b"ipsec-xlat tail v1";
 
 /// Length of the message binding at the start of every sealed plaintext.
-pub const BINDING_LEN: usize = 16;
+pub(crate) const BINDING_LEN: usize = 16;
 
 /// Length of the explicit counter in front of a transport ciphertext.
-pub const COUNTER_LEN: usize = 8;
+pub(crate) const COUNTER_LEN: usize = 8;
 
 /// Length of a ChaChaPoly tag.
-pub const TAG_LEN: usize = 16;
+pub(crate) const TAG_LEN: usize = 16;
 
 /// Bytes the mm1 handshake message adds to its payload: `e` (32), encrypted `s` (32 + 16),
 /// binding and tag.
