@@ -55,7 +55,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [Self; 16] = [
+    pub(crate) const ALL: [Self; 16] = [
         Self::Truncated,
         Self::MalformedOuter,
         Self::Fragment,
@@ -75,7 +75,7 @@ impl DropReason {
     ];
 
     /// A stable snake_case name, for logs and metrics.
-    pub const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             Self::Truncated => "truncated",
             Self::MalformedOuter => "malformed_outer",

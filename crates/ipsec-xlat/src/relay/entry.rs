@@ -138,7 +138,7 @@ impl Entry {
     }
 
     /// Every relay SPI of the entry with the leg and protocol it stands for.
-    pub fn relay_spis(&self) -> impl Iterator<Item = (Leg, IpsecProtocol, Spi)> + '_ {
+    pub(crate) fn relay_spis(&self) -> impl Iterator<Item = (Leg, IpsecProtocol, Spi)> + '_ {
         let client = self
             .client
             .relay_spis
@@ -154,7 +154,7 @@ impl Entry {
 
     /// Checks the entry's internal consistency and returns its bundle shape. It does not check
     /// uniqueness against other entries; the table does that.
-    pub fn validate(&self) -> Result<BundleShape, EntryError> {
+    pub(crate) fn validate(&self) -> Result<BundleShape, EntryError> {
         let mut shape = None;
         for leg in [Leg::CSide, Leg::SSide] {
             let part = self.partition(leg);

@@ -54,12 +54,12 @@ impl ExpiryQueue {
     }
 
     /// The earliest scheduled check, if any.
-    pub fn next(&self) -> Option<Timestamp> {
+    pub(crate) fn next(&self) -> Option<Timestamp> {
         self.heap.peek().map(|Reverse(due)| due.at)
     }
 
     /// Takes the earliest check if it is due at `now`.
-    pub fn pop_due(&mut self, now: Timestamp) -> Option<Due> {
+    pub(crate) fn pop_due(&mut self, now: Timestamp) -> Option<Due> {
         match self.heap.peek() {
             Some(Reverse(due)) if due.at <= now => self.heap.pop().map(|Reverse(due)| due),
             _ => None,
@@ -67,12 +67,12 @@ impl ExpiryQueue {
     }
 
     /// Whether leftovers of removed entries make the heap much larger than `live` items.
-    pub fn needs_compaction(&self, live: usize) -> bool {
+    pub(crate) fn needs_compaction(&self, live: usize) -> bool {
         self.heap.len() > live.saturating_mul(2).saturating_add(SLACK)
     }
 
     /// Replaces the contents with `items` (the live ones), in O(n), keeping the allocation.
-    pub fn rebuild(&mut self, items: impl Iterator<Item = Due>) {
+    pub(crate) fn rebuild(&mut self, items: impl Iterator<Item = Due>) {
         let mut buffer = core::mem::take(&mut self.heap).into_vec();
         buffer.clear();
         buffer.extend(items.filter(|due| due.at != Timestamp::NEVER).map(Reverse));
@@ -87,12 +87,12 @@ impl ExpiryQueue {
 
     /// Whether `due` is queued (for consistency checks in tests).
     #[cfg(test)]
-    pub fn contains(&self, due: Due) -> bool {
+    pub(crate) fn contains(&self, due: Due) -> bool {
         self.heap.iter().any(|Reverse(item)| *item == due)
     }
 
     /// Heap bytes held.
-    pub fn allocation_size(&self) -> usize {
+    pub(crate) fn allocation_size(&self) -> usize {
         self.heap
             .capacity()
             .saturating_mul(core::mem::size_of::<Reverse<Due>>())

@@ -143,7 +143,7 @@ impl SpiIndex {
     /// Starts loading the home bucket of `spi` (a prefetch: nothing waits for it), so that a
     /// caller can start the memory reads of many lookups before it needs any of them.
     #[inline(always)]
-    pub fn prefetch(&self, spi: u32) {
+    pub(crate) fn prefetch(&self, spi: u32) {
         if !self.buckets.is_empty() {
             prefetch_index::prefetch_index(&self.buckets, self.home(spi));
         }
@@ -178,7 +178,7 @@ impl SpiIndex {
     }
 
     /// Whether a live entry receives on `spi`.
-    pub fn contains(&self, spi: u32) -> bool {
+    pub(crate) fn contains(&self, spi: u32) -> bool {
         self.position(spi).is_some()
     }
 
@@ -232,7 +232,7 @@ impl SpiIndex {
 
     /// Removes `spi`, returning its role. The run of keys after it moves back over the hole
     /// where their probes allow, so every remaining key stays reachable without tombstones.
-    pub fn remove(&mut self, spi: u32) -> Option<Role> {
+    pub(crate) fn remove(&mut self, spi: u32) -> Option<Role> {
         let mut hole = self.position(spi)?;
         let role = self.buckets.get(hole)?.role.unpack();
         let mask = self.mask();
@@ -269,7 +269,7 @@ impl SpiIndex {
     }
 
     /// Heap bytes held by the index.
-    pub fn allocation_size(&self) -> usize {
+    pub(crate) fn allocation_size(&self) -> usize {
         self.buckets
             .capacity()
             .saturating_mul(core::mem::size_of::<Bucket>())

@@ -89,7 +89,7 @@ mod index;
 mod rewrite;
 mod role;
 mod spi;
-pub mod store;
+pub(crate) mod store;
 pub mod table;
 
 pub use action::{Action, Framing, Outgoing};

@@ -151,7 +151,7 @@ impl SpiSet {
     }
 
     /// The SPI of the outermost header, which is what a received packet is looked up by.
-    pub const fn outermost(&self) -> Option<Spi> {
+    pub(crate) const fn outermost(&self) -> Option<Spi> {
         match self.ah {
             Some(ah) => Some(ah),
             None => self.esp,

@@ -28,7 +28,7 @@ pub(super) struct PortViews {
 
 impl PortViews {
     /// The real ports of a leg's sockets.
-    pub fn leg_ports(&self, leg: Leg) -> PortPair {
+    pub(crate) fn leg_ports(&self, leg: Leg) -> PortPair {
         match leg {
             Leg::CSide => self.c_ports,
             Leg::SSide => self.s_ports,
@@ -37,7 +37,7 @@ impl PortViews {
 
     /// The (local, remote) pair the IKE relay is given for a UDP datagram on `path`; on a
     /// wildcard c-side, remembers the local address the client wrote to.
-    pub fn ike_addresses(
+    pub(crate) fn ike_addresses(
         &mut self,
         path: &NetPath,
         local_port: u16,
@@ -69,7 +69,7 @@ impl PortViews {
     }
 
     /// The c-side address `client` talks to: the remembered one on a wildcard c-side.
-    pub fn relay_c(&self, client: SocketAddr, reported: IpAddr) -> Option<IpAddr> {
+    pub(crate) fn relay_c(&self, client: SocketAddr, reported: IpAddr) -> Option<IpAddr> {
         if self.core_c_side.is_unspecified() {
             self.c_local.get(&client).copied()
         } else {
@@ -78,7 +78,7 @@ impl PortViews {
     }
 
     /// How an IKE datagram the IKE relay sends goes on the wire.
-    pub fn ike_path(&self, t: &IkeTransmit) -> Path {
+    pub(crate) fn ike_path(&self, t: &IkeTransmit) -> Path {
         if t.local.ip() == self.core_c_side {
             let local = self
                 .c_local
@@ -110,7 +110,7 @@ impl PortViews {
 
     /// An IKE entry with the ports as they are on the wire (the IKE relay reports standard
     /// ones).
-    pub fn real_ike(&self, mut e: IkeTranslation) -> IkeTranslation {
+    pub(crate) fn real_ike(&self, mut e: IkeTranslation) -> IkeTranslation {
         e.relay_c.set_port(self.c_ports.to_real(e.relay_c.port()));
         e.relay_s.set_port(self.s_ports.to_real(e.relay_s.port()));
         e.sgw = self.sgws.to_real(e.sgw);
@@ -118,7 +118,7 @@ impl PortViews {
     }
 
     /// An IPsec entry with the ports as they are on the wire.
-    pub fn real_ipsec(&self, mut t: IpsecTranslation) -> IpsecTranslation {
+    pub(crate) fn real_ipsec(&self, mut t: IpsecTranslation) -> IpsecTranslation {
         t.relay_c.set_port(self.c_ports.to_real(t.relay_c.port()));
         t.relay_s.set_port(self.s_ports.to_real(t.relay_s.port()));
         t.sgw = self.sgws.to_real(t.sgw);

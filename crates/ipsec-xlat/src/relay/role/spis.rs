@@ -23,7 +23,7 @@ pub(super) fn grant_table_config() -> TableConfig {
     }
 }
 
-/// [`Table::allocate_spi`] and [`Table::release_spi`] behind the IKE relay's
+/// [`Table::allocate_spi`] and `Table::release_spi` behind the IKE relay's
 /// [`SpiAllocator`]: each grant is a table reservation, consumed when its entry is installed.
 pub struct TableSpis<'a> {
     table: &'a mut Table,

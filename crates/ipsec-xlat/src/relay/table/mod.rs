@@ -257,7 +257,7 @@ impl Table {
     }
 
     /// Gives back a reserved SPI whose negotiation failed. Returns whether it was reserved.
-    pub fn release_spi(&mut self, spi: Spi) -> bool {
+    pub(crate) fn release_spi(&mut self, spi: Spi) -> bool {
         self.reservations.remove(&spi.get()).is_some()
     }
 
@@ -395,7 +395,7 @@ impl Table {
     }
 
     /// Removes entry `id` (rekeyed and retired, or deleted by the control plane).
-    pub fn remove(&mut self, id: EntryId) -> Option<Entry> {
+    pub(crate) fn remove(&mut self, id: EntryId) -> Option<Entry> {
         let (slot_no, _) = self.slot_of(id)?;
         let (entry, _) = self.take_slot(slot_no)?;
         self.compact_expiry_if_needed();
@@ -404,7 +404,7 @@ impl Table {
 
     /// The earliest time at which [`Table::pop_expired`] may have something to do. Calling it
     /// then is never late; it may be early, when traffic has pushed an idle deadline out.
-    pub fn next_expiry(&self) -> Option<Timestamp> {
+    pub(crate) fn next_expiry(&self) -> Option<Timestamp> {
         self.expiry.next()
     }
 
