@@ -16,7 +16,7 @@ mod queue;
 
 use crate::wire::IpProtocol;
 pub use ports::{PeerPorts, PortPair, IKE_PORT};
-pub use queue::TxQueue;
+pub(crate) use queue::TxQueue;
 
 /// Which network side a packet travels on, in `docs/PROTOCOL.md`'s words.
 ///

@@ -33,7 +33,7 @@ impl PortPair {
     };
 
     /// The standard port the core sees for the real port `real`; other ports pass unchanged.
-    pub fn to_core(self, real: u16) -> u16 {
+    pub(crate) fn to_core(self, real: u16) -> u16 {
         if real == self.natt {
             NATT_PORT
         } else if real == self.ike {
@@ -44,7 +44,7 @@ impl PortPair {
     }
 
     /// The real port for the standard port `core`; other ports pass unchanged.
-    pub fn to_real(self, core: u16) -> u16 {
+    pub(crate) fn to_real(self, core: u16) -> u16 {
         match core {
             NATT_PORT => self.natt,
             IKE_PORT => self.ike,
@@ -53,7 +53,7 @@ impl PortPair {
     }
 
     /// Whether `real` is this pair's NAT-T port.
-    pub fn is_natt(self, real: u16) -> bool {
+    pub(crate) fn is_natt(self, real: u16) -> bool {
         real == self.natt
     }
 }
@@ -86,12 +86,12 @@ impl PeerPorts {
     }
 
     /// A peer's real address as the core sees it.
-    pub fn to_core(&self, real: SocketAddr) -> SocketAddr {
+    pub(crate) fn to_core(&self, real: SocketAddr) -> SocketAddr {
         SocketAddr::new(real.ip(), self.get(real.ip()).to_core(real.port()))
     }
 
     /// A peer's address as the core names it, made real.
-    pub fn to_real(&self, core: SocketAddr) -> SocketAddr {
+    pub(crate) fn to_real(&self, core: SocketAddr) -> SocketAddr {
         SocketAddr::new(core.ip(), self.get(core.ip()).to_real(core.port()))
     }
 }

@@ -10,14 +10,14 @@ use std::collections::VecDeque;
 use super::{Path, Transmit};
 
 /// Packets queued before further ones are dropped.
-pub const DEFAULT_LIMIT: usize = 4096;
+pub(crate) const DEFAULT_LIMIT: usize = 4096;
 
 /// Spare buffers kept for reuse.
 const SPARE_LIMIT: usize = 256;
 
 /// A bounded FIFO of packets with their paths.
 #[derive(Debug)]
-pub struct TxQueue {
+pub(crate) struct TxQueue {
     queue: VecDeque<(Path, Vec<u8>)>,
     spare: Vec<Vec<u8>>,
     limit: usize,
@@ -42,14 +42,14 @@ impl TxQueue {
     }
 
     /// An empty buffer to build a packet in (a recycled one when available).
-    pub fn buffer(&mut self) -> Vec<u8> {
+    pub(crate) fn buffer(&mut self) -> Vec<u8> {
         let mut buf = self.spare.pop().unwrap_or_default();
         buf.clear();
         buf
     }
 
     /// Gives back a buffer that was not queued.
-    pub fn recycle(&mut self, buf: Vec<u8>) {
+    pub(crate) fn recycle(&mut self, buf: Vec<u8>) {
         if self.spare.len() < SPARE_LIMIT {
             self.spare.push(buf);
         }
@@ -66,7 +66,7 @@ impl TxQueue {
     }
 
     /// Copies `bytes` into a queued packet for `path`.
-    pub fn push_copy(&mut self, path: Path, bytes: &[u8]) {
+    pub(crate) fn push_copy(&mut self, path: Path, bytes: &[u8]) {
         let mut buf = self.buffer();
         buf.extend_from_slice(bytes);
         self.push(path, buf);
@@ -74,7 +74,7 @@ impl TxQueue {
 
     /// Moves the oldest packet into `out`. A packet longer than `out` is reported with its
     /// length and not copied (the driver counts it as oversize).
-    pub fn pop_into(&mut self, out: &mut [u8]) -> Option<Transmit> {
+    pub(crate) fn pop_into(&mut self, out: &mut [u8]) -> Option<Transmit> {
         let (path, bytes) = self.queue.pop_front()?;
         let len = bytes.len();
         if let Some(dst) = out.get_mut(..len) {
@@ -85,7 +85,8 @@ impl TxQueue {
     }
 
     /// Packets waiting.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.queue.len()
     }
 
