@@ -99,7 +99,7 @@
 //!
 //! - [`net`]: how packets travel ([`Path`], [`Received`], [`Transmit`]), the [`Endpoint`]
 //!   contract, the bounded transmit queue and the 500/4500 port view.
-//! - [`time`]: the one time type, [`Timestamp`].
+//! - [`Timestamp`]: the one time type (from the private `time` module).
 //! - [`wire`]: zero-copy, panic-free views and writers for IPv4/IPv6, UDP (RFC 3948
 //!   encapsulation), ESP, AH, ISAKMP/IKEv1 and our tail framing. The only module that
 //!   interprets bytes.
@@ -120,7 +120,7 @@ pub mod net;
 pub mod relay;
 pub mod sa;
 pub mod testing;
-pub mod time;
+pub(crate) mod time;
 pub mod wire;
 
 pub use client::{
