@@ -43,7 +43,7 @@ impl ChainBuilder {
 
     /// Appends a payload of type `payload_type` whose body `write_body` appends. On error the
     /// chain is left as it was.
-    pub(crate) fn push_with(
+    pub fn push_with(
         &mut self,
         payload_type: PayloadType,
         write_body: impl FnOnce(&mut Vec<u8>) -> Result<(), IsakmpError>,
@@ -96,10 +96,7 @@ impl ChainBuilder {
     }
 
     /// Appends a KE payload.
-    pub(crate) fn push_key_exchange(
-        &mut self,
-        public_value: &[u8],
-    ) -> Result<&mut Self, IsakmpError> {
+    pub fn push_key_exchange(&mut self, public_value: &[u8]) -> Result<&mut Self, IsakmpError> {
         self.push_raw(PayloadType::KEY_EXCHANGE, public_value)
     }
 
@@ -112,7 +109,7 @@ impl ChainBuilder {
     }
 
     /// Appends a CERT payload.
-    pub(crate) fn push_certificate(
+    pub fn push_certificate(
         &mut self,
         encoding: CertEncoding,
         data: &[u8],
@@ -125,7 +122,7 @@ impl ChainBuilder {
     }
 
     /// Appends a CERTREQ payload.
-    pub(crate) fn push_certificate_request(
+    pub fn push_certificate_request(
         &mut self,
         cert_type: CertEncoding,
         authority: &[u8],
@@ -143,7 +140,7 @@ impl ChainBuilder {
     }
 
     /// Appends a SIG payload.
-    pub(crate) fn push_signature(&mut self, signature: &[u8]) -> Result<&mut Self, IsakmpError> {
+    pub fn push_signature(&mut self, signature: &[u8]) -> Result<&mut Self, IsakmpError> {
         self.push_raw(PayloadType::SIGNATURE, signature)
     }
 
