@@ -550,6 +550,13 @@ impl ClientOutboundSa {
         &self.translation
     }
 
+    /// Changes the c-side values: the client moved to another address (mobility), or the
+    /// relay gave the bundle other c-side SPIs. The s-side, which the ICV covers, never
+    /// changes.
+    pub fn set_c_side(&mut self, c_side: SideValues) {
+        self.translation.c_side = c_side;
+    }
+
     /// The underlying SA.
     pub fn sa(&self) -> &OutboundSa {
         &self.sa
@@ -610,6 +617,13 @@ impl ClientInboundSa {
     /// The translation in use.
     pub fn translation(&self) -> &Translation {
         &self.translation
+    }
+
+    /// Changes the c-side values: the client moved to another address (mobility), or the
+    /// relay gave the bundle other c-side SPIs. The s-side, which the ICV covers, never
+    /// changes.
+    pub fn set_c_side(&mut self, c_side: SideValues) {
+        self.translation.c_side = c_side;
     }
 
     /// The underlying SA.
