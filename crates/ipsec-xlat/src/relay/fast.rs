@@ -53,32 +53,17 @@ pub(super) fn peek(arrival: &Arrival, received: &[u8]) -> Option<Peek> {
             dst: SocketAddr::V4(dst),
         } => (src, dst, true, received),
         Arrival::Ip => {
-            // Version 4 with IHL 5, Total Length, no MF and offset 0, protocol 50.
-            let [0x45, _, len_hi, len_lo, _, _, frag_hi, frag_lo, _, 50, _, _, s0, s1, s2, s3, d0, d1, d2, d3, ..] =
-                *received
-            else {
-                return None;
-            };
-            if u16::from_be_bytes([frag_hi, frag_lo]) & 0x3fff != 0 {
-                return None;
-            }
-            let total_len = usize::from(u16::from_be_bytes([len_hi, len_lo]));
+            let plain = ipv4::peek_plain(received, IpProtocol::ESP)?;
             (
-                SocketAddrV4::new([s0, s1, s2, s3].into(), 0),
-                SocketAddrV4::new([d0, d1, d2, d3].into(), 0),
+                SocketAddrV4::new(plain.src, 0),
+                SocketAddrV4::new(plain.dst, 0),
                 false,
-                received.get(ipv4::MIN_HEADER_LEN..total_len)?,
+                plain.payload,
             )
         }
         _ => return None,
     };
-    if esp.len() < esp::HEADER_LEN {
-        return None;
-    }
-    let spi = match esp {
-        [a, b, c, d, ..] => u32::from_be_bytes([*a, *b, *c, *d]),
-        _ => return None,
-    };
+    let spi = esp::peek_spi(esp)?;
     (spi >= FIRST_USABLE_SPI).then_some(Peek {
         spi,
         src,

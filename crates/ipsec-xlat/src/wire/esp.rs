@@ -329,6 +329,20 @@ impl EspTrailer {
     }
 }
 
+/// The SPI of what may be an ESP packet: `None` when it is shorter than an ESP header. The
+/// relay's fast path reads only this before its lookup; everything else about the packet is
+/// the full parse's ([`EspPacket::new_checked`]).
+#[inline(always)]
+pub(crate) fn peek_spi(packet: &[u8]) -> Option<u32> {
+    if packet.len() < HEADER_LEN {
+        return None;
+    }
+    match packet {
+        [a, b, c, d, ..] => Some(u32::from_be_bytes([*a, *b, *c, *d])),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 #[allow(
     clippy::unwrap_used,
@@ -476,5 +490,11 @@ mod tests {
             EspTrailer::for_payload(1, IpProtocol::IPV4, 2),
             Err(EspError::BadAlignment { align: 2 })
         );
+    }
+
+    #[test]
+    fn peek_spi_needs_a_whole_header() {
+        assert_eq!(peek_spi(&[0, 0, 1, 0, 0, 0, 0, 1]), Some(256));
+        assert_eq!(peek_spi(&[0, 0, 1, 0, 0, 0, 0]), None);
     }
 }

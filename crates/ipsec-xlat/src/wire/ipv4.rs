@@ -651,6 +651,40 @@ impl Ipv4Repr {
     }
 }
 
+/// A plain IPv4 packet as the relay's fast path reads it: no options, not a fragment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PlainIpv4<'a> {
+    /// Source address.
+    pub(crate) src: Ipv4Addr,
+    /// Destination address.
+    pub(crate) dst: Ipv4Addr,
+    /// The payload, by the header's Total Length (trailing bytes excluded).
+    pub(crate) payload: &'a [u8],
+}
+
+/// Reads a packet that is IPv4 with IHL 5 (no options), not a fragment (MF clear, offset 0) and
+/// of `protocol`, in one pattern match: the relay's fast path takes nothing else, and leaves
+/// every other packet (and the checks that come with it) to the full parse. The header
+/// checksum is not verified: the relay does not rely on any field it would cover beyond these,
+/// and the receiving kernel already verified it.
+#[inline(always)]
+pub(crate) fn peek_plain(packet: &[u8], protocol: IpProtocol) -> Option<PlainIpv4<'_>> {
+    let [0x45, _, len_hi, len_lo, _, _, frag_hi, frag_lo, _, proto, _, _, s0, s1, s2, s3, d0, d1, d2, d3, ..] =
+        *packet
+    else {
+        return None;
+    };
+    if proto != protocol.0 || u16::from_be_bytes([frag_hi, frag_lo]) & 0x3fff != 0 {
+        return None;
+    }
+    let total_len = usize::from(u16::from_be_bytes([len_hi, len_lo]));
+    Some(PlainIpv4 {
+        src: Ipv4Addr::new(s0, s1, s2, s3),
+        dst: Ipv4Addr::new(d0, d1, d2, d3),
+        payload: packet.get(MIN_HEADER_LEN..total_len)?,
+    })
+}
+
 #[cfg(test)]
 #[allow(
     clippy::unwrap_used,
@@ -880,5 +914,29 @@ mod tests {
         let mut p = Ipv4Packet::new_checked(&mut buf[..]).unwrap();
         p.fill_checksum();
         assert_eq!(Ipv4Repr::parse(&p), Err(Ipv4Error::ReservedFlag));
+    }
+
+    #[test]
+    fn peek_plain_takes_only_unfragmented_option_free_packets_of_the_protocol() {
+        let mut packet = vec![
+            0x45, 0, 0, 28, 0, 1, 0x40, 0, 64, 50, 0, 0, 198, 51, 100, 10, 203, 0, 113, 1,
+        ];
+        packet.extend_from_slice(&[0x11; 8]);
+        packet.extend_from_slice(&[0xee; 4]); // trailing bytes beyond Total Length
+        let plain = peek_plain(&packet, IpProtocol::ESP).unwrap();
+        assert_eq!(plain.src, Ipv4Addr::new(198, 51, 100, 10));
+        assert_eq!(plain.dst, Ipv4Addr::new(203, 0, 113, 1));
+        assert_eq!(plain.payload, &[0x11; 8]);
+        assert_eq!(peek_plain(&packet, IpProtocol::AH), None, "other protocol");
+        let mut fragment = packet.clone();
+        fragment[6] = 0x20; // MF
+        assert_eq!(peek_plain(&fragment, IpProtocol::ESP), None);
+        let mut options = packet.clone();
+        options[0] = 0x46;
+        assert_eq!(peek_plain(&options, IpProtocol::ESP), None);
+        let mut long = packet.clone();
+        long[3] = 200; // Total Length past the bytes we have
+        assert_eq!(peek_plain(&long, IpProtocol::ESP), None);
+        assert_eq!(peek_plain(&packet[..19], IpProtocol::ESP), None);
     }
 }
