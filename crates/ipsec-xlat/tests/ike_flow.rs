@@ -13,7 +13,7 @@ use std::rc::Rc;
 use ipsec_xlat::ike::crypto::Cookies;
 use ipsec_xlat::ike::dh::DhGroup;
 use ipsec_xlat::ike::phase1::{Phase1Error, Phase1Proposal};
-use ipsec_xlat::ike::phase2::{ChildProposal, Encapsulation, EspCipher, Integrity};
+use ipsec_xlat::ike::phase2::{ChildIntegrity, ChildProposal, Encapsulation, EspCipher};
 use ipsec_xlat::ike::tail_crypto::StaticKeypair;
 use ipsec_xlat::ike::*;
 use ipsec_xlat::net::{Leg, NetPath, Transport};
@@ -31,7 +31,7 @@ use ike_lab::{relay_config, same_keys, LabSuite, CLIENT, LAB_P1, RELAY_C, RELAY_
 const CLIENT2: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 11);
 
 const ESP: ChildProposal = ChildProposal {
-    esp: Some((EspCipher::AesCbc128, Some(Integrity::HmacSha256_128))),
+    esp: Some((EspCipher::AesCbc128, Some(ChildIntegrity::HmacSha256_128))),
     ah: None,
     pfs: None,
     mode: Encapsulation::Tunnel,
@@ -97,13 +97,13 @@ struct Net {
 /// What the impairment hook keeps.
 struct Wire {
     /// Every datagram that went over the wire (as sent), with its fate.
-    log: Vec<(Transmit, Fate)>,
+    log: Vec<(IkeDatagram, Fate)>,
     /// The fate of each datagram of the current run, from its index in the whole log.
     rule: Rule,
 }
 
 /// A run's rule: the fate of a datagram from its index in the whole log and the datagram.
-type Rule = Box<dyn FnMut(usize, &Transmit) -> Fate>;
+type Rule = Box<dyn FnMut(usize, &IkeDatagram) -> Fate>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Fate {
@@ -133,7 +133,7 @@ impl Fate {
 }
 
 /// A datagram on the simulated wire as the IKE cores name it (UDP only here).
-fn as_transmit(d: &InFlight) -> Transmit {
+fn as_transmit(d: &InFlight) -> IkeDatagram {
     let (local_port, remote_port) = match d.transport {
         Transport::Udp {
             local_port,
@@ -141,7 +141,7 @@ fn as_transmit(d: &InFlight) -> Transmit {
         } => (local_port, remote_port),
         Transport::Ip { .. } => panic!("IKE travels in UDP: {d:?}"),
     };
-    Transmit {
+    IkeDatagram {
         local: SocketAddr::new(d.src, local_port),
         remote: SocketAddr::new(d.dst, remote_port),
         payload: d.bytes.clone(),
@@ -281,7 +281,7 @@ impl Net {
     }
 
     /// Every datagram that went over the wire so far, with its fate.
-    fn log(&self) -> Ref<'_, Vec<(Transmit, Fate)>> {
+    fn log(&self) -> Ref<'_, Vec<(IkeDatagram, Fate)>> {
         Ref::map(self.wire.borrow(), |w| &w.log)
     }
 
@@ -302,7 +302,7 @@ impl Net {
 
     /// Puts `t` on the wire again as its sender would (a replay, or a forgery when its
     /// addresses were changed), and runs until it has arrived and nothing is in flight.
-    fn deliver(&mut self, t: Transmit) {
+    fn deliver(&mut self, t: IkeDatagram) {
         let IpAddr::V4(from) = t.local.ip() else {
             panic!("IPv4 only: {t:?}")
         };
@@ -336,7 +336,7 @@ impl Net {
 
     /// Runs until nothing is in flight and no timer is armed (or a bound is hit). `fate`
     /// decides each datagram's fate from its index in the whole log and the datagram.
-    fn run(&mut self, fate: impl FnMut(usize, &Transmit) -> Fate + 'static) {
+    fn run(&mut self, fate: impl FnMut(usize, &IkeDatagram) -> Fate + 'static) {
         // Timers further out than this (SA lifetimes) are left for `advance`.
         let horizon = self.now() + Duration::from_secs(600);
         self.wire.borrow_mut().rule = Box::new(fate);
@@ -444,13 +444,13 @@ fn assert_consistent(net: &Net, i: usize) {
     assert_ne!(entry.c_spi_2, entry.s_spi_3);
 }
 
-fn deliver_all(_: usize, _: &Transmit) -> Fate {
+fn deliver_all(_: usize, _: &IkeDatagram) -> Fate {
     Fate::Delivered
 }
 
 /// A fate that gives the `k`-th datagram of the run (counted over the whole log) `fault`
 /// and delivers every other one: how the tests hit each position of the exchange in turn.
-fn fault_at(k: usize, fault: Fate) -> impl FnMut(usize, &Transmit) -> Fate {
+fn fault_at(k: usize, fault: Fate) -> impl FnMut(usize, &IkeDatagram) -> Fate {
     move |n, _| if n == k { fault } else { Fate::Delivered }
 }
 
@@ -508,12 +508,12 @@ fn every_group_esp_ah_and_bundles() {
             ESP,
             ChildProposal {
                 esp: None,
-                ah: Some(Integrity::HmacSha256_128),
+                ah: Some(ChildIntegrity::HmacSha256_128),
                 ..ESP
             },
             ChildProposal {
                 esp: Some((EspCipher::AesGcm16_128, None)),
-                ah: Some(Integrity::HmacSha1_96),
+                ah: Some(ChildIntegrity::HmacSha1_96),
                 pfs: Some(group),
                 ..ESP
             },
@@ -665,7 +665,7 @@ fn user_without_sgw_is_dropped_and_counted() {
 }
 
 /// Whether a datagram carries an encrypted main mode message (mm5 or mm6).
-fn is_encrypted_main_mode(t: &Transmit) -> bool {
+fn is_encrypted_main_mode(t: &IkeDatagram) -> bool {
     let ike = if t.remote.port() == 4500 || t.local.port() == 4500 {
         &t.payload[4..]
     } else {
@@ -1028,7 +1028,7 @@ fn ike_delete_retires_the_relay_entry_and_allows_a_new_start() {
     net.run(deliver_all);
 
     // Order on the wire: the bundle's DELETE, then the IKE SA's, each once toward the SGW.
-    let to_sgw: Vec<Transmit> = net.log()[sent_before..]
+    let to_sgw: Vec<IkeDatagram> = net.log()[sent_before..]
         .iter()
         .map(|(t, _)| t)
         .filter(|t| t.remote.ip() == IpAddr::V4(SGW))

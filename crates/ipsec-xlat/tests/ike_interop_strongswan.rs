@@ -154,8 +154,8 @@ fn suites_from_env(float: bool) -> (Phase1Proposal, ChildProposal) {
         other => panic!("esp cipher {other}"),
     };
     let (integ, rest) = match rest.first().copied() {
-        Some("sha1") => (Some(Integrity::HmacSha1_96), &rest[1..]),
-        Some("sha256") => (Some(Integrity::HmacSha256_128), &rest[1..]),
+        Some("sha1") => (Some(ChildIntegrity::HmacSha1_96), &rest[1..]),
+        Some("sha256") => (Some(ChildIntegrity::HmacSha256_128), &rest[1..]),
         _ => (None, rest),
     };
     let child = ChildProposal {
@@ -447,7 +447,7 @@ fn client_through_relay_against_strongswan() {
     )
     .unwrap();
 
-    let send = |t: Transmit| {
+    let send = |t: IkeDatagram| {
         let (_, s) = sockets
             .iter()
             .find(|(a, _)| *a == t.local)

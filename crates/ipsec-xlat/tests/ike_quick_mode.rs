@@ -20,7 +20,7 @@ use rand::SeedableRng;
 /// strongSwan's ESP offer in the lab: AES-128-CBC, HMAC-SHA-256-128, UDP-encapsulated tunnel
 /// (kernel-libipsec always forces it), 3960 s.
 const LAB_ESP: ChildProposal = ChildProposal {
-    esp: Some((EspCipher::AesCbc128, Some(Integrity::HmacSha256_128))),
+    esp: Some((EspCipher::AesCbc128, Some(ChildIntegrity::HmacSha256_128))),
     ah: None,
     pfs: None,
     mode: Encapsulation::UdpTunnel,
@@ -202,13 +202,13 @@ fn esp_ah_bundles_and_pfs_agree_on_keys() {
         },
         ChildProposal {
             esp: None,
-            ah: Some(Integrity::HmacSha1_96),
+            ah: Some(ChildIntegrity::HmacSha1_96),
             mode: Encapsulation::Tunnel,
             ..LAB_ESP
         },
         ChildProposal {
-            esp: Some((EspCipher::AesCbc256, Some(Integrity::HmacSha1_96))),
-            ah: Some(Integrity::HmacSha256_128),
+            esp: Some((EspCipher::AesCbc256, Some(ChildIntegrity::HmacSha1_96))),
+            ah: Some(ChildIntegrity::HmacSha256_128),
             mode: Encapsulation::Tunnel,
             ..LAB_ESP
         },

@@ -22,7 +22,7 @@ use ipsec_xlat::ike::crypto::{expand_encryption_key, SaKeys};
 use ipsec_xlat::ike::dh::DhGroup;
 use ipsec_xlat::ike::dh::DhPrivate;
 use ipsec_xlat::ike::phase1::Phase1Proposal;
-use ipsec_xlat::ike::phase2::{ChildProposal, Encapsulation, EspCipher, Integrity};
+use ipsec_xlat::ike::phase2::{ChildIntegrity, ChildProposal, Encapsulation, EspCipher};
 use ipsec_xlat::ike::tail_crypto::StaticKeypair;
 use ipsec_xlat::ike::*;
 use ipsec_xlat::net::Leg;
@@ -36,8 +36,8 @@ use ike_lab::{relay_config, LabSuite, CLIENT, LAB_P1, RELAY_C, RELAY_S, SGW};
 
 fn child(pfs: Option<DhGroup>, ah: bool) -> ChildProposal {
     ChildProposal {
-        esp: Some((EspCipher::AesCbc128, Some(Integrity::HmacSha256_128))),
-        ah: ah.then_some(Integrity::HmacSha256_128),
+        esp: Some((EspCipher::AesCbc128, Some(ChildIntegrity::HmacSha256_128))),
+        ah: ah.then_some(ChildIntegrity::HmacSha256_128),
         pfs,
         mode: Encapsulation::Tunnel,
         lifetime_secs: 3960,

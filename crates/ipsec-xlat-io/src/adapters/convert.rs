@@ -18,7 +18,7 @@ use ipsec_xlat::ike::phase1::{
     Phase1Auth, Phase1Config, Phase1Credentials, Phase1Proposal, RsaCredentials,
 };
 use ipsec_xlat::ike::phase2::{
-    ChildConfig, ChildProposal, Encapsulation, EspCipher, Integrity as ChildIntegrity,
+    ChildConfig, ChildIntegrity, ChildProposal, Encapsulation, EspCipher,
 };
 use ipsec_xlat::ike::tail_content::UserId;
 use ipsec_xlat::ike::{RetransmitPolicy, TestSgwConfig as IkeConfig};

@@ -10,7 +10,7 @@
 use core::fmt::Write as _;
 use core::net::IpAddr;
 
-use ipsec_xlat::ike::phase2::{ChildSa, EspCipher, Integrity};
+use ipsec_xlat::ike::phase2::{ChildIntegrity, ChildSa, EspCipher};
 
 use ipsec_xlat::ike::phase2::Direction;
 
@@ -22,10 +22,10 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-fn auth_name(i: Integrity) -> &'static str {
+fn auth_name(i: ChildIntegrity) -> &'static str {
     match i {
-        Integrity::HmacSha1_96 => "HMAC-SHA1-96",
-        Integrity::HmacSha256_128 => "HMAC-SHA256-128",
+        ChildIntegrity::HmacSha1_96 => "HMAC-SHA1-96",
+        ChildIntegrity::HmacSha256_128 => "HMAC-SHA256-128",
     }
 }
 
@@ -101,8 +101,8 @@ mod tests {
         ChildSa {
             message_id: 1,
             proposal: ChildProposal {
-                esp: Some((EspCipher::AesCbc128, Some(Integrity::HmacSha256_128))),
-                ah: Some(Integrity::HmacSha1_96),
+                esp: Some((EspCipher::AesCbc128, Some(ChildIntegrity::HmacSha256_128))),
+                ah: Some(ChildIntegrity::HmacSha1_96),
                 pfs: None,
                 mode: Encapsulation::Tunnel,
                 lifetime_secs: 3600,

@@ -6,7 +6,7 @@ use core::net::IpAddr;
 
 use rand_core::RngCore;
 
-use super::error::InstallError;
+use super::error::ClientInstallError;
 use crate::ike::phase2::{describe_child, sa_config, BundleSpis, ChildSummary, Direction};
 use crate::ike::ClientChild;
 use crate::sa::{
@@ -42,22 +42,23 @@ impl ChildPath {
         relay: IpAddr,
         now: Timestamp,
         rng: &mut R,
-    ) -> Result<Self, InstallError> {
+    ) -> Result<Self, ClientInstallError> {
         let sa = &child.sa;
         let (s_src, s_dst) = if sa.proposal.ah.is_some() {
             let (relay_s, sgw) = child.s_path;
             if relay_s.ip().is_unspecified() || sgw.ip().is_unspecified() {
-                return Err(InstallError::NoSidePath);
+                return Err(ClientInstallError::NoSidePath);
             }
             (relay_s.ip(), sgw.ip())
         } else {
             (local, relay)
         };
-        let mut out_header = TunnelHeader::between(s_src, s_dst).map_err(InstallError::Header)?;
+        let mut out_header =
+            TunnelHeader::between(s_src, s_dst).map_err(ClientInstallError::Header)?;
         if let TunnelHeader::V4(h) = &mut out_header {
             h.ident = u16::try_from(rng.next_u32() >> 16).unwrap_or(1);
         }
-        let in_header = TunnelHeader::between(s_dst, s_src).map_err(InstallError::Header)?;
+        let in_header = TunnelHeader::between(s_dst, s_src).map_err(ClientInstallError::Header)?;
         let out_config = sa_config(sa, Direction::Outbound, out_header)?;
         let in_config = sa_config(sa, Direction::Inbound, in_header)?;
         let side = |src, dst, spis: BundleSpis| SideValues {
@@ -85,7 +86,7 @@ impl ChildPath {
             .c_spis_in
             .ah
             .or(child.c_spis_in.esp)
-            .ok_or(InstallError::NoCSideSpi)?;
+            .ok_or(ClientInstallError::NoCSideSpi)?;
         let aead = sa.proposal.esp.is_some_and(|(c, _)| c.is_aead());
         Ok(Self {
             sas: SaPair::new(outbound, inbound, aead),

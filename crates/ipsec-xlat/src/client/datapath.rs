@@ -5,7 +5,7 @@
 use core::net::{IpAddr, SocketAddr};
 
 use super::Client;
-use crate::ike::Transmit as IkeTransmit;
+use crate::ike::IkeDatagram;
 use crate::net::{Leg, NetPath, Path, Received, Transport};
 use crate::wire::encap::{classify, Encapsulated};
 use crate::wire::ipsec_packet::{ipsec_part, outer_spi, wrap};
@@ -152,7 +152,7 @@ impl Client {
     }
 
     /// Queues an IKE message, from the IKE client's 500/4500 view to the real ports.
-    pub(super) fn send_ike(&mut self, t: IkeTransmit) {
+    pub(super) fn send_ike(&mut self, t: IkeDatagram) {
         let path = self.relay_path(Transport::Udp {
             local_port: self.settings.own_ports.to_real(t.local.port()),
             remote_port: self.settings.relay_ports.to_real(t.remote.port()),

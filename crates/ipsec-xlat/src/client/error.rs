@@ -10,7 +10,7 @@ use crate::sa::{ConfigError, SaError};
 /// Why a child SA the IKE client negotiated could not be installed in the datapath. The
 /// client then fails for good: the SGW holds SAs we cannot serve.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum InstallError {
+pub enum ClientInstallError {
     /// AH covers the outer addresses the SGW sees (RFC 4302 §3.3.3.1), and the relay did not
     /// say which ones they are.
     #[error("AH child SA without the s-side path from the relay")]

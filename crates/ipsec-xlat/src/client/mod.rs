@@ -59,7 +59,7 @@ use crate::Timestamp;
 use child::ChildPath;
 use session::Backoff;
 
-pub use error::{ClientCommandError, InstallError};
+pub use error::{ClientCommandError, ClientInstallError};
 pub use session::DRAIN_GRACE;
 pub use settings::{ClientSettings, SessionSettings};
 pub use status::{

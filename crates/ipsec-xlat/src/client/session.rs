@@ -18,7 +18,7 @@ use super::settings::ClientSettings;
 use super::status::{ChildRemoval, ClientEvent};
 use super::Client;
 use crate::ike::phase2::BundleSpis;
-use crate::ike::{ClientChild, IkeClient, IkeClientEvent, IkePhase, Transmit as IkeTransmit};
+use crate::ike::{ClientChild, IkeClient, IkeClientEvent, IkeDatagram, IkePhase};
 use crate::Timestamp;
 
 /// How long a bundle we deleted still opens inbound packets: the SGW may have sent some
@@ -83,7 +83,7 @@ pub(super) fn new_ike<R: RngCore + CryptoRng>(
 }
 
 /// What an IKE client queued: datagrams to send and events.
-fn collect(ike: &mut IkeClient) -> (Vec<IkeTransmit>, Vec<IkeClientEvent>) {
+fn collect(ike: &mut IkeClient) -> (Vec<IkeDatagram>, Vec<IkeClientEvent>) {
     let mut transmits = Vec::new();
     let mut events = Vec::new();
     while let Some(t) = ike.poll_transmit() {
@@ -305,7 +305,7 @@ impl Client {
         &mut self,
         now: Timestamp,
         generation: u64,
-        transmits: Vec<IkeTransmit>,
+        transmits: Vec<IkeDatagram>,
         events: Vec<IkeClientEvent>,
     ) {
         for t in transmits {

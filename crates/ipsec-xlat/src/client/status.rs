@@ -3,7 +3,7 @@
 
 use core::time::Duration;
 
-use super::error::InstallError;
+use super::error::ClientInstallError;
 use crate::ike::crypto::Cookies;
 use crate::ike::phase2::{BundleSpis, ChildSummary};
 use crate::ike::{IkeClientCounters, IkeClientError, IkePhase};
@@ -38,7 +38,7 @@ pub enum ClientEvent {
     },
     /// A child SA the IKE client negotiated could not be installed (a [`Self::Failed`]
     /// follows).
-    ChildRejected(InstallError),
+    ChildRejected(ClientInstallError),
     /// A child SA left the datapath (it may still open inbound packets for
     /// [`DRAIN_GRACE`](super::DRAIN_GRACE) when we deleted it).
     ChildRemoved {

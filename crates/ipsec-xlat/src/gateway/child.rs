@@ -3,7 +3,7 @@
 
 use core::net::{IpAddr, SocketAddr};
 
-use super::event::InstallError;
+use super::event::GatewayInstallError;
 use crate::ike::phase2::{sa_config, BundleSpis, ChildSa, Direction, Encapsulation};
 use crate::sa::{InboundSa, OutboundSa, SaPair, TunnelHeader};
 use crate::time::Timestamp;
@@ -35,7 +35,7 @@ impl InstalledChild {
         peer: SocketAddr,
         local: IpAddr,
         now: Timestamp,
-    ) -> Result<Self, InstallError> {
+    ) -> Result<Self, GatewayInstallError> {
         let out_header = TunnelHeader::between(local, peer.ip())?;
         let in_header = TunnelHeader::between(peer.ip(), local)?;
         let outbound = OutboundSa::new(&sa_config(child, Direction::Outbound, out_header)?, now)?;

@@ -43,7 +43,7 @@ pub enum GatewayEvent {
         /// The initiator.
         peer: SocketAddr,
         /// Why.
-        error: InstallError,
+        error: GatewayInstallError,
     },
     /// The peer deleted child SAs of ours; their bundles left the datapath.
     ChildDeleted {
@@ -108,7 +108,7 @@ pub enum TerminateStep {
 /// Why a negotiated child SA was not installed (a bug in the exchange or the SA layer, never
 /// the peer's input alone).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum InstallError {
+pub enum GatewayInstallError {
     /// The negotiated child lacks keys or an SPI its proposal promises.
     #[error(transparent)]
     Incomplete(#[from] IncompleteChild),

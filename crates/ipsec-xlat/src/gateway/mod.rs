@@ -44,7 +44,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, RngCore, SeedableRng};
 
 pub use counters::GatewayCounters;
-pub use event::{GatewayEvent, InstallError, TerminateStep};
+pub use event::{GatewayEvent, GatewayInstallError, TerminateStep};
 pub use routes::MAX_ROUTES;
 pub use settings::GatewaySettings;
 

@@ -19,7 +19,7 @@ use crate::ike::dh::DhGroup;
 use crate::ike::phase1::{
     MainModeInitiator, Phase1Auth, Phase1Config, Phase1Credentials, Phase1Proposal,
 };
-use crate::ike::phase2::{ChildConfig, ChildProposal, Encapsulation, EspCipher, Integrity};
+use crate::ike::phase2::{ChildConfig, ChildIntegrity, ChildProposal, Encapsulation, EspCipher};
 use crate::ike::{RetransmitPolicy, TestSgwConfig};
 use crate::net::{Leg, NetPath};
 use crate::wire::isakmp::IdRepr;
@@ -55,7 +55,10 @@ fn gateway() -> Gateway {
             phase1: phase1(SGW),
             child: ChildConfig {
                 proposals: vec![ChildProposal {
-                    esp: Some((EspCipher::AesGcm16_128, Some(Integrity::HmacSha256_128))),
+                    esp: Some((
+                        EspCipher::AesGcm16_128,
+                        Some(ChildIntegrity::HmacSha256_128),
+                    )),
                     ah: None,
                     pfs: None,
                     mode: Encapsulation::Tunnel,

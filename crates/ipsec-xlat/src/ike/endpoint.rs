@@ -15,7 +15,7 @@ pub const NAT_T_PORT: u16 = 4500;
 /// A datagram to send: the UDP payload (non-ESP marker included on port 4500) and the
 /// addresses. The caller owns the sockets.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Transmit {
+pub struct IkeDatagram {
     /// Our address and port to send from.
     pub local: SocketAddr,
     /// Where to.
@@ -43,7 +43,7 @@ pub(crate) fn ike_bytes(local: SocketAddr, remote: SocketAddr, payload: &[u8]) -
 }
 
 /// A datagram carrying `ike` (message plus any tail), framed for the ports.
-pub(crate) fn framed(local: SocketAddr, remote: SocketAddr, ike: Vec<u8>) -> Transmit {
+pub(crate) fn framed(local: SocketAddr, remote: SocketAddr, ike: Vec<u8>) -> IkeDatagram {
     let payload = if is_nat_t(local, remote) {
         let mut p = Vec::with_capacity(ike.len().saturating_add(4));
         p.extend_from_slice(&[0, 0, 0, 0]);
@@ -52,7 +52,7 @@ pub(crate) fn framed(local: SocketAddr, remote: SocketAddr, ike: Vec<u8>) -> Tra
     } else {
         ike
     };
-    Transmit {
+    IkeDatagram {
         local,
         remote,
         payload,
@@ -103,14 +103,14 @@ impl Default for RetransmitPolicy {
 /// The request we wait on an answer for.
 #[derive(Clone, Debug)]
 pub(crate) struct Pending {
-    pub(crate) transmit: Transmit,
+    pub(crate) transmit: IkeDatagram,
     pub(crate) deadline: Timestamp,
     interval: Duration,
     left: u32,
 }
 
 impl Pending {
-    pub(crate) fn new(transmit: Transmit, now: Timestamp, policy: &RetransmitPolicy) -> Self {
+    pub(crate) fn new(transmit: IkeDatagram, now: Timestamp, policy: &RetransmitPolicy) -> Self {
         Self {
             transmit,
             deadline: now.checked_add(policy.initial).unwrap_or(now),
@@ -120,7 +120,7 @@ impl Pending {
     }
 
     /// On a timeout: the datagram to send again, or `None` when retransmissions are spent.
-    pub(crate) fn fire(&mut self, now: Timestamp) -> Option<Transmit> {
+    pub(crate) fn fire(&mut self, now: Timestamp) -> Option<IkeDatagram> {
         if self.left == 0 {
             return None;
         }

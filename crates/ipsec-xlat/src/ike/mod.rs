@@ -69,7 +69,7 @@ pub use client::{
     IkePhase,
 };
 
-pub use endpoint::{RetransmitPolicy, Transmit, NAT_T_PORT};
+pub use endpoint::{IkeDatagram, RetransmitPolicy, NAT_T_PORT};
 pub use relay::{
     AddressPrefix, AdmissionLimits, IdentityMatch, IdentityRule, IkeRelay, IkeRelayConfig,
     IkeRelayCounters, IkeRelayEvent, IkeTranslation, IpsecTranslation, SpiAllocator,

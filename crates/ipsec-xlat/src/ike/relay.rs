@@ -37,7 +37,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, RngCore, SeedableRng};
 
 use super::crypto::Cookies;
-use super::endpoint::{framed, ike_bytes, set_cookies, tail_aad, Transmit, NAT_T_PORT};
+use super::endpoint::{framed, ike_bytes, set_cookies, tail_aad, IkeDatagram, NAT_T_PORT};
 use super::phase1::{chosen_lifetime, Chain};
 use super::phase2::BundleSpis;
 use super::tail_content::{
@@ -237,9 +237,9 @@ struct Session {
     quick_seen: HashSet<u32>,
     c_udp_encap: bool,
     /// Last datagram from the client and what it produced.
-    last_c: Option<(Vec<u8>, Transmit)>,
+    last_c: Option<(Vec<u8>, IkeDatagram)>,
     /// Last message from the SGW and what it produced.
-    last_s: Option<(Vec<u8>, Transmit)>,
+    last_s: Option<(Vec<u8>, IkeDatagram)>,
 }
 
 /// The relay's IKE endpoint.
@@ -254,7 +254,7 @@ pub struct IkeRelay {
     /// Limits on new sessions (none until [`IkeRelay::with_limits`]).
     admission: Admission,
     pool: SurrogatePool,
-    transmits: VecDeque<Transmit>,
+    transmits: VecDeque<IkeDatagram>,
     events: VecDeque<IkeRelayEvent>,
     counters: IkeRelayCounters,
 }
@@ -408,7 +408,7 @@ impl IkeRelay {
         }
     }
 
-    fn emit(&mut self, t: Transmit) {
+    fn emit(&mut self, t: IkeDatagram) {
         self.counters.forwarded = self.counters.forwarded.saturating_add(1);
         self.transmits.push_back(t);
     }
@@ -832,7 +832,7 @@ impl IkeRelay {
     }
 
     /// The next datagram to send.
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+    pub fn poll_transmit(&mut self) -> Option<IkeDatagram> {
         self.transmits.pop_front()
     }
 

@@ -14,7 +14,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, RngCore, SeedableRng};
 
 use super::crypto::Cookies;
-use super::endpoint::{framed, ike_bytes, Pending, RetransmitPolicy, Transmit};
+use super::endpoint::{framed, ike_bytes, IkeDatagram, Pending, RetransmitPolicy};
 use super::phase1::{MainModeResponder, Phase1Config, Phase1Error, Phase1Sa, ProposalError};
 use super::phase2::{
     delete_message, delete_phase1_message, notify_message, open_informational, BundleSpis,
@@ -114,7 +114,7 @@ struct IkeSa {
     cookies: Cookies,
     phase: Phase,
     /// Last request and our answer to it, to answer a retransmission the same way.
-    last: Option<(Vec<u8>, Transmit)>,
+    last: Option<(Vec<u8>, IkeDatagram)>,
     quick: HashMap<u32, Quick>,
     /// Quick modes we started (rekeys), waiting for qm2.
     initiated: HashMap<u32, (QuickModeInitiator, Pending)>,
@@ -128,7 +128,7 @@ pub struct TestSgw {
     sas: HashMap<[u8; 8], IkeSa>,
     /// mm1 seen: (initiator address, CKY-I) -> our CKY-R.
     half_open: HashMap<(SocketAddr, [u8; 8]), [u8; 8]>,
-    transmits: VecDeque<Transmit>,
+    transmits: VecDeque<IkeDatagram>,
     events: VecDeque<SgwEvent>,
     /// Datagrams dropped as not ours or unparseable.
     pub ignored: u64,
@@ -641,7 +641,7 @@ impl TestSgw {
     }
 
     /// The next datagram to send.
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+    pub fn poll_transmit(&mut self) -> Option<IkeDatagram> {
         self.transmits.pop_front()
     }
 
@@ -665,6 +665,6 @@ impl TestSgw {
 }
 
 enum Out {
-    Send(Transmit),
+    Send(IkeDatagram),
     Event(SgwEvent),
 }

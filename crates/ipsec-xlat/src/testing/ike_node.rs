@@ -1,7 +1,7 @@
 //! The IKE-level cores ([`IkeClient`], [`IkeRelay`], [`TestSgw`]) as nodes of a [`Network`].
 //!
 //! Those cores speak UDP socket addresses (`handle_datagram(now, local, remote, bytes)`,
-//! [`ike::Transmit`]) rather than the roles' [`Path`]s, and the relay's also wants an SPI
+//! [`ike::IkeDatagram`]) rather than the roles' [`Path`]s, and the relay's also wants an SPI
 //! allocator on every call. [`IkeNode`] is the one adapter between the two, so that the tests
 //! of the IKE machinery run on the same simulated network (clock, latency, loss, NAT) as the
 //! roles instead of on pumps of their own; their events stay in the core, reached through
@@ -36,7 +36,7 @@ pub trait IkeCore {
     fn handle_timeout(&mut self, cx: &mut Self::Context, now: Timestamp);
 
     /// The next datagram to send.
-    fn poll_transmit(&mut self) -> Option<ike::Transmit>;
+    fn poll_transmit(&mut self) -> Option<ike::IkeDatagram>;
 
     /// When [`IkeCore::handle_timeout`] must next be called.
     fn poll_timeout(&self) -> Option<Timestamp>;
@@ -60,7 +60,7 @@ impl IkeCore for IkeClient {
         IkeClient::handle_timeout(self, now);
     }
 
-    fn poll_transmit(&mut self) -> Option<ike::Transmit> {
+    fn poll_transmit(&mut self) -> Option<ike::IkeDatagram> {
         IkeClient::poll_transmit(self)
     }
 
@@ -87,7 +87,7 @@ impl IkeCore for TestSgw {
         TestSgw::handle_timeout(self, now);
     }
 
-    fn poll_transmit(&mut self) -> Option<ike::Transmit> {
+    fn poll_transmit(&mut self) -> Option<ike::IkeDatagram> {
         TestSgw::poll_transmit(self)
     }
 
@@ -115,7 +115,7 @@ impl IkeCore for IkeRelay {
         IkeRelay::handle_timeout(self, now, spis);
     }
 
-    fn poll_transmit(&mut self) -> Option<ike::Transmit> {
+    fn poll_transmit(&mut self) -> Option<ike::IkeDatagram> {
         IkeRelay::poll_transmit(self)
     }
 
@@ -152,7 +152,7 @@ impl<T: IkeCore> IkeCore for Vec<T> {
         }
     }
 
-    fn poll_transmit(&mut self) -> Option<ike::Transmit> {
+    fn poll_transmit(&mut self) -> Option<ike::IkeDatagram> {
         self.iter_mut().find_map(IkeCore::poll_transmit)
     }
 
@@ -161,7 +161,7 @@ impl<T: IkeCore> IkeCore for Vec<T> {
     }
 }
 
-/// An [`IkeCore`] as an [`Endpoint`]: UDP on [`Path::Net`] in, [`ike::Transmit`]s out on the
+/// An [`IkeCore`] as an [`Endpoint`]: UDP on [`Path::Net`] in, [`ike::IkeDatagram`]s out on the
 /// leg of the address they leave from.
 #[derive(Debug)]
 pub struct IkeNode<T: IkeCore> {

@@ -15,7 +15,7 @@
 //! does with each tail.
 
 use super::{IkeClient, IkeClientError, IkeClientEvent, LiveChild, Reject, State, Step};
-use crate::ike::endpoint::{framed, Transmit};
+use crate::ike::endpoint::{framed, IkeDatagram};
 use crate::ike::phase1::Chain;
 use crate::ike::phase2::{
     delete_message, delete_phase1_message, dpd_ack, notify_message, open_informational, BundleSpis,
@@ -113,7 +113,7 @@ impl IkeClient {
     /// Our ISAKMP-SA DELETE (RFC 2408 section 3.15, SPI = the s-side cookie pair) with the
     /// tail that makes the relay forget the IKE entry. `s_deleted`: the SGW deleted it first,
     /// so the relay must not forward the message to it.
-    fn phase1_delete_datagram(&mut self, s_deleted: bool) -> Result<Transmit, IkeClientError> {
+    fn phase1_delete_datagram(&mut self, s_deleted: bool) -> Result<IkeDatagram, IkeClientError> {
         let (message, s_cookies) = {
             let p1 = self.phase1().ok_or(IkeClientError::NotReady)?;
             let mut rng = self.rng.clone();

@@ -63,7 +63,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, RngCore, SeedableRng};
 
 use super::crypto::Cookies;
-use super::endpoint::{framed, ike_bytes, set_cookies, tail_aad, Pending, Transmit};
+use super::endpoint::{framed, ike_bytes, set_cookies, tail_aad, IkeDatagram, Pending};
 use super::phase1::{NatState, Phase1Sa};
 use super::tail_content::SpiGrant;
 use super::tail_crypto::{TailSession, TRANSPORT_OVERHEAD};
@@ -144,7 +144,7 @@ pub struct IkeClient {
     s_path: (SocketAddr, SocketAddr),
     state: State,
     pending: Option<Pending>,
-    transmits: VecDeque<Transmit>,
+    transmits: VecDeque<IkeDatagram>,
     events: VecDeque<IkeClientEvent>,
     counters: IkeClientCounters,
     /// Reauthentication, when enabled ([`IkeClient::enable_reauth`]).
@@ -260,7 +260,7 @@ impl IkeClient {
         }
     }
 
-    fn send(&mut self, now: Timestamp, message: Vec<u8>, retransmit: bool) -> Transmit {
+    fn send(&mut self, now: Timestamp, message: Vec<u8>, retransmit: bool) -> IkeDatagram {
         let t = framed(self.config.local, self.config.relay, message);
         self.pending = retransmit.then(|| Pending::new(t.clone(), now, &self.config.retransmit));
         self.transmits.push_back(t.clone());
@@ -451,7 +451,7 @@ impl IkeClient {
     }
 
     /// The next datagram to send.
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+    pub fn poll_transmit(&mut self) -> Option<IkeDatagram> {
         self.transmits.pop_front()
     }
 

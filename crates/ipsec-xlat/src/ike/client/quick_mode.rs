@@ -15,7 +15,7 @@ use crate::time::Timestamp;
 use std::collections::VecDeque;
 
 use super::{IkeClient, IkeClientError, ReceivedTail, Reject, State, Step};
-use crate::ike::endpoint::Transmit;
+use crate::ike::endpoint::IkeDatagram;
 use crate::ike::phase1::Phase1Sa;
 use crate::ike::phase2::{
     BundleSpis, ChildConfig, ChildProposal, ChildSa, Encapsulation, Phase2Error,
@@ -45,7 +45,7 @@ pub(super) struct Established {
     pub(super) p1: Box<Phase1Sa>,
     pub(super) spare: VecDeque<SpiGrant>,
     /// The qm2 we answered and our qm3, to answer a repeated qm2.
-    pub(super) last: Option<(Vec<u8>, Transmit)>,
+    pub(super) last: Option<(Vec<u8>, IkeDatagram)>,
 }
 
 /// Answering a quick mode the SGW started (its rekey): qm2 sent, waiting for qm3.
@@ -58,7 +58,7 @@ pub(super) struct RespondingQm {
     c_spis: BundleSpis,
     /// qm1 as received (c-side) and our qm2, for a repeated qm1.
     qm1: Vec<u8>,
-    qm2: Transmit,
+    qm2: IkeDatagram,
 }
 
 impl IkeClient {
@@ -188,7 +188,7 @@ impl IkeClient {
         s: &mut AwaitQm2,
         msg: &[u8],
         tail: ReceivedTail,
-    ) -> Result<(Transmit, Option<SpiGrant>), Step> {
+    ) -> Result<(IkeDatagram, Option<SpiGrant>), Step> {
         // The relay's grant for the next quick mode rides on qm2.
         let next_grant = match tail {
             Some((TailType::TRANSPORT, header, body)) => {
@@ -251,7 +251,7 @@ impl IkeClient {
         p1: &Phase1Sa,
         msg: &[u8],
         tail: ReceivedTail,
-    ) -> Result<(QuickModeResponder, SpiGrant, BundleSpis, Transmit), Step> {
+    ) -> Result<(QuickModeResponder, SpiGrant, BundleSpis, IkeDatagram), Step> {
         let is_quick = Message::parse_exact(msg)
             .map(|m| m.header().exchange_type() == ExchangeType::QUICK_MODE)
             .unwrap_or(false);

@@ -6,7 +6,7 @@ use core::time::Duration;
 
 use thiserror::Error;
 
-use super::{ChildProposal, ChildSa, Encapsulation, EspCipher, Integrity as ChildIntegrity};
+use super::{ChildIntegrity, ChildProposal, ChildSa, Encapsulation, EspCipher};
 use crate::ike::crypto::SaKeys;
 use crate::sa::{
     AhConfig, Encryption as SaEncryption, EspConfig, EspSuite, Integrity as SaIntegrity, Lifetime,

@@ -12,8 +12,8 @@ pub use informational::{
     Informational,
 };
 pub use proposal::{
-    accept_child, offer_child, select_child, BundleSpis, ChildProposal, ChildProposalError,
-    Encapsulation, EspCipher, Integrity,
+    accept_child, offer_child, select_child, BundleSpis, ChildIntegrity, ChildProposal,
+    ChildProposalError, Encapsulation, EspCipher,
 };
 pub use quick_mode::{ChildConfig, ChildSa, Phase2Error, QuickModeInitiator, QuickModeResponder};
 pub use summary::ChildSummary;

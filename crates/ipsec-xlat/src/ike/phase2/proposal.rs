@@ -69,16 +69,16 @@ impl EspCipher {
     }
 }
 
-/// Integrity algorithms for ESP and AH.
+/// ChildIntegrity algorithms for ESP and AH.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Integrity {
+pub enum ChildIntegrity {
     /// HMAC-SHA-1-96 (RFC 2404).
     HmacSha1_96,
     /// HMAC-SHA-256-128 (RFC 4868).
     HmacSha256_128,
 }
 
-impl Integrity {
+impl ChildIntegrity {
     fn auth_algorithm(self) -> IpsecAuthAlgorithm {
         match self {
             Self::HmacSha1_96 => IpsecAuthAlgorithm::HMAC_SHA1,
@@ -140,9 +140,9 @@ impl Encapsulation {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ChildProposal {
     /// ESP cipher and (for non-AEAD ciphers) integrity, if the bundle has ESP.
-    pub esp: Option<(EspCipher, Option<Integrity>)>,
+    pub esp: Option<(EspCipher, Option<ChildIntegrity>)>,
     /// AH integrity, if the bundle has AH.
-    pub ah: Option<Integrity>,
+    pub ah: Option<ChildIntegrity>,
     /// PFS group (KE payloads in qm1/qm2), if any.
     pub pfs: Option<DhGroup>,
     /// Encapsulation mode.
@@ -174,7 +174,11 @@ pub enum ChildProposalError {
     MissingSpi,
 }
 
-fn attrs(p: &ChildProposal, integ: Option<Integrity>, key_bits: Option<u16>) -> Vec<AttributeRepr> {
+fn attrs(
+    p: &ChildProposal,
+    integ: Option<ChildIntegrity>,
+    key_bits: Option<u16>,
+) -> Vec<AttributeRepr> {
     let mut a = Vec::new();
     if let Some(bits) = key_bits {
         a.push(AttributeRepr::basic(IpsecAttributeType::KEY_LENGTH, bits));
@@ -246,9 +250,12 @@ impl ChildProposal {
     /// KEYMAT lengths (encryption, integrity) for `protocol` in this bundle.
     pub(crate) fn keymat_lens(&self, protocol: IpsecProtocolId) -> Option<(usize, usize)> {
         match protocol {
-            IpsecProtocolId::ESP => self
-                .esp
-                .map(|(c, i)| (c.keymat_len(), i.map(Integrity::keymat_len).unwrap_or(0))),
+            IpsecProtocolId::ESP => self.esp.map(|(c, i)| {
+                (
+                    c.keymat_len(),
+                    i.map(ChildIntegrity::keymat_len).unwrap_or(0),
+                )
+            }),
             IpsecProtocolId::AH => self.ah.map(|i| (0, i.keymat_len())),
             _ => None,
         }
@@ -340,7 +347,7 @@ fn decode_alternative(protos: &[&ProposalRepr]) -> Option<(ChildProposal, Bundle
             ProtocolId::IPSEC_ESP => {
                 let cipher = EspCipher::from_wire(t.transform_id, a.key_bits)?;
                 let integ = match a.integ {
-                    Some(i) => Some(Integrity::from_auth_algorithm(i)?),
+                    Some(i) => Some(ChildIntegrity::from_auth_algorithm(i)?),
                     None => None,
                 };
                 if cipher.is_aead() == integ.is_some() {
@@ -350,7 +357,7 @@ fn decode_alternative(protos: &[&ProposalRepr]) -> Option<(ChildProposal, Bundle
                 spis.esp = Some(spi);
             }
             ProtocolId::IPSEC_AH => {
-                let integ = Integrity::from_auth_algorithm(a.integ?)?;
+                let integ = ChildIntegrity::from_auth_algorithm(a.integ?)?;
                 if integ.ah_transform_id().0 != t.transform_id {
                     return None;
                 }

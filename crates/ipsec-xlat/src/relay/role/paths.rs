@@ -5,7 +5,7 @@
 use core::net::{IpAddr, SocketAddr};
 use std::collections::HashMap;
 
-use crate::ike::{IkeTranslation, IpsecTranslation, Transmit as IkeTransmit};
+use crate::ike::{IkeDatagram, IkeTranslation, IpsecTranslation};
 use crate::net::{Leg, NetPath, Path, PeerPorts, PortPair, Transport};
 use crate::relay::Framing;
 use crate::wire::IpProtocol;
@@ -78,7 +78,7 @@ impl PortViews {
     }
 
     /// How an IKE datagram the IKE relay sends goes on the wire.
-    pub(crate) fn ike_path(&self, t: &IkeTransmit) -> Path {
+    pub(crate) fn ike_path(&self, t: &IkeDatagram) -> Path {
         if t.local.ip() == self.core_c_side {
             let local = self
                 .c_local

@@ -18,7 +18,7 @@ use super::*;
 use crate::ike::crypto::{HashAlgorithm, IkeCipherAlgorithm, SecretBytes};
 use crate::ike::dh::DhGroup;
 use crate::ike::phase1::{Phase1Auth, Phase1Config, Phase1Credentials, Phase1Proposal};
-use crate::ike::phase2::{ChildConfig, ChildProposal, Encapsulation, EspCipher, Integrity};
+use crate::ike::phase2::{ChildConfig, ChildIntegrity, ChildProposal, Encapsulation, EspCipher};
 use crate::ike::tail_content::UserId;
 use crate::ike::tail_crypto::StaticKeypair;
 use crate::ike::{
@@ -49,7 +49,7 @@ const P1: Phase1Proposal = Phase1Proposal {
 };
 
 const ESP: ChildProposal = ChildProposal {
-    esp: Some((EspCipher::AesCbc128, Some(Integrity::HmacSha256_128))),
+    esp: Some((EspCipher::AesCbc128, Some(ChildIntegrity::HmacSha256_128))),
     ah: None,
     pfs: None,
     mode: Encapsulation::Tunnel,
