@@ -112,6 +112,21 @@
 //!   NAT and address changes, and [`testing::Lab`], the three roles on it.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// Everything here handles bytes from the network: the constructs that could panic on them are
+// refused in the whole crate, once (test code opts out).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
 
 pub mod client;
 pub mod gateway;

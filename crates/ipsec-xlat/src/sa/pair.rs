@@ -118,20 +118,35 @@ impl<O: SealHalf, I: OpenHalf> SaPair<O, I> {
     }
 }
 
-impl SaHalf for OutboundSa {
-    fn next_deadline(&self) -> Option<Timestamp> {
-        OutboundSa::next_deadline(self)
-    }
-    fn handle_timeout(&mut self, now: Timestamp) {
-        OutboundSa::handle_timeout(self, now);
-    }
-    fn is_expired(&self) -> bool {
-        OutboundSa::is_expired(self)
-    }
-    fn counters(&self) -> &SaCounters {
-        OutboundSa::counters(self)
-    }
+/// `SaHalf` for a half whose lifetime clock and counters are those of the plain SA that
+/// `$sa` reaches from `$this` (the SA itself, or the one a client half translates for).
+macro_rules! sa_half {
+    ($ty:ty, |$this:ident| $sa:expr, |$this_mut:ident| $sa_mut:expr) => {
+        impl SaHalf for $ty {
+            fn next_deadline(&self) -> Option<Timestamp> {
+                let $this = self;
+                $sa.next_deadline()
+            }
+            fn handle_timeout(&mut self, now: Timestamp) {
+                let $this_mut = self;
+                $sa_mut.handle_timeout(now);
+            }
+            fn is_expired(&self) -> bool {
+                let $this = self;
+                $sa.is_expired()
+            }
+            fn counters(&self) -> &SaCounters {
+                let $this = self;
+                $sa.counters()
+            }
+        }
+    };
 }
+
+sa_half!(OutboundSa, |sa| sa, |sa| sa);
+sa_half!(InboundSa, |sa| sa, |sa| sa);
+sa_half!(ClientOutboundSa, |half| half.sa(), |half| half.sa_mut());
+sa_half!(ClientInboundSa, |half| half.sa(), |half| half.sa_mut());
 
 impl SealHalf for OutboundSa {
     fn iv_len(&self) -> usize {
@@ -148,39 +163,9 @@ impl SealHalf for OutboundSa {
     }
 }
 
-impl SaHalf for InboundSa {
-    fn next_deadline(&self) -> Option<Timestamp> {
-        InboundSa::next_deadline(self)
-    }
-    fn handle_timeout(&mut self, now: Timestamp) {
-        InboundSa::handle_timeout(self, now);
-    }
-    fn is_expired(&self) -> bool {
-        InboundSa::is_expired(self)
-    }
-    fn counters(&self) -> &SaCounters {
-        InboundSa::counters(self)
-    }
-}
-
 impl OpenHalf for InboundSa {
     fn open<'a>(&mut self, packet: &'a mut [u8], now: Timestamp) -> Result<Opened<'a>, SaError> {
         InboundSa::open(self, packet, now)
-    }
-}
-
-impl SaHalf for ClientOutboundSa {
-    fn next_deadline(&self) -> Option<Timestamp> {
-        self.sa().next_deadline()
-    }
-    fn handle_timeout(&mut self, now: Timestamp) {
-        self.sa_mut().handle_timeout(now);
-    }
-    fn is_expired(&self) -> bool {
-        self.sa().is_expired()
-    }
-    fn counters(&self) -> &SaCounters {
-        self.sa().counters()
     }
 }
 
@@ -196,21 +181,6 @@ impl SealHalf for ClientOutboundSa {
         out: &mut [u8],
     ) -> Result<Sealed, SaError> {
         ClientOutboundSa::seal(self, packet, iv, now, out)
-    }
-}
-
-impl SaHalf for ClientInboundSa {
-    fn next_deadline(&self) -> Option<Timestamp> {
-        self.sa().next_deadline()
-    }
-    fn handle_timeout(&mut self, now: Timestamp) {
-        self.sa_mut().handle_timeout(now);
-    }
-    fn is_expired(&self) -> bool {
-        self.sa().is_expired()
-    }
-    fn counters(&self) -> &SaCounters {
-        self.sa().counters()
     }
 }
 

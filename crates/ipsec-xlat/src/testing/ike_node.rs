@@ -42,59 +42,41 @@ pub trait IkeCore {
     fn poll_timeout(&self) -> Option<Timestamp>;
 }
 
-impl IkeCore for IkeClient {
-    type Context = ();
+/// `IkeCore` for a core that needs nothing beside its own state (the client and the test-SGW
+/// have the same four calls with the same arguments).
+macro_rules! ike_core_without_context {
+    ($ty:ty) => {
+        impl IkeCore for $ty {
+            type Context = ();
 
-    fn handle_datagram(
-        &mut self,
-        _: &mut (),
-        now: Timestamp,
-        local: SocketAddr,
-        remote: SocketAddr,
-        bytes: &[u8],
-    ) {
-        IkeClient::handle_datagram(self, now, local, remote, bytes);
-    }
+            fn handle_datagram(
+                &mut self,
+                _: &mut (),
+                now: Timestamp,
+                local: SocketAddr,
+                remote: SocketAddr,
+                bytes: &[u8],
+            ) {
+                <$ty>::handle_datagram(self, now, local, remote, bytes);
+            }
 
-    fn handle_timeout(&mut self, _: &mut (), now: Timestamp) {
-        IkeClient::handle_timeout(self, now);
-    }
+            fn handle_timeout(&mut self, _: &mut (), now: Timestamp) {
+                <$ty>::handle_timeout(self, now);
+            }
 
-    fn poll_transmit(&mut self) -> Option<ike::IkeDatagram> {
-        IkeClient::poll_transmit(self)
-    }
+            fn poll_transmit(&mut self) -> Option<ike::IkeDatagram> {
+                <$ty>::poll_transmit(self)
+            }
 
-    fn poll_timeout(&self) -> Option<Timestamp> {
-        IkeClient::poll_timeout(self)
-    }
+            fn poll_timeout(&self) -> Option<Timestamp> {
+                <$ty>::poll_timeout(self)
+            }
+        }
+    };
 }
 
-impl IkeCore for TestSgw {
-    type Context = ();
-
-    fn handle_datagram(
-        &mut self,
-        _: &mut (),
-        now: Timestamp,
-        local: SocketAddr,
-        remote: SocketAddr,
-        bytes: &[u8],
-    ) {
-        TestSgw::handle_datagram(self, now, local, remote, bytes);
-    }
-
-    fn handle_timeout(&mut self, _: &mut (), now: Timestamp) {
-        TestSgw::handle_timeout(self, now);
-    }
-
-    fn poll_transmit(&mut self) -> Option<ike::IkeDatagram> {
-        TestSgw::poll_transmit(self)
-    }
-
-    fn poll_timeout(&self) -> Option<Timestamp> {
-        TestSgw::poll_timeout(self)
-    }
-}
+ike_core_without_context!(IkeClient);
+ike_core_without_context!(TestSgw);
 
 impl IkeCore for IkeRelay {
     /// The relay's SPI grants come from a table of its own, as in a relay without datapath.
