@@ -48,7 +48,7 @@ pub mod tail_content;
 
 pub(crate) mod client;
 mod endpoint;
-mod relay;
+pub(crate) mod relay;
 mod test_sgw;
 
 pub use client::{

@@ -945,4 +945,4 @@ fn release_grant(g: &SpiGrant, allocator: &mut dyn SpiAllocator) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

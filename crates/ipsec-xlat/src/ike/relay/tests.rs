@@ -26,16 +26,16 @@ use crate::net::Leg;
 use crate::testing::{add_ike_node, IkeNode, Network, NodeId, RunLimit, RunOutcome};
 use crate::wire::isakmp::{IdRepr, IdType};
 
-const RELAY_C: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
-const RELAY_S: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 254);
-const SGW_A: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+pub(crate) const RELAY_C: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+pub(crate) const RELAY_S: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 254);
+pub(crate) const SGW_A: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
 const SGW_B: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
 
-fn sa(ip: Ipv4Addr, port: u16) -> SocketAddr {
+pub(crate) fn sa(ip: Ipv4Addr, port: u16) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(ip), port)
 }
 
-const P1: Phase1Proposal = Phase1Proposal {
+pub(crate) const P1: Phase1Proposal = Phase1Proposal {
     cipher: IkeCipherAlgorithm::Aes128Cbc,
     hash: HashAlgorithm::Sha256,
     group: DhGroup::MODP_2048,
@@ -43,7 +43,7 @@ const P1: Phase1Proposal = Phase1Proposal {
     lifetime_secs: 15840,
 };
 
-const ESP: ChildProposal = ChildProposal {
+pub(crate) const ESP: ChildProposal = ChildProposal {
     esp: Some((EspCipher::AesCbc128, Some(ChildIntegrity::HmacSha256_128))),
     ah: None,
     pfs: None,
@@ -51,16 +51,16 @@ const ESP: ChildProposal = ChildProposal {
     lifetime_secs: 3960,
 };
 
-fn psk() -> Phase1Credentials {
+pub(crate) fn psk() -> Phase1Credentials {
     Phase1Credentials::PreSharedKey(SecretBytes::from_slice(b"unit-test-psk"))
 }
 
-fn lan_ts() -> IdRepr {
+pub(crate) fn lan_ts() -> IdRepr {
     IdRepr::ipv4_subnet(Ipv4Addr::new(10, 9, 0, 0), Ipv4Addr::new(255, 255, 255, 0))
 }
 
 /// Every client's inner address (each SGW keeps its clients apart by cookies and SPIs).
-fn client_ts() -> IdRepr {
+pub(crate) fn client_ts() -> IdRepr {
     IdRepr::address(IpAddr::V4(Ipv4Addr::new(10, 8, 0, 1)))
 }
 

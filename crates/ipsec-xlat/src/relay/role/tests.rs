@@ -8,17 +8,15 @@
     clippy::panic
 )]
 
-use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use core::net::{IpAddr, Ipv4Addr};
 use core::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use super::*;
-use crate::ike::crypto::{HashAlgorithm, IkeCipherAlgorithm, SecretBytes};
-use crate::ike::dh::DhGroup;
-use crate::ike::phase1::{Phase1Auth, Phase1Config, Phase1Credentials, Phase1Proposal};
-use crate::ike::phase2::{ChildConfig, ChildIntegrity, ChildProposal, Encapsulation, EspCipher};
+use crate::ike::phase1::Phase1Config;
+use crate::ike::phase2::ChildConfig;
 use crate::ike::tail_content::UserId;
 use crate::ike::tail_crypto::StaticKeypair;
 use crate::ike::{
@@ -32,46 +30,19 @@ use crate::time::Timestamp;
 use crate::wire::isakmp::{IdRepr, IdType};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
-const RELAY_C: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
-const RELAY_S: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 254);
-const SGW: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
-
-fn sa(ip: Ipv4Addr, port: u16) -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(ip), port)
-}
-
-const P1: Phase1Proposal = Phase1Proposal {
-    cipher: IkeCipherAlgorithm::Aes128Cbc,
-    hash: HashAlgorithm::Sha256,
-    group: DhGroup::MODP_2048,
-    auth: Phase1Auth::PreSharedKey,
-    lifetime_secs: 15840,
-};
-
-const ESP: ChildProposal = ChildProposal {
-    esp: Some((EspCipher::AesCbc128, Some(ChildIntegrity::HmacSha256_128))),
-    ah: None,
-    pfs: None,
-    mode: Encapsulation::Tunnel,
-    lifetime_secs: 3960,
+// The IKE relay's own test fixtures: the same address plan, suites and selectors.
+use crate::ike::relay::tests::{
+    client_ts, lan_ts, psk, sa, ESP, P1, RELAY_C, RELAY_S, SGW_A as SGW,
 };
 
 fn phase1(ip: Ipv4Addr, id: IdRepr, initial_contact: bool) -> Phase1Config {
     Phase1Config {
         suites: vec![P1],
-        credentials: Phase1Credentials::PreSharedKey(SecretBytes::from_slice(b"unit-test-psk")),
+        credentials: psk(),
         local_id: id,
         local_addr: sa(ip, 500),
         initial_contact,
     }
-}
-
-fn lan_ts() -> IdRepr {
-    IdRepr::ipv4_subnet(Ipv4Addr::new(10, 9, 0, 0), Ipv4Addr::new(255, 255, 255, 0))
-}
-
-fn client_ts() -> IdRepr {
-    IdRepr::address(IpAddr::V4(Ipv4Addr::new(10, 8, 0, 1)))
 }
 
 /// Client, relay role and SGW on a simulated network; IKE only (the cores make no ESP).
