@@ -16,7 +16,7 @@
 //! | qm2 s→c (first SGW message of any quick mode) | header translation, plus a fresh grant for the next quick mode |
 //! | qm3 c→s | tail: s-SPI-3, the grant used, c-SPI-1, encapsulations; report an [`IpsecTranslation`]; strip, forward |
 //!
-//! | informational c→s (the client's DELETE) | tail: s-SPI-2 of the bundle that ended; report [`IkeRelayEvent::IpsecRetired`], free its SPIs; strip, forward |
+//! | informational c→s (the client's DELETE) | tail: s-SPI-2 of the bundle that ended; report [`IkeRelayEvent::IpsecRetired`] (the relay role drains the entry 5 s, then frees its SPIs); strip, forward |
 //! | informational c→s (the client's ISAKMP-SA DELETE) | tail: the s-side cookies; strip, forward (not if the SGW deleted first), forget the session, report [`IkeRelayEvent::IkeRetired`] |
 //!
 //! Rekeying is a new quick mode under the same IKE SA: it uses the grant the previous one
@@ -134,8 +134,8 @@ pub enum IkeRelayEvent {
     IkeTranslation(IkeTranslation),
     /// An IPsec translation entry is complete.
     IpsecTranslation(IpsecTranslation),
-    /// An SA bundle ended (the client's DELETE said so): remove the IPsec translation entry
-    /// whose s-SPI-2 this is. Its SPIs are free again.
+    /// An SA bundle ended (the client's DELETE said so): retire the IPsec translation entry
+    /// whose s-SPI-2 this is. Its SPIs come free when that entry leaves the table.
     IpsecRetired {
         /// The client.
         client: SocketAddr,
@@ -593,13 +593,10 @@ impl IkeRelay {
         }
         // Limits first: before the tail handshake's Diffie-Hellman and before anything
         // reaches the SGW.
-        let half_open = self
-            .sessions
-            .values()
-            .filter(|s| s.expires.is_none())
-            .count();
+        let sessions = &self.sessions;
+        let half_open = || sessions.values().filter(|s| s.expires.is_none()).count();
         self.admission
-            .admit(now, remote.ip(), self.sessions.len(), half_open)
+            .admit(now, remote.ip(), sessions.len(), half_open)
             .map_err(Drop::Admission)?;
         let mut aad = mm1.to_vec();
         aad.extend_from_slice(&header);

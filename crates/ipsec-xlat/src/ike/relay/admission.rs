@@ -1,7 +1,9 @@
 //! Admission of new IKE sessions at the relay: how many may exist, how many may be half-open
 //! (the SGW's mm2 not yet seen), and how fast new ones may start, in total and per client
 //! address. Checked when a new mm1 arrives, before the tail handshake's Diffie-Hellman, so a
-//! flood costs the relay a map lookup per datagram and the SGW nothing.
+//! flood costs the relay no public-key work and the SGW nothing. Counting half-open sessions
+//! walks the sessions (at most `max_sessions`), and only when `max_half_open` is set; a counter
+//! kept beside the sessions would make it constant.
 
 use core::net::IpAddr;
 use core::time::Duration;
@@ -99,14 +101,15 @@ impl Admission {
         }
     }
 
-    /// Whether a new session from `source` may start now, given the current counts. Takes a
+    /// Whether a new session from `source` may start now, given the number of sessions and a
+    /// way to count the half-open ones (called only when that limit is set). Takes a
     /// token from each rate only when every check passes.
     pub(crate) fn admit(
         &mut self,
         now: Timestamp,
         source: IpAddr,
         sessions: usize,
-        half_open: usize,
+        half_open: impl FnOnce() -> usize,
     ) -> Result<(), Refused> {
         if self.limits.max_sessions.is_some_and(|max| sessions >= max) {
             return Err(Refused::Sessions);
@@ -114,7 +117,7 @@ impl Admission {
         if self
             .limits
             .max_half_open
-            .is_some_and(|max| half_open >= max)
+            .is_some_and(|max| half_open() >= max)
         {
             return Err(Refused::HalfOpen);
         }
@@ -173,11 +176,11 @@ mod tests {
             max_half_open: Some(3),
             ..AdmissionLimits::default()
         });
-        assert_eq!(a.admit(ms(0), A, 9, 2), Ok(()));
-        assert_eq!(a.admit(ms(0), A, 10, 0), Err(Refused::Sessions));
-        assert_eq!(a.admit(ms(0), A, 5, 3), Err(Refused::HalfOpen));
+        assert_eq!(a.admit(ms(0), A, 9, || 2), Ok(()));
+        assert_eq!(a.admit(ms(0), A, 10, || 0), Err(Refused::Sessions));
+        assert_eq!(a.admit(ms(0), A, 5, || 3), Err(Refused::HalfOpen));
         assert_eq!(
-            Admission::default().admit(ms(0), A, usize::MAX, usize::MAX),
+            Admission::default().admit(ms(0), A, usize::MAX, || usize::MAX),
             Ok(())
         );
     }
@@ -189,23 +192,23 @@ mod tests {
             new_per_second_per_client: Some(2),
             ..AdmissionLimits::default()
         });
-        assert_eq!(a.admit(ms(0), A, 0, 0), Ok(()));
-        assert_eq!(a.admit(ms(0), A, 0, 0), Ok(()));
+        assert_eq!(a.admit(ms(0), A, 0, || 0), Ok(()));
+        assert_eq!(a.admit(ms(0), A, 0, || 0), Ok(()));
         assert_eq!(
-            a.admit(ms(0), A, 0, 0),
+            a.admit(ms(0), A, 0, || 0),
             Err(Refused::ClientRate),
             "A's burst is 2"
         );
         // The total burst (2) is spent too; B's own bucket is full and stays so.
-        assert_eq!(a.admit(ms(0), B, 0, 0), Err(Refused::Rate));
+        assert_eq!(a.admit(ms(0), B, 0, || 0), Err(Refused::Rate));
         // Half a second refills one total token.
-        assert_eq!(a.admit(ms(500), B, 0, 0), Ok(()));
-        assert_eq!(a.admit(ms(500), B, 0, 0), Err(Refused::Rate));
+        assert_eq!(a.admit(ms(500), B, 0, || 0), Ok(()));
+        assert_eq!(a.admit(ms(500), B, 0, || 0), Err(Refused::Rate));
         assert_eq!(
-            a.admit(ms(1_000), B, 0, 0),
+            a.admit(ms(1_000), B, 0, || 0),
             Ok(()),
             "B still had a token of its own"
         );
-        assert_eq!(a.admit(ms(1_000), A, 0, 0), Err(Refused::Rate));
+        assert_eq!(a.admit(ms(1_000), A, 0, || 0), Err(Refused::Rate));
     }
 }

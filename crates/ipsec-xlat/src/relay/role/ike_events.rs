@@ -42,7 +42,15 @@ impl Relay {
                     // c-SPI-2. It stays for the drain period, so what the SGW sent before
                     // the DELETE reached it still reaches the client (which opens it for the
                     // same period); then it expires and frees its SPIs.
-                    if let Some(id) = install::entry_id(c_spi_2) {
+                    // Only this client's entry: a grant the IKE relay still remembers may
+                    // name SPIs the table has since given to another client's bundle.
+                    let ours = install::entry_id(c_spi_2).filter(|id| {
+                        self.datapath
+                            .table()
+                            .get(*id)
+                            .is_some_and(|e| e.client.path.peer_addr == client.ip())
+                    });
+                    if let Some(id) = ours {
                         let until = now.saturating_add(RETIRED_DRAIN);
                         if self.datapath.table_mut().expire_by(id, until) {
                             self.events
