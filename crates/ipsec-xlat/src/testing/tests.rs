@@ -328,4 +328,38 @@ fn an_ike_node_sends_udp_from_its_cores_addresses_and_ignores_raw_ip() {
     let node = net.node::<IkeNode<IkeClient>>(client).unwrap();
     assert_eq!(node.ignored(), 1, "raw IP is no IKE");
     assert_eq!(node.oversized(), 0);
+    // A datagram that does not fit the caller's buffer is dropped and counted, not cut.
+    let ike = lab::client_settings(StaticKeypair::generate(&mut rng), &relay_key).ike;
+    let core = IkeClient::new(ike, Timestamp::ZERO, &mut rng).unwrap();
+    let mut small = IkeNode::new(core, (), &[(Leg::CSide, lab::CLIENT)]);
+    let mut buf = [0u8; 64];
+    assert!(small.poll_transmit(Timestamp::ZERO, &mut buf).is_none());
+    assert_eq!(small.oversized(), 1, "mm1 is larger than 64 bytes");
+}
+
+#[test]
+fn an_idle_nat_mapping_times_out_and_the_next_datagram_gets_a_new_port() {
+    let (mut net, client, server) = pair(3);
+    let public: IpAddr = "203.0.113.9".parse().unwrap();
+    net.add_nat(client, CLIENT.parse().unwrap(), public);
+    // Pings a second apart, answers within 20 ms: the mapping is idle 980 ms between rounds.
+    net.set_nat_timeout(client, Some(Duration::from_millis(500)));
+    net.run_for(Duration::from_secs(60));
+    let ports: Vec<u16> = net
+        .node::<Echo>(server)
+        .unwrap()
+        .seen_from
+        .iter()
+        .filter_map(|p| match p.transport {
+            Transport::Udp { remote_port, .. } => Some(remote_port),
+            Transport::Ip { .. } => None,
+        })
+        .collect();
+    assert_eq!(ports.len(), 3);
+    assert!(ports[0] != ports[1] && ports[1] != ports[2], "{ports:?}");
+    assert_eq!(
+        net.node::<Pinger>(client).unwrap().answers.len(),
+        3,
+        "answers within the timeout still come back"
+    );
 }
