@@ -56,12 +56,6 @@ pub enum SetupError {
     Inconsistent(String),
 }
 
-impl From<ipsec_xlat::ike::phase2::IncompleteChild> for SetupError {
-    fn from(e: ipsec_xlat::ike::phase2::IncompleteChild) -> Self {
-        Self::Inconsistent(e.to_string())
-    }
-}
-
 impl SetupError {
     pub(crate) fn unsupported(key: &str, what: impl Into<String>) -> Self {
         Self::Unsupported {
