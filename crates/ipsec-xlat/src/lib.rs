@@ -70,6 +70,7 @@
 //! let relay = lab.relay().expect("the lab's relay");
 //! assert_eq!(relay.ike_entries().len(), 1);
 //! assert_eq!(relay.datapath().table().len(), 1);
+//! assert_eq!(relay.counters().ipsec_packets, 1, "the packet crossed the relay");
 //! # Ok::<(), ipsec_xlat::ClientCommandError>(())
 //! ```
 //!
@@ -101,8 +102,8 @@
 //!   contract, the bounded transmit queue and the 500/4500 port view.
 //! - [`Timestamp`]: the one time type (from the private `time` module).
 //! - [`wire`]: zero-copy, panic-free views and writers for IPv4/IPv6, UDP (RFC 3948
-//!   encapsulation), ESP, AH, ISAKMP/IKEv1 and our tail framing. The only module that
-//!   interprets bytes.
+//!   encapsulation), ESP, AH, ISAKMP/IKEv1 and our tail framing: the packet parsers and
+//!   writers every other module uses.
 //! - [`sa`]: ESP/AH security association processing, including the ICV pre/post-translation
 //!   that lets the relay rewrite SPIs and outer headers.
 //! - [`ike`]: IKEv1 key derivation and the IKE state machines under the roles.
